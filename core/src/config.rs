@@ -1,0 +1,424 @@
+//! The effective configuration: defaults, then `mediamill.toml` (or `--config FILE`), then `MEDIAMILL_*`
+//! environment variables (`__` separates nesting, e.g. `MEDIAMILL_KAFKA__BROKERS`).
+//!
+//! Limits are validated here, at load, so a bad value fails at start with the key named, never at the first upload.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use serde::{Deserialize, Serialize};
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A file or variable could not be read or parsed.
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    /// A value parsed but is not allowed.
+    #[error("configuration: {key} {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+/// Everything a mediamill process can be told.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub store: StoreConfig,
+    pub kafka: KafkaConfig,
+    pub limits: Limits,
+    pub image: ImageConfig,
+    pub worker: WorkerConfig,
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    /// Address the ingest API listens on.
+    pub listen: SocketAddr,
+    /// Base URL clients reach the API at, used in `links`; empty means `http://{listen}`.
+    pub public_url: String,
+}
+
+/// The metadata repository.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `postgres://…` for production, `sqlite://FILE` for the embedded default.
+    pub url: String,
+    /// Most connections the pool opens.
+    pub max_connections: u32,
+}
+
+/// Which object store holds raw uploads and variants.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct StoreConfig {
+    /// `local` (a directory) or `s3`.
+    pub backend: StoreBackend,
+    /// Root folder of the local store.
+    pub local_dir: PathBuf,
+    pub s3: S3Config,
+}
+
+/// The object store backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreBackend {
+    Local,
+    S3,
+}
+
+/// An S3-compatible endpoint (AWS, SeaweedFS, MinIO, …).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct S3Config {
+    /// Endpoint URL; empty means AWS's default for the region.
+    pub endpoint: String,
+    pub region: String,
+    pub bucket: String,
+    pub access_key: String,
+    pub secret_key: String,
+    /// Path-style addressing (`endpoint/bucket/key`), which most self-hosted servers need.
+    pub path_style: bool,
+    /// Create the bucket at start when it does not exist.
+    pub create_bucket: bool,
+}
+
+/// The broker.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KafkaConfig {
+    /// Bootstrap servers; empty means the in-process broker (only `mediamill up`).
+    pub brokers: String,
+    /// Prefix put before every topic name, e.g. `staging.`.
+    pub topic_prefix: String,
+    /// Partitions of each job topic, created by `mediamill topics`.
+    pub job_partitions: i32,
+    /// Partitions of the event topics.
+    pub event_partitions: i32,
+    /// Replication factor of created topics.
+    pub replication: i32,
+    /// Prefix of consumer group ids.
+    pub group_prefix: String,
+    /// librdkafka's `max.poll.interval.ms` for consumers.
+    pub max_poll_interval_ms: u32,
+}
+
+/// Upload and processing limits. Each is checked before work is spent on it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    /// Largest image upload in bytes.
+    pub max_image_bytes: u64,
+    /// Largest video upload in bytes.
+    pub max_video_bytes: u64,
+    /// Most pixels (width × height) an image may declare in its header.
+    pub max_image_pixels: u64,
+    /// Most seconds one processing job may run.
+    pub job_timeout_secs: u64,
+}
+
+/// One output of image processing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VariantSpec {
+    /// Name used in URLs and object keys, e.g. `thumb`.
+    pub name: String,
+    /// Longest edge in pixels; images are never upscaled.
+    pub long_edge: u32,
+    /// Encodings to produce: `jpeg`, `webp`.
+    pub formats: Vec<ImageFormat>,
+    /// Encoder quality, 1–100.
+    pub quality: u8,
+}
+
+/// An output encoding.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageFormat {
+    Jpeg,
+    Webp,
+}
+
+impl ImageFormat {
+    /// File extension used in object keys.
+    pub fn ext(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "jpg",
+            ImageFormat::Webp => "webp",
+        }
+    }
+    /// The Content-Type of the encoded bytes.
+    pub fn mime(self) -> &'static str {
+        match self {
+            ImageFormat::Jpeg => "image/jpeg",
+            ImageFormat::Webp => "image/webp",
+        }
+    }
+}
+
+/// Image processing.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ImageConfig {
+    pub variants: Vec<VariantSpec>,
+    /// Colour put behind transparent pixels for formats without alpha, as `#rrggbb`.
+    pub background: String,
+}
+
+/// Worker processes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkerConfig {
+    /// Jobs in flight per worker; 0 means one per CPU.
+    pub concurrency: usize,
+    /// Attempts at a job that fails for a transient reason before it is given up.
+    pub max_attempts: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            store: StoreConfig::default(),
+            kafka: KafkaConfig::default(),
+            limits: Limits::default(),
+            image: ImageConfig::default(),
+            worker: WorkerConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: String::new() }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig { url: "sqlite://mediamill-data/mediamill.db".into(), max_connections: 16 }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { backend: StoreBackend::Local, local_dir: "mediamill-data/objects".into(), s3: S3Config::default() }
+    }
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        S3Config {
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            bucket: "mediamill".into(),
+            access_key: String::new(),
+            secret_key: String::new(),
+            path_style: true,
+            create_bucket: true,
+        }
+    }
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            brokers: String::new(),
+            topic_prefix: String::new(),
+            job_partitions: 12,
+            event_partitions: 12,
+            replication: 1,
+            group_prefix: "mediamill".into(),
+            max_poll_interval_ms: 300_000,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_image_bytes: 100 * 1024 * 1024,
+            max_video_bytes: 4 * 1024 * 1024 * 1024,
+            max_image_pixels: 100_000_000,
+            job_timeout_secs: 600,
+        }
+    }
+}
+
+impl Default for ImageConfig {
+    fn default() -> Self {
+        let v = |name: &str, long_edge| VariantSpec {
+            name: name.into(),
+            long_edge,
+            formats: vec![ImageFormat::Jpeg, ImageFormat::Webp],
+            quality: 80,
+        };
+        ImageConfig { variants: vec![v("thumb", 256), v("medium", 1024), v("large", 2048)], background: "#ffffff".into() }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        WorkerConfig { concurrency: 0, max_attempts: 5 }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (if given; else `mediamill.toml` when present), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(f) => fig = fig.merge(Toml::file_exact(f)),
+            None => fig = fig.merge(Toml::file("mediamill.toml")),
+        }
+        fig = fig.merge(Env::prefixed("MEDIAMILL_").split("__"));
+        let cfg: Config = fig.extract().map_err(Box::new)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Checks every value that parsed but is not allowed.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let nonzero = |key: &'static str, v: u64| {
+            if v == 0 {
+                Err(ConfigError::Invalid { key, problem: "must be greater than 0".into() })
+            } else {
+                Ok(())
+            }
+        };
+        nonzero("limits.max_image_bytes", self.limits.max_image_bytes)?;
+        nonzero("limits.max_video_bytes", self.limits.max_video_bytes)?;
+        nonzero("limits.max_image_pixels", self.limits.max_image_pixels)?;
+        nonzero("limits.job_timeout_secs", self.limits.job_timeout_secs)?;
+        nonzero("kafka.job_partitions", self.kafka.job_partitions.max(0) as u64)?;
+        nonzero("kafka.event_partitions", self.kafka.event_partitions.max(0) as u64)?;
+        nonzero("worker.max_attempts", self.worker.max_attempts as u64)?;
+        if self.image.variants.is_empty() {
+            return Err(ConfigError::Invalid { key: "image.variants", problem: "must name at least one variant".into() });
+        }
+        for v in &self.image.variants {
+            let bad_name = v.name.is_empty()
+                || !v.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+            if bad_name {
+                return Err(ConfigError::Invalid {
+                    key: "image.variants.name",
+                    problem: format!("{:?} must be non-empty letters, digits, '-' or '_'", v.name),
+                });
+            }
+            if v.long_edge == 0 || v.formats.is_empty() || !(1..=100).contains(&v.quality) {
+                return Err(ConfigError::Invalid {
+                    key: "image.variants",
+                    problem: format!("{:?} needs long_edge > 0, at least one format and quality 1–100", v.name),
+                });
+            }
+        }
+        parse_hex_colour(&self.image.background)
+            .ok_or(ConfigError::Invalid { key: "image.background", problem: "must be #rrggbb".into() })?;
+        if self.store.backend == StoreBackend::S3 && self.store.s3.bucket.is_empty() {
+            return Err(ConfigError::Invalid { key: "store.s3.bucket", problem: "must be set for the s3 backend".into() });
+        }
+        Ok(())
+    }
+
+    /// Base URL for links in API answers.
+    pub fn public_url(&self) -> String {
+        if self.server.public_url.is_empty() {
+            format!("http://{}", self.server.listen)
+        } else {
+            self.server.public_url.trim_end_matches('/').to_string()
+        }
+    }
+
+    /// Worker concurrency with 0 resolved to the CPU count.
+    pub fn worker_concurrency(&self) -> usize {
+        if self.worker.concurrency == 0 {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        } else {
+            self.worker.concurrency
+        }
+    }
+
+    /// The configuration as TOML, with secrets masked, for `mediamill config`.
+    pub fn to_toml_masked(&self) -> String {
+        let mut c = self.clone();
+        if !c.store.s3.secret_key.is_empty() {
+            c.store.s3.secret_key = "********".into();
+        }
+        c.database.url = mask_url_password(&c.database.url);
+        toml::to_string_pretty(&c).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+/// `#rrggbb` → RGB.
+pub fn parse_hex_colour(s: &str) -> Option<[u8; 3]> {
+    let h = s.strip_prefix('#')?;
+    if h.len() != 6 {
+        return None;
+    }
+    let b = |i: usize| u8::from_str_radix(h.get(i..i + 2)?, 16).ok();
+    Some([b(0)?, b(2)?, b(4)?])
+}
+
+fn mask_url_password(url: &str) -> String {
+    // scheme://user:password@host → scheme://user:****@host
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((cred, host)) = rest.split_once('@') {
+            if let Some((user, _)) = cred.split_once(':') {
+                return format!("{scheme}://{user}:****@{host}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn zero_limit_is_refused_with_its_key() {
+        let mut c = Config::default();
+        c.limits.max_image_pixels = 0;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("limits.max_image_pixels"), "{e}");
+    }
+
+    #[test]
+    fn hostile_variant_name_is_refused() {
+        let mut c = Config::default();
+        c.image.variants[0].name = "../../etc".into();
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn env_overrides_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("mediamill.toml", "[limits]\nmax_image_pixels = 5\n[kafka]\nbrokers = \"a:1\"")?;
+            jail.set_env("MEDIAMILL_KAFKA__BROKERS", "b:2");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.limits.max_image_pixels, 5);
+            assert_eq!(c.kafka.brokers, "b:2");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn password_is_masked() {
+        let mut c = Config::default();
+        c.database.url = "postgres://u:secret@h/db".into();
+        let t = c.to_toml_masked();
+        assert!(!t.contains("secret") || t.contains("secret_key"), "{t}");
+        assert!(t.contains("postgres://u:****@h/db"));
+    }
+}

@@ -1,0 +1,206 @@
+//! The event contract: CloudEvents 1.0 in Kafka binary mode.
+//!
+//! Attributes travel as `ce_*` headers, the data as a JSON body, so any CloudEvents SDK reads our topics.
+//! Every event has a unique `id`; consumers dedupe on it. Types are versioned (`….v1`) so a new
+//! shape can run beside the old one.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use uuid::Uuid;
+
+/// `ce_source` of everything mediamill emits.
+pub const SOURCE: &str = "mediamill";
+/// The CloudEvents spec version we speak.
+pub const SPEC_VERSION: &str = "1.0";
+
+/// Type of an image processing job.
+pub const JOB_IMAGE: &str = "mediamill.job.image.v1";
+/// Type of a video processing job.
+pub const JOB_VIDEO: &str = "mediamill.job.video.v1";
+/// A raw upload was stored and recorded.
+pub const MEDIA_UPLOADED: &str = "mediamill.media.uploaded.v1";
+/// A worker started on a media item.
+pub const MEDIA_PROCESSING: &str = "mediamill.media.processing.v1";
+/// Every variant of a media item is stored.
+pub const MEDIA_PROCESSED: &str = "mediamill.media.processed.v1";
+/// A media item failed for good, with a machine-readable reason.
+pub const MEDIA_FAILED: &str = "mediamill.media.failed.v1";
+/// A media item and its objects were deleted.
+pub const MEDIA_DELETED: &str = "mediamill.media.deleted.v1";
+
+/// One event: CloudEvents attributes plus a JSON body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Envelope {
+    pub id: String,
+    pub ty: String,
+    pub source: String,
+    pub time: DateTime<Utc>,
+    /// The subject the event is about (a media id).
+    pub subject: Option<String>,
+    pub data: serde_json::Value,
+}
+
+/// Why a message is not a valid event.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvelopeError {
+    #[error("missing CloudEvents header {0}")]
+    MissingHeader(&'static str),
+    #[error("unsupported CloudEvents spec version {0:?}")]
+    SpecVersion(String),
+    #[error("bad ce_time {0:?}")]
+    Time(String),
+    #[error("body is not valid JSON for {ty}: {source}")]
+    Body { ty: String, source: serde_json::Error },
+}
+
+impl Envelope {
+    /// A new event with a fresh time-ordered id.
+    pub fn new(ty: &str, subject: Option<String>, data: &impl Serialize) -> Envelope {
+        Envelope {
+            id: Uuid::now_v7().to_string(),
+            ty: ty.to_string(),
+            source: SOURCE.to_string(),
+            time: Utc::now(),
+            subject,
+            data: serde_json::to_value(data).unwrap_or(serde_json::Value::Null),
+        }
+    }
+
+    /// The binary-mode headers, in the order they are written.
+    pub fn headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = vec![
+            ("ce_specversion", SPEC_VERSION.to_string()),
+            ("ce_id", self.id.clone()),
+            ("ce_type", self.ty.clone()),
+            ("ce_source", self.source.clone()),
+            ("ce_time", self.time.to_rfc3339_opts(SecondsFormat::Millis, true)),
+            ("content-type", "application/json".to_string()),
+        ];
+        if let Some(s) = &self.subject {
+            h.push(("ce_subject", s.clone()));
+        }
+        h
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.data).unwrap_or_default()
+    }
+
+    /// Rebuilds an event from headers (name, value) and a body.
+    pub fn from_parts<'a>(
+        headers: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        body: &[u8],
+    ) -> Result<Envelope, EnvelopeError> {
+        let (mut id, mut ty, mut source, mut time, mut subject, mut spec) = (None, None, None, None, None, None);
+        for (k, v) in headers {
+            let v = String::from_utf8_lossy(v).into_owned();
+            match k {
+                "ce_id" => id = Some(v),
+                "ce_type" => ty = Some(v),
+                "ce_source" => source = Some(v),
+                "ce_time" => time = Some(v),
+                "ce_subject" => subject = Some(v),
+                "ce_specversion" => spec = Some(v),
+                _ => {}
+            }
+        }
+        let spec = spec.ok_or(EnvelopeError::MissingHeader("ce_specversion"))?;
+        if spec != SPEC_VERSION {
+            return Err(EnvelopeError::SpecVersion(spec));
+        }
+        let ty = ty.ok_or(EnvelopeError::MissingHeader("ce_type"))?;
+        let time_s = time.ok_or(EnvelopeError::MissingHeader("ce_time"))?;
+        let time = DateTime::parse_from_rfc3339(&time_s).map_err(|_| EnvelopeError::Time(time_s))?.with_timezone(&Utc);
+        let data = serde_json::from_slice(body).map_err(|source| EnvelopeError::Body { ty: ty.clone(), source })?;
+        Ok(Envelope {
+            id: id.ok_or(EnvelopeError::MissingHeader("ce_id"))?,
+            source: source.ok_or(EnvelopeError::MissingHeader("ce_source"))?,
+            ty,
+            time,
+            subject,
+            data,
+        })
+    }
+
+    /// The body as a typed value.
+    pub fn data_as<T: DeserializeOwned>(&self) -> Result<T, EnvelopeError> {
+        serde_json::from_value(self.data.clone()).map_err(|source| EnvelopeError::Body { ty: self.ty.clone(), source })
+    }
+}
+
+/// Everything a worker needs to process one upload; the body of `mediamill.job.*.v1`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Job {
+    pub media_id: String,
+    pub tenant_id: String,
+    pub kind: crate::model::MediaKind,
+    /// Object key of the raw upload.
+    pub raw_key: String,
+    /// Content type sniffed from the bytes at upload.
+    pub content_type: String,
+    pub size: u64,
+    /// 1 for the first try; a requeue adds one.
+    pub attempt: u32,
+    pub batch_id: Option<String>,
+}
+
+/// Body of every `mediamill.media.*.v1` event.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct MediaEvent {
+    pub media_id: String,
+    pub tenant_id: String,
+    pub batch_id: Option<String>,
+    pub kind: crate::model::MediaKind,
+    pub status: crate::model::MediaStatus,
+    /// Machine-readable failure reason (`failed` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Human explanation of a failure (`failed` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Extracted metadata (`processed` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<serde_json::Value>,
+    /// Stored variants (`processed` only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<crate::model::Variant>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_through_headers() {
+        let e = Envelope::new(MEDIA_UPLOADED, Some("m1".into()), &serde_json::json!({"a": 1}));
+        let hs = e.headers();
+        let body = e.body();
+        let back = Envelope::from_parts(hs.iter().map(|(k, v)| (*k, v.as_bytes())), &body).unwrap();
+        assert_eq!(back.id, e.id);
+        assert_eq!(back.ty, MEDIA_UPLOADED);
+        assert_eq!(back.subject.as_deref(), Some("m1"));
+        assert_eq!(back.data, e.data);
+        assert_eq!(back.time.timestamp_millis(), e.time.timestamp_millis());
+    }
+
+    #[test]
+    fn missing_or_broken_parts_are_errors() {
+        let e = Envelope::new(MEDIA_UPLOADED, None, &1);
+        let hs = e.headers();
+        let without_id = hs.iter().filter(|(k, _)| *k != "ce_id").map(|(k, v)| (*k, v.as_bytes()));
+        assert!(matches!(Envelope::from_parts(without_id, b"1"), Err(EnvelopeError::MissingHeader("ce_id"))));
+        let all = hs.iter().map(|(k, v)| (*k, v.as_bytes()));
+        assert!(matches!(Envelope::from_parts(all, b"{trunc"), Err(EnvelopeError::Body { .. })));
+        assert!(matches!(Envelope::from_parts(std::iter::empty(), b"1"), Err(EnvelopeError::MissingHeader(_))));
+        let bad_spec = [("ce_specversion", &b"0.3"[..])];
+        assert!(matches!(Envelope::from_parts(bad_spec, b"1"), Err(EnvelopeError::SpecVersion(_))));
+    }
+
+    #[test]
+    fn ids_are_unique() {
+        let a = Envelope::new(MEDIA_UPLOADED, None, &1);
+        let b = Envelope::new(MEDIA_UPLOADED, None, &1);
+        assert_ne!(a.id, b.id);
+    }
+}

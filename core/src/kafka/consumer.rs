@@ -1,0 +1,203 @@
+//! The job consumer: polls a consumer group, runs each message through a [`Handler`] off the poll loop, and
+//! stores an offset only when every earlier message of that partition is done.
+//!
+//! Backpressure: when `capacity` jobs are in flight the whole assignment is paused; polling goes on (so
+//! `max.poll.interval.ms` is never exceeded, however long a job takes) and the partitions resume when a job
+//! finishes. After a rebalance the pause is re-applied to the new assignment and jobs of revoked partitions
+//! are dropped from the tracker.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::FutureExt;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use tokio::sync::mpsc;
+
+use super::offsets::{OffsetTracker, Ticket};
+use super::{base_config, KafkaError, OwnedJob};
+use crate::shutdown::Shutdown;
+
+/// What became of a job. `Done` means the handler made its effect durable (a state change, an event in the
+/// outbox) before returning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Finished: the offset may be committed once every earlier one is.
+    Done,
+    /// Given up at shutdown before its effect was durable: never committed, so it is redelivered.
+    Abandoned,
+}
+
+/// Processes one message. Runs on the tokio runtime; CPU work belongs on the handler's own pool.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn handle(&self, job: OwnedJob) -> Outcome;
+}
+
+/// How to consume.
+#[derive(Debug, Clone)]
+pub struct ConsumerSettings {
+    pub brokers: String,
+    pub group_id: String,
+    pub topics: Vec<String>,
+    /// Most jobs in flight at once.
+    pub capacity: usize,
+    pub max_poll_interval_ms: u32,
+    /// How long shutdown waits for in-flight jobs before leaving them to be redelivered.
+    pub drain_timeout: Duration,
+}
+
+enum RebalanceEvent {
+    Assigned(Vec<(String, i32)>),
+    Revoked(Vec<(String, i32)>),
+}
+
+struct Ctx {
+    events: Mutex<Vec<RebalanceEvent>>,
+}
+
+fn tpl_parts(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
+    tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect()
+}
+
+impl ClientContext for Ctx {}
+
+impl ConsumerContext for Ctx {
+    fn pre_rebalance(&self, _c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let Rebalance::Revoke(tpl) = r {
+            if let Ok(mut ev) = self.events.lock() {
+                ev.push(RebalanceEvent::Revoked(tpl_parts(tpl)));
+            }
+        }
+    }
+    fn post_rebalance(&self, _c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
+        if let Rebalance::Assign(tpl) = r {
+            if let Ok(mut ev) = self.events.lock() {
+                ev.push(RebalanceEvent::Assigned(tpl_parts(tpl)));
+            }
+        }
+    }
+}
+
+/// Consumes until `shutdown` fires, then drains in-flight jobs (up to the drain timeout) and commits.
+pub async fn run_consumer(
+    settings: ConsumerSettings,
+    handler: Arc<dyn Handler>,
+    shutdown: Shutdown,
+) -> Result<(), KafkaError> {
+    let ctx = Ctx { events: Mutex::new(Vec::new()) };
+    let consumer: StreamConsumer<Ctx> = base_config(&settings.brokers)
+        .set("group.id", &settings.group_id)
+        .set("enable.auto.commit", "true")
+        .set("auto.commit.interval.ms", "1000")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("max.poll.interval.ms", settings.max_poll_interval_ms.to_string())
+        .set("session.timeout.ms", "10000")
+        .set("heartbeat.interval.ms", "1000")
+        .set("partition.assignment.strategy", "cooperative-sticky")
+        .create_with_context(ctx)?;
+    let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&topics)?;
+
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Ticket, Outcome)>();
+    let mut tracker = OffsetTracker::new();
+    let mut in_flight = 0usize;
+    let mut paused = false;
+    let capacity = settings.capacity.max(1);
+
+    loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.wait() => break,
+            Some((t, outcome)) = done_rx.recv() => {
+                in_flight -= 1;
+                finished(&consumer, &mut tracker, &t, outcome);
+            }
+            msg = consumer.recv() => match msg {
+                Ok(m) => {
+                    let job = OwnedJob::from_message(&m);
+                    drop(m);
+                    let ticket = tracker.start(&job.topic, job.partition, job.offset);
+                    in_flight += 1;
+                    let h = handler.clone();
+                    let tx = done_tx.clone();
+                    tokio::spawn(async move {
+                        let (topic, offset) = (job.topic.clone(), job.offset);
+                        let outcome = match AssertUnwindSafe(h.handle(job)).catch_unwind().await {
+                            Ok(o) => o,
+                            Err(_) => {
+                                tracing::error!(topic, offset, "job handler panicked; the item stays unfinished");
+                                Outcome::Done
+                            }
+                        };
+                        let _ = tx.send((ticket, outcome));
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "consumer error");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            },
+        }
+
+        let events: Vec<RebalanceEvent> = consumer.context().events.lock().map(|mut e| e.drain(..).collect()).unwrap_or_default();
+        for ev in events {
+            match ev {
+                RebalanceEvent::Revoked(parts) => parts.iter().for_each(|(t, p)| tracker.revoke(t, *p)),
+                RebalanceEvent::Assigned(parts) => {
+                    parts.iter().for_each(|(t, p)| tracker.assign(t, *p));
+                    paused = false; // new partitions start unpaused; re-evaluated below
+                }
+            }
+        }
+        if in_flight >= capacity && !paused {
+            if let Ok(a) = consumer.assignment() {
+                let _ = consumer.pause(&a);
+            }
+            paused = true;
+        } else if in_flight < capacity && paused {
+            if let Ok(a) = consumer.assignment() {
+                let _ = consumer.resume(&a);
+            }
+            paused = false;
+        }
+    }
+
+    // Drain: let running jobs finish so their offsets can be committed; the rest will be redelivered.
+    let deadline = tokio::time::Instant::now() + settings.drain_timeout;
+    while in_flight > 0 {
+        match tokio::time::timeout_at(deadline, done_rx.recv()).await {
+            Ok(Some((t, outcome))) => {
+                in_flight -= 1;
+                finished(&consumer, &mut tracker, &t, outcome);
+            }
+            _ => break,
+        }
+    }
+    if let Err(e) = consumer.commit_consumer_state(CommitMode::Sync) {
+        tracing::debug!(error = %e, "final commit");
+    }
+    consumer.unsubscribe();
+    Ok(())
+}
+
+fn finished(consumer: &StreamConsumer<Ctx>, tracker: &mut OffsetTracker, t: &Ticket, outcome: Outcome) {
+    if outcome == Outcome::Done {
+        if let Some(next) = tracker.finish(t) {
+            store(consumer, &t.topic, t.partition, next);
+        }
+    }
+}
+
+fn store(consumer: &StreamConsumer<Ctx>, topic: &str, partition: i32, next: i64) {
+    let mut tpl = TopicPartitionList::new();
+    if tpl.add_partition_offset(topic, partition, Offset::Offset(next)).is_ok() {
+        if let Err(e) = consumer.store_offsets(&tpl) {
+            // The partition was revoked in the meantime; its new owner redelivers.
+            tracing::debug!(topic, partition, next, error = %e, "offset not stored");
+        }
+    }
+}

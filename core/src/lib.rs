@@ -1,0 +1,17 @@
+//! What every mediamill role shares: the configuration, the event contract (CloudEvents envelope, jobs and
+//! lifecycle events), Kafka plumbing (topics, producer, offset tracking), the object store and the metadata
+//! repository behind their traits, the outbox relay and upload sniffing.
+//!
+//! Callers never name a backend: [`store::open`] and [`repo::open`] pick one from [`config::Config`].
+
+pub mod apikey;
+pub mod config;
+pub mod event;
+pub mod kafka;
+pub mod model;
+pub mod outbox;
+pub mod repo;
+pub mod shutdown;
+pub mod sniff;
+pub mod store;
+pub mod topics;

@@ -1,0 +1,120 @@
+//! The records the repository keeps and the API shows.
+
+use serde::{Deserialize, Serialize};
+
+/// What kind of processing an upload gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaKind {
+    Image,
+    Video,
+}
+
+impl MediaKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaKind::Image => "image",
+            MediaKind::Video => "video",
+        }
+    }
+    pub fn parse(s: &str) -> Option<MediaKind> {
+        match s {
+            "image" => Some(MediaKind::Image),
+            "video" => Some(MediaKind::Video),
+            _ => None,
+        }
+    }
+}
+
+/// Where a media item is in its life. `processed`, `failed` and `deleted` are terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaStatus {
+    Uploaded,
+    Processing,
+    Processed,
+    Failed,
+    Deleted,
+}
+
+impl MediaStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaStatus::Uploaded => "uploaded",
+            MediaStatus::Processing => "processing",
+            MediaStatus::Processed => "processed",
+            MediaStatus::Failed => "failed",
+            MediaStatus::Deleted => "deleted",
+        }
+    }
+    pub fn parse(s: &str) -> Option<MediaStatus> {
+        Some(match s {
+            "uploaded" => MediaStatus::Uploaded,
+            "processing" => MediaStatus::Processing,
+            "processed" => MediaStatus::Processed,
+            "failed" => MediaStatus::Failed,
+            "deleted" => MediaStatus::Deleted,
+            _ => return None,
+        })
+    }
+    /// No further transition happens from a terminal state.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, MediaStatus::Processed | MediaStatus::Failed | MediaStatus::Deleted)
+    }
+}
+
+/// A tenant: the unit of isolation. Keys belong to one tenant and see only its media.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+}
+
+/// An API key as stored: only a hash of the secret is kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: String,
+    pub tenant_id: String,
+    /// The first characters of the key, to tell keys apart in listings.
+    pub prefix: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// One uploaded file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Media {
+    pub id: String,
+    pub tenant_id: String,
+    pub kind: MediaKind,
+    pub status: MediaStatus,
+    pub content_type: String,
+    pub filename: Option<String>,
+    pub size: u64,
+    pub sha256: String,
+    pub raw_key: String,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub metadata: Option<serde_json::Value>,
+    pub failure_reason: Option<String>,
+    pub failure_message: Option<String>,
+    pub batch_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    /// Milliseconds since the Unix epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// One stored output of processing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Variant {
+    /// `thumb`, `medium`, …
+    pub name: String,
+    /// `jpeg`, `webp`, …
+    pub format: String,
+    pub key: String,
+    pub content_type: String,
+    pub width: u32,
+    pub height: u32,
+    pub size: u64,
+}

@@ -1,0 +1,154 @@
+//! The outbox relay: publishes events that were written to the database with the change they describe.
+//!
+//! Ingest and workers never publish directly; they write outbox rows in the same transaction as their state
+//! change, so an accepted upload is never lost, even while Kafka is down. One relay at a time holds the lock
+//! ([`Repo::try_relay_lock`]) and publishes in outbox order, so events of one media item keep their order.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use crate::event::{self, Envelope, Job, MediaEvent};
+use crate::kafka::EventProducer;
+use crate::model::{Media, MediaKind, MediaStatus};
+use crate::repo::{OutboxEvent, Repo};
+use crate::shutdown::Shutdown;
+use crate::topics::{self, Topics};
+
+/// The processing job for `m` (attempt `attempt`), bound for its kind's job topic.
+pub fn job_event(m: &Media, attempt: u32) -> OutboxEvent {
+    let job = Job {
+        media_id: m.id.clone(),
+        tenant_id: m.tenant_id.clone(),
+        kind: m.kind,
+        raw_key: m.raw_key.clone(),
+        content_type: m.content_type.clone(),
+        size: m.size,
+        attempt,
+        batch_id: m.batch_id.clone(),
+    };
+    let ty = match m.kind {
+        MediaKind::Image => event::JOB_IMAGE,
+        MediaKind::Video => event::JOB_VIDEO,
+    };
+    OutboxEvent {
+        topic: topics::jobs_for(m.kind).to_string(),
+        key: m.id.clone(),
+        envelope: Envelope::new(ty, Some(m.id.clone()), &job),
+    }
+}
+
+/// A lifecycle event of `m` of type `ty` with body `body`, bound for `media.events`.
+pub fn media_event(m: &Media, ty: &str, body: &MediaEvent) -> OutboxEvent {
+    OutboxEvent {
+        topic: topics::MEDIA_EVENTS.to_string(),
+        key: m.id.clone(),
+        envelope: Envelope::new(ty, Some(m.id.clone()), body),
+    }
+}
+
+impl MediaEvent {
+    /// The bare body for `m` entering `status`; callers add reason, metadata or variants.
+    pub fn of(m: &Media, status: MediaStatus) -> MediaEvent {
+        MediaEvent {
+            media_id: m.id.clone(),
+            tenant_id: m.tenant_id.clone(),
+            batch_id: m.batch_id.clone(),
+            kind: m.kind,
+            status,
+            reason: None,
+            message: None,
+            metadata: None,
+            variants: vec![],
+        }
+    }
+}
+
+/// Rows published per round.
+const BATCH: u32 = 500;
+
+/// Wakes the relay early after a commit, so events go out without waiting for the next poll.
+#[derive(Clone, Default)]
+pub struct Waker(Arc<Notify>);
+
+impl Waker {
+    pub fn new() -> Waker {
+        Waker::default()
+    }
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+}
+
+/// The relay's loop.
+pub struct Relay {
+    pub repo: Arc<dyn Repo>,
+    pub producer: EventProducer,
+    pub topics: Topics,
+    pub waker: Waker,
+    /// Poll interval when nothing wakes it.
+    pub interval: Duration,
+}
+
+impl Relay {
+    /// Runs until shutdown, then publishes what is pending one last time.
+    pub async fn run(self, shutdown: Shutdown) {
+        let mut lock = None;
+        loop {
+            if lock.is_none() {
+                match self.repo.try_relay_lock().await {
+                    Ok(l) => lock = l,
+                    Err(e) => tracing::warn!(error = %e, "outbox relay: lock"),
+                }
+            }
+            if lock.is_some() {
+                match self.publish_pending().await {
+                    Ok(n) if n as u32 == BATCH => continue, // more waiting: no pause
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "outbox relay: will retry");
+                        // The lock's connection may be what failed; take it again next round.
+                        lock = None;
+                    }
+                }
+            }
+            tokio::select! {
+                _ = shutdown.wait() => break,
+                _ = self.waker.0.notified() => {}
+                _ = tokio::time::sleep(self.interval) => {}
+            }
+        }
+        if lock.is_some() {
+            let _ = self.publish_pending().await;
+        }
+        self.producer.flush(Duration::from_secs(5));
+    }
+
+    /// Publishes one round of pending events; returns how many were published.
+    pub async fn publish_pending(&self) -> Result<usize, String> {
+        let pending = self.repo.pending_events(BATCH).await.map_err(|e| e.to_string())?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        // Send the whole round concurrently: the idempotent producer keeps per-partition order.
+        let sends = pending.iter().map(|p| self.send(&p.event));
+        let results = futures::future::join_all(sends).await;
+        // Mark only the contiguous prefix that was acknowledged; the rest is sent again next round
+        // (consumers dedupe on the event id).
+        let ok: Vec<i64> =
+            pending.iter().zip(&results).take_while(|(_, r)| r.is_ok()).map(|(p, _)| p.seq).collect();
+        let n = ok.len();
+        self.repo.mark_sent(&ok).await.map_err(|e| e.to_string())?;
+        metrics::counter!("mediamill_outbox_published_total").increment(n as u64);
+        if let Some(Err(e)) = results.into_iter().find(|r| r.is_err()) {
+            return Err(e);
+        }
+        Ok(n)
+    }
+
+    async fn send(&self, e: &OutboxEvent) -> Result<(), String> {
+        let topic = self.topics.name(&e.topic);
+        self.producer.send(&topic, &e.key, &e.envelope).await.map(|_| ()).map_err(|err| format!("{topic}: {err}"))
+    }
+}

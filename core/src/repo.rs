@@ -1,0 +1,171 @@
+//! The metadata repository: tenants and keys, media and variants, and the outbox, behind one trait.
+//!
+//! [`SqlRepo`] implements it for PostgreSQL (production) and SQLite (the embedded default) with one set of
+//! queries: the schema uses portable types only, so the two backends differ in their migrations and in how
+//! the outbox relay is elected, nothing else. Every state change of a media item is a guarded transition
+//! (`WHERE status IN (…)`) written in the same transaction as its outbox events, so a redelivered job never
+//! emits its events twice.
+
+mod sql;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+pub use sql::SqlRepo;
+
+use crate::event::Envelope;
+use crate::model::{ApiKey, Media, MediaStatus, Tenant, Variant};
+
+/// Why a repository call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RepoError {
+    /// The database could not be reached, or the call timed out; it may work later.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// A row needed by the call does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// A uniqueness rule was broken.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A stored value could not be read back.
+    #[error("corrupt row: {0}")]
+    Corrupt(String),
+    /// Anything else the database said.
+    #[error("database error: {0}")]
+    Other(String),
+    /// Migrations failed.
+    #[error("migration failed: {0}")]
+    Migrate(String),
+}
+
+impl RepoError {
+    /// Whether trying again later may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, RepoError::Unavailable(_))
+    }
+}
+
+/// An event waiting in the outbox, with the logical topic it goes to.
+#[derive(Debug, Clone)]
+pub struct OutboxEvent {
+    /// Logical topic (without the configured prefix), e.g. `media.events`.
+    pub topic: String,
+    /// Kafka message key: events of one key keep their order.
+    pub key: String,
+    pub envelope: Envelope,
+}
+
+/// An outbox row read back for publishing.
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    pub seq: i64,
+    pub event: OutboxEvent,
+}
+
+/// What inserting an upload did.
+#[derive(Debug, Clone)]
+pub enum Inserted {
+    /// A new row.
+    Created(Media),
+    /// The tenant already used this idempotency key: the first item, unchanged.
+    Existing(Media),
+}
+
+/// Filter and page of a media listing.
+#[derive(Debug, Clone, Default)]
+pub struct MediaQuery {
+    pub status: Option<MediaStatus>,
+    /// Return items after this id (ids are time-ordered).
+    pub after: Option<String>,
+    pub limit: u32,
+}
+
+/// The result of a successful processing job.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub metadata: serde_json::Value,
+    pub variants: Vec<Variant>,
+}
+
+/// The metadata repository.
+#[async_trait]
+pub trait Repo: Send + Sync + 'static {
+    /// Applies pending migrations.
+    async fn migrate(&self) -> Result<(), RepoError>;
+    /// Fails when the database cannot serve requests (for `/readyz`).
+    async fn ping(&self) -> Result<(), RepoError>;
+
+    /// The tenant named `name`, created if missing.
+    async fn ensure_tenant(&self, name: &str) -> Result<Tenant, RepoError>;
+    /// Stores a new key (only its hash) for a tenant.
+    async fn create_key(&self, tenant_id: &str, key_hash: &str, prefix: &str) -> Result<ApiKey, RepoError>;
+    /// Keys of one tenant, newest first.
+    async fn list_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>, RepoError>;
+    /// Revokes a key; `false` if no such key.
+    async fn revoke_key(&self, key_id: &str) -> Result<bool, RepoError>;
+    /// The tenant of an unrevoked key with this hash.
+    async fn tenant_for_key(&self, key_hash: &str) -> Result<Option<Tenant>, RepoError>;
+
+    /// Records an upload and its outbox events in one transaction; an idempotency key already used by the
+    /// tenant returns the first item instead.
+    async fn insert_media(&self, media: &Media, events: &[OutboxEvent]) -> Result<Inserted, RepoError>;
+    /// One media item of a tenant.
+    async fn get_media(&self, tenant_id: &str, media_id: &str) -> Result<Option<Media>, RepoError>;
+    /// One media item by id alone (workers).
+    async fn get_media_any(&self, media_id: &str) -> Result<Option<Media>, RepoError>;
+    /// The item a tenant uploaded under an idempotency key.
+    async fn media_by_idempotency_key(&self, tenant_id: &str, key: &str) -> Result<Option<Media>, RepoError>;
+    /// A page of a tenant's media, oldest first.
+    async fn list_media(&self, tenant_id: &str, q: &MediaQuery) -> Result<Vec<Media>, RepoError>;
+    /// Media not yet in a terminal state (to re-enqueue after a broker loss).
+    async fn unfinished_media(&self, after: Option<&str>, limit: u32) -> Result<Vec<Media>, RepoError>;
+    /// Variants of one item.
+    async fn variants(&self, media_id: &str) -> Result<Vec<Variant>, RepoError>;
+
+    /// `uploaded` → `processing`, with its events; `false` when the item was not `uploaded`.
+    async fn start_processing(&self, media_id: &str, events: &[OutboxEvent]) -> Result<bool, RepoError>;
+    /// A non-terminal item → `processed`, storing its results and events; `false` if already terminal.
+    async fn complete(&self, media_id: &str, done: &Completion, events: &[OutboxEvent]) -> Result<bool, RepoError>;
+    /// A non-terminal item → `failed`, with its reason and events; `false` if already terminal.
+    async fn fail(&self, media_id: &str, reason: &str, message: &str, events: &[OutboxEvent])
+        -> Result<bool, RepoError>;
+    /// Any state → `deleted` (variants removed), with its events; `None` if the tenant has no such item.
+    async fn delete_media(&self, tenant_id: &str, media_id: &str, events: &[OutboxEvent])
+        -> Result<Option<Media>, RepoError>;
+
+    /// Adds events to the outbox on their own (re-enqueued jobs).
+    async fn append_events(&self, events: &[OutboxEvent]) -> Result<(), RepoError>;
+    /// Events not yet published, in outbox order.
+    async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>, RepoError>;
+    /// Marks events published.
+    async fn mark_sent(&self, seqs: &[i64]) -> Result<(), RepoError>;
+    /// Holds the single-relay lock for the life of the returned guard; `None` while another relay has it.
+    async fn try_relay_lock(&self) -> Result<Option<RelayLock>, RepoError>;
+}
+
+/// Held by the one active outbox relay; dropping it lets another relay take over.
+pub struct RelayLock {
+    _inner: Option<Box<dyn std::any::Any + Send>>,
+}
+
+impl RelayLock {
+    pub(crate) fn new(inner: Option<Box<dyn std::any::Any + Send>>) -> RelayLock {
+        RelayLock { _inner: inner }
+    }
+}
+
+/// Opens the repository at `url` (`postgres://…` or `sqlite://…`) and applies migrations.
+pub async fn open(url: &str, max_connections: u32) -> Result<Arc<dyn Repo>, RepoError> {
+    let repo = SqlRepo::connect(url, max_connections).await?;
+    repo.migrate().await?;
+    Ok(Arc::new(repo))
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,545 @@
+//! [`Repo`] on PostgreSQL or SQLite through sqlx's `Any` driver, with runtime-checked queries (building needs
+//! no live database). Placeholders are `$N`, which both backends accept.
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+
+use super::{
+    now_ms, Completion, Inserted, MediaQuery, OutboxEvent, PendingEvent, RelayLock, Repo, RepoError,
+};
+use crate::event::Envelope;
+use crate::model::{ApiKey, Media, MediaKind, MediaStatus, Tenant, Variant};
+
+/// Which SQL backend a [`SqlRepo`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Postgres,
+    Sqlite,
+}
+
+/// The repository on a SQL database.
+#[derive(Clone)]
+pub struct SqlRepo {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+/// Arbitrary constant naming the relay's advisory lock in PostgreSQL.
+const RELAY_LOCK_ID: i64 = 0x6d65_6469_616d;
+
+const MEDIA_COLS: &str = "id, tenant_id, kind, status, content_type, filename, size, sha256, raw_key, width, height, \
+    metadata, failure_reason, failure_message, batch_id, idempotency_key, created_at, updated_at";
+
+fn db_err(e: sqlx::Error) -> RepoError {
+    match &e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
+            RepoError::Unavailable(e.to_string())
+        }
+        sqlx::Error::Database(d) => {
+            let code = d.code().unwrap_or_default();
+            // 08*: connection exceptions, 57P*: operator intervention (shutdown, restart), 53*: resources.
+            // SQLite 5/6: busy/locked.
+            if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "5" || code == "6" {
+                RepoError::Unavailable(e.to_string())
+            } else if d.is_unique_violation() {
+                RepoError::Conflict(d.message().to_string())
+            } else {
+                RepoError::Other(e.to_string())
+            }
+        }
+        sqlx::Error::RowNotFound => RepoError::NotFound("row".into()),
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => RepoError::Corrupt(e.to_string()),
+        _ => RepoError::Other(e.to_string()),
+    }
+}
+
+fn opt_u32(v: Option<i64>) -> Option<u32> {
+    v.and_then(|x| u32::try_from(x).ok())
+}
+
+fn media_from_row(r: &AnyRow) -> Result<Media, RepoError> {
+    let kind: String = r.try_get("kind").map_err(db_err)?;
+    let status: String = r.try_get("status").map_err(db_err)?;
+    let metadata: Option<String> = r.try_get("metadata").map_err(db_err)?;
+    Ok(Media {
+        id: r.try_get("id").map_err(db_err)?,
+        tenant_id: r.try_get("tenant_id").map_err(db_err)?,
+        kind: MediaKind::parse(&kind).ok_or_else(|| RepoError::Corrupt(format!("media kind {kind:?}")))?,
+        status: MediaStatus::parse(&status).ok_or_else(|| RepoError::Corrupt(format!("media status {status:?}")))?,
+        content_type: r.try_get("content_type").map_err(db_err)?,
+        filename: r.try_get("filename").map_err(db_err)?,
+        size: r.try_get::<i64, _>("size").map_err(db_err)?.max(0) as u64,
+        sha256: r.try_get("sha256").map_err(db_err)?,
+        raw_key: r.try_get("raw_key").map_err(db_err)?,
+        width: opt_u32(r.try_get("width").map_err(db_err)?),
+        height: opt_u32(r.try_get("height").map_err(db_err)?),
+        metadata: metadata.and_then(|m| serde_json::from_str(&m).ok()),
+        failure_reason: r.try_get("failure_reason").map_err(db_err)?,
+        failure_message: r.try_get("failure_message").map_err(db_err)?,
+        batch_id: r.try_get("batch_id").map_err(db_err)?,
+        idempotency_key: r.try_get("idempotency_key").map_err(db_err)?,
+        created_at: r.try_get("created_at").map_err(db_err)?,
+        updated_at: r.try_get("updated_at").map_err(db_err)?,
+    })
+}
+
+fn variant_from_row(r: &AnyRow) -> Result<Variant, RepoError> {
+    let n = |c: &str| -> Result<i64, RepoError> { r.try_get::<i64, _>(c).map_err(db_err) };
+    Ok(Variant {
+        name: r.try_get("name").map_err(db_err)?,
+        format: r.try_get("format").map_err(db_err)?,
+        key: r.try_get("object_key").map_err(db_err)?,
+        content_type: r.try_get("content_type").map_err(db_err)?,
+        width: n("width")?.max(0) as u32,
+        height: n("height")?.max(0) as u32,
+        size: n("size")?.max(0) as u64,
+    })
+}
+
+fn key_from_row(r: &AnyRow) -> Result<ApiKey, RepoError> {
+    Ok(ApiKey {
+        id: r.try_get("id").map_err(db_err)?,
+        tenant_id: r.try_get("tenant_id").map_err(db_err)?,
+        prefix: r.try_get("prefix").map_err(db_err)?,
+        created_at: r.try_get("created_at").map_err(db_err)?,
+        revoked_at: r.try_get("revoked_at").map_err(db_err)?,
+    })
+}
+
+async fn write_events(conn: &mut sqlx::AnyConnection, events: &[OutboxEvent]) -> Result<(), RepoError> {
+    let now = now_ms();
+    for e in events {
+        let env = &e.envelope;
+        sqlx::query(
+            "INSERT INTO outbox (event_id, topic, msg_key, ce_type, ce_time, subject, data, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&env.id)
+        .bind(&e.topic)
+        .bind(&e.key)
+        .bind(&env.ty)
+        .bind(env.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .bind(env.subject.clone())
+        .bind(env.data.to_string())
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    }
+    Ok(())
+}
+
+impl SqlRepo {
+    /// Connects to `url`; the dialect follows from its scheme.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<SqlRepo, RepoError> {
+        sqlx::any::install_default_drivers();
+        let dialect = if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Dialect::Postgres
+        } else if url.starts_with("sqlite:") {
+            Dialect::Sqlite
+        } else {
+            return Err(RepoError::Other(format!("database.url {url:?}: expected postgres:// or sqlite://")));
+        };
+        let (url, max) = match dialect {
+            Dialect::Postgres => (url.to_string(), max_connections.max(2)),
+            Dialect::Sqlite => {
+                if let Some(path) = url.strip_prefix("sqlite://").map(|p| p.split('?').next().unwrap_or(p)) {
+                    if let Some(parent) = std::path::Path::new(path).parent() {
+                        if !parent.as_os_str().is_empty() {
+                            let _ = std::fs::create_dir_all(parent);
+                        }
+                    }
+                }
+                let url = if url.contains('?') || url.contains(":memory:") { url.to_string() } else { format!("{url}?mode=rwc") };
+                // One connection: SQLite has one writer anyway, and a single connection never meets
+                // SQLITE_BUSY from a deferred transaction's upgrade.
+                (url, 1)
+            }
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(std::time::Duration::from_secs(10))
+            .connect(&url)
+            .await
+            .map_err(db_err)?;
+        if dialect == Dialect::Sqlite {
+            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await.map_err(db_err)?;
+            sqlx::query("PRAGMA synchronous=NORMAL").execute(&pool).await.map_err(db_err)?;
+        }
+        Ok(SqlRepo { pool, dialect })
+    }
+
+    /// The backend in use.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    async fn transition(
+        &self,
+        media_id: &str,
+        from: &[MediaStatus],
+        set_sql: &str,
+        binds: Vec<Option<String>>,
+        events: &[OutboxEvent],
+        after: impl for<'c> FnOnce(&'c mut sqlx::AnyConnection) -> futures::future::BoxFuture<'c, Result<(), RepoError>>
+            + Send,
+    ) -> Result<bool, RepoError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let from_list = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(",");
+        let n = binds.len();
+        let sql = format!(
+            "UPDATE media SET {set_sql}, updated_at = ${} WHERE id = ${} AND status IN ({from_list})",
+            n + 1,
+            n + 2
+        );
+        let mut q = sqlx::query(&sql);
+        for b in binds {
+            q = q.bind(b);
+        }
+        let res = q.bind(now_ms()).bind(media_id).execute(&mut *tx).await.map_err(db_err)?;
+        if res.rows_affected() == 0 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(false);
+        }
+        after(&mut tx).await?;
+        write_events(&mut tx, events).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
+    }
+}
+
+const NOT_TERMINAL: &[MediaStatus] = &[MediaStatus::Uploaded, MediaStatus::Processing];
+
+#[async_trait]
+impl Repo for SqlRepo {
+    async fn migrate(&self) -> Result<(), RepoError> {
+        let res = match self.dialect {
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await,
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await,
+        };
+        res.map_err(|e| RepoError::Migrate(e.to_string()))
+    }
+
+    async fn ping(&self) -> Result<(), RepoError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(db_err).map(|_| ())
+    }
+
+    async fn ensure_tenant(&self, name: &str) -> Result<Tenant, RepoError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        sqlx::query("INSERT INTO tenants (id, name, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+            .bind(&id)
+            .bind(name)
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let r = sqlx::query("SELECT id, name FROM tenants WHERE name = $1")
+            .bind(name)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(Tenant { id: r.try_get("id").map_err(db_err)?, name: r.try_get("name").map_err(db_err)? })
+    }
+
+    async fn create_key(&self, tenant_id: &str, key_hash: &str, prefix: &str) -> Result<ApiKey, RepoError> {
+        let key = ApiKey {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: tenant_id.to_string(),
+            prefix: prefix.to_string(),
+            created_at: now_ms(),
+            revoked_at: None,
+        };
+        sqlx::query("INSERT INTO api_keys (id, tenant_id, key_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&key.id)
+            .bind(tenant_id)
+            .bind(key_hash)
+            .bind(prefix)
+            .bind(key.created_at)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(key)
+    }
+
+    async fn list_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>, RepoError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC",
+        )
+        .bind(tenant_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(key_from_row).collect()
+    }
+
+    async fn revoke_key(&self, key_id: &str) -> Result<bool, RepoError> {
+        let r = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now_ms())
+            .bind(key_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn tenant_for_key(&self, key_hash: &str) -> Result<Option<Tenant>, RepoError> {
+        let r = sqlx::query(
+            "SELECT t.id, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
+             WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(db_err)?;
+        r.map(|r| Ok(Tenant { id: r.try_get("id").map_err(db_err)?, name: r.try_get("name").map_err(db_err)? }))
+            .transpose()
+    }
+
+    async fn insert_media(&self, m: &Media, events: &[OutboxEvent]) -> Result<Inserted, RepoError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let res = sqlx::query(
+            "INSERT INTO media (id, tenant_id, kind, status, content_type, filename, size, sha256, raw_key, \
+             batch_id, idempotency_key, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+             ON CONFLICT (tenant_id, idempotency_key) DO NOTHING",
+        )
+        .bind(&m.id)
+        .bind(&m.tenant_id)
+        .bind(m.kind.as_str())
+        .bind(m.status.as_str())
+        .bind(&m.content_type)
+        .bind(m.filename.clone())
+        .bind(m.size as i64)
+        .bind(&m.sha256)
+        .bind(&m.raw_key)
+        .bind(m.batch_id.clone())
+        .bind(m.idempotency_key.clone())
+        .bind(m.created_at)
+        .bind(m.updated_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if res.rows_affected() == 0 {
+            tx.rollback().await.map_err(db_err)?;
+            let key = m.idempotency_key.as_deref().unwrap_or_default();
+            return match self.media_by_idempotency_key(&m.tenant_id, key).await? {
+                Some(existing) => Ok(Inserted::Existing(existing)),
+                None => Err(RepoError::Conflict(format!("media {}", m.id))),
+            };
+        }
+        write_events(&mut tx, events).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Inserted::Created(m.clone()))
+    }
+
+    async fn get_media(&self, tenant_id: &str, media_id: &str) -> Result<Option<Media>, RepoError> {
+        let sql = format!("SELECT {MEDIA_COLS} FROM media WHERE id = $1 AND tenant_id = $2");
+        let r = sqlx::query(&sql).bind(media_id).bind(tenant_id).fetch_optional(&self.pool).await.map_err(db_err)?;
+        r.as_ref().map(media_from_row).transpose()
+    }
+
+    async fn get_media_any(&self, media_id: &str) -> Result<Option<Media>, RepoError> {
+        let sql = format!("SELECT {MEDIA_COLS} FROM media WHERE id = $1");
+        let r = sqlx::query(&sql).bind(media_id).fetch_optional(&self.pool).await.map_err(db_err)?;
+        r.as_ref().map(media_from_row).transpose()
+    }
+
+    async fn media_by_idempotency_key(&self, tenant_id: &str, key: &str) -> Result<Option<Media>, RepoError> {
+        let sql = format!("SELECT {MEDIA_COLS} FROM media WHERE tenant_id = $1 AND idempotency_key = $2");
+        let r = sqlx::query(&sql).bind(tenant_id).bind(key).fetch_optional(&self.pool).await.map_err(db_err)?;
+        r.as_ref().map(media_from_row).transpose()
+    }
+
+    async fn list_media(&self, tenant_id: &str, q: &MediaQuery) -> Result<Vec<Media>, RepoError> {
+        let sql = format!(
+            "SELECT {MEDIA_COLS} FROM media WHERE tenant_id = $1 AND ($2 IS NULL OR status = $2) \
+             AND ($3 IS NULL OR id > $3) AND status <> 'deleted' ORDER BY id LIMIT $4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(q.status.map(|s| s.as_str().to_string()))
+            .bind(q.after.clone())
+            .bind(q.limit.clamp(1, 1000) as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(media_from_row).collect()
+    }
+
+    async fn unfinished_media(&self, after: Option<&str>, limit: u32) -> Result<Vec<Media>, RepoError> {
+        let sql = format!(
+            "SELECT {MEDIA_COLS} FROM media WHERE status IN ('uploaded', 'processing') AND ($1 IS NULL OR id > $1) \
+             ORDER BY id LIMIT $2"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(after.map(str::to_string))
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(media_from_row).collect()
+    }
+
+    async fn variants(&self, media_id: &str) -> Result<Vec<Variant>, RepoError> {
+        let rows = sqlx::query(
+            "SELECT name, format, object_key, content_type, width, height, size FROM variants \
+             WHERE media_id = $1 ORDER BY width, name, format",
+        )
+        .bind(media_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(variant_from_row).collect()
+    }
+
+    async fn start_processing(&self, media_id: &str, events: &[OutboxEvent]) -> Result<bool, RepoError> {
+        self.transition(media_id, &[MediaStatus::Uploaded], "status = 'processing'", vec![], events, |_| {
+            Box::pin(async { Ok(()) })
+        })
+        .await
+    }
+
+    async fn complete(&self, media_id: &str, done: &Completion, events: &[OutboxEvent]) -> Result<bool, RepoError> {
+        let variants = done.variants.clone();
+        let id = media_id.to_string();
+        self.transition(
+            media_id,
+            NOT_TERMINAL,
+            "status = 'processed', width = CAST($1 AS BIGINT), height = CAST($2 AS BIGINT), metadata = $3",
+            vec![done.width.map(|w| w.to_string()), done.height.map(|h| h.to_string()), Some(done.metadata.to_string())],
+            events,
+            move |conn| {
+                Box::pin(async move {
+                    for v in &variants {
+                        sqlx::query(
+                            "INSERT INTO variants (media_id, name, format, object_key, content_type, width, height, size) \
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (media_id, name, format) DO UPDATE SET \
+                             object_key = excluded.object_key, content_type = excluded.content_type, \
+                             width = excluded.width, height = excluded.height, size = excluded.size",
+                        )
+                        .bind(&id)
+                        .bind(&v.name)
+                        .bind(&v.format)
+                        .bind(&v.key)
+                        .bind(&v.content_type)
+                        .bind(v.width as i64)
+                        .bind(v.height as i64)
+                        .bind(v.size as i64)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(db_err)?;
+                    }
+                    Ok(())
+                })
+            },
+        )
+        .await
+    }
+
+    async fn fail(&self, media_id: &str, reason: &str, message: &str, events: &[OutboxEvent]) -> Result<bool, RepoError> {
+        self.transition(
+            media_id,
+            NOT_TERMINAL,
+            "status = 'failed', failure_reason = $1, failure_message = $2",
+            vec![Some(reason.to_string()), Some(message.to_string())],
+            events,
+            |_| Box::pin(async { Ok(()) }),
+        )
+        .await
+    }
+
+    async fn delete_media(&self, tenant_id: &str, media_id: &str, events: &[OutboxEvent]) -> Result<Option<Media>, RepoError> {
+        let Some(m) = self.get_media(tenant_id, media_id).await? else { return Ok(None) };
+        if m.status == MediaStatus::Deleted {
+            return Ok(Some(m));
+        }
+        let id = media_id.to_string();
+        let from = [MediaStatus::Uploaded, MediaStatus::Processing, MediaStatus::Processed, MediaStatus::Failed];
+        self.transition(media_id, &from, "status = 'deleted'", vec![], events, move |conn| {
+            Box::pin(async move {
+                sqlx::query("DELETE FROM variants WHERE media_id = $1").bind(&id).execute(&mut *conn).await.map_err(db_err)?;
+                Ok(())
+            })
+        })
+        .await?;
+        self.get_media(tenant_id, media_id).await
+    }
+
+    async fn append_events(&self, events: &[OutboxEvent]) -> Result<(), RepoError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        write_events(&mut tx, events).await?;
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>, RepoError> {
+        let rows = sqlx::query(
+            "SELECT seq, event_id, topic, msg_key, ce_type, ce_time, subject, data FROM outbox \
+             WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
+        )
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let time: String = r.try_get("ce_time").map_err(db_err)?;
+                let data: String = r.try_get("data").map_err(db_err)?;
+                Ok(PendingEvent {
+                    seq: r.try_get("seq").map_err(db_err)?,
+                    event: OutboxEvent {
+                        topic: r.try_get("topic").map_err(db_err)?,
+                        key: r.try_get("msg_key").map_err(db_err)?,
+                        envelope: Envelope {
+                            id: r.try_get("event_id").map_err(db_err)?,
+                            ty: r.try_get("ce_type").map_err(db_err)?,
+                            source: crate::event::SOURCE.to_string(),
+                            time: chrono::DateTime::parse_from_rfc3339(&time)
+                                .map_err(|e| RepoError::Corrupt(format!("outbox ce_time {time:?}: {e}")))?
+                                .with_timezone(&chrono::Utc),
+                            subject: r.try_get("subject").map_err(db_err)?,
+                            data: serde_json::from_str(&data)
+                                .map_err(|e| RepoError::Corrupt(format!("outbox data: {e}")))?,
+                        },
+                    },
+                })
+            })
+            .collect()
+    }
+
+    async fn mark_sent(&self, seqs: &[i64]) -> Result<(), RepoError> {
+        if seqs.is_empty() {
+            return Ok(());
+        }
+        // Ids come from our own rows (integers), so inlining them is safe and keeps one statement per batch.
+        let list = seqs.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
+        sqlx::query(&format!("UPDATE outbox SET sent_at = $1 WHERE seq IN ({list})"))
+            .bind(now_ms())
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn try_relay_lock(&self) -> Result<Option<RelayLock>, RepoError> {
+        match self.dialect {
+            // One process owns a SQLite file; nothing to elect.
+            Dialect::Sqlite => Ok(Some(RelayLock::new(None))),
+            Dialect::Postgres => {
+                // A session-level advisory lock lives as long as this connection: if the relay's process dies,
+                // PostgreSQL drops the connection and the lock with it, and another relay takes over.
+                let mut conn = self.pool.acquire().await.map_err(db_err)?;
+                let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                    .bind(RELAY_LOCK_ID)
+                    .fetch_one(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
+                if got {
+                    Ok(Some(RelayLock::new(Some(Box::new(conn.detach())))))
+                } else {
+                    Ok(None)
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The object store: raw uploads and derived variants, behind one trait.
+//!
+//! Keys are deterministic (`raw/{tenant}/{media}`, `derived/{tenant}/{media}/{variant}.{ext}`), so a job that runs
+//! twice overwrites the same objects instead of leaving copies. Writes stream: [`Store::writer`] takes chunks as
+//! they arrive, so memory stays flat whatever the object's size.
+
+mod local;
+mod range;
+mod s3;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+
+pub use local::LocalStore;
+pub use range::ByteRange;
+pub use s3::S3Store;
+
+use crate::config::{StoreBackend, StoreConfig};
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// No object under that key.
+    #[error("object {0} not found")]
+    NotFound(String),
+    /// The requested byte range lies outside the object.
+    #[error("range not satisfiable for an object of {size} bytes")]
+    RangeNotSatisfiable { size: u64 },
+    /// The store could not be reached or timed out; trying again later may work.
+    #[error("object store unavailable: {0}")]
+    Unavailable(String),
+    /// The key is not one this store accepts.
+    #[error("invalid object key {0:?}")]
+    InvalidKey(String),
+    /// Anything else the backend reported.
+    #[error("object store error: {0}")]
+    Other(String),
+}
+
+impl StoreError {
+    /// Whether the same call may succeed later (an outage), as opposed to never.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Other(_))
+    }
+}
+
+/// An object being read: its metadata and a stream of its bytes.
+pub struct ObjectRead {
+    pub content_type: String,
+    /// Size of the whole object.
+    pub total_size: u64,
+    /// The inclusive byte range being returned, when a range was asked for.
+    pub range: Option<(u64, u64)>,
+    pub body: BoxStream<'static, std::io::Result<Bytes>>,
+}
+
+/// A streaming write of one object. Nothing is visible under the key until [`ObjectWriter::finish`].
+#[async_trait]
+pub trait ObjectWriter: Send {
+    /// Appends a chunk.
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError>;
+    /// Makes the object visible; returns its size.
+    async fn finish(self: Box<Self>) -> Result<u64, StoreError>;
+    /// Drops what was written; nothing half-written is left behind.
+    async fn abort(self: Box<Self>);
+}
+
+/// Where objects live. Implemented by [`S3Store`] and [`LocalStore`].
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Starts a streaming write of `key`.
+    async fn writer(&self, key: &str, content_type: &str) -> Result<Box<dyn ObjectWriter>, StoreError>;
+    /// Writes a whole object at once (variants, which are small).
+    async fn put(&self, key: &str, content_type: &str, data: Bytes) -> Result<(), StoreError>;
+    /// Reads a whole object into memory (callers bound the size by config limits first).
+    async fn get(&self, key: &str) -> Result<Bytes, StoreError>;
+    /// Opens an object for streaming, optionally only a byte range of it.
+    async fn open(&self, key: &str, range: Option<ByteRange>) -> Result<ObjectRead, StoreError>;
+    /// Deletes one object; a missing object is not an error.
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Deletes every object whose key starts with `prefix`; returns how many.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError>;
+    /// Fails when the store cannot serve requests (for `/readyz`).
+    async fn check(&self) -> Result<(), StoreError>;
+}
+
+/// Opens the store the configuration names.
+pub async fn open(cfg: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(match cfg.backend {
+        StoreBackend::Local => Arc::new(LocalStore::new(&cfg.local_dir).await?),
+        StoreBackend::S3 => Arc::new(S3Store::new(&cfg.s3).await?),
+    })
+}
+
+/// Key of a raw upload.
+pub fn raw_key(tenant_id: &str, media_id: &str) -> String {
+    format!("raw/{tenant_id}/{media_id}")
+}
+
+/// Prefix of every derived object of one media item.
+pub fn derived_prefix(tenant_id: &str, media_id: &str) -> String {
+    format!("derived/{tenant_id}/{media_id}/")
+}
+
+/// Key of one variant.
+pub fn variant_key(tenant_id: &str, media_id: &str, variant: &str, ext: &str) -> String {
+    format!("derived/{tenant_id}/{media_id}/{variant}.{ext}")
+}
+
+/// Rejects keys that could escape a folder or confuse a backend.
+pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
+    let bad = key.is_empty()
+        || key.len() > 1024
+        || key.starts_with('/')
+        || key.contains('\\')
+        || key.contains('\0')
+        || key.split('/').any(|c| c.is_empty() || c == "." || c == "..");
+    if bad {
+        Err(StoreError::InvalidKey(key.to_string()))
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_keys_are_refused() {
+        for k in ["", "/abs", "a/../b", "a//b", "a/./b", "a\\b", "a\0b", ".."] {
+            assert!(check_key(k).is_err(), "{k:?} accepted");
+        }
+        check_key("raw/t/m").unwrap();
+        check_key(&variant_key("t", "m", "thumb", "jpg")).unwrap();
+    }
+}

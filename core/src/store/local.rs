@@ -1,0 +1,182 @@
+//! The object store on a local directory: the embedded default.
+//!
+//! Writes go to a temporary file and are renamed into place, so a crash never leaves a half-written object
+//! under its key. The content type is kept in a small sidecar file beside the object.
+
+use std::io::SeekFrom;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use tokio::fs;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio_util::io::ReaderStream;
+
+use super::{check_key, ByteRange, ObjectRead, ObjectWriter, Store, StoreError};
+
+const META_SUFFIX: &str = ".mm-content-type";
+const TMP_DIR: &str = ".tmp";
+
+/// Objects as files under one root folder.
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+impl LocalStore {
+    /// Opens (creating if needed) the store rooted at `root`.
+    pub async fn new(root: &Path) -> Result<LocalStore, StoreError> {
+        fs::create_dir_all(root.join(TMP_DIR)).await.map_err(io_err)?;
+        Ok(LocalStore { root: root.to_path_buf() })
+    }
+
+    /// Path of the file holding `key`.
+    pub fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
+        check_key(key)?;
+        if key.starts_with(TMP_DIR) || key.ends_with(META_SUFFIX) {
+            return Err(StoreError::InvalidKey(key.to_string()));
+        }
+        Ok(self.root.join(key))
+    }
+
+    async fn content_type(&self, path: &Path) -> String {
+        fs::read_to_string(meta_path(path)).await.unwrap_or_else(|_| "application/octet-stream".into())
+    }
+}
+
+fn meta_path(path: &Path) -> PathBuf {
+    let mut p = path.as_os_str().to_owned();
+    p.push(META_SUFFIX);
+    PathBuf::from(p)
+}
+
+fn io_err(e: std::io::Error) -> StoreError {
+    StoreError::Unavailable(e.to_string())
+}
+
+fn not_found_or(key: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            StoreError::NotFound(key.to_string())
+        } else {
+            io_err(e)
+        }
+    }
+}
+
+struct LocalWriter {
+    tmp: PathBuf,
+    dest: PathBuf,
+    content_type: String,
+    file: fs::File,
+    written: u64,
+}
+
+#[async_trait]
+impl ObjectWriter for LocalWriter {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        self.file.write_all(&chunk).await.map_err(io_err)?;
+        self.written += chunk.len() as u64;
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
+        self.file.flush().await.map_err(io_err)?;
+        self.file.sync_all().await.map_err(io_err)?;
+        if let Some(parent) = self.dest.parent() {
+            fs::create_dir_all(parent).await.map_err(io_err)?;
+        }
+        fs::write(meta_path(&self.dest), self.content_type.as_bytes()).await.map_err(io_err)?;
+        fs::rename(&self.tmp, &self.dest).await.map_err(io_err)?;
+        Ok(self.written)
+    }
+
+    async fn abort(self: Box<Self>) {
+        drop(self.file);
+        let _ = fs::remove_file(&self.tmp).await;
+    }
+}
+
+#[async_trait]
+impl Store for LocalStore {
+    async fn writer(&self, key: &str, content_type: &str) -> Result<Box<dyn ObjectWriter>, StoreError> {
+        let dest = self.path_of(key)?;
+        let tmp = self.root.join(TMP_DIR).join(uuid::Uuid::new_v4().to_string());
+        let file = fs::File::create(&tmp).await.map_err(io_err)?;
+        Ok(Box::new(LocalWriter { tmp, dest, content_type: content_type.to_string(), file, written: 0 }))
+    }
+
+    async fn put(&self, key: &str, content_type: &str, data: Bytes) -> Result<(), StoreError> {
+        let mut w = self.writer(key, content_type).await?;
+        if let Err(e) = w.write(data).await {
+            w.abort().await;
+            return Err(e);
+        }
+        w.finish().await.map(|_| ())
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        let path = self.path_of(key)?;
+        fs::read(&path).await.map(Bytes::from).map_err(not_found_or(key))
+    }
+
+    async fn open(&self, key: &str, range: Option<ByteRange>) -> Result<ObjectRead, StoreError> {
+        let path = self.path_of(key)?;
+        let mut file = fs::File::open(&path).await.map_err(not_found_or(key))?;
+        let total_size = file.metadata().await.map_err(io_err)?.len();
+        let content_type = self.content_type(&path).await;
+        let (range, body) = match range {
+            None => (None, ReaderStream::new(file).boxed()),
+            Some(r) => {
+                let (s, e) = r.resolve(total_size).ok_or(StoreError::RangeNotSatisfiable { size: total_size })?;
+                file.seek(SeekFrom::Start(s)).await.map_err(io_err)?;
+                (Some((s, e)), ReaderStream::new(file.take(e - s + 1)).boxed())
+            }
+        };
+        Ok(ObjectRead { content_type, total_size, range, body })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let path = self.path_of(key)?;
+        for p in [meta_path(&path), path] {
+            match fs::remove_file(&p).await {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err(e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        // Our prefixes always end at a folder boundary (`derived/t/m/`), so a prefix is a folder here.
+        let folder = prefix.trim_end_matches('/');
+        let path = self.path_of(folder)?;
+        let mut count = 0u64;
+        let mut stack = vec![path.clone()];
+        while let Some(dir) = stack.pop() {
+            let mut rd = match fs::read_dir(&dir).await {
+                Ok(rd) => rd,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(io_err(e)),
+            };
+            while let Some(entry) = rd.next_entry().await.map_err(io_err)? {
+                let ft = entry.file_type().await.map_err(io_err)?;
+                if ft.is_dir() {
+                    stack.push(entry.path());
+                } else if !entry.file_name().to_string_lossy().ends_with(META_SUFFIX) {
+                    count += 1;
+                }
+            }
+        }
+        match fs::remove_dir_all(&path).await {
+            Ok(()) => Ok(count),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(io_err(e)),
+        }
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        fs::metadata(&self.root).await.map(|_| ()).map_err(io_err)
+    }
+}

@@ -1,0 +1,302 @@
+//! The object store on any S3-compatible server (AWS S3, SeaweedFS, MinIO, …) through aws-sdk-s3.
+//!
+//! Streaming writes use multipart uploads with fixed-size parts, so one upload holds at most one part in
+//! memory; objects smaller than a part go up with a single PutObject.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::config::{Credentials, Region};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use aws_sdk_s3::Client;
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use tokio_util::io::ReaderStream;
+
+use super::{check_key, ByteRange, ObjectRead, ObjectWriter, Store, StoreError};
+use crate::config::S3Config;
+
+/// Size of one multipart part; S3 wants at least 5 MiB for all but the last.
+const PART_SIZE: usize = 8 * 1024 * 1024;
+
+/// Objects in one bucket of an S3-compatible server.
+#[derive(Clone)]
+pub struct S3Store {
+    client: Client,
+    bucket: String,
+}
+
+fn sdk_err<E: ProvideErrorMetadata + std::fmt::Debug>(key: &str, e: SdkError<E>) -> StoreError {
+    match &e {
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            StoreError::Unavailable(format!("{e:?}"))
+        }
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or("");
+            let status = se.raw().status().as_u16();
+            if code == "NoSuchKey" || code == "NotFound" || status == 404 {
+                StoreError::NotFound(key.to_string())
+            } else if code == "InvalidRange" || status == 416 {
+                StoreError::RangeNotSatisfiable { size: 0 }
+            } else if status >= 500 || status == 429 {
+                StoreError::Unavailable(format!("{code} (HTTP {status})"))
+            } else {
+                StoreError::Other(format!("{code} (HTTP {status}): {}", se.err().message().unwrap_or("")))
+            }
+        }
+        _ => StoreError::Other(format!("{e:?}")),
+    }
+}
+
+impl S3Store {
+    /// Connects to the configured endpoint and, if asked, creates the bucket.
+    pub async fn new(cfg: &S3Config) -> Result<S3Store, StoreError> {
+        let mut b = aws_sdk_s3::Config::builder()
+            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+            .region(Region::new(cfg.region.clone()))
+            .credentials_provider(Credentials::new(&cfg.access_key, &cfg.secret_key, None, None, "mediamill-config"))
+            .force_path_style(cfg.path_style)
+            .timeout_config(
+                aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(60))
+                    .build(),
+            );
+        if !cfg.endpoint.is_empty() {
+            b = b.endpoint_url(&cfg.endpoint);
+        }
+        let store = S3Store { client: Client::from_conf(b.build()), bucket: cfg.bucket.clone() };
+        if cfg.create_bucket {
+            store.ensure_bucket().await?;
+        }
+        Ok(store)
+    }
+
+    async fn ensure_bucket(&self) -> Result<(), StoreError> {
+        if self.client.head_bucket().bucket(&self.bucket).send().await.is_ok() {
+            return Ok(());
+        }
+        match self.client.create_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => {
+                let code = e.code().unwrap_or("").to_string();
+                if code == "BucketAlreadyOwnedByYou" || code == "BucketAlreadyExists" {
+                    Ok(())
+                } else {
+                    Err(sdk_err(&self.bucket, e))
+                }
+            }
+        }
+    }
+
+    async fn put_object(&self, key: &str, content_type: &str, data: Bytes) -> Result<(), StoreError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(data.len() as i64)
+            .body(ByteStream::from(data))
+            .send()
+            .await
+            .map_err(|e| sdk_err(key, e))?;
+        Ok(())
+    }
+}
+
+struct S3Writer {
+    store: S3Store,
+    key: String,
+    content_type: String,
+    buf: BytesMut,
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+    written: u64,
+}
+
+impl S3Writer {
+    async fn flush_part(&mut self) -> Result<(), StoreError> {
+        let c = &self.store.client;
+        if self.upload_id.is_none() {
+            let out = c
+                .create_multipart_upload()
+                .bucket(&self.store.bucket)
+                .key(&self.key)
+                .content_type(&self.content_type)
+                .send()
+                .await
+                .map_err(|e| sdk_err(&self.key, e))?;
+            self.upload_id = Some(out.upload_id().unwrap_or_default().to_string());
+        }
+        let part_number = self.parts.len() as i32 + 1;
+        let body = self.buf.split().freeze();
+        let out = c
+            .upload_part()
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .upload_id(self.upload_id.as_deref().unwrap_or_default())
+            .part_number(part_number)
+            .content_length(body.len() as i64)
+            .body(ByteStream::from(body))
+            .send()
+            .await
+            .map_err(|e| sdk_err(&self.key, e))?;
+        self.parts.push(CompletedPart::builder().part_number(part_number).set_e_tag(out.e_tag().map(String::from)).build());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ObjectWriter for S3Writer {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        self.written += chunk.len() as u64;
+        let mut rest = chunk;
+        while !rest.is_empty() {
+            let take = (PART_SIZE - self.buf.len()).min(rest.len());
+            self.buf.extend_from_slice(&rest.split_to(take));
+            if self.buf.len() == PART_SIZE {
+                self.flush_part().await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
+        if self.upload_id.is_none() {
+            let body = self.buf.split().freeze();
+            self.store.put_object(&self.key, &self.content_type, body).await?;
+            return Ok(self.written);
+        }
+        if !self.buf.is_empty() {
+            self.flush_part().await?;
+        }
+        let parts = std::mem::take(&mut self.parts);
+        self.store
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.store.bucket)
+            .key(&self.key)
+            .upload_id(self.upload_id.as_deref().unwrap_or_default())
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|e| sdk_err(&self.key, e))?;
+        Ok(self.written)
+    }
+
+    async fn abort(self: Box<Self>) {
+        if let Some(id) = &self.upload_id {
+            let _ = self
+                .store
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.store.bucket)
+                .key(&self.key)
+                .upload_id(id)
+                .send()
+                .await;
+        }
+    }
+}
+
+#[async_trait]
+impl Store for S3Store {
+    async fn writer(&self, key: &str, content_type: &str) -> Result<Box<dyn ObjectWriter>, StoreError> {
+        check_key(key)?;
+        Ok(Box::new(S3Writer {
+            store: self.clone(),
+            key: key.to_string(),
+            content_type: content_type.to_string(),
+            buf: BytesMut::new(),
+            upload_id: None,
+            parts: Vec::new(),
+            written: 0,
+        }))
+    }
+
+    async fn put(&self, key: &str, content_type: &str, data: Bytes) -> Result<(), StoreError> {
+        check_key(key)?;
+        self.put_object(key, content_type, data).await
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, StoreError> {
+        check_key(key)?;
+        let out = self.client.get_object().bucket(&self.bucket).key(key).send().await.map_err(|e| sdk_err(key, e))?;
+        let data = out.body.collect().await.map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        Ok(data.into_bytes())
+    }
+
+    async fn open(&self, key: &str, range: Option<ByteRange>) -> Result<ObjectRead, StoreError> {
+        check_key(key)?;
+        let mut req = self.client.get_object().bucket(&self.bucket).key(key);
+        if let Some(r) = range {
+            req = req.range(r.to_header());
+        }
+        let out = match req.send().await.map_err(|e| sdk_err(key, e)) {
+            Err(StoreError::RangeNotSatisfiable { .. }) => {
+                let head =
+                    self.client.head_object().bucket(&self.bucket).key(key).send().await.map_err(|e| sdk_err(key, e))?;
+                return Err(StoreError::RangeNotSatisfiable { size: head.content_length().unwrap_or(0) as u64 });
+            }
+            other => other?,
+        };
+        let content_type = out.content_type().unwrap_or("application/octet-stream").to_string();
+        let len = out.content_length().unwrap_or(0) as u64;
+        // Content-Range: bytes s-e/total
+        let parsed = out.content_range().and_then(|cr| {
+            let (se, total) = cr.strip_prefix("bytes ")?.split_once('/')?;
+            let (s, e) = se.split_once('-')?;
+            Some(((s.parse().ok()?, e.parse().ok()?), total.parse().ok()?))
+        });
+        let (range, total_size) = match (range, parsed) {
+            (Some(_), Some((r, total))) => (Some(r), total),
+            _ => (None, len),
+        };
+        let body = ReaderStream::new(out.body.into_async_read()).boxed();
+        Ok(ObjectRead { content_type, total_size, range, body })
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        check_key(key)?;
+        self.client.delete_object().bucket(&self.bucket).key(key).send().await.map_err(|e| sdk_err(key, e))?;
+        Ok(())
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        let mut count = 0u64;
+        let mut token: Option<String> = None;
+        loop {
+            let out = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|e| sdk_err(prefix, e))?;
+            let ids: Vec<ObjectIdentifier> = out
+                .contents()
+                .iter()
+                .filter_map(|o| o.key())
+                .filter_map(|k| ObjectIdentifier::builder().key(k).build().ok())
+                .collect();
+            if !ids.is_empty() {
+                count += ids.len() as u64;
+                let del = Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(|e| StoreError::Other(e.to_string()))?;
+                self.client.delete_objects().bucket(&self.bucket).delete(del).send().await.map_err(|e| sdk_err(prefix, e))?;
+            }
+            match out.next_continuation_token() {
+                Some(t) if out.is_truncated().unwrap_or(false) => token = Some(t.to_string()),
+                _ => return Ok(count),
+            }
+        }
+    }
+
+    async fn check(&self) -> Result<(), StoreError> {
+        self.client.head_bucket().bucket(&self.bucket).send().await.map_err(|e| sdk_err(&self.bucket, e))?;
+        Ok(())
+    }
+}

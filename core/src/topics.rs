@@ -1,0 +1,45 @@
+//! Topic names. Code uses the logical names below; [`Topics`] adds the configured prefix.
+
+use crate::model::MediaKind;
+
+/// Image processing jobs, keyed by media id.
+pub const JOBS_IMAGE: &str = "media.jobs.image";
+/// Video processing jobs, keyed by media id.
+pub const JOBS_VIDEO: &str = "media.jobs.video";
+/// Jobs that could not be processed or parsed, for an operator to inspect and requeue.
+pub const JOBS_DLQ: &str = "media.jobs.dlq";
+/// Media lifecycle events, keyed by media id.
+pub const MEDIA_EVENTS: &str = "media.events";
+/// Batch progress and completion, keyed by batch id.
+pub const BATCH_EVENTS: &str = "batch.events";
+
+/// The job topic for a kind of media.
+pub fn jobs_for(kind: MediaKind) -> &'static str {
+    match kind {
+        MediaKind::Image => JOBS_IMAGE,
+        MediaKind::Video => JOBS_VIDEO,
+    }
+}
+
+/// Topic names with the configured prefix applied.
+#[derive(Debug, Clone, Default)]
+pub struct Topics {
+    prefix: String,
+}
+
+impl Topics {
+    pub fn new(prefix: &str) -> Topics {
+        Topics { prefix: prefix.to_string() }
+    }
+    /// The physical name of a logical topic.
+    pub fn name(&self, logical: &str) -> String {
+        format!("{}{}", self.prefix, logical)
+    }
+    /// Every topic `mediamill topics` creates, with whether it is a job topic (job topics get more partitions).
+    pub fn all(&self) -> Vec<(String, bool)> {
+        [(JOBS_IMAGE, true), (JOBS_VIDEO, true), (JOBS_DLQ, false), (MEDIA_EVENTS, false), (BATCH_EVENTS, false)]
+            .into_iter()
+            .map(|(t, job)| (self.name(t), job))
+            .collect()
+    }
+}

@@ -1,0 +1,43 @@
+//! The HTTP upload API (axum): streams uploads to the object store, records each with its outbox events in
+//! one transaction, and serves status, variants, health and metrics.
+//!
+//! Ingest never talks to Kafka inside a request: what it accepts (HTTP 202) is in the database and the
+//! object store, and the outbox relay publishes it whenever the broker is reachable.
+
+mod auth;
+mod error;
+mod metrics_handle;
+mod routes;
+mod state;
+mod upload;
+
+pub use error::ApiError;
+pub use state::AppState;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+
+/// Every route of the API.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/media", get(routes::media::list).post(routes::media::create))
+        .route("/v1/media/{id}", get(routes::media::get_one).delete(routes::media::delete))
+        .route("/v1/media/{id}/variants/{name}", get(routes::variants::get_variant))
+        .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
+        .route("/metrics", get(routes::health::metrics))
+        .fallback(routes::health::not_found)
+        // Uploads are streamed and limited per kind by our own code, which names the limit that was hit.
+        .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Serves the API on `listener` until `shutdown` fires; in-flight requests finish first.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: mediamill_core::shutdown::Shutdown,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state)).with_graceful_shutdown(async move { shutdown.wait().await }).await
+}

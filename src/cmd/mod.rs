@@ -1,0 +1,8 @@
+//! One file per subcommand.
+
+pub mod ingest;
+pub mod keys;
+pub mod migrate;
+pub mod topics;
+pub mod up;
+pub mod worker;

@@ -1,0 +1,81 @@
+//! `mediamill up`: every role in one process. With no `kafka.brokers` configured it runs on the embedded
+//! default: SQLite, a local directory and librdkafka's in-process mock broker, which keeps nothing across a
+//! restart, so `up` re-enqueues every unfinished item from the database at start.
+
+use std::net::SocketAddr;
+
+use anyhow::Context;
+use mediamill_core::config::Config;
+use mediamill_core::shutdown;
+
+use crate::roles::{join_all, Backends};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address of the HTTP API (overrides server.listen).
+    #[arg(long)]
+    listen: Option<SocketAddr>,
+    /// Kafka bootstrap servers (overrides kafka.brokers); without any, the in-process broker is used.
+    #[arg(long)]
+    kafka: Option<String>,
+    /// S3 endpoint (switches the store to S3; credentials from store.s3.*).
+    #[arg(long)]
+    s3_endpoint: Option<String>,
+    /// Database URL (overrides database.url).
+    #[arg(long)]
+    database_url: Option<String>,
+}
+
+/// The in-process broker, kept alive as long as `up` runs.
+pub struct EmbeddedBroker {
+    _cluster: rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+}
+
+/// Starts the in-process broker with every topic, and points `cfg` at it.
+pub fn start_embedded_broker(cfg: &mut Config) -> anyhow::Result<EmbeddedBroker> {
+    let cluster = rdkafka::mocking::MockCluster::new(1).context("starting the in-process broker")?;
+    let topics = mediamill_core::topics::Topics::new(&cfg.kafka.topic_prefix);
+    for (name, job) in topics.all() {
+        let parts = if job { cfg.kafka.job_partitions } else { cfg.kafka.event_partitions };
+        cluster.create_topic(&name, parts, 1).with_context(|| format!("creating topic {name}"))?;
+    }
+    cfg.kafka.brokers = cluster.bootstrap_servers();
+    Ok(EmbeddedBroker { _cluster: cluster })
+}
+
+pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<()> {
+    if let Some(l) = args.listen {
+        cfg.server.listen = l;
+    }
+    if let Some(k) = args.kafka {
+        cfg.kafka.brokers = k;
+    }
+    if let Some(e) = args.s3_endpoint {
+        cfg.store.backend = mediamill_core::config::StoreBackend::S3;
+        cfg.store.s3.endpoint = e;
+    }
+    if let Some(d) = args.database_url {
+        cfg.database.url = d;
+    }
+    cfg.validate()?;
+    let _broker = if cfg.kafka.brokers.is_empty() { Some(start_embedded_broker(&mut cfg)?) } else { None };
+    let embedded = _broker.is_some();
+    let b = Backends::open(cfg).await?;
+    let (trigger, sd) = shutdown::channel();
+    shutdown::on_signals(trigger);
+
+    let requeued = b.requeue_unfinished().await?;
+    if requeued > 0 {
+        tracing::info!(requeued, "re-enqueued unfinished media from the database");
+    }
+    let listener = tokio::net::TcpListener::bind(b.cfg.server.listen)
+        .await
+        .with_context(|| format!("binding {}", b.cfg.server.listen))?;
+    let addr = listener.local_addr()?;
+    let key_note = b.first_key().await?;
+    eprintln!("mediamill up: API on http://{addr} ({}).", if embedded { "embedded broker" } else { "external broker" });
+    eprintln!("{key_note}");
+    let tasks = vec![b.spawn_relay(sd.clone())?, b.spawn_image_worker(sd.clone()), b.spawn_ingest(listener, sd)?];
+    join_all(tasks).await;
+    Ok(())
+}

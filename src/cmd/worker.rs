@@ -1,0 +1,31 @@
+//! `mediamill worker --kind image`: a processing worker in its kind's consumer group, with an outbox relay.
+//! Run more of them to scale out: the group shares the job topic's partitions.
+
+use mediamill_core::config::Config;
+use mediamill_core::shutdown;
+
+use crate::roles::{join_all, Backends};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Which jobs to take.
+    #[arg(long, value_enum, default_value = "image")]
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Kind {
+    Image,
+}
+
+pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
+    let b = Backends::open(cfg).await?;
+    let (trigger, sd) = shutdown::channel();
+    shutdown::on_signals(trigger);
+    let worker = match args.kind {
+        Kind::Image => b.spawn_image_worker(sd.clone()),
+    };
+    tracing::info!(kind = ?args.kind, "worker started");
+    join_all(vec![worker, b.spawn_relay(sd)?]).await;
+    Ok(())
+}

@@ -1,0 +1,65 @@
+//! `mediamill`: one binary, one subcommand per role.
+
+mod cmd;
+mod roles;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+/// Self-hosted media ingestion and processing pipeline.
+#[derive(Debug, Parser)]
+#[command(name = "mediamill", version, about)]
+struct Cli {
+    /// Configuration file (default: ./mediamill.toml when present). MEDIAMILL_* variables override it.
+    #[arg(long, global = true, env = "MEDIAMILL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Every role in one process; with no broker configured, on the embedded default (SQLite, local disk,
+    /// in-process broker).
+    Up(cmd::up::Args),
+    /// The HTTP upload API (and an outbox relay).
+    Ingest,
+    /// A processing worker (and an outbox relay).
+    Worker(cmd::worker::Args),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create the Kafka topics with the configured partition counts.
+    Topics,
+    /// Manage API keys.
+    Keys(cmd::keys::Args),
+    /// Print the effective configuration (secrets masked).
+    Config,
+}
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn,sqlx=warn,aws=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let cfg = mediamill_core::config::Config::load(cli.config.as_deref())?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Up(a) => cmd::up::run(cfg, a).await,
+            Command::Ingest => cmd::ingest::run(cfg).await,
+            Command::Worker(a) => cmd::worker::run(cfg, a).await,
+            Command::Migrate => cmd::migrate::run(cfg).await,
+            Command::Topics => cmd::topics::run(cfg).await,
+            Command::Keys(a) => cmd::keys::run(cfg, a).await,
+            Command::Config => {
+                print!("{}", cfg.to_toml_masked());
+                Ok(())
+            }
+        }
+    })
+}

@@ -1,0 +1,149 @@
+//! Wiring shared by the subcommands: opening the backends the config names and starting each role's loops.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use mediamill_core::config::Config;
+use mediamill_core::kafka::{run_consumer, ConsumerSettings, EventProducer};
+use mediamill_core::outbox::{Relay, Waker};
+use mediamill_core::repo::{self, Repo};
+use mediamill_core::shutdown::Shutdown;
+use mediamill_core::store::{self, Store};
+use mediamill_core::topics::{self, Topics};
+use mediamill_ingest::AppState;
+use mediamill_workers::image::ImageSettings;
+use mediamill_workers::pool::CpuPool;
+use mediamill_workers::ImageJobHandler;
+use tokio::task::JoinHandle;
+
+/// The backends every role needs.
+#[derive(Clone)]
+pub struct Backends {
+    pub cfg: Arc<Config>,
+    pub repo: Arc<dyn Repo>,
+    pub store: Arc<dyn Store>,
+    pub waker: Waker,
+}
+
+impl Backends {
+    /// Opens the database (running migrations) and the object store.
+    pub async fn open(cfg: Config) -> anyhow::Result<Backends> {
+        let repo = repo::open(&cfg.database.url, cfg.database.max_connections)
+            .await
+            .with_context(|| format!("opening database {}", mask(&cfg.database.url)))?;
+        let store = store::open(&cfg.store).await.context("opening object store")?;
+        Ok(Backends { cfg: Arc::new(cfg), repo, store, waker: Waker::new() })
+    }
+
+    fn producer(&self) -> anyhow::Result<EventProducer> {
+        anyhow::ensure!(!self.cfg.kafka.brokers.is_empty(), "kafka.brokers is not set (MEDIAMILL_KAFKA__BROKERS)");
+        // librdkafka keeps retrying a send for this long; the outbox keeps the event beyond that.
+        Ok(EventProducer::new(&self.cfg.kafka.brokers, Duration::from_secs(30))?)
+    }
+
+    /// Starts the outbox relay.
+    pub fn spawn_relay(&self, shutdown: Shutdown) -> anyhow::Result<JoinHandle<()>> {
+        let relay = Relay {
+            repo: self.repo.clone(),
+            producer: self.producer()?,
+            topics: Topics::new(&self.cfg.kafka.topic_prefix),
+            waker: self.waker.clone(),
+            interval: Duration::from_millis(250),
+        };
+        Ok(tokio::spawn(relay.run(shutdown)))
+    }
+
+    /// Starts the HTTP API on `listener`.
+    pub fn spawn_ingest(&self, listener: tokio::net::TcpListener, shutdown: Shutdown) -> anyhow::Result<JoinHandle<()>> {
+        let state = AppState {
+            cfg: self.cfg.clone(),
+            repo: self.repo.clone(),
+            store: self.store.clone(),
+            waker: self.waker.clone(),
+            producer: Some(self.producer()?),
+        };
+        Ok(tokio::spawn(async move {
+            if let Err(e) = mediamill_ingest::serve(listener, state, shutdown).await {
+                tracing::error!(error = %e, "ingest server stopped");
+            }
+        }))
+    }
+
+    /// Starts an image worker: a consumer of `media.jobs.image` in the image workers' group.
+    pub fn spawn_image_worker(&self, shutdown: Shutdown) -> JoinHandle<()> {
+        let cfg = &self.cfg;
+        let concurrency = cfg.worker_concurrency();
+        let handler = Arc::new(ImageJobHandler {
+            repo: self.repo.clone(),
+            store: self.store.clone(),
+            pool: CpuPool::new(concurrency),
+            settings: Arc::new(ImageSettings::from_config(cfg)),
+            job_timeout: Duration::from_secs(cfg.limits.job_timeout_secs),
+            max_attempts: cfg.worker.max_attempts,
+            waker: self.waker.clone(),
+            shutdown: shutdown.clone(),
+        });
+        let settings = ConsumerSettings {
+            brokers: cfg.kafka.brokers.clone(),
+            group_id: format!("{}.workers.image", cfg.kafka.group_prefix),
+            topics: vec![Topics::new(&cfg.kafka.topic_prefix).name(topics::JOBS_IMAGE)],
+            capacity: concurrency,
+            max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
+            drain_timeout: Duration::from_secs(20),
+        };
+        tokio::spawn(async move {
+            if let Err(e) = run_consumer(settings, handler, shutdown).await {
+                tracing::error!(error = %e, "image worker stopped");
+            }
+        })
+    }
+}
+
+impl Backends {
+    /// Puts a fresh job in the outbox for every item not yet terminal (after the broker lost its topics, or
+    /// to recover stuck work); duplicates are harmless because processing is idempotent.
+    pub async fn requeue_unfinished(&self) -> anyhow::Result<usize> {
+        let (mut n, mut after) = (0, None::<String>);
+        loop {
+            let page = self.repo.unfinished_media(after.as_deref(), 1000).await?;
+            let events: Vec<_> = page.iter().map(|m| mediamill_core::outbox::job_event(m, 1)).collect();
+            self.repo.append_events(&events).await?;
+            n += page.len();
+            match page.last() {
+                Some(m) if page.len() == 1000 => after = Some(m.id.clone()),
+                _ => break,
+            }
+        }
+        self.waker.wake();
+        Ok(n)
+    }
+
+    /// Makes sure the `default` tenant has a key; returns a line telling the user where it is.
+    pub async fn first_key(&self) -> anyhow::Result<String> {
+        let t = self.repo.ensure_tenant("default").await?;
+        let keys = self.repo.list_keys(&t.id).await?;
+        if keys.iter().any(|k| k.revoked_at.is_none()) {
+            return Ok("API keys: the default tenant already has one (mediamill keys create --tenant NAME for more).".into());
+        }
+        let (secret, hash, prefix) = mediamill_core::apikey::generate();
+        self.repo.create_key(&t.id, &hash, &prefix).await?;
+        Ok(format!("API key for tenant 'default' (shown once): {secret}"))
+    }
+}
+
+/// A database URL with its password hidden, for messages.
+pub fn mask(url: &str) -> String {
+    let mut c = Config::default();
+    c.database.url = url.to_string();
+    c.to_toml_masked().lines().find(|l| l.starts_with("url")).unwrap_or("").trim_start_matches("url = ").to_string()
+}
+
+/// Waits for every task, logging the ones that panicked.
+pub async fn join_all(tasks: Vec<JoinHandle<()>>) {
+    for t in tasks {
+        if let Err(e) = t.await {
+            tracing::error!(error = %e, "task failed");
+        }
+    }
+}

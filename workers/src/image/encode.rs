@@ -1,0 +1,61 @@
+//! Encoders: JPEG (alpha flattened on the configured background) and lossy WebP through libwebp.
+//! Nothing of the source's metadata is written, so no GPS position ever leaks into an output.
+
+use image::{DynamicImage, RgbImage};
+use mediamill_core::config::ImageFormat;
+
+use crate::failure::ProcessError;
+
+/// Encodes an 8-bit RGB(A) image.
+pub fn encode(img: &DynamicImage, format: ImageFormat, quality: u8, bg: [u8; 3]) -> Result<Vec<u8>, ProcessError> {
+    match format {
+        ImageFormat::Jpeg => {
+            let rgb = flatten(img, bg);
+            let mut out = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality)
+                .encode_image(&rgb)
+                .map_err(|e| ProcessError::Encode("jpeg", e.to_string()))?;
+            Ok(out)
+        }
+        ImageFormat::Webp => {
+            let enc = match img {
+                DynamicImage::ImageRgba8(i) => webp::Encoder::from_rgba(i.as_raw(), i.width(), i.height()),
+                DynamicImage::ImageRgb8(i) => webp::Encoder::from_rgb(i.as_raw(), i.width(), i.height()),
+                other => return encode(&DynamicImage::ImageRgba8(other.to_rgba8()), format, quality, bg),
+            };
+            let mem = enc.encode_simple(false, quality as f32).map_err(|e| ProcessError::Encode("webp", format!("{e:?}")))?;
+            Ok(mem.to_vec())
+        }
+    }
+}
+
+/// RGB with transparent pixels composited over `bg`.
+fn flatten(img: &DynamicImage, bg: [u8; 3]) -> RgbImage {
+    match img {
+        DynamicImage::ImageRgb8(i) => i.clone(),
+        other if !other.color().has_alpha() => other.to_rgb8(),
+        other => {
+            let rgba = other.to_rgba8();
+            let mut out = RgbImage::new(rgba.width(), rgba.height());
+            for (o, p) in out.pixels_mut().zip(rgba.pixels()) {
+                let a = p[3] as u32;
+                for c in 0..3 {
+                    o[c] = ((p[c] as u32 * a + bg[c] as u32 * (255 - a) + 127) / 255) as u8;
+                }
+            }
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transparent_pixels_take_the_background() {
+        let img = DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(2, 2, image::Rgba([0, 0, 0, 0])));
+        let rgb = flatten(&img, [10, 20, 30]);
+        assert_eq!(rgb.get_pixel(0, 0).0, [10, 20, 30]);
+    }
+}

@@ -1,0 +1,115 @@
+//! Image processing: bytes in, variants and metadata out. Pure functions, no I/O, so the same code serves the
+//! worker, the local one-shot command and the benchmarks.
+//!
+//! The image is decoded once (after its header passed the pixel limit), turned upright by its EXIF orientation,
+//! then every variant is resized from it with SIMD (fast_image_resize) and encoded. Outputs carry no metadata.
+
+mod decode;
+mod encode;
+mod resize;
+
+use mediamill_core::config::{parse_hex_colour, ImageFormat, VariantSpec};
+use serde::Serialize;
+
+pub use decode::{decode, Decoded};
+
+use crate::failure::ProcessError;
+
+/// What processing needs to know besides the bytes.
+#[derive(Debug, Clone)]
+pub struct ImageSettings {
+    pub variants: Vec<VariantSpec>,
+    pub max_pixels: u64,
+    /// Put behind transparent pixels in formats without alpha.
+    pub background: [u8; 3],
+}
+
+impl ImageSettings {
+    /// Settings from the configuration.
+    pub fn from_config(cfg: &mediamill_core::config::Config) -> ImageSettings {
+        ImageSettings {
+            variants: cfg.image.variants.clone(),
+            max_pixels: cfg.limits.max_image_pixels,
+            background: parse_hex_colour(&cfg.image.background).unwrap_or([255, 255, 255]),
+        }
+    }
+}
+
+/// One encoded variant.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub name: String,
+    pub format: ImageFormat,
+    pub width: u32,
+    pub height: u32,
+    pub bytes: Vec<u8>,
+}
+
+/// Facts about the source image, stored on the media record and sent in the `processed` event.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ImageMetadata {
+    /// Upright width (after orientation).
+    pub width: u32,
+    pub height: u32,
+    pub format: String,
+    /// EXIF orientation 1–8 as found (1 when absent).
+    pub orientation: u8,
+    pub has_alpha: bool,
+}
+
+/// The result of processing one image.
+#[derive(Debug, Clone)]
+pub struct Processed {
+    pub metadata: ImageMetadata,
+    pub outputs: Vec<Output>,
+}
+
+/// Size of a variant: the long edge scaled to `long_edge`, never larger than the source.
+pub fn fit_long_edge(w: u32, h: u32, long_edge: u32) -> (u32, u32) {
+    let long = w.max(h);
+    if long <= long_edge {
+        return (w, h);
+    }
+    let scale = long_edge as f64 / long as f64;
+    let sw = ((w as f64 * scale).round() as u32).max(1);
+    let sh = ((h as f64 * scale).round() as u32).max(1);
+    (sw, sh)
+}
+
+/// Decodes `bytes` and makes every configured variant.
+pub fn process(bytes: &[u8], s: &ImageSettings) -> Result<Processed, ProcessError> {
+    let d = decode(bytes, s.max_pixels)?;
+    let (w, h) = (d.image.width(), d.image.height());
+    let mut outputs = Vec::new();
+    for spec in &s.variants {
+        let (tw, th) = fit_long_edge(w, h, spec.long_edge);
+        let resized = resize::resize(&d.image, tw, th)?;
+        for &format in &spec.formats {
+            let bytes = encode::encode(&resized, format, spec.quality, s.background)?;
+            outputs.push(Output { name: spec.name.clone(), format, width: tw, height: th, bytes });
+        }
+    }
+    Ok(Processed {
+        metadata: ImageMetadata {
+            width: w,
+            height: h,
+            format: d.format,
+            orientation: d.orientation,
+            has_alpha: d.image.color().has_alpha(),
+        },
+        outputs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_upscales_and_keeps_aspect() {
+        assert_eq!(fit_long_edge(100, 50, 256), (100, 50));
+        assert_eq!(fit_long_edge(4000, 3000, 1024), (1024, 768));
+        assert_eq!(fit_long_edge(3000, 4000, 256), (192, 256));
+        assert_eq!(fit_long_edge(10000, 1, 100), (100, 1), "never zero");
+    }
+}

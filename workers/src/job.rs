@@ -1,0 +1,199 @@
+//! The image job handler: one Kafka job in, one durable outcome (variants + `processed`, or `failed`) out.
+//!
+//! Every effect is idempotent: variant keys are deterministic and state changes are guarded transitions, so a
+//! redelivered job overwrites the same objects and emits nothing twice. Transient errors (store or database
+//! outages) are retried in place with backoff; permanent ones fail the item at once with their reason.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use mediamill_core::event::{self, Job, MediaEvent};
+use mediamill_core::kafka::{Handler, Outcome, OwnedJob};
+use mediamill_core::model::{Media, MediaStatus, Variant};
+use mediamill_core::outbox::{media_event, Waker};
+use mediamill_core::repo::{Completion, Repo, RepoError};
+use mediamill_core::shutdown::Shutdown;
+use mediamill_core::store::{self, Store, StoreError};
+
+use crate::failure::ProcessError;
+use crate::image::{self, ImageSettings};
+use crate::pool::CpuPool;
+
+/// Handles `media.jobs.image`.
+pub struct ImageJobHandler {
+    pub repo: Arc<dyn Repo>,
+    pub store: Arc<dyn Store>,
+    pub pool: CpuPool,
+    pub settings: Arc<ImageSettings>,
+    pub job_timeout: Duration,
+    pub max_attempts: u32,
+    pub waker: Waker,
+    pub shutdown: Shutdown,
+}
+
+/// Why one attempt did not finish.
+enum Step {
+    Permanent(ProcessError),
+    Transient(String),
+}
+
+impl From<StoreError> for Step {
+    fn from(e: StoreError) -> Step {
+        match e {
+            StoreError::NotFound(_) => Step::Permanent(ProcessError::SourceMissing),
+            other => Step::Transient(other.to_string()),
+        }
+    }
+}
+
+impl From<RepoError> for Step {
+    fn from(e: RepoError) -> Step {
+        Step::Transient(e.to_string())
+    }
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((200u64 << attempt.min(6)).min(10_000))
+}
+
+impl ImageJobHandler {
+    async fn attempt(&self, m: &Media) -> Result<(), Step> {
+        if m.status == MediaStatus::Uploaded {
+            self.repo.start_processing(&m.id, &[media_event(m, event::MEDIA_PROCESSING, &MediaEvent::of(m, MediaStatus::Processing))]).await?;
+            self.waker.wake();
+        }
+        let raw: Bytes = self.store.get(&m.raw_key).await?;
+        let settings = self.settings.clone();
+        let started = std::time::Instant::now();
+        let processed = self
+            .pool
+            .run(self.job_timeout, move || image::process(&raw, &settings))
+            .await
+            .map_err(Step::Permanent)?;
+        metrics::histogram!("mediamill_image_process_seconds").record(started.elapsed().as_secs_f64());
+
+        let mut variants = Vec::with_capacity(processed.outputs.len());
+        for o in processed.outputs {
+            let key = store::variant_key(&m.tenant_id, &m.id, &o.name, o.format.ext());
+            let size = o.bytes.len() as u64;
+            self.store.put(&key, o.format.mime(), Bytes::from(o.bytes)).await?;
+            variants.push(Variant {
+                name: o.name,
+                format: format!("{:?}", o.format).to_ascii_lowercase(),
+                key,
+                content_type: o.format.mime().to_string(),
+                width: o.width,
+                height: o.height,
+                size,
+            });
+        }
+        let metadata = serde_json::to_value(&processed.metadata).unwrap_or_default();
+        let mut ev = MediaEvent::of(m, MediaStatus::Processed);
+        ev.metadata = Some(metadata.clone());
+        ev.variants = variants.clone();
+        let done = Completion {
+            width: Some(processed.metadata.width),
+            height: Some(processed.metadata.height),
+            metadata,
+            variants,
+        };
+        let changed = self.repo.complete(&m.id, &done, &[media_event(m, event::MEDIA_PROCESSED, &ev)]).await?;
+        if !changed {
+            // Deleted while we worked: do not leave its variants behind.
+            if let Some(now) = self.repo.get_media_any(&m.id).await? {
+                if now.status == MediaStatus::Deleted {
+                    self.store.delete_prefix(&store::derived_prefix(&m.tenant_id, &m.id)).await?;
+                }
+            }
+        }
+        self.waker.wake();
+        Ok(())
+    }
+
+    /// Records a permanent failure, retrying the database until it answers or shutdown comes.
+    async fn fail(&self, m: &Media, reason: &str, message: &str) -> Outcome {
+        let mut ev = MediaEvent::of(m, MediaStatus::Failed);
+        ev.reason = Some(reason.to_string());
+        ev.message = Some(message.to_string());
+        let events = [media_event(m, event::MEDIA_FAILED, &ev)];
+        let mut n = 0;
+        loop {
+            match self.repo.fail(&m.id, reason, message, &events).await {
+                Ok(_) => {
+                    metrics::counter!("mediamill_jobs_failed_total", "reason" => reason.to_string()).increment(1);
+                    self.waker.wake();
+                    return Outcome::Done;
+                }
+                Err(e) => {
+                    tracing::warn!(media_id = %m.id, error = %e, "recording failure; retrying");
+                    n += 1;
+                    tokio::select! {
+                        _ = self.shutdown.wait() => return Outcome::Abandoned,
+                        _ = tokio::time::sleep(backoff(n)) => {}
+                    }
+                }
+            }
+        }
+    }
+
+    async fn load(&self, media_id: &str) -> Result<Option<Media>, Outcome> {
+        let mut n = 0;
+        loop {
+            match self.repo.get_media_any(media_id).await {
+                Ok(m) => return Ok(m),
+                Err(e) => {
+                    tracing::warn!(media_id, error = %e, "loading media; retrying");
+                    n += 1;
+                    tokio::select! {
+                        _ = self.shutdown.wait() => return Err(Outcome::Abandoned),
+                        _ = tokio::time::sleep(backoff(n)) => {}
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Handler for ImageJobHandler {
+    async fn handle(&self, msg: OwnedJob) -> Outcome {
+        let job: Job = match msg.envelope.as_ref().map_err(|e| e.clone()).and_then(|e| e.data_as().map_err(|e| e.to_string())) {
+            Ok(j) => j,
+            Err(e) => {
+                // A poison message: it can never succeed. (The dead-letter topic comes with the reliability work.)
+                tracing::error!(topic = %msg.topic, offset = msg.offset, error = %e, "unreadable job skipped");
+                metrics::counter!("mediamill_jobs_poison_total").increment(1);
+                return Outcome::Done;
+            }
+        };
+        let m = match self.load(&job.media_id).await {
+            Ok(Some(m)) if !m.status.is_terminal() => m,
+            Ok(_) => return Outcome::Done, // unknown, deleted or already finished: a duplicate delivery
+            Err(o) => return o,
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.attempt(&m).await {
+                Ok(()) => {
+                    metrics::counter!("mediamill_jobs_processed_total").increment(1);
+                    return Outcome::Done;
+                }
+                Err(Step::Permanent(e)) => return self.fail(&m, e.reason(), &e.to_string()).await,
+                Err(Step::Transient(e)) if attempt < self.max_attempts => {
+                    tracing::warn!(media_id = %m.id, attempt, error = %e, "transient failure; retrying");
+                    tokio::select! {
+                        _ = self.shutdown.wait() => return Outcome::Abandoned,
+                        _ = tokio::time::sleep(backoff(attempt)) => {}
+                    }
+                }
+                Err(Step::Transient(e)) => {
+                    let msg = format!("gave up after {attempt} attempts (worker.max_attempts): {e}");
+                    return self.fail(&m, "retries_exhausted", &msg).await;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! The CPU pool: processing runs on rayon threads, and async callers await the result with a timeout.
+//! A panic inside the work fails that one job, never the pool.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::failure::ProcessError;
+
+/// A rayon pool sized for the worker's concurrency.
+#[derive(Clone)]
+pub struct CpuPool {
+    pool: Arc<rayon::ThreadPool>,
+}
+
+impl CpuPool {
+    /// A pool of `threads` threads.
+    pub fn new(threads: usize) -> CpuPool {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|i| format!("mediamill-cpu-{i}"))
+            .build()
+            .unwrap_or_else(|_| rayon::ThreadPoolBuilder::new().build().expect("default rayon pool"));
+        CpuPool { pool: Arc::new(pool) }
+    }
+
+    /// Runs `f` on the pool; fails with `Timeout` after `timeout` (the thread finishes its work unobserved;
+    /// process isolation, which can kill it, is the reliability issue's) and `Crashed` on a panic.
+    pub async fn run<T, F>(&self, timeout: Duration, f: F) -> Result<T, ProcessError>
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, ProcessError> + Send + 'static,
+    {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.pool.spawn(move || {
+            let r = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
+                let msg = p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".into());
+                Err(ProcessError::Crashed(msg))
+            });
+            let _ = tx.send(r);
+        });
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(_)) => Err(ProcessError::Crashed("worker thread vanished".into())),
+            Err(_) => Err(ProcessError::Timeout(timeout.as_secs())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn panics_and_timeouts_fail_only_that_job() {
+        let pool = CpuPool::new(2);
+        let r: Result<(), _> = pool.run(Duration::from_secs(5), || panic!("boom")).await;
+        assert_eq!(r, Err(ProcessError::Crashed("boom".into())));
+        let r: Result<(), _> =
+            pool.run(Duration::from_millis(50), || { std::thread::sleep(Duration::from_millis(500)); Ok(()) }).await;
+        assert_eq!(r, Err(ProcessError::Timeout(0)));
+        assert_eq!(pool.run(Duration::from_secs(5), || Ok(7)).await, Ok(7));
+    }
+}
