@@ -35,6 +35,8 @@ enum Command {
     Keys(cmd::keys::Args),
     /// Print the effective configuration (secrets masked).
     Config,
+    /// Upload the fixtures of a folder through a running pipeline and check every outcome.
+    Qa(cmd::qa::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -56,6 +58,7 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate => cmd::migrate::run(cfg).await,
             Command::Topics => cmd::topics::run(cfg).await,
             Command::Keys(a) => cmd::keys::run(cfg, a).await,
+            Command::Qa(a) => cmd::qa::run(a).await,
             Command::Config => {
                 print!("{}", cfg.to_toml_masked());
                 Ok(())

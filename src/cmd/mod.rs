@@ -3,6 +3,7 @@
 pub mod ingest;
 pub mod keys;
 pub mod migrate;
+pub mod qa;
 pub mod topics;
 pub mod up;
 pub mod worker;

@@ -49,6 +49,10 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Decoded, ProcessError> {
     if pixels == 0 {
         return Err(ProcessError::Corrupt("the image has no pixels".into()));
     }
+    if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
+        // The JPEG decoder fills a cut-off scan with grey and calls it success; a photo app wants to know.
+        return Err(ProcessError::Corrupt("the JPEG data ends before its end-of-image marker (truncated upload?)".into()));
+    }
     let mut decoder = r.into_decoder().map_err(classify)?;
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let mut image = DynamicImage::from_decoder(decoder).map_err(classify)?;
@@ -58,4 +62,84 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Decoded, ProcessError> {
         format: format!("{format:?}").to_ascii_lowercase(),
         orientation: orientation.to_exif(),
     })
+}
+
+/// Whether a JPEG's segments are intact up to its first scan and an end-of-image marker follows the scan.
+/// Entropy-coded data escapes 0xFF as FF 00, so FF D9 after the first SOS can only be the real EOI.
+pub fn jpeg_is_complete(b: &[u8]) -> bool {
+    if b.len() < 4 || b[0] != 0xFF || b[1] != 0xD8 {
+        return false;
+    }
+    let mut i = 2;
+    let sos = loop {
+        if i + 1 >= b.len() || b[i] != 0xFF {
+            return false;
+        }
+        while i + 1 < b.len() && b[i + 1] == 0xFF {
+            i += 1; // fill bytes
+        }
+        let Some(&marker) = b.get(i + 1) else { return false };
+        match marker {
+            0xDA => break i,
+            0xD0..=0xD7 | 0x01 => i += 2,
+            0xD9 => return false, // EOI before any scan: no image data
+            _ => {
+                let Some(len) = b.get(i + 2..i + 4).map(|l| u16::from_be_bytes([l[0], l[1]]) as usize) else {
+                    return false;
+                };
+                if len < 2 {
+                    return false;
+                }
+                i += 2 + len;
+            }
+        }
+    };
+    b[sos..].windows(2).any(|w| w == [0xFF, 0xD9])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tiny_jpeg() -> Vec<u8> {
+        let img = image::RgbImage::from_pixel(64, 48, image::Rgb([200, 30, 30]));
+        let mut out = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 80).encode_image(&img).unwrap();
+        out
+    }
+
+    #[test]
+    fn whole_jpeg_is_complete_and_cut_ones_are_not() {
+        let j = tiny_jpeg();
+        assert!(jpeg_is_complete(&j));
+        for cut in [3, 20, j.len() / 2, j.len() - 1] {
+            assert!(!jpeg_is_complete(&j[..cut]), "cut at {cut}");
+        }
+        let mut trailing = j.clone();
+        trailing.extend_from_slice(b"trailing bytes some cameras append");
+        assert!(jpeg_is_complete(&trailing));
+    }
+
+    #[test]
+    fn truncated_jpeg_fails_as_corrupt() {
+        let j = tiny_jpeg();
+        let e = decode(&j[..j.len() - 40], 1_000_000).err().expect("must fail");
+        assert_eq!(e.reason(), "corrupt");
+    }
+
+    #[test]
+    fn hostile_inputs_fail_cleanly() {
+        for bytes in [&b""[..], b"\xFF\xD8", b"GIF89a", b"\x89PNG\r\n\x1a\n", &[0u8; 100][..]] {
+            assert!(decode(bytes, 1_000_000).is_err());
+        }
+    }
+
+    #[test]
+    fn pixel_limit_is_checked_from_the_header() {
+        let j = tiny_jpeg(); // 64 × 48 = 3072 px
+        match decode(&j, 3000) {
+            Err(ProcessError::TooManyPixels { pixels: 3072, limit: 3000, .. }) => {}
+            other => panic!("{:?}", other.map(|d| d.format)),
+        }
+    }
 }
