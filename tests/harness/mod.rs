@@ -1,0 +1,218 @@
+//! The test harness: a mediamill pipeline (the real binary's `ingest` and `worker` roles as child processes)
+//! on the real Kafka, SeaweedFS and PostgreSQL that `scripts/test.sh` started for this run.
+//!
+//! Each pipeline gets its own database, bucket, topic prefix and consumer groups, so tests run in parallel
+//! without seeing each other's data.
+
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use sqlx::Connection;
+
+/// Where the shared test infrastructure is, from the variables `scripts/infra/stack.sh` writes.
+pub struct Infra {
+    pub kafka: String,
+    pub s3_endpoint: String,
+    pub s3_access_key: String,
+    pub s3_secret_key: String,
+    pub database_url: String,
+}
+
+fn var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through scripts/test.sh, which starts Kafka, SeaweedFS and PostgreSQL")
+    })
+}
+
+impl Infra {
+    pub fn from_env() -> Infra {
+        Infra {
+            kafka: var("MEDIAMILL_TEST_KAFKA"),
+            s3_endpoint: var("MEDIAMILL_TEST_S3_ENDPOINT"),
+            s3_access_key: var("MEDIAMILL_TEST_S3_ACCESS_KEY"),
+            s3_secret_key: var("MEDIAMILL_TEST_S3_SECRET_KEY"),
+            database_url: var("MEDIAMILL_TEST_DATABASE_URL"),
+        }
+    }
+}
+
+/// A running pipeline.
+pub struct Pipeline {
+    pub id: String,
+    pub url: String,
+    pub env: Vec<(String, String)>,
+    pub topic_prefix: String,
+    pub kafka: String,
+    pub dir: PathBuf,
+    pub ingest: Child,
+    pub worker: Option<Child>,
+}
+
+/// The mediamill binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mediamill")
+}
+
+/// The repository's root (fixtures live there).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+impl Pipeline {
+    /// Starts ingest and one image worker with `extra` MEDIAMILL_* settings on top of the harness's.
+    pub async fn start(extra: &[(&str, &str)]) -> Pipeline {
+        let infra = Infra::from_env();
+        let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
+        let db = format!("mm_{id}");
+        let mut admin = sqlx::PgConnection::connect(&infra.database_url).await.expect("connect to test PostgreSQL");
+        sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await.expect("create test database");
+        let base = infra.database_url.rsplit_once('/').map(|(b, _)| b.to_string()).expect("database url");
+        let port = free_port();
+        let topic_prefix = format!("t{id}.");
+        let mut env: Vec<(String, String)> = vec![
+            ("MEDIAMILL_DATABASE__URL".into(), format!("{base}/{db}")),
+            ("MEDIAMILL_STORE__BACKEND".into(), "s3".into()),
+            ("MEDIAMILL_STORE__S3__ENDPOINT".into(), infra.s3_endpoint.clone()),
+            ("MEDIAMILL_STORE__S3__ACCESS_KEY".into(), infra.s3_access_key.clone()),
+            ("MEDIAMILL_STORE__S3__SECRET_KEY".into(), infra.s3_secret_key.clone()),
+            ("MEDIAMILL_STORE__S3__BUCKET".into(), format!("mm-{id}")),
+            ("MEDIAMILL_KAFKA__BROKERS".into(), infra.kafka.clone()),
+            ("MEDIAMILL_KAFKA__TOPIC_PREFIX".into(), topic_prefix.clone()),
+            ("MEDIAMILL_KAFKA__GROUP_PREFIX".into(), format!("g{id}")),
+            ("MEDIAMILL_KAFKA__JOB_PARTITIONS".into(), "3".into()),
+            ("MEDIAMILL_KAFKA__EVENT_PARTITIONS".into(), "3".into()),
+            ("MEDIAMILL_SERVER__LISTEN".into(), format!("127.0.0.1:{port}")),
+            ("MEDIAMILL_WORKER__CONCURRENCY".into(), "2".into()),
+            ("RUST_LOG".into(), "info,rdkafka=warn".into()),
+        ];
+        for (k, v) in extra {
+            env.retain(|(ek, _)| ek != k);
+            env.push((k.to_string(), v.to_string()));
+        }
+        let dir = std::env::temp_dir().join(format!("mediamill-test-{id}"));
+        std::fs::create_dir_all(&dir).expect("test dir");
+        let mut p = Pipeline {
+            id,
+            url: format!("http://127.0.0.1:{port}"),
+            env,
+            topic_prefix,
+            kafka: infra.kafka,
+            dir,
+            ingest: Command::new("true").spawn().expect("placeholder"),
+            worker: None,
+        };
+        let out = p.run(&["topics"]);
+        assert!(out.status.success(), "mediamill topics: {}", String::from_utf8_lossy(&out.stderr));
+        p.ingest = p.spawn("ingest", &["ingest"]);
+        p.worker = Some(p.spawn("worker", &["worker", "--kind", "image"]));
+        p.wait_ready().await;
+        p
+    }
+
+    /// Runs a mediamill subcommand to completion with this pipeline's settings.
+    pub fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(bin()).args(args).envs(self.env.iter().cloned()).output().expect("run mediamill")
+    }
+
+    /// Starts a long-running role; its output goes to a log file in the test's folder.
+    pub fn spawn(&self, name: &str, args: &[&str]) -> Child {
+        let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).expect("log file");
+        Command::new(bin())
+            .args(args)
+            .envs(self.env.iter().cloned())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn mediamill")
+    }
+
+    /// A log of one role, for failure messages.
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let http = reqwest::Client::new();
+        loop {
+            if let Ok(r) = http.get(format!("{}/readyz", self.url)).send().await {
+                if r.status().is_success() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "ingest never became ready:\n{}", self.log("ingest"));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// A new API key for `tenant`.
+    pub fn key(&self, tenant: &str) -> String {
+        let out = self.run(&["keys", "create", "--tenant", tenant]);
+        assert!(out.status.success(), "keys create: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Uploads a fixture as a raw body; returns (status, JSON body).
+    pub async fn upload(&self, key: &str, name: &str) -> (u16, serde_json::Value) {
+        let bytes = std::fs::read(repo_root().join("fixtures/media").join(name)).expect("fixture");
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/media", self.url))
+            .bearer_auth(key)
+            .header("x-filename", name)
+            .body(bytes)
+            .send()
+            .await
+            .expect("upload");
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+
+    /// GETs an API path; returns (status, JSON body).
+    pub async fn get(&self, key: &str, path: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new().get(format!("{}{path}", self.url)).bearer_auth(key).send().await.expect("get");
+        (r.status().as_u16(), r.json().await.unwrap_or_default())
+    }
+
+    /// Polls a media item until it is terminal (or 60 s pass).
+    pub async fn settle(&self, key: &str, id: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let (_, item) = self.get(key, &format!("/v1/media/{id}")).await;
+            let s = item["status"].as_str().unwrap_or("");
+            if matches!(s, "processed" | "failed" | "deleted") {
+                return item;
+            }
+            assert!(Instant::now() < deadline, "{id} never settled: {item}\nworker log:\n{}", self.log("worker"));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Peak resident memory of the ingest process, in KiB (VmHWM).
+    pub fn ingest_peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.ingest.id())).expect("proc status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmHWM")
+    }
+}
+
+impl Drop for Pipeline {
+    fn drop(&mut self) {
+        let _ = self.ingest.kill();
+        if let Some(w) = self.worker.as_mut() {
+            let _ = w.kill();
+        }
+        let _ = self.ingest.wait();
+        if let Some(w) = self.worker.as_mut() {
+            let _ = w.wait();
+        }
+    }
+}
