@@ -35,6 +35,8 @@ enum Command {
     Keys(cmd::keys::Args),
     /// Print the effective configuration (secrets masked).
     Config,
+    /// Start `up` on a fresh embedded data folder, run the QA check over the fixtures, report, exit.
+    Demo(cmd::demo::Args),
     /// Upload the fixtures of a folder through a running pipeline and check every outcome.
     Qa(cmd::qa::Args),
 }
@@ -58,6 +60,7 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate => cmd::migrate::run(cfg).await,
             Command::Topics => cmd::topics::run(cfg).await,
             Command::Keys(a) => cmd::keys::run(cfg, a).await,
+            Command::Demo(a) => cmd::demo::run(cfg, a).await,
             Command::Qa(a) => cmd::qa::run(a).await,
             Command::Config => {
                 print!("{}", cfg.to_toml_masked());

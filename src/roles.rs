@@ -119,16 +119,16 @@ impl Backends {
         Ok(n)
     }
 
-    /// Makes sure the `default` tenant has a key; returns a line telling the user where it is.
-    pub async fn first_key(&self) -> anyhow::Result<String> {
+    /// Makes sure the `default` tenant has a key; returns the secret when it had to create one.
+    pub async fn first_key(&self) -> anyhow::Result<Option<String>> {
         let t = self.repo.ensure_tenant("default").await?;
         let keys = self.repo.list_keys(&t.id).await?;
         if keys.iter().any(|k| k.revoked_at.is_none()) {
-            return Ok("API keys: the default tenant already has one (mediamill keys create --tenant NAME for more).".into());
+            return Ok(None);
         }
         let (secret, hash, prefix) = mediamill_core::apikey::generate();
         self.repo.create_key(&t.id, &hash, &prefix).await?;
-        Ok(format!("API key for tenant 'default' (shown once): {secret}"))
+        Ok(Some(secret))
     }
 }
 

@@ -196,7 +196,11 @@ fn print_table(rows: &[Row]) {
     let gw = rows.iter().map(|r| r.got.len()).max().unwrap_or(3).max(3);
     println!("{:fw$}  {:ew$}  {:gw$}  result", "file", "expected", "got");
     for r in rows {
-        let res = if r.problems.is_empty() { "ok".to_string() } else { format!("FAIL: {}", r.problems.join("; ")) };
+        let res = match r.problems.as_slice() {
+            [] => "ok".to_string(),
+            [one] => format!("FAIL: {one}"),
+            [first, rest @ ..] => format!("FAIL: {first} (+{} more)", rest.len()),
+        };
         println!("{:fw$}  {:ew$}  {:gw$}  {res}", r.file, r.expected, r.got);
     }
     let failed = rows.iter().filter(|r| !r.problems.is_empty()).count();

@@ -43,6 +43,47 @@ pub fn start_embedded_broker(cfg: &mut Config) -> anyhow::Result<EmbeddedBroker>
     Ok(EmbeddedBroker { _cluster: cluster })
 }
 
+/// A running `up`: every role in this process.
+pub struct Running {
+    pub addr: SocketAddr,
+    /// The key created for the `default` tenant, when this start created one.
+    pub new_key: Option<String>,
+    pub embedded: bool,
+    trigger: shutdown::Trigger,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    _broker: Option<EmbeddedBroker>,
+}
+
+impl Running {
+    /// Stops every role gracefully and waits for them.
+    pub async fn stop(self) {
+        self.trigger.fire();
+        join_all(self.tasks).await;
+    }
+}
+
+/// Starts every role; with no broker configured, the in-process one.
+pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
+    cfg.validate()?;
+    let broker = if cfg.kafka.brokers.is_empty() { Some(start_embedded_broker(&mut cfg)?) } else { None };
+    let listener = tokio::net::TcpListener::bind(cfg.server.listen)
+        .await
+        .with_context(|| format!("binding {}", cfg.server.listen))?;
+    let addr = listener.local_addr()?;
+    if cfg.server.public_url.is_empty() {
+        cfg.server.public_url = format!("http://{addr}"); // the real port when 0 was asked for
+    }
+    let b = Backends::open(cfg).await?;
+    let (trigger, sd) = shutdown::channel();
+    let requeued = b.requeue_unfinished().await?;
+    if requeued > 0 {
+        tracing::info!(requeued, "re-enqueued unfinished media from the database");
+    }
+    let new_key = b.first_key().await?;
+    let tasks = vec![b.spawn_relay(sd.clone())?, b.spawn_image_worker(sd.clone()), b.spawn_ingest(listener, sd)?];
+    Ok(Running { addr, new_key, embedded: broker.is_some(), trigger, tasks, _broker: broker })
+}
+
 pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<()> {
     if let Some(l) = args.listen {
         cfg.server.listen = l;
@@ -57,25 +98,16 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<()> {
     if let Some(d) = args.database_url {
         cfg.database.url = d;
     }
-    cfg.validate()?;
-    let _broker = if cfg.kafka.brokers.is_empty() { Some(start_embedded_broker(&mut cfg)?) } else { None };
-    let embedded = _broker.is_some();
-    let b = Backends::open(cfg).await?;
-    let (trigger, sd) = shutdown::channel();
-    shutdown::on_signals(trigger);
-
-    let requeued = b.requeue_unfinished().await?;
-    if requeued > 0 {
-        tracing::info!(requeued, "re-enqueued unfinished media from the database");
+    let running = start(cfg).await?;
+    let broker = if running.embedded { "embedded broker" } else { "external broker" };
+    eprintln!("mediamill up: API on http://{} ({broker}). Ctrl-C stops it.", running.addr);
+    match &running.new_key {
+        Some(k) => eprintln!("API key for tenant 'default' (shown once, store it): {k}"),
+        None => eprintln!("The default tenant already has a key; `mediamill keys create --tenant NAME` makes more."),
     }
-    let listener = tokio::net::TcpListener::bind(b.cfg.server.listen)
-        .await
-        .with_context(|| format!("binding {}", b.cfg.server.listen))?;
-    let addr = listener.local_addr()?;
-    let key_note = b.first_key().await?;
-    eprintln!("mediamill up: API on http://{addr} ({}).", if embedded { "embedded broker" } else { "external broker" });
-    eprintln!("{key_note}");
-    let tasks = vec![b.spawn_relay(sd.clone())?, b.spawn_image_worker(sd.clone()), b.spawn_ingest(listener, sd)?];
-    join_all(tasks).await;
+    let (t, sd) = shutdown::channel();
+    shutdown::on_signals(t);
+    sd.wait().await;
+    running.stop().await;
     Ok(())
 }

@@ -1,0 +1,114 @@
+//! The embedded default (SQLite, local directory, in-process broker): the demo passes, and `up` killed with
+//! SIGKILL mid-run loses nothing when started again.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mediamill")
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/media").join(name)).expect("fixture")
+}
+
+#[test]
+fn demo_passes_on_the_embedded_default() {
+    let data = std::env::temp_dir().join(format!("mediamill-demo-{}", uuid::Uuid::new_v4().simple()));
+    let out = Command::new(bin())
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .args(["demo", "--data", data.to_str().unwrap()])
+        .output()
+        .expect("run demo");
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(table.contains("qa: 13 passed, 0 failed"), "{table}");
+    let derived = data.join("objects/derived");
+    assert!(derived.is_dir(), "variants on disk under {}", derived.display());
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+fn start_up(data: &Path, port: u16) -> Child {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("up.log")).expect("log");
+    Command::new(bin())
+        .args(["up", "--listen", &format!("127.0.0.1:{port}")])
+        .env("MEDIAMILL_DATABASE__URL", format!("sqlite://{}", data.join("db.sqlite").display()))
+        .env("MEDIAMILL_STORE__LOCAL_DIR", data.join("objects"))
+        .env("MEDIAMILL_WORKER__CONCURRENCY", "1")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("spawn up")
+}
+
+fn wait_ready(http: &reqwest::blocking::Client, url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if http.get(format!("{url}/readyz")).send().is_ok_and(|r| r.status().is_success()) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("up never became ready");
+}
+
+#[test]
+fn up_killed_mid_run_loses_nothing() {
+    let data = std::env::temp_dir().join(format!("mediamill-kill-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&data).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::blocking::Client::new();
+
+    let mut up = start_up(&data, port);
+    wait_ready(&http, &url);
+    let log = std::fs::read_to_string(data.join("up.log")).unwrap();
+    let key = log.split_whitespace().find(|w| w.starts_with("mm_")).expect("key printed").to_string();
+
+    // Enough work that some of it is still queued or in flight when the process dies.
+    let photo = fixture("progressive.jpg");
+    let mut ids = Vec::new();
+    for i in 0..24 {
+        let r = http
+            .post(format!("{url}/v1/media"))
+            .bearer_auth(&key)
+            .header("idempotency-key", format!("k{i}"))
+            .body(photo.clone())
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 202);
+        ids.push(r.json::<serde_json::Value>().unwrap()["id"].as_str().unwrap().to_string());
+    }
+    let status = |id: &str| {
+        http.get(format!("{url}/v1/media/{id}")).bearer_auth(&key).send().unwrap().json::<serde_json::Value>().unwrap()["status"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let unfinished = ids.iter().filter(|id| status(id) != "processed").count();
+    up.kill().unwrap(); // SIGKILL
+    up.wait().unwrap();
+    assert!(unfinished > 0, "every item finished before the kill; the test proved nothing");
+
+    let mut up = start_up(&data, port);
+    wait_ready(&http, &url);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let left: Vec<_> = ids.iter().filter(|id| status(id) != "processed").collect();
+        if left.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} items never finished after the restart", left.len());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Each item once: 24 items listed, each with its 6 variants.
+    let list: serde_json::Value =
+        http.get(format!("{url}/v1/media?limit=100")).bearer_auth(&key).send().unwrap().json().unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 24);
+    assert!(items.iter().all(|i| i["variants"].as_array().unwrap().len() == 6));
+    up.kill().unwrap();
+    up.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+}
