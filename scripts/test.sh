@@ -16,5 +16,13 @@ bash scripts/infra/stack.sh up "$STACK"
 source "$STACK/env"
 
 # Build first so the (long) compile is not counted against the tests' own timeouts.
-cargo build --workspace --tests --bins --locked
-cargo test --workspace --locked -- --test-threads 4
+cargo build --workspace --all-targets --locked
+LOG="$STACK/cargo-test.log"
+set +e
+cargo test --workspace --all-targets --locked -- --test-threads 4 2>&1 | tee "$LOG"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line over every test binary, so the total is read, not the last binary's count.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f }' "$LOG"
+exit "$status"

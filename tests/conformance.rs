@@ -1,0 +1,207 @@
+//! One conformance suite over the `Repo` and `Store` traits, run against every backend: SQLite and
+//! PostgreSQL, the local directory and S3 (SeaweedFS). The real servers come from `scripts/test.sh`.
+
+mod harness;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use mediamill_core::event::{Envelope, MEDIA_UPLOADED};
+use mediamill_core::model::{Media, MediaKind, MediaStatus, Variant};
+use mediamill_core::repo::{self, Completion, Inserted, MediaQuery, OutboxEvent, Repo};
+use mediamill_core::store::{ByteRange, LocalStore, S3Store, Store, StoreError};
+use sqlx::Connection;
+
+fn media(tenant: &str, idem: Option<&str>) -> Media {
+    let id = uuid::Uuid::now_v7().to_string();
+    Media {
+        raw_key: format!("raw/{tenant}/{id}"),
+        id,
+        tenant_id: tenant.into(),
+        kind: MediaKind::Image,
+        status: MediaStatus::Uploaded,
+        content_type: "image/png".into(),
+        filename: Some("a.png".into()),
+        size: 10,
+        sha256: "00".into(),
+        width: None,
+        height: None,
+        metadata: None,
+        failure_reason: None,
+        failure_message: None,
+        batch_id: None,
+        idempotency_key: idem.map(String::from),
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn event(m: &Media) -> OutboxEvent {
+    OutboxEvent { topic: "media.events".into(), key: m.id.clone(), envelope: Envelope::new(MEDIA_UPLOADED, Some(m.id.clone()), &1) }
+}
+
+async fn repo_suite(r: Arc<dyn Repo>) {
+    r.ping().await.unwrap();
+    let t1 = r.ensure_tenant("one").await.unwrap();
+    assert_eq!(r.ensure_tenant("one").await.unwrap(), t1, "ensure_tenant is idempotent");
+    let t2 = r.ensure_tenant("two").await.unwrap();
+
+    // Keys: found by hash until revoked.
+    let k = r.create_key(&t1.id, "hash-1", "mm_abc").await.unwrap();
+    assert_eq!(r.tenant_for_key("hash-1").await.unwrap(), Some(t1.clone()));
+    assert_eq!(r.tenant_for_key("nope").await.unwrap(), None);
+    assert_eq!(r.list_keys(&t1.id).await.unwrap().len(), 1);
+    assert!(r.revoke_key(&k.id).await.unwrap());
+    assert!(!r.revoke_key(&k.id).await.unwrap(), "revoking twice says so");
+    assert_eq!(r.tenant_for_key("hash-1").await.unwrap(), None);
+
+    // Insert with an idempotency key: the second insert returns the first item.
+    let a = media(&t1.id, Some("idem"));
+    assert!(matches!(r.insert_media(&a, &[event(&a)]).await.unwrap(), Inserted::Created(_)));
+    let dup = media(&t1.id, Some("idem"));
+    match r.insert_media(&dup, &[event(&dup)]).await.unwrap() {
+        Inserted::Existing(m) => assert_eq!(m.id, a.id),
+        other => panic!("{other:?}"),
+    }
+    let other_tenant = media(&t2.id, Some("idem"));
+    assert!(matches!(r.insert_media(&other_tenant, &[]).await.unwrap(), Inserted::Created(_)), "keys are per tenant");
+    let b = media(&t1.id, None);
+    r.insert_media(&b, &[event(&b)]).await.unwrap();
+
+    // Tenancy.
+    assert!(r.get_media(&t2.id, &a.id).await.unwrap().is_none());
+    assert_eq!(r.get_media(&t1.id, &a.id).await.unwrap().unwrap().filename.as_deref(), Some("a.png"));
+
+    // Guarded transitions.
+    assert!(r.start_processing(&a.id, &[event(&a)]).await.unwrap());
+    assert!(!r.start_processing(&a.id, &[event(&a)]).await.unwrap(), "only from uploaded");
+    let done = Completion {
+        width: Some(4),
+        height: Some(3),
+        metadata: serde_json::json!({"format": "png"}),
+        variants: vec![Variant {
+            name: "thumb".into(), format: "jpeg".into(), key: "k".into(), content_type: "image/jpeg".into(),
+            width: 4, height: 3, size: 9,
+        }],
+    };
+    assert!(r.complete(&a.id, &done, &[event(&a)]).await.unwrap());
+    assert!(!r.complete(&a.id, &done, &[event(&a)]).await.unwrap(), "a redelivered job changes nothing");
+    assert!(!r.fail(&a.id, "corrupt", "x", &[event(&a)]).await.unwrap(), "terminal stays terminal");
+    let got = r.get_media(&t1.id, &a.id).await.unwrap().unwrap();
+    assert_eq!((got.status, got.width, got.height), (MediaStatus::Processed, Some(4), Some(3)));
+    assert_eq!(got.metadata, Some(serde_json::json!({"format": "png"})));
+    assert_eq!(r.variants(&a.id).await.unwrap(), done.variants);
+    assert!(r.fail(&b.id, "corrupt", "the file is corrupt", &[event(&b)]).await.unwrap());
+    let got = r.get_media(&t1.id, &b.id).await.unwrap().unwrap();
+    assert_eq!(got.failure_reason.as_deref(), Some("corrupt"));
+
+    // Listing: filter and pages.
+    let all = r.list_media(&t1.id, &MediaQuery { status: None, after: None, limit: 10 }).await.unwrap();
+    assert_eq!(all.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), vec![a.id.clone(), b.id.clone()]);
+    let failed = r.list_media(&t1.id, &MediaQuery { status: Some(MediaStatus::Failed), after: None, limit: 10 }).await.unwrap();
+    assert_eq!(failed.len(), 1);
+    let page2 = r.list_media(&t1.id, &MediaQuery { status: None, after: Some(a.id.clone()), limit: 1 }).await.unwrap();
+    assert_eq!(page2[0].id, b.id);
+
+    // Outbox: only events of changes that happened, in order; marking sent removes them.
+    let pending = r.pending_events(100).await.unwrap();
+    assert_eq!(pending.len(), 5, "a: insert, processing, processed; b: insert, failed");
+    assert!(pending.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(pending[0].event.envelope.subject.as_deref(), Some(a.id.as_str()));
+    r.mark_sent(&pending.iter().take(3).map(|p| p.seq).collect::<Vec<_>>()).await.unwrap();
+    assert_eq!(r.pending_events(100).await.unwrap().len(), 2);
+    r.append_events(&[event(&a)]).await.unwrap();
+    assert_eq!(r.pending_events(100).await.unwrap().len(), 3);
+    assert!(r.try_relay_lock().await.unwrap().is_some());
+
+    // Unfinished work, then delete.
+    let c = media(&t1.id, None);
+    r.insert_media(&c, &[]).await.unwrap();
+    let unfinished: Vec<String> = r.unfinished_media(None, 100).await.unwrap().into_iter().map(|m| m.id).collect();
+    assert!(unfinished.contains(&c.id) && !unfinished.contains(&a.id));
+    assert!(r.delete_media(&t2.id, &a.id, &[]).await.unwrap().is_none(), "not another tenant's");
+    let del = r.delete_media(&t1.id, &a.id, &[event(&a)]).await.unwrap().unwrap();
+    assert_eq!(del.status, MediaStatus::Deleted);
+    assert!(r.variants(&a.id).await.unwrap().is_empty());
+}
+
+async fn store_suite(s: Arc<dyn Store>) {
+    let prefix = format!("t/{}", uuid::Uuid::new_v4().simple());
+    // Small put/get with content type.
+    s.put(&format!("{prefix}/a.jpg"), "image/jpeg", Bytes::from_static(b"hello")).await.unwrap();
+    assert_eq!(s.get(&format!("{prefix}/a.jpg")).await.unwrap(), Bytes::from_static(b"hello"));
+    let o = s.open(&format!("{prefix}/a.jpg"), None).await.unwrap();
+    assert_eq!((o.content_type.as_str(), o.total_size), ("image/jpeg", 5));
+
+    // A streamed write larger than one multipart part.
+    let mut w = s.writer(&format!("{prefix}/big"), "video/mp4").await.unwrap();
+    let chunk = Bytes::from(vec![7u8; 1 << 20]);
+    for i in 0..10u8 {
+        let mut c = chunk.to_vec();
+        c[0] = i;
+        w.write(Bytes::from(c)).await.unwrap();
+    }
+    assert_eq!(w.finish().await.unwrap(), 10 << 20);
+    let o = s.open(&format!("{prefix}/big"), Some(ByteRange::FromTo(3 << 20, (3 << 20) + 9))).await.unwrap();
+    assert_eq!(o.range, Some((3 << 20, (3 << 20) + 9)));
+    assert_eq!(o.total_size, 10 << 20);
+    let body: Vec<Bytes> = o.body.map(|b| b.unwrap()).collect().await;
+    assert_eq!(body.concat(), [3u8, 7, 7, 7, 7, 7, 7, 7, 7, 7]);
+    assert!(matches!(
+        s.open(&format!("{prefix}/a.jpg"), Some(ByteRange::From(99))).await,
+        Err(StoreError::RangeNotSatisfiable { .. })
+    ));
+
+    // An aborted write leaves nothing under its key.
+    let mut w = s.writer(&format!("{prefix}/aborted"), "image/png").await.unwrap();
+    w.write(Bytes::from(vec![1u8; 9 << 20])).await.unwrap();
+    w.abort().await;
+    assert!(matches!(s.get(&format!("{prefix}/aborted")).await, Err(StoreError::NotFound(_))));
+
+    // Missing objects, hostile keys, deletes.
+    assert!(matches!(s.get(&format!("{prefix}/nope")).await, Err(StoreError::NotFound(_))));
+    assert!(matches!(s.get("../etc/passwd").await, Err(StoreError::InvalidKey(_))));
+    s.delete(&format!("{prefix}/nope")).await.unwrap();
+    assert_eq!(s.delete_prefix(&format!("{prefix}/")).await.unwrap(), 2);
+    assert!(matches!(s.get(&format!("{prefix}/big")).await, Err(StoreError::NotFound(_))));
+    s.check().await.unwrap();
+}
+
+#[tokio::test]
+async fn sqlite_repository_conforms() {
+    let dir = std::env::temp_dir().join(format!("mm-conf-{}", uuid::Uuid::new_v4().simple()));
+    let r = repo::open(&format!("sqlite://{}/db.sqlite", dir.display()), 4).await.unwrap();
+    repo_suite(r).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn postgres_repository_conforms() {
+    let infra = harness::Infra::from_env();
+    let db = format!("mm_conf_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&infra.database_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await.unwrap();
+    let base = infra.database_url.rsplit_once('/').unwrap().0;
+    repo_suite(repo::open(&format!("{base}/{db}"), 4).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn local_store_conforms() {
+    let dir = std::env::temp_dir().join(format!("mm-store-{}", uuid::Uuid::new_v4().simple()));
+    store_suite(Arc::new(LocalStore::new(&dir).await.unwrap())).await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn s3_store_conforms() {
+    let infra = harness::Infra::from_env();
+    let cfg = mediamill_core::config::S3Config {
+        endpoint: infra.s3_endpoint,
+        access_key: infra.s3_access_key,
+        secret_key: infra.s3_secret_key,
+        bucket: format!("conf-{}", &uuid::Uuid::new_v4().simple().to_string()[..10]),
+        ..Default::default()
+    };
+    store_suite(Arc::new(S3Store::new(&cfg).await.unwrap())).await;
+}
