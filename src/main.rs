@@ -27,6 +27,8 @@ enum Command {
     Ingest,
     /// A processing worker (and an outbox relay).
     Worker(cmd::worker::Args),
+    /// The batch tracker (a consumer of media.events), with auto-sealing and an outbox relay.
+    Batch,
     /// Apply database migrations and exit.
     Migrate,
     /// Create the Kafka topics with the configured partition counts.
@@ -57,6 +59,7 @@ fn main() -> anyhow::Result<()> {
             Command::Up(a) => cmd::up::run(cfg, a).await,
             Command::Ingest => cmd::ingest::run(cfg).await,
             Command::Worker(a) => cmd::worker::run(cfg, a).await,
+            Command::Batch => cmd::batch::run(cfg).await,
             Command::Migrate => cmd::migrate::run(cfg).await,
             Command::Topics => cmd::topics::run(cfg).await,
             Command::Keys(a) => cmd::keys::run(cfg, a).await,

@@ -132,6 +132,45 @@ impl Backends {
     }
 }
 
+impl Backends {
+    /// Starts the batch tracker (a consumer of `media.events`), its progress flusher and the auto-sealer.
+    pub fn spawn_batch(&self, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
+        let cfg = &self.cfg;
+        let progress = Arc::new(mediamill_batch::progress::Progress::default());
+        let tracker = Arc::new(mediamill_batch::BatchTracker {
+            repo: self.repo.clone(),
+            waker: self.waker.clone(),
+            progress: progress.clone(),
+            shutdown: shutdown.clone(),
+        });
+        let settings = ConsumerSettings {
+            brokers: cfg.kafka.brokers.clone(),
+            group_id: format!("{}.batch", cfg.kafka.group_prefix),
+            topics: vec![Topics::new(&cfg.kafka.topic_prefix).name(topics::MEDIA_EVENTS)],
+            capacity: 32,
+            max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
+            drain_timeout: Duration::from_secs(10),
+        };
+        let interval = Duration::from_millis(cfg.batch.progress_interval_ms);
+        let sd = shutdown.clone();
+        vec![
+            tokio::spawn(async move {
+                if let Err(e) = run_consumer(settings, tracker, sd).await {
+                    tracing::error!(error = %e, "batch tracker stopped");
+                }
+            }),
+            tokio::spawn(progress.run(self.repo.clone(), self.waker.clone(), interval, shutdown.clone())),
+            tokio::spawn(mediamill_batch::autoseal::run(
+                self.repo.clone(),
+                self.waker.clone(),
+                Duration::from_secs(cfg.batch.auto_seal_secs),
+                Duration::from_secs(5),
+                shutdown,
+            )),
+        ]
+    }
+}
+
 /// A database URL with its password hidden, for messages.
 pub fn mask(url: &str) -> String {
     let mut c = Config::default();

@@ -1,4 +1,12 @@
-//! Batch progress and notifications (the batch tracker and the notifier), driven by `media.events`.
+//! Batch progress, driven by `media.events`.
 //!
-//! Not built yet: the crate holds its place in the workspace so the data path stays visible in the folder
-//! tree (ingest → workers → batch). See the batch issue for what it will do.
+//! [`tracker`] moves each batch item forward as its media's events arrive (idempotently: an event delivered
+//! twice or out of order never moves a count twice or backwards) and completes sealed batches whose items are
+//! all terminal. [`progress`] coalesces `batch.progress` events to a few per second per batch, and
+//! [`autoseal`] seals batches left open too long.
+
+pub mod autoseal;
+pub mod progress;
+pub mod tracker;
+
+pub use tracker::BatchTracker;

@@ -32,6 +32,23 @@ pub struct Config {
     pub limits: Limits,
     pub image: ImageConfig,
     pub worker: WorkerConfig,
+    pub batch: BatchConfig,
+}
+
+/// Batch tracking.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BatchConfig {
+    /// A batch not sealed this many seconds after creation is sealed automatically.
+    pub auto_seal_secs: u64,
+    /// At most one `batch.progress` event per batch per this many milliseconds.
+    pub progress_interval_ms: u64,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        BatchConfig { auto_seal_secs: 3600, progress_interval_ms: 500 }
+    }
 }
 
 /// The HTTP API.
@@ -190,6 +207,7 @@ impl Default for Config {
             limits: Limits::default(),
             image: ImageConfig::default(),
             worker: WorkerConfig::default(),
+            batch: BatchConfig::default(),
         }
     }
 }
@@ -299,6 +317,8 @@ impl Config {
         nonzero("kafka.job_partitions", self.kafka.job_partitions.max(0) as u64)?;
         nonzero("kafka.event_partitions", self.kafka.event_partitions.max(0) as u64)?;
         nonzero("worker.max_attempts", self.worker.max_attempts as u64)?;
+        nonzero("batch.auto_seal_secs", self.batch.auto_seal_secs)?;
+        nonzero("batch.progress_interval_ms", self.batch.progress_interval_ms)?;
         if self.image.variants.is_empty() {
             return Err(ConfigError::Invalid { key: "image.variants", problem: "must name at least one variant".into() });
         }

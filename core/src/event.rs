@@ -28,6 +28,12 @@ pub const MEDIA_FAILED: &str = "mediamill.media.failed.v1";
 /// A media item and its objects were deleted.
 pub const MEDIA_DELETED: &str = "mediamill.media.deleted.v1";
 
+/// Counts of a batch changed (coalesced: at most a few per second per batch).
+pub const BATCH_PROGRESS: &str = "mediamill.batch.progress.v1";
+/// A sealed batch has every item terminal. Its id is derived from the batch and the completion round, so a
+/// redelivery is recognisably the same event.
+pub const BATCH_COMPLETED: &str = "mediamill.batch.completed.v1";
+
 /// One event: CloudEvents attributes plus a JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
@@ -165,6 +171,42 @@ pub struct MediaEvent {
     /// Stored variants (`processed` only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<crate::model::Variant>,
+}
+
+/// Body of every `mediamill.batch.*.v1` event.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct BatchEvent {
+    pub batch_id: String,
+    pub tenant_id: String,
+    pub status: crate::model::BatchStatus,
+    /// `completed` or `completed_with_failures` (`completed` events only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<String>,
+    pub round: i64,
+    pub counts: crate::model::BatchCounts,
+    pub total: u64,
+    pub expected_count: Option<u64>,
+    /// Terminal items over the larger of total and expected count, 0–100.
+    pub percent_done: f64,
+}
+
+impl BatchEvent {
+    /// The body for a batch and its counts.
+    pub fn of(b: &crate::model::Batch, c: &crate::model::BatchCounts) -> BatchEvent {
+        let denom = c.total().max(b.expected_count.unwrap_or(0));
+        let percent_done = if denom == 0 { 0.0 } else { (c.terminal() as f64 * 1000.0 / denom as f64).round() / 10.0 };
+        BatchEvent {
+            batch_id: b.id.clone(),
+            tenant_id: b.tenant_id.clone(),
+            status: b.status,
+            outcome: b.outcome.clone(),
+            round: b.round,
+            counts: *c,
+            total: c.total(),
+            expected_count: b.expected_count,
+            percent_done,
+        }
+    }
 }
 
 #[cfg(test)]

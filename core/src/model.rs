@@ -118,3 +118,90 @@ pub struct Variant {
     pub height: u32,
     pub size: u64,
 }
+
+/// Where a batch is: `open` takes files, `sealed` takes none and completes when every item is terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchStatus {
+    Open,
+    Sealed,
+    Completed,
+}
+
+impl BatchStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BatchStatus::Open => "open",
+            BatchStatus::Sealed => "sealed",
+            BatchStatus::Completed => "completed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<BatchStatus> {
+        Some(match s {
+            "open" => BatchStatus::Open,
+            "sealed" => BatchStatus::Sealed,
+            "completed" => BatchStatus::Completed,
+            _ => return None,
+        })
+    }
+}
+
+/// A group of uploads tracked together.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Batch {
+    pub id: String,
+    pub tenant_id: String,
+    pub name: Option<String>,
+    pub expected_count: Option<u64>,
+    pub metadata: Option<serde_json::Value>,
+    pub webhook_url: Option<String>,
+    pub status: BatchStatus,
+    /// `completed` or `completed_with_failures`, once completed.
+    pub outcome: Option<String>,
+    /// Completion round: 1 at first, one more each time a requeued item reopens the batch.
+    pub round: i64,
+    pub created_at: i64,
+    pub sealed_at: Option<i64>,
+    pub completed_at: Option<i64>,
+}
+
+/// Items of a batch per state, derived from item rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchCounts {
+    pub uploaded: u64,
+    pub processing: u64,
+    pub processed: u64,
+    pub failed: u64,
+}
+
+impl BatchCounts {
+    pub fn total(&self) -> u64 {
+        self.uploaded + self.processing + self.processed + self.failed
+    }
+    pub fn terminal(&self) -> u64 {
+        self.processed + self.failed
+    }
+}
+
+/// One file of a batch: a media item, or a file refused at upload (no media id, state `failed`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BatchItem {
+    pub item_id: String,
+    pub media_id: Option<String>,
+    pub filename: Option<String>,
+    pub state: MediaStatus,
+    pub reason: Option<String>,
+    pub message: Option<String>,
+    pub updated_at: i64,
+}
+
+impl MediaStatus {
+    /// Order of states for batch items: a state of lower rank never replaces one of higher rank.
+    pub fn rank(self) -> i64 {
+        match self {
+            MediaStatus::Uploaded => 0,
+            MediaStatus::Processing => 1,
+            MediaStatus::Processed | MediaStatus::Failed | MediaStatus::Deleted => 2,
+        }
+    }
+}

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
-use crate::event::{self, Envelope, Job, MediaEvent};
+use crate::event::{self, BatchEvent, Envelope, Job, MediaEvent};
 use crate::kafka::EventProducer;
-use crate::model::{Media, MediaKind, MediaStatus};
+use crate::model::{Batch, BatchCounts, Media, MediaKind, MediaStatus};
 use crate::repo::{OutboxEvent, Repo};
 use crate::shutdown::Shutdown;
 use crate::topics::{self, Topics};
@@ -46,6 +46,15 @@ pub fn media_event(m: &Media, ty: &str, body: &MediaEvent) -> OutboxEvent {
         key: m.id.clone(),
         envelope: Envelope::new(ty, Some(m.id.clone()), body),
     }
+}
+
+/// A batch event of type `ty`, bound for `batch.events` under the batch id.
+pub fn batch_event(b: &Batch, c: &BatchCounts, ty: &str) -> OutboxEvent {
+    let mut envelope = Envelope::new(ty, Some(b.id.clone()), &BatchEvent::of(b, c));
+    if ty == event::BATCH_COMPLETED {
+        envelope.id = format!("{}:completed:{}", b.id, b.round);
+    }
+    OutboxEvent { topic: topics::BATCH_EVENTS.to_string(), key: b.id.clone(), envelope }
 }
 
 impl MediaEvent {

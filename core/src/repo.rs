@@ -15,7 +15,7 @@ use async_trait::async_trait;
 pub use sql::SqlRepo;
 
 use crate::event::Envelope;
-use crate::model::{ApiKey, Media, MediaStatus, Tenant, Variant};
+use crate::model::{ApiKey, Batch, BatchCounts, BatchItem, Media, MediaStatus, Tenant, Variant};
 
 /// Why a repository call failed.
 #[derive(Debug, thiserror::Error)]
@@ -139,6 +139,33 @@ pub trait Repo: Send + Sync + 'static {
 
     /// Adds events to the outbox on their own (re-enqueued jobs).
     async fn append_events(&self, events: &[OutboxEvent]) -> Result<(), RepoError>;
+    /// Records a new batch.
+    async fn create_batch(&self, b: &Batch) -> Result<(), RepoError>;
+    /// One batch of a tenant.
+    async fn get_batch(&self, tenant_id: &str, batch_id: &str) -> Result<Option<Batch>, RepoError>;
+    /// Records a file of a batch that was refused at upload, as a failed item with its reason.
+    async fn add_refused_item(&self, batch_id: &str, filename: Option<&str>, reason: &str, message: &str)
+        -> Result<(), RepoError>;
+    /// `open` → `sealed`; `false` when the batch was not open.
+    async fn seal_batch(&self, batch_id: &str) -> Result<bool, RepoError>;
+    /// Open batches created before `created_before` (ms), for auto-sealing.
+    async fn open_batches_before(&self, created_before: i64, limit: u32) -> Result<Vec<String>, RepoError>;
+    /// Item counts per state.
+    async fn batch_counts(&self, batch_id: &str) -> Result<BatchCounts, RepoError>;
+    /// A page of a batch's items in upload order.
+    async fn batch_items(&self, batch_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<BatchItem>, RepoError>;
+    /// Moves the batch item of `media_id` forward to `state` (never backwards or sideways between terminal
+    /// states); returns its batch id when something changed.
+    async fn advance_item(&self, media_id: &str, state: MediaStatus, reason: Option<&str>, message: Option<&str>)
+        -> Result<Option<String>, RepoError>;
+    /// `sealed` → `completed` when no item is left unfinished, writing the event `make` builds in the same
+    /// transaction; returns the completed batch and its counts, or `None` when it is not (yet) complete.
+    async fn complete_batch_if_done(
+        &self,
+        batch_id: &str,
+        make: &(dyn for<'x> Fn(&'x Batch, &'x BatchCounts) -> Vec<OutboxEvent> + Sync),
+    ) -> Result<Option<(Batch, BatchCounts)>, RepoError>;
+
     /// Events not yet published, in outbox order.
     async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>, RepoError>;
     /// Marks events published.

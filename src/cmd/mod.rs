@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+pub mod batch;
 pub mod demo;
 pub mod ingest;
 pub mod keys;

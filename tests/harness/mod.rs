@@ -49,6 +49,7 @@ pub struct Pipeline {
     pub dir: PathBuf,
     pub ingest: Child,
     pub worker: Option<Child>,
+    pub batch: Option<Child>,
 }
 
 /// The mediamill binary under test.
@@ -107,11 +108,13 @@ impl Pipeline {
             dir,
             ingest: Command::new("true").spawn().expect("placeholder"),
             worker: None,
+            batch: None,
         };
         let out = p.run(&["topics"]);
         assert!(out.status.success(), "mediamill topics: {}", String::from_utf8_lossy(&out.stderr));
         p.ingest = p.spawn("ingest", &["ingest"]);
         p.worker = Some(p.spawn("worker", &["worker", "--kind", "image"]));
+        p.batch = Some(p.spawn("batch", &["batch"]));
         p.wait_ready().await;
         p
     }
@@ -193,6 +196,39 @@ impl Pipeline {
         }
     }
 
+    /// Every message on one of this pipeline's topics, from the beginning: (key, headers, body).
+    pub fn read_topic(&self, logical: &str, want: usize, wait: Duration) -> Vec<(String, std::collections::BTreeMap<String, String>, Vec<u8>)> {
+        use rdkafka::consumer::{BaseConsumer, Consumer};
+        use rdkafka::message::{Headers, Message};
+        let c: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &self.kafka)
+            .set("group.id", format!("reader-{}", uuid::Uuid::new_v4()))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let topic = format!("{}{logical}", self.topic_prefix);
+        let mut tpl = rdkafka::TopicPartitionList::new();
+        for part in 0..3 {
+            tpl.add_partition_offset(&topic, part, rdkafka::Offset::Beginning).expect("partition");
+        }
+        c.assign(&tpl).expect("assign");
+        let mut out = Vec::new();
+        let deadline = Instant::now() + wait;
+        while out.len() < want && Instant::now() < deadline {
+            if let Some(Ok(m)) = c.poll(Duration::from_millis(200)) {
+                let mut h = std::collections::BTreeMap::new();
+                if let Some(hs) = m.headers() {
+                    for x in hs.iter() {
+                        h.insert(x.key.to_string(), String::from_utf8_lossy(x.value.unwrap_or_default()).into_owned());
+                    }
+                }
+                let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+                out.push((key, h, m.payload().unwrap_or_default().to_vec()));
+            }
+        }
+        out
+    }
+
     /// Peak resident memory of the ingest process, in KiB (VmHWM).
     pub fn ingest_peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.ingest.id())).expect("proc status");
@@ -207,12 +243,10 @@ impl Pipeline {
 impl Drop for Pipeline {
     fn drop(&mut self) {
         let _ = self.ingest.kill();
-        if let Some(w) = self.worker.as_mut() {
-            let _ = w.kill();
-        }
         let _ = self.ingest.wait();
-        if let Some(w) = self.worker.as_mut() {
-            let _ = w.wait();
+        for c in [self.worker.as_mut(), self.batch.as_mut()].into_iter().flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
         }
     }
 }

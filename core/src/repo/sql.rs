@@ -9,7 +9,7 @@ use super::{
     now_ms, Completion, Inserted, MediaQuery, OutboxEvent, PendingEvent, RelayLock, Repo, RepoError,
 };
 use crate::event::Envelope;
-use crate::model::{ApiKey, Media, MediaKind, MediaStatus, Tenant, Variant};
+use crate::model::{ApiKey, Batch, BatchCounts, BatchItem, BatchStatus, Media, MediaKind, MediaStatus, Tenant, Variant};
 
 /// Which SQL backend a [`SqlRepo`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,6 +95,49 @@ fn variant_from_row(r: &AnyRow) -> Result<Variant, RepoError> {
         height: n("height")?.max(0) as u32,
         size: n("size")?.max(0) as u64,
     })
+}
+
+const BATCH_COLS: &str = "id, tenant_id, name, expected_count, metadata, webhook_url, status, outcome, round, \
+    created_at, sealed_at, completed_at";
+
+fn batch_from_row(r: &AnyRow) -> Result<Batch, RepoError> {
+    let status: String = r.try_get("status").map_err(db_err)?;
+    let metadata: Option<String> = r.try_get("metadata").map_err(db_err)?;
+    let expected: Option<i64> = r.try_get("expected_count").map_err(db_err)?;
+    Ok(Batch {
+        id: r.try_get("id").map_err(db_err)?,
+        tenant_id: r.try_get("tenant_id").map_err(db_err)?,
+        name: r.try_get("name").map_err(db_err)?,
+        expected_count: expected.map(|e| e.max(0) as u64),
+        metadata: metadata.and_then(|m| serde_json::from_str(&m).ok()),
+        webhook_url: r.try_get("webhook_url").map_err(db_err)?,
+        status: BatchStatus::parse(&status).ok_or_else(|| RepoError::Corrupt(format!("batch status {status:?}")))?,
+        outcome: r.try_get("outcome").map_err(db_err)?,
+        round: r.try_get("round").map_err(db_err)?,
+        created_at: r.try_get("created_at").map_err(db_err)?,
+        sealed_at: r.try_get("sealed_at").map_err(db_err)?,
+        completed_at: r.try_get("completed_at").map_err(db_err)?,
+    })
+}
+
+async fn counts(conn: &mut sqlx::AnyConnection, batch_id: &str) -> Result<BatchCounts, RepoError> {
+    let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM batch_items WHERE batch_id = $1 GROUP BY state")
+        .bind(batch_id)
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(db_err)?;
+    let mut c = BatchCounts::default();
+    for r in rows {
+        let state: String = r.try_get("state").map_err(db_err)?;
+        let n = r.try_get::<i64, _>("n").map_err(db_err)?.max(0) as u64;
+        match state.as_str() {
+            "uploaded" => c.uploaded += n,
+            "processing" => c.processing += n,
+            "processed" => c.processed += n,
+            _ => c.failed += n,
+        }
+    }
+    Ok(c)
 }
 
 fn key_from_row(r: &AnyRow) -> Result<ApiKey, RepoError> {
@@ -328,6 +371,21 @@ impl Repo for SqlRepo {
                 None => Err(RepoError::Conflict(format!("media {}", m.id))),
             };
         }
+        if let Some(batch_id) = &m.batch_id {
+            sqlx::query(
+                "INSERT INTO batch_items (batch_id, item_id, media_id, filename, state, rank, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, 'uploaded', 0, $5, $6)",
+            )
+            .bind(batch_id)
+            .bind(&m.id)
+            .bind(&m.id)
+            .bind(m.filename.clone())
+            .bind(m.created_at)
+            .bind(m.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
         write_events(&mut tx, events).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(Inserted::Created(m.clone()))
@@ -470,6 +528,171 @@ impl Repo for SqlRepo {
         let mut tx = self.pool.begin().await.map_err(db_err)?;
         write_events(&mut tx, events).await?;
         tx.commit().await.map_err(db_err)
+    }
+
+    async fn create_batch(&self, b: &Batch) -> Result<(), RepoError> {
+        sqlx::query(
+            "INSERT INTO batches (id, tenant_id, name, expected_count, metadata, webhook_url, status, round, \
+             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&b.id)
+        .bind(&b.tenant_id)
+        .bind(b.name.clone())
+        .bind(b.expected_count.map(|e| e as i64))
+        .bind(b.metadata.as_ref().map(|m| m.to_string()))
+        .bind(b.webhook_url.clone())
+        .bind(b.status.as_str())
+        .bind(b.round)
+        .bind(b.created_at)
+        .bind(b.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn get_batch(&self, tenant_id: &str, batch_id: &str) -> Result<Option<Batch>, RepoError> {
+        let sql = format!("SELECT {BATCH_COLS} FROM batches WHERE id = $1 AND tenant_id = $2");
+        let r = sqlx::query(&sql).bind(batch_id).bind(tenant_id).fetch_optional(&self.pool).await.map_err(db_err)?;
+        r.as_ref().map(batch_from_row).transpose()
+    }
+
+    async fn add_refused_item(&self, batch_id: &str, filename: Option<&str>, reason: &str, message: &str) -> Result<(), RepoError> {
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO batch_items (batch_id, item_id, filename, state, rank, reason, message, created_at, updated_at) \
+             VALUES ($1, $2, $3, 'failed', 2, $4, $5, $6, $7)",
+        )
+        .bind(batch_id)
+        .bind(uuid::Uuid::now_v7().to_string())
+        .bind(filename.map(str::to_string))
+        .bind(reason)
+        .bind(message)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn seal_batch(&self, batch_id: &str) -> Result<bool, RepoError> {
+        let now = now_ms();
+        let r = sqlx::query("UPDATE batches SET status = 'sealed', sealed_at = $1, updated_at = $2 WHERE id = $3 AND status = 'open'")
+            .bind(now)
+            .bind(now)
+            .bind(batch_id)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn open_batches_before(&self, created_before: i64, limit: u32) -> Result<Vec<String>, RepoError> {
+        let rows = sqlx::query("SELECT id FROM batches WHERE status = 'open' AND created_at < $1 ORDER BY created_at LIMIT $2")
+            .bind(created_before)
+            .bind(limit as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(|r| r.try_get("id").map_err(db_err)).collect()
+    }
+
+    async fn batch_counts(&self, batch_id: &str) -> Result<BatchCounts, RepoError> {
+        let mut conn = self.pool.acquire().await.map_err(db_err)?;
+        counts(&mut conn, batch_id).await
+    }
+
+    async fn batch_items(&self, batch_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<BatchItem>, RepoError> {
+        let rows = sqlx::query(
+            "SELECT item_id, media_id, filename, state, reason, message, updated_at FROM batch_items \
+             WHERE batch_id = $1 AND ($2 IS NULL OR item_id > $2) ORDER BY item_id LIMIT $3",
+        )
+        .bind(batch_id)
+        .bind(after.map(str::to_string))
+        .bind(limit.clamp(1, 1000) as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get("state").map_err(db_err)?;
+                Ok(BatchItem {
+                    item_id: r.try_get("item_id").map_err(db_err)?,
+                    media_id: r.try_get("media_id").map_err(db_err)?,
+                    filename: r.try_get("filename").map_err(db_err)?,
+                    state: MediaStatus::parse(&state).ok_or_else(|| RepoError::Corrupt(format!("item state {state:?}")))?,
+                    reason: r.try_get("reason").map_err(db_err)?,
+                    message: r.try_get("message").map_err(db_err)?,
+                    updated_at: r.try_get("updated_at").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn advance_item(&self, media_id: &str, state: MediaStatus, reason: Option<&str>, message: Option<&str>) -> Result<Option<String>, RepoError> {
+        // A deleted item counts as failed: it will never be processed.
+        let (state_s, reason) = match state {
+            MediaStatus::Deleted => ("failed", Some(reason.unwrap_or("deleted"))),
+            s => (s.as_str(), reason),
+        };
+        let r = sqlx::query(
+            "UPDATE batch_items SET state = $1, rank = $2, reason = $3, message = $4, updated_at = $5 \
+             WHERE media_id = $6 AND rank < $2",
+        )
+        .bind(state_s)
+        .bind(state.rank())
+        .bind(reason.map(str::to_string))
+        .bind(message.map(str::to_string))
+        .bind(now_ms())
+        .bind(media_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
+        if r.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT batch_id FROM batch_items WHERE media_id = $1")
+            .bind(media_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        row.map(|r| r.try_get("batch_id").map_err(db_err)).transpose()
+    }
+
+    async fn complete_batch_if_done(
+        &self,
+        batch_id: &str,
+        make: &(dyn for<'x> Fn(&'x Batch, &'x BatchCounts) -> Vec<OutboxEvent> + Sync),
+    ) -> Result<Option<(Batch, BatchCounts)>, RepoError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let c = counts(&mut tx, batch_id).await?;
+        if c.uploaded + c.processing > 0 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(None);
+        }
+        let outcome = if c.failed > 0 { "completed_with_failures" } else { "completed" };
+        let now = now_ms();
+        let r = sqlx::query(
+            "UPDATE batches SET status = 'completed', outcome = $1, completed_at = $2, updated_at = $3 \
+             WHERE id = $4 AND status = 'sealed'",
+        )
+        .bind(outcome)
+        .bind(now)
+        .bind(now)
+        .bind(batch_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if r.rows_affected() == 0 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(None);
+        }
+        let sql = format!("SELECT {BATCH_COLS} FROM batches WHERE id = $1");
+        let b = batch_from_row(&sqlx::query(&sql).bind(batch_id).fetch_one(&mut *tx).await.map_err(db_err)?)?;
+        write_events(&mut tx, &make(&b, &c)).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some((b, c)))
     }
 
     async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>, RepoError> {

@@ -32,7 +32,8 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(s.to_string()))
 }
 
-fn filename_from_headers(headers: &HeaderMap) -> Option<String> {
+/// The filename a raw upload names in `X-Filename` or Content-Disposition.
+pub fn filename_from_headers(headers: &HeaderMap) -> Option<String> {
     if let Some(f) = headers.get("x-filename").and_then(|v| v.to_str().ok()) {
         return clean_filename(f);
     }
@@ -58,14 +59,7 @@ pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, req: Req
         }
     }
 
-    let media_id = uuid::Uuid::now_v7().to_string();
-    let raw_key = store::raw_key(&tenant.id, &media_id);
-    let is_multipart = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"));
-
-    let (received, filename): (Received, Option<String>) = if is_multipart {
+    let m = if is_multipart(&headers) {
         let mut mp = Multipart::from_request(req, &st)
             .await
             .map_err(|e| ApiError::bad_request("bad_multipart", format!("multipart body: {e}")))?;
@@ -78,19 +72,44 @@ pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, req: Req
             }
         };
         let filename = field.file_name().and_then(clean_filename);
-        let r = upload::receive(field, st.store.as_ref(), &raw_key, &st.cfg.limits, None).await?;
-        (r, filename)
+        accept(&st, &tenant.id, field, None, filename, None, idem).await?
     } else {
         let declared = headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
         let stream = req.into_body().into_data_stream().map_err(|e| e.to_string());
-        let r = upload::receive(stream, st.store.as_ref(), &raw_key, &st.cfg.limits, declared).await?;
-        (r, filename_from_headers(&headers))
+        accept(&st, &tenant.id, stream, declared, filename_from_headers(&headers), None, idem).await?
     };
+    Ok((StatusCode::ACCEPTED, Json(view::accepted(&base, &m))).into_response())
+}
 
+/// Whether a request body is multipart/form-data.
+pub fn is_multipart(headers: &HeaderMap) -> bool {
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
+}
+
+/// Stores one uploaded file and records it (and its outbox events, and its batch item) in one transaction.
+pub async fn accept<S, E>(
+    st: &AppState,
+    tenant_id: &str,
+    body: S,
+    declared: Option<u64>,
+    filename: Option<String>,
+    batch_id: Option<String>,
+    idem: Option<String>,
+) -> Result<Media, ApiError>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let media_id = uuid::Uuid::now_v7().to_string();
+    let raw_key = store::raw_key(tenant_id, &media_id);
+    let received: Received = upload::receive(body, st.store.as_ref(), &raw_key, &st.cfg.limits, declared).await?;
     let now = now_ms();
     let m = Media {
         id: media_id,
-        tenant_id: tenant.id.clone(),
+        tenant_id: tenant_id.to_string(),
         kind: received.sniffed.kind,
         status: MediaStatus::Uploaded,
         content_type: received.sniffed.mime.to_string(),
@@ -103,7 +122,7 @@ pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, req: Req
         metadata: None,
         failure_reason: None,
         failure_message: None,
-        batch_id: None,
+        batch_id,
         idempotency_key: idem,
         created_at: now,
         updated_at: now,
@@ -115,7 +134,7 @@ pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, req: Req
             return Err(e.into());
         }
     };
-    let m = match inserted {
+    Ok(match inserted {
         Inserted::Created(m) => {
             st.waker.wake();
             metrics::counter!("mediamill_uploads_total", "kind" => m.kind.as_str()).increment(1);
@@ -126,8 +145,7 @@ pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, req: Req
             let _ = st.store.delete(&raw_key).await;
             m
         }
-    };
-    Ok((StatusCode::ACCEPTED, Json(view::accepted(&base, &m))).into_response())
+    })
 }
 
 /// `GET /v1/media/{id}`

@@ -1,5 +1,6 @@
 //! Request handlers, one file per resource.
 
+pub mod batches;
 pub mod health;
 pub mod media;
 pub mod variants;

@@ -1,0 +1,76 @@
+//! The batch tracker: a consumer of `media.events` that keeps batch items in line with their media.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mediamill_core::event::{self, MediaEvent};
+use mediamill_core::kafka::{Handler, Outcome, OwnedJob};
+use mediamill_core::model::{Batch, BatchCounts};
+use mediamill_core::outbox::{batch_event, Waker};
+use mediamill_core::repo::{Repo, RepoError};
+use mediamill_core::shutdown::Shutdown;
+
+use crate::progress::Progress;
+
+/// Handles `media.events` for batches.
+pub struct BatchTracker {
+    pub repo: Arc<dyn Repo>,
+    pub waker: Waker,
+    pub progress: Arc<Progress>,
+    pub shutdown: Shutdown,
+}
+
+/// The `batch.completed` event of a batch that just completed.
+pub fn completed_events(b: &Batch, c: &BatchCounts) -> Vec<mediamill_core::repo::OutboxEvent> {
+    vec![batch_event(b, c, event::BATCH_COMPLETED)]
+}
+
+impl BatchTracker {
+    async fn apply(&self, ev: &MediaEvent) -> Result<(), RepoError> {
+        let changed = self.repo.advance_item(&ev.media_id, ev.status, ev.reason.as_deref(), ev.message.as_deref()).await?;
+        if let Some(batch_id) = changed {
+            self.progress.touch(&batch_id, &ev.tenant_id);
+            if self.repo.complete_batch_if_done(&batch_id, &completed_events).await?.is_some() {
+                metrics::counter!("mediamill_batches_completed_total").increment(1);
+                self.waker.wake();
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Handler for BatchTracker {
+    async fn handle(&self, msg: OwnedJob) -> Outcome {
+        let Ok(env) = msg.envelope.as_ref() else { return Outcome::Done };
+        if !env.ty.starts_with("mediamill.media.") {
+            return Outcome::Done;
+        }
+        let ev: MediaEvent = match env.data_as() {
+            Ok(ev) => ev,
+            Err(e) => {
+                tracing::warn!(offset = msg.offset, error = %e, "unreadable media event skipped");
+                return Outcome::Done;
+            }
+        };
+        if ev.batch_id.is_none() {
+            return Outcome::Done;
+        }
+        let mut attempt = 0u32;
+        loop {
+            match self.apply(&ev).await {
+                Ok(()) => return Outcome::Done,
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!(media_id = %ev.media_id, error = %e, "batch tracker: retrying");
+                    let wait = Duration::from_millis((100u64 << attempt.min(7)).min(10_000));
+                    tokio::select! {
+                        _ = self.shutdown.wait() => return Outcome::Abandoned,
+                        _ = tokio::time::sleep(wait) => {}
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! Batches on the real Kafka, SeaweedFS and PostgreSQL: exact counts, one completion, and counts that stay
+//! exact when every media event is delivered again, out of order.
+
+mod harness;
+
+use std::time::{Duration, Instant};
+
+use harness::{repo_root, Pipeline};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(repo_root().join("fixtures/media").join(name)).expect("fixture")
+}
+
+async fn wait_for(p: &Pipeline, key: &str, id: &str, status: &str) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let (_, b) = p.get(key, &format!("/v1/batches/{id}?limit=1000")).await;
+        if b["status"] == status {
+            return b;
+        }
+        assert!(Instant::now() < deadline, "batch never {status}: {}\nbatch log:\n{}", b["counts"], p.log("batch"));
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mixed_batch_of_200_completes_once_with_exact_counts() {
+    let p = Pipeline::start(&[("MEDIAMILL_WORKER__CONCURRENCY", "4")]).await;
+    let key = p.key("batcher");
+    let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/v1/batches", p.url))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"name": "holiday", "expected_count": 200, "metadata": {"album": 7}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let batch: serde_json::Value = r.json().await.unwrap();
+    let id = batch["id"].as_str().unwrap().to_string();
+    assert_eq!(batch["status"], "open");
+
+    // 10 requests of 20 files: 12 good, 4 truncated, 2 refused (text), 2 pixel bombs each.
+    let plan = [("still.gif", 12), ("truncated.jpg", 4), ("text.jpg", 2), ("bomb.png", 2)];
+    for round in 0..10 {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, n) in plan {
+            for i in 0..n {
+                form = form.part("file", reqwest::multipart::Part::bytes(fixture(name)).file_name(format!("{round}-{i}-{name}")));
+            }
+        }
+        let r = http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap();
+        assert_eq!(r.status(), 202);
+        let body: serde_json::Value = r.json().await.unwrap();
+        let items = body["items"].as_array().unwrap();
+        assert_eq!(items.len(), 20);
+        let refused = items.iter().filter(|i| i["error"]["code"] == "unsupported_media_type").count();
+        assert_eq!(refused, 2, "{body}");
+    }
+    let r = http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&key).body(fixture("still.gif")).send().await.unwrap();
+    assert_eq!(r.status(), 409, "a sealed batch takes no more files");
+
+    let b = wait_for(&p, &key, &id, "completed").await;
+    assert_eq!(b["counts"], serde_json::json!({"uploaded": 0, "processing": 0, "processed": 120, "failed": 80}));
+    assert_eq!(b["outcome"], "completed_with_failures");
+    assert_eq!(b["percent_done"], 100.0);
+    let items = b["items"].as_array().unwrap();
+    assert_eq!(items.len(), 200);
+    let reasons = |r: &str| items.iter().filter(|i| i["reason"] == r).count();
+    assert_eq!((reasons("corrupt"), reasons("unsupported_media_type"), reasons("too_many_pixels")), (40, 20, 20));
+
+    // Exactly one batch.completed, with an id derived from the batch and its round; progress on the way.
+    let events = p.read_topic("batch.events", 1000, Duration::from_secs(5));
+    let completed: Vec<_> = events.iter().filter(|e| e.1["ce_type"] == "mediamill.batch.completed.v1").collect();
+    assert_eq!(completed.len(), 1);
+    assert_eq!(completed[0].1["ce_id"], format!("{id}:completed:1"));
+    assert!(events.iter().any(|e| e.1["ce_type"] == "mediamill.batch.progress.v1"));
+    assert!(events.iter().all(|e| e.0 == id), "keyed by batch id");
+
+    // Deliver every media event again, newest first: counts and completion must not move.
+    let media_events = p.read_topic("media.events", 100_000, Duration::from_secs(5));
+    assert!(media_events.len() >= 180 * 3, "{}", media_events.len());
+    let producer: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", &p.kafka).create().unwrap();
+    let topic = format!("{}media.events", p.topic_prefix);
+    for (k, h, body) in media_events.iter().rev() {
+        let mut headers = OwnedHeaders::new();
+        for (hk, hv) in h {
+            headers = headers.insert(Header { key: hk, value: Some(hv.as_bytes()) });
+        }
+        producer.send(FutureRecord::to(&topic).key(k).payload(body).headers(headers), Duration::from_secs(5)).await.unwrap();
+    }
+    let until = Instant::now() + Duration::from_secs(6);
+    while Instant::now() < until {
+        let (_, again) = p.get(&key, &format!("/v1/batches/{id}")).await;
+        assert_eq!(again["counts"], b["counts"], "counts moved after redelivery");
+        assert_eq!(again["status"], "completed");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let completed = p
+        .read_topic("batch.events", 1000, Duration::from_secs(3))
+        .into_iter()
+        .filter(|e| e.1["ce_type"] == "mediamill.batch.completed.v1")
+        .count();
+    assert_eq!(completed, 1, "redelivery completed the batch again");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn batch_requests_are_checked() {
+    let p = Pipeline::start(&[]).await;
+    let a = p.key("a");
+    let b = p.key("b");
+    let http = reqwest::Client::new();
+    let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).body("{not json").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["code"], "bad_batch");
+    let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).json(&serde_json::json!({"unknown": 1})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).json(&serde_json::json!({"webhook_url": "file:///etc/passwd"})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).body(vec![b' '; 100_000]).send().await.unwrap();
+    assert_eq!(r.status(), 413);
+
+    // An empty batch sealed at once completes at once; another tenant cannot see or touch it.
+    let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(p.get(&b, &format!("/v1/batches/{id}")).await.0, 404);
+    let r = http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&b).body(fixture("still.gif")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&a).send().await.unwrap();
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["status"], "completed");
+    assert_eq!(p.get(&a, "/v1/batches/nope").await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unsealed_batch_is_sealed_automatically() {
+    let p = Pipeline::start(&[("MEDIAMILL_BATCH__AUTO_SEAL_SECS", "1")]).await;
+    let key = p.key("lazy");
+    let http = reqwest::Client::new();
+    let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap();
+    let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let r = http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&key).header("x-filename", "s.gif").body(fixture("still.gif")).send().await.unwrap();
+    assert_eq!(r.status(), 202);
+    let b = wait_for(&p, &key, &id, "completed").await;
+    assert_eq!(b["outcome"], "completed");
+    assert_eq!(b["counts"]["processed"], 1);
+    assert!(b["sealed_at"].is_i64());
+}
