@@ -151,6 +151,12 @@ async fn tenants_are_isolated_and_revoked_keys_stop_at_once() {
     assert_eq!(r.status(), 404);
     assert_eq!(p.get(&a, &format!("/v1/media/{id}")).await.0, 200, "still there for its owner");
 
+    // Operators' endpoints need no key.
+    let metrics = reqwest::get(format!("{}/metrics", p.url)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("mediamill_uploads_total"), "{metrics}");
+    let ready: serde_json::Value = reqwest::get(format!("{}/readyz", p.url)).await.unwrap().json().await.unwrap();
+    assert_eq!(ready["checks"], serde_json::json!({"database": "ok", "store": "ok", "broker": "ok"}));
+
     // No key, a made-up key, then a revoked one: 401 with a JSON error.
     let r = reqwest::Client::new().get(format!("{}/v1/media", p.url)).send().await.unwrap();
     assert_eq!(r.status(), 401);
@@ -242,4 +248,33 @@ async fn a_gib_upload_streams_in_flat_memory() {
     let peak_mib = p.ingest_peak_rss_kib() / 1024;
     eprintln!("ingest peak RSS after a 1 GiB upload: {peak_mib} MiB");
     assert!(peak_mib < 100, "ingest peak RSS {peak_mib} MiB");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn up_runs_every_role_on_the_real_parts() {
+    // One `up` process instead of separate roles, pointed at Kafka, S3 and PostgreSQL by its flags.
+    let mut p = Pipeline::prepare(&[]).await;
+    let get = |k: &str| p.env.iter().find(|(ek, _)| ek == k).map(|(_, v)| v.clone()).unwrap();
+    let port: u16 = get("MEDIAMILL_SERVER__LISTEN").rsplit(':').next().unwrap().parse().unwrap();
+    let flags = [
+        "up".to_string(),
+        "--listen".into(), format!("127.0.0.1:{port}"),
+        "--kafka".into(), p.kafka.clone(),
+        "--s3-endpoint".into(), get("MEDIAMILL_STORE__S3__ENDPOINT"),
+        "--database-url".into(), get("MEDIAMILL_DATABASE__URL"),
+    ];
+    // Only what has no flag stays in the environment.
+    p.env.retain(|(k, _)| {
+        !["MEDIAMILL_SERVER__LISTEN", "MEDIAMILL_KAFKA__BROKERS", "MEDIAMILL_STORE__S3__ENDPOINT", "MEDIAMILL_DATABASE__URL", "MEDIAMILL_STORE__BACKEND"]
+            .contains(&k.as_str())
+    });
+    let args: Vec<&str> = flags.iter().map(String::as_str).collect();
+    p.ingest = p.spawn("up", &args);
+    p.wait_ready().await;
+    p.env.push(("MEDIAMILL_DATABASE__URL".into(), flags[8].clone()));
+    let key = p.key("up-tenant");
+    let (status, body) = p.upload(&key, "still.gif").await;
+    assert_eq!(status, 202);
+    let item = p.settle(&key, body["id"].as_str().unwrap()).await;
+    assert_eq!(item["status"], "processed", "{item}\n{}", p.log("up"));
 }

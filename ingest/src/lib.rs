@@ -20,6 +20,8 @@ use axum::Router;
 
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
+    // Install the recorder before the first request, so no count is lost before /metrics is first read.
+    metrics_handle::handle();
     Router::new()
         .route("/v1/media", get(routes::media::list).post(routes::media::create))
         .route("/v1/media/{id}", get(routes::media::get_one).delete(routes::media::delete))

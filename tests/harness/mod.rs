@@ -67,8 +67,19 @@ fn free_port() -> u16 {
 }
 
 impl Pipeline {
-    /// Starts ingest and one image worker with `extra` MEDIAMILL_* settings on top of the harness's.
+    /// Starts ingest, one image worker and the batch tracker with `extra` MEDIAMILL_* settings on top of the
+    /// harness's.
     pub async fn start(extra: &[(&str, &str)]) -> Pipeline {
+        let mut p = Pipeline::prepare(extra).await;
+        p.ingest = p.spawn("ingest", &["ingest"]);
+        p.worker = Some(p.spawn("worker", &["worker", "--kind", "image"]));
+        p.batch = Some(p.spawn("batch", &["batch"]));
+        p.wait_ready().await;
+        p
+    }
+
+    /// A database, bucket, topic prefix and topics of its own, with no process started yet.
+    pub async fn prepare(extra: &[(&str, &str)]) -> Pipeline {
         let infra = Infra::from_env();
         let id = uuid::Uuid::new_v4().simple().to_string()[..12].to_string();
         let db = format!("mm_{id}");
@@ -112,10 +123,6 @@ impl Pipeline {
         };
         let out = p.run(&["topics"]);
         assert!(out.status.success(), "mediamill topics: {}", String::from_utf8_lossy(&out.stderr));
-        p.ingest = p.spawn("ingest", &["ingest"]);
-        p.worker = Some(p.spawn("worker", &["worker", "--kind", "image"]));
-        p.batch = Some(p.spawn("batch", &["batch"]));
-        p.wait_ready().await;
         p
     }
 
@@ -141,7 +148,8 @@ impl Pipeline {
         std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
     }
 
-    async fn wait_ready(&self) {
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);
         let http = reqwest::Client::new();
         loop {
