@@ -29,6 +29,8 @@ enum Command {
     Worker(cmd::worker::Args),
     /// The batch tracker (a consumer of media.events), with auto-sealing and an outbox relay.
     Batch,
+    /// The notifier: signed webhooks and emails for media and batch events, retried from a persisted schedule.
+    Notify,
     /// Apply database migrations and exit.
     Migrate,
     /// Create the Kafka topics with the configured partition counts.
@@ -60,6 +62,7 @@ fn main() -> anyhow::Result<()> {
             Command::Ingest => cmd::ingest::run(cfg).await,
             Command::Worker(a) => cmd::worker::run(cfg, a).await,
             Command::Batch => cmd::batch::run(cfg).await,
+            Command::Notify => cmd::notify::run(cfg).await,
             Command::Migrate => cmd::migrate::run(cfg).await,
             Command::Topics => cmd::topics::run(cfg).await,
             Command::Keys(a) => cmd::keys::run(cfg, a).await,

@@ -171,6 +171,36 @@ impl Backends {
     }
 }
 
+impl Backends {
+    /// Starts the notifier: a consumer of `media.events` and `batch.events` that records deliveries, and the
+    /// dispatcher that sends them.
+    pub fn spawn_notify(&self, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
+        use mediamill_batch::notify::{Dispatcher, Fanout};
+        let cfg = &self.cfg;
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let fanout = Arc::new(Fanout { repo: self.repo.clone(), shutdown: shutdown.clone(), wake: wake.clone() });
+        let t = Topics::new(&cfg.kafka.topic_prefix);
+        let settings = ConsumerSettings {
+            brokers: cfg.kafka.brokers.clone(),
+            group_id: format!("{}.notify", cfg.kafka.group_prefix),
+            topics: vec![t.name(topics::MEDIA_EVENTS), t.name(topics::BATCH_EVENTS)],
+            capacity: 32,
+            max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
+            drain_timeout: Duration::from_secs(10),
+        };
+        let dispatcher = Dispatcher::new(self.repo.clone(), cfg.notify.clone(), wake);
+        let sd = shutdown.clone();
+        vec![
+            tokio::spawn(async move {
+                if let Err(e) = run_consumer(settings, fanout, sd).await {
+                    tracing::error!(error = %e, "notifier stopped");
+                }
+            }),
+            tokio::spawn(dispatcher.run(shutdown)),
+        ]
+    }
+}
+
 /// A database URL with its password hidden, for messages.
 pub fn mask(url: &str) -> String {
     let mut c = Config::default();

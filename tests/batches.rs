@@ -121,6 +121,9 @@ async fn batch_requests_are_checked() {
     assert_eq!(r.status(), 400);
     let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).json(&serde_json::json!({"webhook_url": "file:///etc/passwd"})).send().await.unwrap();
     assert_eq!(r.status(), 400);
+    let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).json(&serde_json::json!({"webhook_url": "http://169.254.169.254/latest"})).send().await.unwrap();
+    assert_eq!(r.status(), 400, "SSRF: link-local metadata address");
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["code"], "bad_webhook_url");
     let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).body(vec![b' '; 100_000]).send().await.unwrap();
     assert_eq!(r.status(), 413);
 

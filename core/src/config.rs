@@ -33,6 +33,44 @@ pub struct Config {
     pub image: ImageConfig,
     pub worker: WorkerConfig,
     pub batch: BatchConfig,
+    pub notify: NotifyConfig,
+}
+
+/// Webhook and email notifications.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct NotifyConfig {
+    /// Allow webhook targets on loopback, private or link-local addresses (off: SSRF protection).
+    pub allow_private_targets: bool,
+    /// First retry delay; each later one doubles, with jitter, up to `retry_max_ms`.
+    pub retry_base_ms: u64,
+    pub retry_max_ms: u64,
+    /// Attempts before a delivery is given up (`dead`).
+    pub max_attempts: u32,
+    /// An endpoint failing without a success for this long is disabled.
+    pub disable_after_secs: u64,
+    /// Timeout of one webhook request.
+    pub timeout_ms: u64,
+    /// SMTP server for email; empty disables email.
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    pub smtp_from: String,
+}
+
+impl Default for NotifyConfig {
+    fn default() -> Self {
+        NotifyConfig {
+            allow_private_targets: false,
+            retry_base_ms: 5_000,
+            retry_max_ms: 3_600_000,
+            max_attempts: 15,
+            disable_after_secs: 3 * 24 * 3600,
+            timeout_ms: 10_000,
+            smtp_host: String::new(),
+            smtp_port: 25,
+            smtp_from: "mediamill@localhost".into(),
+        }
+    }
 }
 
 /// Batch tracking.
@@ -208,6 +246,7 @@ impl Default for Config {
             image: ImageConfig::default(),
             worker: WorkerConfig::default(),
             batch: BatchConfig::default(),
+            notify: NotifyConfig::default(),
         }
     }
 }
@@ -319,6 +358,9 @@ impl Config {
         nonzero("worker.max_attempts", self.worker.max_attempts as u64)?;
         nonzero("batch.auto_seal_secs", self.batch.auto_seal_secs)?;
         nonzero("batch.progress_interval_ms", self.batch.progress_interval_ms)?;
+        nonzero("notify.retry_base_ms", self.notify.retry_base_ms)?;
+        nonzero("notify.max_attempts", self.notify.max_attempts as u64)?;
+        nonzero("notify.timeout_ms", self.notify.timeout_ms)?;
         if self.image.variants.is_empty() {
             return Err(ConfigError::Invalid { key: "image.variants", problem: "must name at least one variant".into() });
         }

@@ -155,6 +155,9 @@ pub struct Batch {
     pub expected_count: Option<u64>,
     pub metadata: Option<serde_json::Value>,
     pub webhook_url: Option<String>,
+    /// Signs deliveries to `webhook_url` (`whsec_…`); shown once, at creation.
+    #[serde(skip_serializing)]
+    pub webhook_secret: Option<String>,
     pub status: BatchStatus,
     /// `completed` or `completed_with_failures`, once completed.
     pub outcome: Option<String>,

@@ -6,12 +6,15 @@
 //! (`WHERE status IN (…)`) written in the same transaction as its outbox events, so a redelivered job never
 //! emits its events twice.
 
+mod notify;
 mod sql;
+mod sql_notify;
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use notify::{AfterAttempt, NotifyRepo};
 pub use sql::SqlRepo;
 
 use crate::event::Envelope;
@@ -93,7 +96,7 @@ pub struct Completion {
 
 /// The metadata repository.
 #[async_trait]
-pub trait Repo: Send + Sync + 'static {
+pub trait Repo: NotifyRepo + Send + Sync + 'static {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), RepoError>;
     /// Fails when the database cannot serve requests (for `/readyz`).

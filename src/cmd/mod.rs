@@ -5,6 +5,7 @@ pub mod demo;
 pub mod ingest;
 pub mod keys;
 pub mod migrate;
+pub mod notify;
 pub mod qa;
 pub mod topics;
 pub mod up;

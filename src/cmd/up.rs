@@ -82,6 +82,7 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
     let new_key = b.first_key().await?;
     let mut tasks = vec![b.spawn_relay(sd.clone())?, b.spawn_image_worker(sd.clone())];
     tasks.extend(b.spawn_batch(sd.clone()));
+    tasks.extend(b.spawn_notify(sd.clone()));
     tasks.push(b.spawn_ingest(listener, sd)?);
     Ok(Running { addr, new_key, embedded: broker.is_some(), trigger, tasks, _broker: broker })
 }

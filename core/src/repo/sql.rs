@@ -31,7 +31,7 @@ const RELAY_LOCK_ID: i64 = 0x6d65_6469_616d;
 const MEDIA_COLS: &str = "id, tenant_id, kind, status, content_type, filename, size, sha256, raw_key, width, height, \
     metadata, failure_reason, failure_message, batch_id, idempotency_key, created_at, updated_at";
 
-fn db_err(e: sqlx::Error) -> RepoError {
+pub(super) fn db_err(e: sqlx::Error) -> RepoError {
     match &e {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Tls(_) => {
             RepoError::Unavailable(e.to_string())
@@ -97,8 +97,8 @@ fn variant_from_row(r: &AnyRow) -> Result<Variant, RepoError> {
     })
 }
 
-const BATCH_COLS: &str = "id, tenant_id, name, expected_count, metadata, webhook_url, status, outcome, round, \
-    created_at, sealed_at, completed_at";
+const BATCH_COLS: &str = "id, tenant_id, name, expected_count, metadata, webhook_url, webhook_secret, status, \
+    outcome, round, created_at, sealed_at, completed_at";
 
 fn batch_from_row(r: &AnyRow) -> Result<Batch, RepoError> {
     let status: String = r.try_get("status").map_err(db_err)?;
@@ -111,6 +111,7 @@ fn batch_from_row(r: &AnyRow) -> Result<Batch, RepoError> {
         expected_count: expected.map(|e| e.max(0) as u64),
         metadata: metadata.and_then(|m| serde_json::from_str(&m).ok()),
         webhook_url: r.try_get("webhook_url").map_err(db_err)?,
+        webhook_secret: r.try_get("webhook_secret").map_err(db_err)?,
         status: BatchStatus::parse(&status).ok_or_else(|| RepoError::Corrupt(format!("batch status {status:?}")))?,
         outcome: r.try_get("outcome").map_err(db_err)?,
         round: r.try_get("round").map_err(db_err)?,
@@ -211,6 +212,10 @@ impl SqlRepo {
             sqlx::query("PRAGMA synchronous=NORMAL").execute(&pool).await.map_err(db_err)?;
         }
         Ok(SqlRepo { pool, dialect })
+    }
+
+    pub(super) fn pool(&self) -> &AnyPool {
+        &self.pool
     }
 
     /// The backend in use.
@@ -532,8 +537,8 @@ impl Repo for SqlRepo {
 
     async fn create_batch(&self, b: &Batch) -> Result<(), RepoError> {
         sqlx::query(
-            "INSERT INTO batches (id, tenant_id, name, expected_count, metadata, webhook_url, status, round, \
-             created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO batches (id, tenant_id, name, expected_count, metadata, webhook_url, webhook_secret, status, \
+             round, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $11, $7, $8, $9, $10)",
         )
         .bind(&b.id)
         .bind(&b.tenant_id)
@@ -545,6 +550,7 @@ impl Repo for SqlRepo {
         .bind(b.round)
         .bind(b.created_at)
         .bind(b.created_at)
+        .bind(b.webhook_secret.clone())
         .execute(&self.pool)
         .await
         .map_err(db_err)?;

@@ -74,9 +74,7 @@ pub async fn create(
         return Err(ApiError::bad_request("bad_batch", format!("metadata is larger than {MAX_METADATA_BYTES} bytes")));
     }
     if let Some(u) = &nb.webhook_url {
-        if !(u.starts_with("https://") || u.starts_with("http://")) || u.len() > 2048 {
-            return Err(ApiError::bad_request("bad_batch", "webhook_url must be an http(s) URL of at most 2048 characters"));
-        }
+        super::webhooks::check_target(&st, u).await?;
     }
     let b = Batch {
         id: uuid::Uuid::now_v7().to_string(),
@@ -84,6 +82,7 @@ pub async fn create(
         name: nb.name,
         expected_count: nb.expected_count,
         metadata: nb.metadata,
+        webhook_secret: nb.webhook_url.as_ref().map(|_| mediamill_core::webhook_target::new_secret()),
         webhook_url: nb.webhook_url,
         status: BatchStatus::Open,
         outcome: None,
@@ -93,7 +92,11 @@ pub async fn create(
         completed_at: None,
     };
     st.repo.create_batch(&b).await?;
-    Ok((StatusCode::CREATED, Json(batch_json(&st.cfg.public_url(), &b, &Default::default()))))
+    let mut out = batch_json(&st.cfg.public_url(), &b, &Default::default());
+    if let Some(s) = &b.webhook_secret {
+        out["webhook_secret"] = json!(s); // shown once, here
+    }
+    Ok((StatusCode::CREATED, Json(out)))
 }
 
 /// One file's answer within a batch upload.

@@ -4,4 +4,5 @@ pub mod batches;
 pub mod health;
 pub mod media;
 pub mod variants;
+pub mod webhooks;
 mod view;

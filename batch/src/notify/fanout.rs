@@ -1,0 +1,114 @@
+//! Events in, delivery rows out: which targets want an event.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use mediamill_core::event::Envelope;
+use mediamill_core::kafka::{Handler, Outcome, OwnedJob};
+use mediamill_core::notify_model::{type_matches, Channel, Delivery, DeliveryStatus};
+use mediamill_core::repo::{now_ms, Repo, RepoError};
+use mediamill_core::shutdown::Shutdown;
+use tokio::sync::Notify;
+
+/// Handles `media.events` and `batch.events` for notifications.
+pub struct Fanout {
+    pub repo: Arc<dyn Repo>,
+    pub shutdown: Shutdown,
+    /// Wakes the dispatcher when new deliveries exist.
+    pub wake: Arc<Notify>,
+}
+
+/// The Standard Webhooks body of an event.
+pub fn payload(env: &Envelope) -> String {
+    serde_json::json!({
+        "type": env.ty,
+        "timestamp": env.time.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "data": env.data,
+    })
+    .to_string()
+}
+
+fn delivery(env: &Envelope, tenant_id: &str, channel: Channel, target_id: &str, target: &str, secret: Option<String>) -> Delivery {
+    let now = now_ms();
+    Delivery {
+        id: uuid_v7(),
+        tenant_id: tenant_id.to_string(),
+        channel,
+        target_id: target_id.to_string(),
+        target: target.to_string(),
+        secret,
+        event_id: env.id.clone(),
+        event_type: env.ty.clone(),
+        payload: payload(env),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        next_attempt_at: now,
+        last_status: None,
+        last_error: None,
+        created_at: now,
+        delivered_at: None,
+    }
+}
+
+fn uuid_v7() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+impl Fanout {
+    /// The deliveries one event makes.
+    pub async fn deliveries_for(&self, env: &Envelope) -> Result<Vec<Delivery>, RepoError> {
+        let Some(tenant_id) = env.data["tenant_id"].as_str() else { return Ok(vec![]) };
+        let mut out = Vec::new();
+        for e in self.repo.list_endpoints(tenant_id).await? {
+            if e.enabled && type_matches(&e.event_types, &env.ty) {
+                out.push(delivery(env, tenant_id, Channel::Webhook, &e.id, &e.url, Some(e.secret.clone())));
+            }
+        }
+        if env.ty.starts_with("mediamill.batch.") {
+            if let Some(batch_id) = env.data["batch_id"].as_str() {
+                if let Some(b) = self.repo.get_batch(tenant_id, batch_id).await? {
+                    if let Some(url) = &b.webhook_url {
+                        out.push(delivery(env, tenant_id, Channel::Webhook, &format!("batch:{batch_id}"), url, b.webhook_secret.clone()));
+                    }
+                }
+            }
+        }
+        for r in self.repo.list_recipients(tenant_id).await? {
+            if type_matches(&r.event_types, &env.ty) {
+                out.push(delivery(env, tenant_id, Channel::Email, &r.id, &r.address, None));
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl Handler for Fanout {
+    async fn handle(&self, msg: OwnedJob) -> Outcome {
+        let Ok(env) = msg.envelope.as_ref() else { return Outcome::Done };
+        let mut attempt = 0u32;
+        loop {
+            let r = async {
+                let ds = self.deliveries_for(env).await?;
+                if !ds.is_empty() {
+                    self.repo.insert_deliveries(&ds).await?;
+                    self.wake.notify_one();
+                }
+                Ok::<(), RepoError>(())
+            }
+            .await;
+            match r {
+                Ok(()) => return Outcome::Done,
+                Err(e) => {
+                    attempt += 1;
+                    tracing::warn!(event = %env.id, error = %e, "notifier: retrying");
+                    tokio::select! {
+                        _ = self.shutdown.wait() => return Outcome::Abandoned,
+                        _ = tokio::time::sleep(Duration::from_millis((100u64 << attempt.min(7)).min(10_000))) => {}
+                    }
+                }
+            }
+        }
+    }
+}

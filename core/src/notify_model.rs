@@ -1,0 +1,119 @@
+//! Notification records: where events go (webhook endpoints, email recipients) and each delivery's state.
+
+use serde::{Deserialize, Serialize};
+
+/// A tenant's webhook endpoint.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub id: String,
+    pub tenant_id: String,
+    pub url: String,
+    /// `whsec_…` (Standard Webhooks); shown once at creation.
+    #[serde(skip_serializing)]
+    pub secret: String,
+    /// Event types it wants: exact types, prefixes ending in `*`, or `*` for all.
+    pub event_types: Vec<String>,
+    pub enabled: bool,
+    pub disabled_reason: Option<String>,
+    pub failing_since: Option<i64>,
+    pub created_at: i64,
+}
+
+/// A tenant's email recipient.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EmailRecipient {
+    pub id: String,
+    pub tenant_id: String,
+    pub address: String,
+    pub event_types: Vec<String>,
+    pub created_at: i64,
+}
+
+/// Whether a filter list accepts an event type.
+pub fn type_matches(filters: &[String], ty: &str) -> bool {
+    filters.iter().any(|f| f == "*" || f == ty || f.strip_suffix('*').is_some_and(|p| ty.starts_with(p)))
+}
+
+/// How a delivery travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    Webhook,
+    Email,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Webhook => "webhook",
+            Channel::Email => "email",
+        }
+    }
+}
+
+/// Where a delivery is: `pending` (first try or retry scheduled), `delivered`, `dead` (gave up).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Dead,
+}
+
+impl DeliveryStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        Some(match s {
+            "pending" => DeliveryStatus::Pending,
+            "delivered" => DeliveryStatus::Delivered,
+            "dead" => DeliveryStatus::Dead,
+            _ => return None,
+        })
+    }
+}
+
+/// One event on its way to one target.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delivery {
+    pub id: String,
+    pub tenant_id: String,
+    pub channel: Channel,
+    /// Endpoint id, `batch:{id}` for a batch's own URL, or the email recipient id.
+    pub target_id: String,
+    /// URL or email address.
+    pub target: String,
+    #[serde(skip_serializing)]
+    pub secret: Option<String>,
+    /// The event's id: the `webhook-id`, the same on every retry and replay.
+    pub event_id: String,
+    pub event_type: String,
+    /// The body sent.
+    pub payload: String,
+    pub status: DeliveryStatus,
+    pub attempts: u32,
+    pub next_attempt_at: i64,
+    pub last_status: Option<u16>,
+    pub last_error: Option<String>,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+/// The result of one attempt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: u64,
+}
+
+impl Attempt {
+    pub fn ok(&self) -> bool {
+        self.error.is_none() && self.status_code.is_none_or(|c| (200..300).contains(&c))
+    }
+}

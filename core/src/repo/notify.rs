@@ -1,0 +1,46 @@
+//! The notification part of the repository: endpoints, recipients, deliveries and their attempts.
+
+use async_trait::async_trait;
+
+use super::RepoError;
+use crate::notify_model::{Attempt, Delivery, EmailRecipient, Endpoint};
+
+/// What the next state of a delivery is after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterAttempt {
+    Delivered,
+    /// Try again at this time (ms).
+    RetryAt(i64),
+    /// Give up.
+    Dead,
+}
+
+/// Storage of notification targets and deliveries.
+#[async_trait]
+pub trait NotifyRepo: Send + Sync {
+    async fn create_endpoint(&self, e: &Endpoint) -> Result<(), RepoError>;
+    /// A tenant's endpoints (not deleted), oldest first.
+    async fn list_endpoints(&self, tenant_id: &str) -> Result<Vec<Endpoint>, RepoError>;
+    async fn get_endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<Endpoint>, RepoError>;
+    /// Deletes an endpoint and drops its pending deliveries; `false` if the tenant has no such endpoint.
+    async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError>;
+    /// Disables an endpoint with the reason the tenant will see; its pending deliveries die.
+    async fn disable_endpoint(&self, id: &str, reason: &str) -> Result<(), RepoError>;
+
+    async fn create_recipient(&self, r: &EmailRecipient) -> Result<(), RepoError>;
+    async fn list_recipients(&self, tenant_id: &str) -> Result<Vec<EmailRecipient>, RepoError>;
+    async fn delete_recipient(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError>;
+
+    /// Adds deliveries; one already recorded for the same target and event is left as it is.
+    async fn insert_deliveries(&self, ds: &[Delivery]) -> Result<(), RepoError>;
+    /// Leases up to `limit` due deliveries until `now + lease_ms`, so two notifiers never send the same one.
+    async fn claim_due(&self, now: i64, lease_ms: i64, limit: u32) -> Result<Vec<Delivery>, RepoError>;
+    /// Records an attempt and moves the delivery on; on a webhook target, keeps the endpoint's failure streak.
+    async fn record_attempt(&self, d: &Delivery, a: &Attempt, next: AfterAttempt) -> Result<(), RepoError>;
+    /// Deliveries to one target, newest first.
+    async fn list_deliveries(&self, target_id: &str, before: Option<&str>, limit: u32) -> Result<Vec<Delivery>, RepoError>;
+    /// Attempts of one delivery: (attempt, at, status, error, duration ms).
+    async fn delivery_attempts(&self, delivery_id: &str) -> Result<Vec<(u32, i64, Option<u16>, Option<String>, u64)>, RepoError>;
+    /// Schedules a delivery of `target_id` again now (same event id); `false` if no such delivery.
+    async fn replay_delivery(&self, target_id: &str, delivery_id: &str) -> Result<bool, RepoError>;
+}

@@ -1,0 +1,311 @@
+//! [`NotifyRepo`] on the SQL repository.
+
+use async_trait::async_trait;
+use sqlx::any::AnyRow;
+use sqlx::Row;
+
+use super::notify::{AfterAttempt, NotifyRepo};
+use super::sql::{db_err, SqlRepo};
+use super::{now_ms, RepoError};
+use crate::notify_model::{Attempt, Channel, Delivery, DeliveryStatus, EmailRecipient, Endpoint};
+
+fn split(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect()
+}
+
+fn endpoint_from_row(r: &AnyRow) -> Result<Endpoint, RepoError> {
+    let types: String = r.try_get("event_types").map_err(db_err)?;
+    Ok(Endpoint {
+        id: r.try_get("id").map_err(db_err)?,
+        tenant_id: r.try_get("tenant_id").map_err(db_err)?,
+        url: r.try_get("url").map_err(db_err)?,
+        secret: r.try_get("secret").map_err(db_err)?,
+        event_types: split(&types),
+        enabled: r.try_get::<i64, _>("enabled").map_err(db_err)? != 0,
+        disabled_reason: r.try_get("disabled_reason").map_err(db_err)?,
+        failing_since: r.try_get("failing_since").map_err(db_err)?,
+        created_at: r.try_get("created_at").map_err(db_err)?,
+    })
+}
+
+const DELIVERY_COLS: &str = "id, tenant_id, channel, target_id, target, secret, event_id, event_type, payload, status, \
+    attempts, next_attempt_at, last_status, last_error, created_at, delivered_at";
+
+fn delivery_from_row(r: &AnyRow) -> Result<Delivery, RepoError> {
+    let channel: String = r.try_get("channel").map_err(db_err)?;
+    let status: String = r.try_get("status").map_err(db_err)?;
+    let last_status: Option<i64> = r.try_get("last_status").map_err(db_err)?;
+    Ok(Delivery {
+        id: r.try_get("id").map_err(db_err)?,
+        tenant_id: r.try_get("tenant_id").map_err(db_err)?,
+        channel: if channel == "email" { Channel::Email } else { Channel::Webhook },
+        target_id: r.try_get("target_id").map_err(db_err)?,
+        target: r.try_get("target").map_err(db_err)?,
+        secret: r.try_get("secret").map_err(db_err)?,
+        event_id: r.try_get("event_id").map_err(db_err)?,
+        event_type: r.try_get("event_type").map_err(db_err)?,
+        payload: r.try_get("payload").map_err(db_err)?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| RepoError::Corrupt(format!("delivery status {status:?}")))?,
+        attempts: r.try_get::<i64, _>("attempts").map_err(db_err)?.max(0) as u32,
+        next_attempt_at: r.try_get("next_attempt_at").map_err(db_err)?,
+        last_status: last_status.and_then(|s| u16::try_from(s).ok()),
+        last_error: r.try_get("last_error").map_err(db_err)?,
+        created_at: r.try_get("created_at").map_err(db_err)?,
+        delivered_at: r.try_get("delivered_at").map_err(db_err)?,
+    })
+}
+
+#[async_trait]
+impl NotifyRepo for SqlRepo {
+    async fn create_endpoint(&self, e: &Endpoint) -> Result<(), RepoError> {
+        sqlx::query(
+            "INSERT INTO webhook_endpoints (id, tenant_id, url, secret, event_types, enabled, created_at) \
+             VALUES ($1, $2, $3, $4, $5, 1, $6)",
+        )
+        .bind(&e.id)
+        .bind(&e.tenant_id)
+        .bind(&e.url)
+        .bind(&e.secret)
+        .bind(e.event_types.join(","))
+        .bind(e.created_at)
+        .execute(self.pool())
+        .await
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn list_endpoints(&self, tenant_id: &str) -> Result<Vec<Endpoint>, RepoError> {
+        let rows = sqlx::query("SELECT * FROM webhook_endpoints WHERE tenant_id = $1 AND deleted = 0 ORDER BY id")
+            .bind(tenant_id)
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(endpoint_from_row).collect()
+    }
+
+    async fn get_endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<Endpoint>, RepoError> {
+        let r = sqlx::query("SELECT * FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 AND deleted = 0")
+            .bind(tenant_id)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(db_err)?;
+        r.as_ref().map(endpoint_from_row).transpose()
+    }
+
+    async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError> {
+        let r = sqlx::query("UPDATE webhook_endpoints SET deleted = 1, enabled = 0 WHERE tenant_id = $1 AND id = $2 AND deleted = 0")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(db_err)?;
+        if r.rows_affected() > 0 {
+            sqlx::query("UPDATE deliveries SET status = 'dead', last_error = 'endpoint deleted' WHERE target_id = $1 AND status = 'pending'")
+                .bind(id)
+                .execute(self.pool())
+                .await
+                .map_err(db_err)?;
+        }
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn disable_endpoint(&self, id: &str, reason: &str) -> Result<(), RepoError> {
+        sqlx::query("UPDATE webhook_endpoints SET enabled = 0, disabled_reason = $1 WHERE id = $2")
+            .bind(reason)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(db_err)?;
+        sqlx::query("UPDATE deliveries SET status = 'dead', last_error = $1 WHERE target_id = $2 AND status = 'pending'")
+            .bind(format!("endpoint disabled: {reason}"))
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn create_recipient(&self, r: &EmailRecipient) -> Result<(), RepoError> {
+        sqlx::query("INSERT INTO email_recipients (id, tenant_id, address, event_types, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&r.id)
+            .bind(&r.tenant_id)
+            .bind(&r.address)
+            .bind(r.event_types.join(","))
+            .bind(r.created_at)
+            .execute(self.pool())
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    async fn list_recipients(&self, tenant_id: &str) -> Result<Vec<EmailRecipient>, RepoError> {
+        let rows = sqlx::query("SELECT id, tenant_id, address, event_types, created_at FROM email_recipients WHERE tenant_id = $1 ORDER BY id")
+            .bind(tenant_id)
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let types: String = r.try_get("event_types").map_err(db_err)?;
+                Ok(EmailRecipient {
+                    id: r.try_get("id").map_err(db_err)?,
+                    tenant_id: r.try_get("tenant_id").map_err(db_err)?,
+                    address: r.try_get("address").map_err(db_err)?,
+                    event_types: split(&types),
+                    created_at: r.try_get("created_at").map_err(db_err)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delete_recipient(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError> {
+        let r = sqlx::query("DELETE FROM email_recipients WHERE tenant_id = $1 AND id = $2")
+            .bind(tenant_id)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn insert_deliveries(&self, ds: &[Delivery]) -> Result<(), RepoError> {
+        let mut tx = self.pool().begin().await.map_err(db_err)?;
+        for d in ds {
+            sqlx::query(
+                "INSERT INTO deliveries (id, tenant_id, channel, target_id, target, secret, event_id, event_type, payload, \
+                 status, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $11) \
+                 ON CONFLICT (target_id, event_id) DO NOTHING",
+            )
+            .bind(&d.id)
+            .bind(&d.tenant_id)
+            .bind(d.channel.as_str())
+            .bind(&d.target_id)
+            .bind(&d.target)
+            .bind(d.secret.clone())
+            .bind(&d.event_id)
+            .bind(&d.event_type)
+            .bind(&d.payload)
+            .bind(d.next_attempt_at)
+            .bind(d.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn claim_due(&self, now: i64, lease_ms: i64, limit: u32) -> Result<Vec<Delivery>, RepoError> {
+        // The lease condition is repeated outside the subquery: PostgreSQL re-checks it after waiting for a
+        // row another notifier is claiming, so only one of them gets it.
+        let sql = format!(
+            "UPDATE deliveries SET lease_until = $1 WHERE id IN (SELECT id FROM deliveries WHERE status = 'pending' \
+             AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2) ORDER BY next_attempt_at LIMIT $3) \
+             AND (lease_until IS NULL OR lease_until < $2) RETURNING {DELIVERY_COLS}"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn record_attempt(&self, d: &Delivery, a: &Attempt, next: AfterAttempt) -> Result<(), RepoError> {
+        let now = now_ms();
+        let attempt = d.attempts as i64 + 1;
+        let mut tx = self.pool().begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, attempt, at, status_code, error, duration_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, attempt) DO NOTHING",
+        )
+        .bind(&d.id)
+        .bind(attempt)
+        .bind(now)
+        .bind(a.status_code.map(|c| c as i64))
+        .bind(a.error.clone())
+        .bind(a.duration_ms as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        let (status, next_at, delivered_at) = match next {
+            AfterAttempt::Delivered => ("delivered", d.next_attempt_at, Some(now)),
+            AfterAttempt::RetryAt(t) => ("pending", t, None),
+            AfterAttempt::Dead => ("dead", d.next_attempt_at, None),
+        };
+        sqlx::query(
+            "UPDATE deliveries SET status = $1, attempts = $2, next_attempt_at = $3, lease_until = NULL, \
+             last_status = $4, last_error = $5, delivered_at = $6 WHERE id = $7",
+        )
+        .bind(status)
+        .bind(attempt)
+        .bind(next_at)
+        .bind(a.status_code.map(|c| c as i64))
+        .bind(a.error.clone())
+        .bind(delivered_at)
+        .bind(&d.id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if d.channel == Channel::Webhook {
+            let sql = if a.ok() {
+                "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND $2 >= 0"
+            } else {
+                "UPDATE webhook_endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL"
+            };
+            sqlx::query(sql).bind(&d.target_id).bind(now).execute(&mut *tx).await.map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)
+    }
+
+    async fn list_deliveries(&self, target_id: &str, before: Option<&str>, limit: u32) -> Result<Vec<Delivery>, RepoError> {
+        let sql = format!(
+            "SELECT {DELIVERY_COLS} FROM deliveries WHERE target_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(target_id)
+            .bind(before.map(str::to_string))
+            .bind(limit.clamp(1, 500) as i64)
+            .fetch_all(self.pool())
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(delivery_from_row).collect()
+    }
+
+    async fn delivery_attempts(&self, delivery_id: &str) -> Result<Vec<(u32, i64, Option<u16>, Option<String>, u64)>, RepoError> {
+        let rows = sqlx::query(
+            "SELECT attempt, at, status_code, error, duration_ms FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt",
+        )
+        .bind(delivery_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        rows.iter()
+            .map(|r| {
+                let code: Option<i64> = r.try_get("status_code").map_err(db_err)?;
+                Ok((
+                    r.try_get::<i64, _>("attempt").map_err(db_err)?.max(0) as u32,
+                    r.try_get("at").map_err(db_err)?,
+                    code.and_then(|c| u16::try_from(c).ok()),
+                    r.try_get("error").map_err(db_err)?,
+                    r.try_get::<i64, _>("duration_ms").map_err(db_err)?.max(0) as u64,
+                ))
+            })
+            .collect()
+    }
+
+    async fn replay_delivery(&self, target_id: &str, delivery_id: &str) -> Result<bool, RepoError> {
+        let r = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', next_attempt_at = $1, lease_until = NULL WHERE id = $2 AND target_id = $3",
+        )
+        .bind(now_ms())
+        .bind(delivery_id)
+        .bind(target_id)
+        .execute(self.pool())
+        .await
+        .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+}

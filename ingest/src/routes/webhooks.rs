@@ -1,0 +1,185 @@
+//! `/v1/webhooks` and `/v1/email-recipients`: where a tenant's events are delivered, and the delivery log.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::Json;
+use mediamill_core::notify_model::{EmailRecipient, Endpoint};
+use mediamill_core::repo::now_ms;
+use mediamill_core::webhook_target;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+const MAX_TYPES: usize = 50;
+
+/// Body of `POST /v1/webhooks` and `POST /v1/email-recipients`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewTarget {
+    url: Option<String>,
+    address: Option<String>,
+    /// Event types (`mediamill.batch.completed.v1`), prefixes (`mediamill.media.*`) or `*`; default all.
+    event_types: Option<Vec<String>>,
+}
+
+fn parse_body(body: &[u8]) -> Result<NewTarget, ApiError> {
+    if body.len() > 16 * 1024 {
+        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the request body is larger than 16 KiB"));
+    }
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("bad_request", format!("request body: {e}")))
+}
+
+fn event_types(t: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
+    let t = t.unwrap_or_else(|| vec!["*".into()]);
+    let ok = !t.is_empty()
+        && t.len() <= MAX_TYPES
+        && t.iter().all(|s| !s.is_empty() && s.len() <= 100 && s.chars().all(|c| c.is_ascii_alphanumeric() || ".*_-".contains(c)));
+    if ok {
+        Ok(t)
+    } else {
+        Err(ApiError::bad_request("bad_event_types", format!("event_types must be 1 to {MAX_TYPES} types like mediamill.media.failed.v1, prefixes ending in *, or *")))
+    }
+}
+
+/// Checks a webhook URL against the SSRF rules; 400 naming the rule when refused.
+pub async fn check_target(st: &AppState, url: &str) -> Result<(), ApiError> {
+    if url.len() > 2048 {
+        return Err(ApiError::bad_request("bad_webhook_url", "the URL is longer than 2048 characters"));
+    }
+    webhook_target::check(url, st.cfg.notify.allow_private_targets)
+        .await
+        .map_err(|e| ApiError::bad_request("bad_webhook_url", format!("webhook target refused: {e}")))
+}
+
+fn endpoint_json(e: &Endpoint) -> Value {
+    json!({
+        "id": e.id, "url": e.url, "event_types": e.event_types, "enabled": e.enabled,
+        "disabled_reason": e.disabled_reason, "failing_since": e.failing_since, "created_at": e.created_at,
+    })
+}
+
+/// `POST /v1/webhooks` → 201 with the endpoint and its secret (shown only here).
+pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, body: bytes::Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let t = parse_body(&body)?;
+    let url = t.url.ok_or_else(|| ApiError::bad_request("bad_webhook_url", "url is required"))?;
+    check_target(&st, &url).await?;
+    let e = Endpoint {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant.id,
+        url,
+        secret: webhook_target::new_secret(),
+        event_types: event_types(t.event_types)?,
+        enabled: true,
+        disabled_reason: None,
+        failing_since: None,
+        created_at: now_ms(),
+    };
+    st.repo.create_endpoint(&e).await?;
+    let mut out = endpoint_json(&e);
+    out["secret"] = json!(e.secret);
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// `GET /v1/webhooks`: the tenant's endpoints, with why any was disabled.
+pub async fn list(State(st): State<AppState>, Authed(tenant): Authed) -> Result<Json<Value>, ApiError> {
+    let es = st.repo.list_endpoints(&tenant.id).await?;
+    Ok(Json(json!({"items": es.iter().map(endpoint_json).collect::<Vec<_>>()})))
+}
+
+/// `DELETE /v1/webhooks/{id}`
+pub async fn delete(State(st): State<AppState>, Authed(tenant): Authed, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if st.repo.delete_endpoint(&tenant.id, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("webhook"))
+    }
+}
+
+/// Query of the delivery log.
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    cursor: Option<String>,
+    limit: Option<u32>,
+}
+
+/// `GET /v1/webhooks/{id}/deliveries`: newest first, each with its attempts.
+pub async fn deliveries(
+    State(st): State<AppState>,
+    Authed(tenant): Authed,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    st.repo.get_endpoint(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let ds = st.repo.list_deliveries(&id, q.cursor.as_deref(), limit).await?;
+    let mut items = Vec::with_capacity(ds.len());
+    for d in &ds {
+        let attempts: Vec<Value> = st
+            .repo
+            .delivery_attempts(&d.id)
+            .await?
+            .into_iter()
+            .map(|(n, at, code, err, ms)| json!({"attempt": n, "at": at, "status_code": code, "error": err, "duration_ms": ms}))
+            .collect();
+        let mut v = serde_json::to_value(d).unwrap_or_default();
+        v["attempt_log"] = json!(attempts);
+        items.push(v);
+    }
+    let next = (ds.len() as u32 == limit).then(|| ds.last().map(|d| d.id.clone())).flatten();
+    Ok(Json(json!({"items": items, "next_cursor": next})))
+}
+
+/// `POST /v1/webhooks/{id}/deliveries/{delivery_id}/replay`: send the same message (same `webhook-id`) again.
+pub async fn replay(
+    State(st): State<AppState>,
+    Authed(tenant): Authed,
+    Path((id, delivery_id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let e = st.repo.get_endpoint(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    if !e.enabled {
+        return Err(ApiError::new(StatusCode::CONFLICT, "webhook_disabled", format!(
+            "the endpoint is disabled ({}); create it again to resume deliveries",
+            e.disabled_reason.unwrap_or_default()
+        )));
+    }
+    if st.repo.replay_delivery(&id, &delivery_id).await? {
+        Ok(StatusCode::ACCEPTED)
+    } else {
+        Err(ApiError::not_found("delivery"))
+    }
+}
+
+fn valid_address(a: &str) -> bool {
+    let Some((local, domain)) = a.split_once('@') else { return false };
+    !local.is_empty() && domain.contains('.') && a.len() <= 254 && !a.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
+}
+
+/// `POST /v1/email-recipients` → 201.
+pub async fn create_recipient(State(st): State<AppState>, Authed(tenant): Authed, body: bytes::Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let t = parse_body(&body)?;
+    let address = t.address.filter(|a| valid_address(a)).ok_or_else(|| ApiError::bad_request("bad_address", "address must be one email address"))?;
+    let types = match t.event_types {
+        Some(t) => event_types(Some(t))?,
+        None => vec!["mediamill.batch.completed.v1".into(), "mediamill.media.failed.v1".into()],
+    };
+    let r = EmailRecipient { id: uuid::Uuid::now_v7().to_string(), tenant_id: tenant.id, address, event_types: types, created_at: now_ms() };
+    st.repo.create_recipient(&r).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::to_value(&r).unwrap_or_default())))
+}
+
+/// `GET /v1/email-recipients`
+pub async fn list_recipients(State(st): State<AppState>, Authed(tenant): Authed) -> Result<Json<Value>, ApiError> {
+    Ok(Json(json!({"items": st.repo.list_recipients(&tenant.id).await?})))
+}
+
+/// `DELETE /v1/email-recipients/{id}`
+pub async fn delete_recipient(State(st): State<AppState>, Authed(tenant): Authed, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+    if st.repo.delete_recipient(&tenant.id, &id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found("email recipient"))
+    }
+}

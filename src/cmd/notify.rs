@@ -1,0 +1,16 @@
+//! `mediamill notify`: the notifier role. Several can run: the consumer group shares the event topics, and
+//! deliveries are leased row by row, so no two notifiers send the same one.
+
+use mediamill_core::config::Config;
+use mediamill_core::shutdown;
+
+use crate::roles::{join_all, Backends};
+
+pub async fn run(cfg: Config) -> anyhow::Result<()> {
+    let b = Backends::open(cfg).await?;
+    let (trigger, sd) = shutdown::channel();
+    shutdown::on_signals(trigger);
+    tracing::info!("notifier started");
+    join_all(b.spawn_notify(sd)).await;
+    Ok(())
+}
