@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh
 bash scripts/infra/kafka.sh install
 bash scripts/infra/seaweedfs.sh install
+bash scripts/infra/pytools.sh install
+export MEDIAMILL_TEST_PYTHON="${MEDIAMILL_CACHE:-/var/tmp/mediamill-cache}/pytools/bin/python"
 
 STACK="$(mktemp -d /tmp/mediamill-stack.XXXXXX)"
 cleanup() { bash scripts/infra/stack.sh down "$STACK" || true; rm -rf "$STACK"; }

@@ -50,6 +50,7 @@ pub struct Pipeline {
     pub ingest: Child,
     pub worker: Option<Child>,
     pub batch: Option<Child>,
+    pub notify: Option<Child>,
 }
 
 /// The mediamill binary under test.
@@ -74,6 +75,7 @@ impl Pipeline {
         p.ingest = p.spawn("ingest", &["ingest"]);
         p.worker = Some(p.spawn("worker", &["worker", "--kind", "image"]));
         p.batch = Some(p.spawn("batch", &["batch"]));
+        p.notify = Some(p.spawn("notify", &["notify"]));
         p.wait_ready().await;
         p
     }
@@ -110,7 +112,7 @@ impl Pipeline {
         }
         let dir = std::env::temp_dir().join(format!("mediamill-test-{id}"));
         std::fs::create_dir_all(&dir).expect("test dir");
-        let mut p = Pipeline {
+        let p = Pipeline {
             id,
             url: format!("http://127.0.0.1:{port}"),
             env,
@@ -120,6 +122,7 @@ impl Pipeline {
             ingest: Command::new("true").spawn().expect("placeholder"),
             worker: None,
             batch: None,
+            notify: None,
         };
         let out = p.run(&["topics"]);
         assert!(out.status.success(), "mediamill topics: {}", String::from_utf8_lossy(&out.stderr));
@@ -252,7 +255,7 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         let _ = self.ingest.kill();
         let _ = self.ingest.wait();
-        for c in [self.worker.as_mut(), self.batch.as_mut()].into_iter().flatten() {
+        for c in [self.worker.as_mut(), self.batch.as_mut(), self.notify.as_mut()].into_iter().flatten() {
             let _ = c.kill();
             let _ = c.wait();
         }

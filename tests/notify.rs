@@ -1,0 +1,235 @@
+//! Notifications on the real Kafka and PostgreSQL: webhooks retried until delivered and verified by the
+//! Standard Webhooks reference library, a notifier restarted mid-retry, email through an SMTP sink, SSRF
+//! refusals and endpoints disabled after failing too long.
+
+mod harness;
+
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode};
+use harness::Pipeline;
+
+/// A webhook receiver on loopback that answers 500 to the first `fail_first` requests.
+#[derive(Clone, Default)]
+struct Receiver {
+    fail_first: Arc<AtomicUsize>,
+    seen: Arc<Mutex<Vec<(HeaderMap, String)>>>,
+}
+
+impl Receiver {
+    async fn start(fail_first: usize) -> (Receiver, String) {
+        let r = Receiver { fail_first: Arc::new(AtomicUsize::new(fail_first)), ..Default::default() };
+        let state = r.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: HeaderMap, body: String| {
+                let st = state.clone();
+                async move {
+                    let n = {
+                        let mut seen = st.seen.lock().unwrap();
+                        seen.push((headers, body));
+                        seen.len()
+                    };
+                    if n <= st.fail_first.load(Ordering::SeqCst) { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::NO_CONTENT }
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (r, url)
+    }
+
+    fn count(&self) -> usize {
+        self.seen.lock().unwrap().len()
+    }
+
+    async fn wait_for(&self, n: usize, secs: u64) {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while self.count() < n {
+            assert!(Instant::now() < deadline, "receiver got {} requests, expected {n}", self.count());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+/// Verifies one received request with the `standardwebhooks` package (the reference implementation).
+fn verify_with_reference(secret: &str, headers: &HeaderMap, body: &str) -> Result<(), String> {
+    let python = std::env::var("MEDIAMILL_TEST_PYTHON").expect("MEDIAMILL_TEST_PYTHON: run through scripts/test.sh");
+    let h = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let out = Command::new(python)
+        .args(["-c", "import sys; from standardwebhooks.webhooks import Webhook; \
+                      Webhook(sys.argv[1]).verify(sys.argv[2], {'webhook-id': sys.argv[3], 'webhook-timestamp': sys.argv[4], 'webhook-signature': sys.argv[5]})"])
+        .args([secret, body, &h("webhook-id"), &h("webhook-timestamp"), &h("webhook-signature")])
+        .output()
+        .expect("python");
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+}
+
+async fn register(p: &Pipeline, key: &str, url: &str, types: &[&str]) -> serde_json::Value {
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/webhooks", p.url))
+        .bearer_auth(key)
+        .json(&serde_json::json!({"url": url, "event_types": types}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    r.json().await.unwrap()
+}
+
+const FAST_RETRIES: [(&str, &str); 2] =
+    [("MEDIAMILL_NOTIFY__ALLOW_PRIVATE_TARGETS", "true"), ("MEDIAMILL_NOTIFY__RETRY_BASE_MS", "300")];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_failing_three_times_gets_the_fourth_and_it_verifies() {
+    let p = Pipeline::start(&FAST_RETRIES).await;
+    let key = p.key("hooks");
+    let (rx, url) = Receiver::start(3).await;
+    let ep = register(&p, &key, &url, &["mediamill.media.processed.v1"]).await;
+    let secret = ep["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    let (_, body) = p.upload(&key, "still.gif").await;
+    let media_id = body["id"].as_str().unwrap().to_string();
+    rx.wait_for(4, 60).await;
+
+    let seen = rx.seen.lock().unwrap().clone();
+    let ids: Vec<_> = seen.iter().map(|(h, _)| h["webhook-id"].clone()).collect();
+    assert!(ids.iter().all(|i| *i == ids[0]), "retries keep the webhook-id: {ids:?}");
+    let (h, b) = &seen[3];
+    verify_with_reference(&secret, h, b).expect("the reference library verifies our signature");
+    assert!(verify_with_reference("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", h, b).is_err(), "a wrong secret fails");
+    let payload: serde_json::Value = serde_json::from_str(b).unwrap();
+    assert_eq!(payload["type"], "mediamill.media.processed.v1");
+    assert_eq!(payload["data"]["media_id"], media_id);
+    drop(seen);
+
+    // The delivery log shows the four attempts; a replay sends the same message again.
+    let ep_id = ep["id"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let log = loop {
+        let (_, log) = p.get(&key, &format!("/v1/webhooks/{ep_id}/deliveries")).await;
+        if log["items"][0]["status"] == "delivered" || Instant::now() > deadline {
+            break log;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let d = &log["items"][0];
+    assert_eq!(log["items"].as_array().unwrap().len(), 1, "{log}");
+    assert_eq!((d["status"].as_str(), d["attempts"].as_u64()), (Some("delivered"), Some(4)), "{d}");
+    let codes: Vec<_> = d["attempt_log"].as_array().unwrap().iter().map(|a| a["status_code"].as_u64()).collect();
+    assert_eq!(codes, vec![Some(500), Some(500), Some(500), Some(204)]);
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/webhooks/{ep_id}/deliveries/{}/replay", p.url, d["id"].as_str().unwrap()))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    rx.wait_for(5, 30).await;
+    assert_eq!(rx.seen.lock().unwrap()[4].0["webhook-id"], ids[0]);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_notifier_restarted_mid_retry_still_delivers() {
+    let mut p = Pipeline::start(&FAST_RETRIES).await;
+    let key = p.key("restart");
+    let (rx, url) = Receiver::start(usize::MAX).await;
+    register(&p, &key, &url, &["mediamill.media.processed.v1"]).await;
+    p.upload(&key, "still.gif").await;
+    rx.wait_for(1, 60).await;
+    // Kill the notifier while its delivery is scheduled for a retry, then let the receiver recover.
+    let mut n = p.notify.take().unwrap();
+    n.kill().unwrap();
+    n.wait().unwrap();
+    let before = rx.count();
+    rx.fail_first.store(0, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(rx.count(), before, "nothing sends while the notifier is down");
+    p.notify = Some(p.spawn("notify2", &["notify"]));
+    rx.wait_for(before + 1, 60).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn webhook_targets_are_checked_and_failing_endpoints_disabled() {
+    // SSRF protection on (the default): loopback, private and metadata addresses are refused.
+    let p = Pipeline::start(&[]).await;
+    let key = p.key("ssrf");
+    for url in ["http://127.0.0.1:9/hook", "http://10.0.0.1/", "http://169.254.169.254/", "ftp://example.com/", "http://[::1]/"] {
+        let r = reqwest::Client::new().post(format!("{}/v1/webhooks", p.url)).bearer_auth(&key).json(&serde_json::json!({"url": url})).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{url}");
+        assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["code"], "bad_webhook_url");
+    }
+    let r = reqwest::Client::new().post(format!("{}/v1/webhooks", p.url)).bearer_auth(&key).body("{broken").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = reqwest::Client::new().post(format!("{}/v1/webhooks", p.url)).bearer_auth(&key)
+        .json(&serde_json::json!({"url": "https://example.com/h", "event_types": ["bad type!"]})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    drop(p);
+
+    // An endpoint that keeps failing is disabled, and the tenant sees why.
+    let p = Pipeline::start(&[FAST_RETRIES[0], FAST_RETRIES[1], ("MEDIAMILL_NOTIFY__DISABLE_AFTER_SECS", "1")]).await;
+    let key = p.key("flaky");
+    let (_rx, url) = Receiver::start(usize::MAX).await;
+    let ep = register(&p, &key, &url, &["*"]).await;
+    p.upload(&key, "still.gif").await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, list) = p.get(&key, "/v1/webhooks").await;
+        let e = &list["items"][0];
+        if e["enabled"] == false {
+            assert!(e["disabled_reason"].as_str().unwrap().contains("notify.disable_after_secs"), "{e}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "never disabled: {e}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let id = ep["id"].as_str().unwrap();
+    let r = reqwest::Client::new().delete(format!("{}/v1/webhooks/{id}", p.url)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(p.get(&key, &format!("/v1/webhooks/{id}/deliveries")).await.0, 404);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn failures_and_completed_batches_are_emailed() {
+    let python = std::env::var("MEDIAMILL_TEST_PYTHON").expect("MEDIAMILL_TEST_PYTHON: run through scripts/test.sh");
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let log_path = std::env::temp_dir().join(format!("smtp-{port}.log"));
+    let mut smtpd = Command::new(python)
+        .args(["-u", "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Debugging", "-l", &format!("127.0.0.1:{port}")])
+        .stdout(std::fs::File::create(&log_path).unwrap())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("aiosmtpd");
+    let port_s = port.to_string();
+    let p = Pipeline::start(&[
+        ("MEDIAMILL_NOTIFY__SMTP_HOST", "127.0.0.1"),
+        ("MEDIAMILL_NOTIFY__SMTP_PORT", port_s.as_str()),
+        ("MEDIAMILL_NOTIFY__RETRY_BASE_MS", "300"),
+    ])
+    .await;
+    let key = p.key("mail");
+    let r = reqwest::Client::new().post(format!("{}/v1/email-recipients", p.url)).bearer_auth(&key)
+        .json(&serde_json::json!({"address": "ops@example.com"})).send().await.unwrap();
+    assert_eq!(r.status(), 201);
+    let r = reqwest::Client::new().post(format!("{}/v1/email-recipients", p.url)).bearer_auth(&key)
+        .json(&serde_json::json!({"address": "not an address"})).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let (_, body) = p.upload(&key, "truncated.jpg").await;
+    let id = body["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        if log.contains(&format!("Upload {id} failed: corrupt")) {
+            assert!(log.contains("ops@example.com"), "{log}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no email arrived:\n{log}\nnotify log:\n{}", p.log("notify"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = smtpd.kill();
+    let _ = smtpd.wait();
+}
