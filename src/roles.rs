@@ -62,6 +62,7 @@ impl Backends {
             store: self.store.clone(),
             waker: self.waker.clone(),
             producer: Some(self.producer()?),
+            hub: Some(mediamill_ingest::live::EventHub::start(&self.cfg.kafka.brokers, &self.cfg.kafka.topic_prefix, shutdown.clone())?),
         };
         Ok(tokio::spawn(async move {
             if let Err(e) = mediamill_ingest::serve(listener, state, shutdown).await {

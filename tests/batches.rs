@@ -153,3 +153,90 @@ async fn an_unsealed_batch_is_sealed_automatically() {
     assert_eq!(b["counts"]["processed"], 1);
     assert!(b["sealed_at"].is_i64());
 }
+
+/// Reads SSE frames from a response until `stop` says so or the stream ends; returns (id, event, data).
+async fn read_sse(
+    resp: reqwest::Response,
+    mut stop: impl FnMut(&[(String, String, String)]) -> bool,
+) -> Vec<(String, String, String)> {
+    use futures::StreamExt;
+    let mut body = resp.bytes_stream();
+    let (mut buf, mut out) = (String::new(), Vec::new());
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while Instant::now() < deadline {
+        let chunk = match tokio::time::timeout(Duration::from_secs(30), body.next()).await {
+            Ok(Some(Ok(c))) => c,
+            _ => break,
+        };
+        buf.push_str(&String::from_utf8_lossy(&chunk));
+        while let Some(end) = buf.find("\n\n") {
+            let frame: String = buf.drain(..end + 2).collect();
+            let (mut id, mut ev, mut data) = (String::new(), String::new(), String::new());
+            for line in frame.lines() {
+                if let Some(v) = line.strip_prefix("id:") { id = v.trim().into() }
+                if let Some(v) = line.strip_prefix("event:") { ev = v.trim().into() }
+                if let Some(v) = line.strip_prefix("data:") { data.push_str(v.trim()) }
+            }
+            if !ev.is_empty() {
+                out.push((id, ev, data));
+            }
+        }
+        if stop(&out) {
+            break;
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sse_shows_progress_to_completion_on_any_instance_and_resumes() {
+    let p = Pipeline::start(&[]).await;
+    // A second ingest instance: live streams must work on any of them.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut second = p.spawn_with("ingest2", &["ingest"], &[("MEDIAMILL_SERVER__LISTEN", listen.as_str())]);
+    let other = format!("http://{listen}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while reqwest::get(format!("{other}/readyz")).await.map(|r| !r.status().is_success()).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "second ingest never ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let key = p.key("live");
+    let http = reqwest::Client::new();
+    let id = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap()
+        .json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    assert_eq!(http.get(format!("{other}/v1/batches/nope/events")).bearer_auth(&key).send().await.unwrap().status(), 404);
+
+    // Connect to the second instance, upload through the first, read until the first progress event.
+    let resp = http.get(format!("{other}/v1/batches/{id}/events")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let mut form = reqwest::multipart::Form::new();
+    for i in 0..6 {
+        form = form.part("file", reqwest::multipart::Part::bytes(fixture("still.gif")).file_name(format!("{i}.gif")));
+    }
+    assert_eq!(http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap().status(), 202);
+    let first = read_sse(resp, |evs| evs.iter().any(|e| e.1 == "mediamill.batch.progress.v1")).await;
+    assert_eq!(first[0].1, "snapshot", "{first:?}");
+    let last_id = first.iter().rev().find(|e| !e.0.is_empty()).map(|e| e.0.clone()).expect("an event with an id");
+
+    // Disconnected: seal, let it complete, then resume from the last id seen.
+    drop(first);
+    http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
+    wait_for(&p, &key, &id, "completed").await;
+    let resp = http.get(format!("{other}/v1/batches/{id}/events")).bearer_auth(&key).header("last-event-id", &last_id).send().await.unwrap();
+    let rest = read_sse(resp, |evs| evs.iter().any(|e| e.1 == "mediamill.batch.completed.v1")).await;
+    assert_eq!(rest[0].1, "snapshot");
+    let snapshot: serde_json::Value = serde_json::from_str(&rest[0].2).unwrap();
+    assert_eq!(snapshot["status"], "completed");
+    let completed = rest.iter().find(|e| e.1 == "mediamill.batch.completed.v1").expect("the missed completion is replayed");
+    let data: serde_json::Value = serde_json::from_str(&completed.2).unwrap();
+    assert_eq!(data["data"]["counts"]["processed"], 6);
+    let (lp, lo) = last_id.split_once('-').map(|(a, b)| (a.parse::<i32>().unwrap(), b.parse::<i64>().unwrap())).unwrap();
+    for e in rest.iter().skip(1) {
+        let (ep, eo) = e.0.split_once('-').map(|(a, b)| (a.parse::<i32>().unwrap(), b.parse::<i64>().unwrap())).unwrap();
+        assert!(ep != lp || eo > lo, "event {} was already seen before {last_id}", e.0);
+    }
+    let _ = second.kill();
+    let _ = second.wait();
+}

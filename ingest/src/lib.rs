@@ -6,6 +6,7 @@
 
 mod auth;
 mod error;
+pub mod live;
 mod metrics_handle;
 mod routes;
 mod state;
@@ -25,6 +26,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/media", get(routes::media::list).post(routes::media::create))
         .route("/v1/media/{id}", get(routes::media::get_one).delete(routes::media::delete))
+        .route("/v1/media/{id}/events", get(routes::live::media_events))
+        .route("/v1/batches/{id}/events", get(routes::live::batch_events))
         .route("/v1/media/{id}/variants/{name}", get(routes::variants::get_variant))
         .route("/v1/batches", axum::routing::post(routes::batches::create))
         .route("/v1/batches/{id}", get(routes::batches::get_one))

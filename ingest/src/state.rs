@@ -18,4 +18,6 @@ pub struct AppState {
     pub waker: Waker,
     /// Used only by `/readyz` to see whether a broker answers.
     pub producer: Option<EventProducer>,
+    /// Live events for SSE streams.
+    pub hub: Option<std::sync::Arc<crate::live::EventHub>>,
 }

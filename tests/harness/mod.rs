@@ -136,10 +136,16 @@ impl Pipeline {
 
     /// Starts a long-running role; its output goes to a log file in the test's folder.
     pub fn spawn(&self, name: &str, args: &[&str]) -> Child {
+        self.spawn_with(name, args, &[])
+    }
+
+    /// Like [`Pipeline::spawn`], with some settings overridden.
+    pub fn spawn_with(&self, name: &str, args: &[&str], over: &[(&str, &str)]) -> Child {
         let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).expect("log file");
         Command::new(bin())
             .args(args)
             .envs(self.env.iter().cloned())
+            .envs(over.iter().map(|(k, v)| (k.to_string(), v.to_string())))
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

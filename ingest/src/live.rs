@@ -1,0 +1,172 @@
+//! Live events for Server-Sent Events streams.
+//!
+//! Every ingest instance reads all of `media.events` and `batch.events` itself (assigned partitions, no
+//! consumer group), so an SSE client can connect to any instance. Recent events stay in a ring buffer, so a
+//! client that reconnects with `Last-Event-ID` gets what it missed; one that was away too long gets a fresh
+//! snapshot first (the stream always opens with one), so it converges either way.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use mediamill_core::kafka::{base_config, envelope_from_message};
+use mediamill_core::shutdown::Shutdown;
+use mediamill_core::topics::{self, Topics};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use tokio::sync::broadcast;
+
+/// How many recent events each instance keeps for resuming clients.
+const RING: usize = 20_000;
+
+/// One event as SSE clients see it.
+#[derive(Debug, Clone)]
+pub struct LiveEvent {
+    /// `media` or `batch`.
+    pub stream: &'static str,
+    /// The media or batch id (the Kafka key).
+    pub key: String,
+    pub partition: i32,
+    pub offset: i64,
+    /// CloudEvents type.
+    pub ty: String,
+    /// `{"type", "id", "time", "data"}`.
+    pub json: String,
+}
+
+impl LiveEvent {
+    /// The SSE id: position in the key's partition, so it orders the events of one stream.
+    pub fn sse_id(&self) -> String {
+        format!("{}-{}", self.partition, self.offset)
+    }
+}
+
+/// Parses an SSE id back into (partition, offset).
+pub fn parse_sse_id(s: &str) -> Option<(i32, i64)> {
+    let (p, o) = s.split_once('-')?;
+    Some((p.parse().ok()?, o.parse().ok()?))
+}
+
+/// Fans Kafka events out to SSE subscribers.
+pub struct EventHub {
+    tx: broadcast::Sender<LiveEvent>,
+    recent: Mutex<VecDeque<LiveEvent>>,
+}
+
+impl EventHub {
+    /// Starts reading both topics from their ends.
+    pub fn start(brokers: &str, prefix: &str, shutdown: Shutdown) -> Result<Arc<EventHub>, rdkafka::error::KafkaError> {
+        let (tx, _) = broadcast::channel(4096);
+        let hub = Arc::new(EventHub { tx, recent: Mutex::new(VecDeque::new()) });
+        let consumer: StreamConsumer = base_config(brokers)
+            .set("group.id", "mediamill-sse-unused") // required by librdkafka; no group is joined with assign()
+            .set("enable.auto.commit", "false")
+            .create()?;
+        let t = Topics::new(prefix);
+        let names = [(t.name(topics::MEDIA_EVENTS), "media"), (t.name(topics::BATCH_EVENTS), "batch")];
+        let h = hub.clone();
+        tokio::spawn(async move {
+            // Partition counts come from metadata, which may not be there at once after `topics` ran.
+            let tpl = loop {
+                match assignment(&consumer, &names) {
+                    Ok(tpl) => break tpl,
+                    Err(e) => tracing::warn!(error = %e, "live events: waiting for topics"),
+                }
+                tokio::select! {
+                    _ = shutdown.wait() => return,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            };
+            if let Err(e) = consumer.assign(&tpl) {
+                tracing::error!(error = %e, "live events: assign");
+                return;
+            }
+            loop {
+                let m = tokio::select! {
+                    _ = shutdown.wait() => return,
+                    m = consumer.recv() => m,
+                };
+                let Ok(m) = m else { continue };
+                let stream = if m.topic() == names[1].0 { "batch" } else { "media" };
+                let Ok(env) = envelope_from_message(&m) else { continue };
+                let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
+                let json = serde_json::json!({"type": env.ty, "id": env.id, "time": env.time, "data": env.data}).to_string();
+                h.publish(LiveEvent { stream, key, partition: m.partition(), offset: m.offset(), ty: env.ty, json });
+            }
+        });
+        Ok(hub)
+    }
+
+    fn publish(&self, e: LiveEvent) {
+        if let Ok(mut r) = self.recent.lock() {
+            if r.len() == RING {
+                r.pop_front();
+            }
+            r.push_back(e.clone());
+        }
+        let _ = self.tx.send(e);
+    }
+
+    /// Subscribes to new events (call before reading [`EventHub::since`], so nothing falls in between).
+    pub fn subscribe(&self) -> broadcast::Receiver<LiveEvent> {
+        self.tx.subscribe()
+    }
+
+    /// Buffered events of one stream after `after` (partition, offset); `None` when the buffer no longer
+    /// reaches back that far (the caller then starts from a snapshot).
+    pub fn since(&self, stream: &str, key: &str, after: Option<(i32, i64)>) -> Option<Vec<LiveEvent>> {
+        let r = self.recent.lock().ok()?;
+        let mine: Vec<LiveEvent> = r.iter().filter(|e| e.stream == stream && e.key == key).cloned().collect();
+        match after {
+            None => Some(vec![]),
+            Some((p, o)) => {
+                let oldest_same_partition = r.iter().find(|e| e.partition == p).map(|e| e.offset);
+                if oldest_same_partition.is_some_and(|first| first > o + 1) && r.len() == RING {
+                    return None; // the buffer was trimmed past the client's position
+                }
+                Some(mine.into_iter().filter(|e| e.partition != p || e.offset > o).collect())
+            }
+        }
+    }
+}
+
+fn assignment(consumer: &StreamConsumer, names: &[(String, &str)]) -> Result<TopicPartitionList, String> {
+    let mut tpl = TopicPartitionList::new();
+    for (name, _) in names {
+        let md = consumer.fetch_metadata(Some(name), Duration::from_secs(5)).map_err(|e| e.to_string())?;
+        let parts = md.topics().first().map(|t| t.partitions().len()).unwrap_or(0);
+        if parts == 0 {
+            return Err(format!("topic {name} has no partitions yet"));
+        }
+        for p in 0..parts as i32 {
+            tpl.add_partition_offset(name, p, Offset::End).map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(tpl)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sse_ids_round_trip_and_reject_junk() {
+        assert_eq!(parse_sse_id("3-1042"), Some((3, 1042)));
+        for junk in ["", "3", "-", "a-b", "3-", "99999999999-1"] {
+            assert_eq!(parse_sse_id(junk), None, "{junk:?}");
+        }
+    }
+
+    #[test]
+    fn since_filters_by_stream_key_and_position() {
+        let (tx, _) = broadcast::channel(8);
+        let hub = EventHub { tx, recent: Mutex::new(VecDeque::new()) };
+        for (i, key) in ["b1", "b2", "b1", "b1"].iter().enumerate() {
+            hub.publish(LiveEvent { stream: "batch", key: key.to_string(), partition: 0, offset: i as i64, ty: "t".into(), json: "{}".into() });
+        }
+        let after: Vec<i64> = hub.since("batch", "b1", Some((0, 0))).unwrap().iter().map(|e| e.offset).collect();
+        assert_eq!(after, vec![2, 3]);
+        assert!(hub.since("media", "b1", Some((0, 0))).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,123 @@
+//! `GET /v1/batches/{id}/events` and `GET /v1/media/{id}/events`: Server-Sent Events.
+//!
+//! A stream opens with a `snapshot` event (the resource as `GET` shows it), then the events the client
+//! missed since its `Last-Event-ID`, then live events. A batch stream ends after `batch.completed`; a media
+//! stream after `processed`, `failed` or `deleted`.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::stream::{self, Stream, StreamExt};
+use tokio_stream_shim::BroadcastStream;
+
+use crate::auth::Authed;
+use crate::error::ApiError;
+use crate::live::{parse_sse_id, LiveEvent};
+use crate::state::AppState;
+
+mod tokio_stream_shim {
+    //! A broadcast receiver as a stream (lagged receivers skip ahead; the client still converges from
+    //! its snapshot on reconnect).
+    use futures::Stream;
+    use tokio::sync::broadcast;
+
+    pub struct BroadcastStream;
+
+    impl BroadcastStream {
+        pub fn new<T: Clone + Send + 'static>(rx: broadcast::Receiver<T>) -> impl Stream<Item = T> + Send {
+            futures::stream::unfold(rx, |mut rx| async move {
+                loop {
+                    match rx.recv().await {
+                        Ok(v) => return Some((v, rx)),
+                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    }
+                }
+            })
+        }
+    }
+}
+
+fn is_final(stream: &str, ty: &str) -> bool {
+    match stream {
+        "batch" => ty == mediamill_core::event::BATCH_COMPLETED,
+        _ => matches!(ty, mediamill_core::event::MEDIA_PROCESSED | mediamill_core::event::MEDIA_FAILED | mediamill_core::event::MEDIA_DELETED),
+    }
+}
+
+fn to_sse(e: &LiveEvent) -> Event {
+    Event::default().id(e.sse_id()).event(e.ty.clone()).data(e.json.clone())
+}
+
+fn live_stream(
+    st: &AppState,
+    stream_name: &'static str,
+    key: String,
+    snapshot: serde_json::Value,
+    already_final: bool,
+    headers: &HeaderMap,
+) -> Result<impl Stream<Item = Result<Event, Infallible>> + Send + 'static, ApiError> {
+    let hub = st.hub.clone().ok_or_else(|| {
+        ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "live_unavailable", "live events need a broker")
+    })?;
+    let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(parse_sse_id);
+    let rx = hub.subscribe();
+    let missed = hub.since(stream_name, &key, last).unwrap_or_default();
+    let mut seen: Vec<(i32, i64)> = missed.iter().map(|e| (e.partition, e.offset)).collect();
+    let first = Event::default().event("snapshot").data(snapshot.to_string());
+    let done_already = already_final || missed.iter().any(|e| is_final(stream_name, &e.ty));
+    let head = stream::iter(std::iter::once(first).chain(missed.iter().map(to_sse)).map(Ok).collect::<Vec<_>>());
+    let live = BroadcastStream::new(rx)
+        .filter(move |e| {
+            let mine = e.stream == stream_name && e.key == key && !seen.contains(&(e.partition, e.offset));
+            if mine {
+                seen.push((e.partition, e.offset));
+            }
+            futures::future::ready(mine)
+        })
+        // Stop after the final event, including it.
+        .scan(false, move |ended, e| {
+            if *ended {
+                return futures::future::ready(None);
+            }
+            *ended = is_final(stream_name, &e.ty);
+            futures::future::ready(Some(Ok(to_sse(&e))))
+        });
+    let live = if done_already { live.take(0).boxed() } else { live.boxed() };
+    Ok(head.chain(live))
+}
+
+/// `GET /v1/batches/{id}/events`
+pub async fn batch_events(
+    State(st): State<AppState>,
+    Authed(tenant): Authed,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let b = st.repo.get_batch(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("batch"))?;
+    let counts = st.repo.batch_counts(&b.id).await?;
+    let snapshot = serde_json::to_value(mediamill_core::event::BatchEvent::of(&b, &counts)).unwrap_or_default();
+    // Completed already: the snapshot (and any missed events) is all there will be.
+    let done = b.status == mediamill_core::model::BatchStatus::Completed;
+    let s = live_stream(&st, "batch", b.id, snapshot, done, &headers)?;
+    Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+}
+
+/// `GET /v1/media/{id}/events`
+pub async fn media_events(
+    State(st): State<AppState>,
+    Authed(tenant): Authed,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let m = st.repo.get_media(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("media"))?;
+    let vs = st.repo.variants(&m.id).await?;
+    let snapshot = super::view::media(&st.cfg.public_url(), &m, &vs);
+    let done = m.status.is_terminal();
+    let s = live_stream(&st, "media", m.id, snapshot, done, &headers)?;
+    Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+}
