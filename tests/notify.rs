@@ -215,6 +215,7 @@ async fn failures_and_completed_batches_are_emailed() {
     let r = reqwest::Client::new().post(format!("{}/v1/email-recipients", p.url)).bearer_auth(&key)
         .json(&serde_json::json!({"address": "ops@example.com"})).send().await.unwrap();
     assert_eq!(r.status(), 201);
+    let recipient = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let r = reqwest::Client::new().post(format!("{}/v1/email-recipients", p.url)).bearer_auth(&key)
         .json(&serde_json::json!({"address": "not an address"})).send().await.unwrap();
     assert_eq!(r.status(), 400);
@@ -229,6 +230,17 @@ async fn failures_and_completed_batches_are_emailed() {
         }
         assert!(Instant::now() < deadline, "no email arrived:\n{log}\nnotify log:\n{}", p.log("notify"));
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The email channel keeps the same delivery log as webhooks.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, log) = p.get(&key, &format!("/v1/email-recipients/{recipient}/deliveries")).await;
+        if log["items"][0]["status"] == "delivered" {
+            assert_eq!(log["items"][0]["event_type"], "mediamill.media.failed.v1");
+            break;
+        }
+        assert!(Instant::now() < deadline, "{log}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let _ = smtpd.kill();
     let _ = smtpd.wait();

@@ -176,6 +176,14 @@ pub struct Limits {
     pub max_image_pixels: u64,
     /// Most seconds one processing job may run.
     pub job_timeout_secs: u64,
+    /// Largest zip archive upload in bytes.
+    pub max_archive_bytes: u64,
+    /// Most entries in one archive.
+    pub max_archive_entries: u64,
+    /// Most bytes all entries of one archive may expand to.
+    pub max_archive_expanded_bytes: u64,
+    /// Highest expanded/compressed ratio of any entry (zip bombs have thousands).
+    pub max_compression_ratio: u64,
 }
 
 /// One output of image processing.
@@ -304,6 +312,10 @@ impl Default for Limits {
             max_video_bytes: 4 * 1024 * 1024 * 1024,
             max_image_pixels: 100_000_000,
             job_timeout_secs: 600,
+            max_archive_bytes: 2 * 1024 * 1024 * 1024,
+            max_archive_entries: 10_000,
+            max_archive_expanded_bytes: 8 * 1024 * 1024 * 1024,
+            max_compression_ratio: 200,
         }
     }
 }
@@ -353,6 +365,10 @@ impl Config {
         nonzero("limits.max_video_bytes", self.limits.max_video_bytes)?;
         nonzero("limits.max_image_pixels", self.limits.max_image_pixels)?;
         nonzero("limits.job_timeout_secs", self.limits.job_timeout_secs)?;
+        nonzero("limits.max_archive_bytes", self.limits.max_archive_bytes)?;
+        nonzero("limits.max_archive_entries", self.limits.max_archive_entries)?;
+        nonzero("limits.max_archive_expanded_bytes", self.limits.max_archive_expanded_bytes)?;
+        nonzero("limits.max_compression_ratio", self.limits.max_compression_ratio)?;
         nonzero("kafka.job_partitions", self.kafka.job_partitions.max(0) as u64)?;
         nonzero("kafka.event_partitions", self.kafka.event_partitions.max(0) as u64)?;
         nonzero("worker.max_attempts", self.worker.max_attempts as u64)?;

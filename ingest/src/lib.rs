@@ -4,6 +4,7 @@
 //! Ingest never talks to Kafka inside a request: what it accepts (HTTP 202) is in the database and the
 //! object store, and the outbox relay publishes it whenever the broker is reachable.
 
+mod archive;
 mod auth;
 mod error;
 pub mod live;
@@ -32,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/batches", axum::routing::post(routes::batches::create))
         .route("/v1/batches/{id}", get(routes::batches::get_one))
         .route("/v1/batches/{id}/media", axum::routing::post(routes::batches::add_media))
+        .route("/v1/batches/{id}/archive", axum::routing::post(routes::batches::add_archive))
         .route("/v1/batches/{id}/seal", axum::routing::post(routes::batches::seal))
         .route("/v1/webhooks", get(routes::webhooks::list).post(routes::webhooks::create))
         .route("/v1/webhooks/{id}", axum::routing::delete(routes::webhooks::delete))
@@ -39,6 +41,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/webhooks/{id}/deliveries/{delivery_id}/replay", axum::routing::post(routes::webhooks::replay))
         .route("/v1/email-recipients", get(routes::webhooks::list_recipients).post(routes::webhooks::create_recipient))
         .route("/v1/email-recipients/{id}", axum::routing::delete(routes::webhooks::delete_recipient))
+        .route("/v1/email-recipients/{id}/deliveries", get(routes::webhooks::recipient_deliveries))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))

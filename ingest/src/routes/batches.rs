@@ -170,6 +170,79 @@ pub async fn add_media(
     Ok((StatusCode::ACCEPTED, Json(json!({"batch_id": b.id, "items": items}))))
 }
 
+/// `POST /v1/batches/{id}/archive`: a zip whose entries become the batch's items. See [`crate::archive`]
+/// for what is refused and what is skipped.
+pub async fn add_archive(
+    State(st): State<AppState>,
+    Authed(tenant): Authed,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    use futures::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let b = owned_batch(&st, &tenant.id, &id).await?;
+    if b.status != BatchStatus::Open {
+        return Err(ApiError::new(StatusCode::CONFLICT, "batch_sealed", "the batch is sealed and takes no more files"));
+    }
+    let internal = |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
+    let limit = st.cfg.limits.max_archive_bytes;
+    let too_large = || ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too_large",
+        format!("the archive is larger than {limit} bytes (limits.max_archive_bytes)"),
+    );
+    if req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    // Spool to disk: a zip's directory is at its end, and memory must stay flat.
+    let tmp = tempfile::NamedTempFile::new().map_err(internal)?;
+    let path = tmp.path().to_path_buf();
+    let mut file = tokio::fs::File::create(&path).await.map_err(internal)?;
+    let mut body = req.into_body().into_data_stream();
+    let mut size = 0u64;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request("upload_interrupted", format!("the upload stream broke off: {e}")))?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(too_large());
+        }
+        file.write_all(&chunk).await.map_err(internal)?;
+    }
+    file.flush().await.map_err(internal)?;
+    if size == 0 {
+        return Err(ApiError::bad_request("empty", "the archive has no bytes"));
+    }
+    let limits = st.cfg.limits.clone();
+    let p2 = path.clone();
+    let plan = tokio::task::spawn_blocking(move || crate::archive::plan(&p2, &limits))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+
+    let mut items = Vec::new();
+    let mut skipped: Vec<Value> = plan.skipped.iter().map(|(n, r)| json!({"name": n, "reason": r})).collect();
+    for entry in plan.entries {
+        let (p3, e3) = (path.clone(), entry.clone());
+        if tokio::task::spawn_blocking(move || crate::archive::is_nested_archive(&p3, &e3)).await.unwrap_or(false) {
+            skipped.push(json!({"name": entry.name, "reason": "nested_archive"}));
+            continue;
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let (p4, e4) = (path.clone(), entry.clone());
+        let reader = tokio::task::spawn_blocking(move || crate::archive::stream_entry(&p4, &e4, tx));
+        let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) });
+        let filename = entry.name.rsplit('/').next().and_then(clean_filename);
+        let r = accept(&st, &tenant.id, Box::pin(stream), Some(entry.size), filename.clone(), Some(b.id.clone()), None).await;
+        let _ = reader.await;
+        match r {
+            Err(e) if e.code == "unsupported_media_type" || e.code == "empty" => {
+                skipped.push(json!({"name": entry.name, "reason": e.code, "message": e.message}));
+            }
+            r => items.push(record(&st, &b.id, filename, r).await?),
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(json!({"batch_id": b.id, "items": items, "skipped": skipped}))))
+}
+
 /// `POST /v1/batches/{id}/seal`: no more files; the batch completes when every item is terminal.
 pub async fn seal(
     State(st): State<AppState>,

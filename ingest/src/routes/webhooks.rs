@@ -175,6 +175,22 @@ pub async fn list_recipients(State(st): State<AppState>, Authed(tenant): Authed)
     Ok(Json(json!({"items": st.repo.list_recipients(&tenant.id).await?})))
 }
 
+/// `GET /v1/email-recipients/{id}/deliveries`: the email delivery log, newest first.
+pub async fn recipient_deliveries(
+    State(st): State<AppState>,
+    Authed(tenant): Authed,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if !st.repo.list_recipients(&tenant.id).await?.iter().any(|r| r.id == id) {
+        return Err(ApiError::not_found("email recipient"));
+    }
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let ds = st.repo.list_deliveries(&id, q.cursor.as_deref(), limit).await?;
+    let next = (ds.len() as u32 == limit).then(|| ds.last().map(|d| d.id.clone())).flatten();
+    Ok(Json(json!({"items": ds, "next_cursor": next})))
+}
+
 /// `DELETE /v1/email-recipients/{id}`
 pub async fn delete_recipient(State(st): State<AppState>, Authed(tenant): Authed, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     if st.repo.delete_recipient(&tenant.id, &id).await? {
