@@ -31,6 +31,8 @@ enum Command {
     Batch,
     /// The notifier: signed webhooks and emails for media and batch events, retried from a persisted schedule.
     Notify,
+    /// Operator tools for processing jobs: list stuck items, requeue one.
+    Jobs(cmd::jobs::Args),
     /// Apply database migrations and exit.
     Migrate,
     /// Create the Kafka topics with the configured partition counts.
@@ -63,6 +65,7 @@ fn main() -> anyhow::Result<()> {
             Command::Worker(a) => cmd::worker::run(cfg, a).await,
             Command::Batch => cmd::batch::run(cfg).await,
             Command::Notify => cmd::notify::run(cfg).await,
+            Command::Jobs(a) => cmd::jobs::run(cfg, a).await,
             Command::Migrate => cmd::migrate::run(cfg).await,
             Command::Topics => cmd::topics::run(cfg).await,
             Command::Keys(a) => cmd::keys::run(cfg, a).await,

@@ -323,3 +323,58 @@ async fn archives_become_items_and_hostile_ones_are_refused() {
     let (_, b) = p.get(&key, &format!("/v1/batches/{id}")).await;
     assert_eq!(b["total"], 0, "nothing of a refused archive is kept: {b}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_requeued_item_reopens_its_batch_which_completes_again() {
+    let p = Pipeline::start(&[]).await;
+    let key = p.key("requeue");
+    let http = reqwest::Client::new();
+    let id = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap()
+        .json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let mut form = reqwest::multipart::Form::new();
+    for name in ["still.gif", "truncated.jpg"] {
+        form = form.part("file", reqwest::multipart::Part::bytes(fixture(name)).file_name(name));
+    }
+    let up: serde_json::Value = http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap().json().await.unwrap();
+    let broken = up["items"][1]["media_id"].as_str().unwrap().to_string();
+    http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
+    let b = wait_for(&p, &key, &id, "completed").await;
+    assert_eq!((b["round"].as_i64(), b["outcome"].as_str()), (Some(1), Some("completed_with_failures")));
+
+    // Hostile and unknown ids are refused with a clear message.
+    let out = p.run(&["jobs", "requeue", "no-such-id"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no media item"));
+
+    let out = p.run(&["jobs", "requeue", &broken]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("attempt 2") && said.contains("round 2"), "{said}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let b = loop {
+        let (_, b) = p.get(&key, &format!("/v1/batches/{id}")).await;
+        if b["round"] == 2 && b["status"] == "completed" {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "never completed again: {b}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(b["counts"], serde_json::json!({"uploaded": 0, "processing": 0, "processed": 1, "failed": 1}));
+    let events = p.read_topic("batch.events", 1000, Duration::from_secs(5));
+    let types: Vec<(&str, &str)> = events.iter()
+        .filter(|e| e.1["ce_type"] != "mediamill.batch.progress.v1")
+        .map(|e| (e.1["ce_type"].as_str(), e.1["ce_id"].as_str()))
+        .collect();
+    let c1 = format!("{id}:completed:1");
+    let c2 = format!("{id}:completed:2");
+    assert_eq!(types.iter().filter(|t| t.0 == "mediamill.batch.reopened.v1").count(), 1, "{types:?}");
+    assert!(types.iter().any(|t| t.1 == c1) && types.iter().any(|t| t.1 == c2), "{types:?}");
+
+    // Stuck work: a video with no video worker stays uploaded and is listed.
+    let (_, v) = p.upload(&key, "clip.mp4").await;
+    let out = p.run(&["jobs", "stuck", "--older-than", "0s"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains(v["id"].as_str().unwrap()));
+    let out = p.run(&["jobs", "stuck", "--older-than", "1h"]);
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(v["id"].as_str().unwrap()));
+    assert!(!p.run(&["jobs", "stuck", "--older-than", "soon"]).status.success());
+}

@@ -34,6 +34,9 @@ pub const BATCH_PROGRESS: &str = "mediamill.batch.progress.v1";
 /// redelivery is recognisably the same event.
 pub const BATCH_COMPLETED: &str = "mediamill.batch.completed.v1";
 
+/// A completed batch had an item requeued: it is open for completion again, in the next round.
+pub const BATCH_REOPENED: &str = "mediamill.batch.reopened.v1";
+
 /// One event: CloudEvents attributes plus a JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {

@@ -169,6 +169,17 @@ pub trait Repo: NotifyRepo + Send + Sync + 'static {
         make: &(dyn for<'x> Fn(&'x Batch, &'x BatchCounts) -> Vec<OutboxEvent> + Sync),
     ) -> Result<Option<(Batch, BatchCounts)>, RepoError>;
 
+    /// Items not terminal whose last change is older than `before` (ms): stuck work for an operator.
+    async fn stuck_media(&self, before: i64, limit: u32) -> Result<Vec<Media>, RepoError>;
+    /// Sends an item through processing again: back to `uploaded` with one more attempt, its batch item reset,
+    /// and a completed batch reopened in its next round; `make` builds the events from the item, the new
+    /// attempt number and the reopened batch with its counts (if any). `None` when there is no such item or it was deleted.
+    async fn requeue_media(
+        &self,
+        media_id: &str,
+        make: &(dyn for<'x> Fn(&'x Media, u32, Option<(&'x Batch, &'x BatchCounts)>) -> Vec<OutboxEvent> + Sync),
+    ) -> Result<Option<(Media, u32, Option<Batch>)>, RepoError>;
+
     /// Events not yet published, in outbox order.
     async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>, RepoError>;
     /// Marks events published.

@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod demo;
 pub mod ingest;
+pub mod jobs;
 pub mod keys;
 pub mod migrate;
 pub mod notify;

@@ -701,6 +701,69 @@ impl Repo for SqlRepo {
         Ok(Some((b, c)))
     }
 
+    async fn stuck_media(&self, before: i64, limit: u32) -> Result<Vec<Media>, RepoError> {
+        let sql = format!(
+            "SELECT {MEDIA_COLS} FROM media WHERE status IN ('uploaded', 'processing') AND updated_at < $1 ORDER BY id LIMIT $2"
+        );
+        let rows = sqlx::query(&sql).bind(before).bind(limit as i64).fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(media_from_row).collect()
+    }
+
+    async fn requeue_media(
+        &self,
+        media_id: &str,
+        make: &(dyn for<'x> Fn(&'x Media, u32, Option<(&'x Batch, &'x BatchCounts)>) -> Vec<OutboxEvent> + Sync),
+    ) -> Result<Option<(Media, u32, Option<Batch>)>, RepoError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let now = now_ms();
+        let res = sqlx::query(
+            "UPDATE media SET status = 'uploaded', attempt = attempt + 1, failure_reason = NULL, failure_message = NULL, \
+             updated_at = $1 WHERE id = $2 AND status <> 'deleted'",
+        )
+        .bind(now)
+        .bind(media_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if res.rows_affected() == 0 {
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(None);
+        }
+        let sql = format!("SELECT {MEDIA_COLS}, attempt FROM media WHERE id = $1");
+        let row = sqlx::query(&sql).bind(media_id).fetch_one(&mut *tx).await.map_err(db_err)?;
+        let m = media_from_row(&row)?;
+        let attempt = row.try_get::<i64, _>("attempt").map_err(db_err)?.max(1) as u32;
+        let mut reopened = None;
+        if let Some(batch_id) = &m.batch_id {
+            sqlx::query("UPDATE batch_items SET state = 'uploaded', rank = 0, reason = NULL, message = NULL, updated_at = $1 WHERE media_id = $2")
+                .bind(now)
+                .bind(media_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+            let r = sqlx::query(
+                "UPDATE batches SET status = 'sealed', round = round + 1, outcome = NULL, completed_at = NULL, updated_at = $1 \
+                 WHERE id = $2 AND status = 'completed'",
+            )
+            .bind(now)
+            .bind(batch_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+            if r.rows_affected() > 0 {
+                let sql = format!("SELECT {BATCH_COLS} FROM batches WHERE id = $1");
+                reopened = Some(batch_from_row(&sqlx::query(&sql).bind(batch_id).fetch_one(&mut *tx).await.map_err(db_err)?)?);
+            }
+        }
+        let reopened_counts = match &reopened {
+            Some(b) => Some(counts(&mut tx, &b.id).await?),
+            None => None,
+        };
+        write_events(&mut tx, &make(&m, attempt, reopened.as_ref().zip(reopened_counts.as_ref()))).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some((m, attempt, reopened)))
+    }
+
     async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>, RepoError> {
         let rows = sqlx::query(
             "SELECT seq, event_id, topic, msg_key, ce_type, ce_time, subject, data FROM outbox \

@@ -1,0 +1,93 @@
+//! `mediamill jobs stuck|requeue`: find work that stopped moving and send items through processing again.
+//! A requeued item carries attempt + 1 and reopens its batch, which then completes again in a new round.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use mediamill_core::config::Config;
+use mediamill_core::event::{self, MediaEvent};
+use mediamill_core::model::{Batch, BatchCounts, Media, MediaStatus};
+use mediamill_core::outbox::{batch_event, job_event, media_event};
+use mediamill_core::repo::{now_ms, OutboxEvent};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    #[command(subcommand)]
+    action: Action,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Action {
+    /// List items still uploaded or processing whose last change is older than a duration (30s, 10m, 2h, 1d).
+    Stuck {
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        older_than: Duration,
+    },
+    /// Send one item through processing again.
+    Requeue { id: String },
+}
+
+/// `90s`, `10m`, `2h`, `1d`, or plain seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30s, 10m, 2h or 1d"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n.saturating_mul(60),
+        "h" => n.saturating_mul(3600),
+        "d" => n.saturating_mul(86_400),
+        _ => return Err(format!("unit {unit:?} is not one of s, m, h, d")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
+fn requeue_events(m: &Media, attempt: u32, reopened: Option<(&Batch, &BatchCounts)>) -> Vec<OutboxEvent> {
+    let mut evs = vec![job_event(m, attempt), media_event(m, event::MEDIA_UPLOADED, &MediaEvent::of(m, MediaStatus::Uploaded))];
+    if let Some((b, c)) = reopened {
+        evs.push(batch_event(b, c, event::BATCH_REOPENED));
+    }
+    evs
+}
+
+pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
+    let repo = mediamill_core::repo::open(&cfg.database.url, 2).await?;
+    match args.action {
+        Action::Stuck { older_than } => {
+            let cutoff = now_ms() - older_than.as_millis() as i64;
+            let items = repo.stuck_media(cutoff, 1000).await?;
+            println!("id\tstatus\tkind\tbatch\tidle_s");
+            for m in &items {
+                let idle = (now_ms() - m.updated_at) / 1000;
+                println!("{}\t{}\t{}\t{}\t{idle}", m.id, m.status.as_str(), m.kind.as_str(), m.batch_id.as_deref().unwrap_or("-"));
+            }
+            eprintln!("{} stuck item(s) idle for more than {}s", items.len(), older_than.as_secs());
+        }
+        Action::Requeue { id } => {
+            let (m, attempt, reopened) = repo
+                .requeue_media(&id, &requeue_events)
+                .await?
+                .with_context(|| format!("no media item {id} (or it was deleted)"))?;
+            println!("requeued {} (attempt {attempt})", m.id);
+            if let Some(b) = reopened {
+                println!("reopened batch {} (round {})", b.id, b.round);
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
+        for bad in ["", "m", "10x", "-5m", "1.5h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?}");
+        }
+    }
+}
