@@ -69,7 +69,7 @@ fn live_stream(
     let missed = hub.since(stream_name, &key, last).unwrap_or_default();
     let mut seen: Vec<(i32, i64)> = missed.iter().map(|e| (e.partition, e.offset)).collect();
     let first = Event::default().event("snapshot").data(snapshot.to_string());
-    let done_already = already_final || missed.iter().any(|e| is_final(stream_name, &e.ty));
+    let final_missed = missed.iter().any(|e| is_final(stream_name, &e.ty));
     let head = stream::iter(std::iter::once(first).chain(missed.iter().map(to_sse)).map(Ok).collect::<Vec<_>>());
     let live = BroadcastStream::new(rx)
         .filter(move |e| {
@@ -87,7 +87,15 @@ fn live_stream(
             *ended = is_final(stream_name, &e.ty);
             futures::future::ready(Some(Ok(to_sse(&e))))
         });
-    let live = if done_already { live.take(0).boxed() } else { live.boxed() };
+    // Terminal already: its final event may still be on its way through the outbox and Kafka; wait briefly
+    // for it so a resuming client sees it, then end.
+    let live = if final_missed {
+        live.take(0).boxed()
+    } else if already_final {
+        live.take_until(tokio::time::sleep(Duration::from_secs(5))).boxed()
+    } else {
+        live.boxed()
+    };
     Ok(head.chain(live))
 }
 
@@ -101,7 +109,6 @@ pub async fn batch_events(
     let b = st.repo.get_batch(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("batch"))?;
     let counts = st.repo.batch_counts(&b.id).await?;
     let snapshot = serde_json::to_value(mediamill_core::event::BatchEvent::of(&b, &counts)).unwrap_or_default();
-    // Completed already: the snapshot (and any missed events) is all there will be.
     let done = b.status == mediamill_core::model::BatchStatus::Completed;
     let s = live_stream(&st, "batch", b.id, snapshot, done, &headers)?;
     Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
