@@ -33,6 +33,8 @@ enum Command {
     Notify,
     /// Operator tools for processing jobs: list stuck items, requeue one.
     Jobs(cmd::jobs::Args),
+    /// Process local files with the worker's code (no broker, store or database); one JSON line per file.
+    Process(cmd::process::Args),
     /// Apply database migrations and exit.
     Migrate,
     /// Create the Kafka topics with the configured partition counts.
@@ -66,6 +68,7 @@ fn main() -> anyhow::Result<()> {
             Command::Batch => cmd::batch::run(cfg).await,
             Command::Notify => cmd::notify::run(cfg).await,
             Command::Jobs(a) => cmd::jobs::run(cfg, a).await,
+            Command::Process(a) => cmd::process::run(cfg, a).await,
             Command::Migrate => cmd::migrate::run(cfg).await,
             Command::Topics => cmd::topics::run(cfg).await,
             Command::Keys(a) => cmd::keys::run(cfg, a).await,

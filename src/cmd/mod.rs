@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod keys;
 pub mod migrate;
 pub mod notify;
+pub mod process;
 pub mod qa;
 pub mod topics;
 pub mod up;

@@ -14,6 +14,12 @@ pub struct Decoded {
     pub format: String,
     /// EXIF orientation as found, 1–8.
     pub orientation: u8,
+    /// Raw EXIF, if any.
+    pub exif: Option<Vec<u8>>,
+    /// Whether an embedded ICC profile was converted to sRGB.
+    pub icc_applied: bool,
+    /// Frames of an animation (GIF, WebP); 1 for still images. The first frame is the one decoded.
+    pub frame_count: u32,
 }
 
 fn classify(e: ImageError) -> ProcessError {
@@ -55,13 +61,36 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Decoded, ProcessError> {
     }
     let mut decoder = r.into_decoder().map_err(classify)?;
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
-    let mut image = DynamicImage::from_decoder(decoder).map_err(classify)?;
+    let icc = decoder.icc_profile().ok().flatten();
+    let exif = decoder.exif_metadata().ok().flatten();
+    let image = DynamicImage::from_decoder(decoder).map_err(classify)?;
+    let icc_applied = icc.is_some();
+    let mut image = super::colour::to_srgb(image, icc.as_deref());
     image.apply_orientation(orientation);
     Ok(Decoded {
         image,
         format: format!("{format:?}").to_ascii_lowercase(),
         orientation: orientation.to_exif(),
+        exif,
+        icc_applied,
+        frame_count: count_frames(bytes, format, max_pixels),
     })
+}
+
+/// Frames of an animated GIF or WebP, counted without decoding them all at once (capped at 10 000).
+fn count_frames(bytes: &[u8], format: image::ImageFormat, max_pixels: u64) -> u32 {
+    use image::AnimationDecoder;
+    let frames = match format {
+        image::ImageFormat::Gif => image::codecs::gif::GifDecoder::new(Cursor::new(bytes)).map(|d| d.into_frames().take(10_000).count()),
+        image::ImageFormat::WebP => match image::codecs::webp::WebPDecoder::new(Cursor::new(bytes)) {
+            Ok(d) if d.has_animation() => Ok(d.into_frames().take(10_000).count()),
+            Ok(_) => Ok(1),
+            Err(e) => Err(e),
+        },
+        _ => Ok(1),
+    };
+    let _ = max_pixels;
+    frames.map(|n| n.max(1) as u32).unwrap_or(1)
 }
 
 /// Whether a JPEG's segments are intact up to its first scan and an end-of-image marker follows the scan.

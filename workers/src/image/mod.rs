@@ -4,8 +4,10 @@
 //! The image is decoded once (after its header passed the pixel limit), turned upright by its EXIF orientation,
 //! then every variant is resized from it with SIMD (fast_image_resize) and encoded. Outputs carry no metadata.
 
+mod colour;
 mod decode;
 mod encode;
+pub mod meta;
 mod resize;
 
 use mediamill_core::config::{parse_hex_colour, ImageFormat, VariantSpec};
@@ -55,6 +57,15 @@ pub struct ImageMetadata {
     /// EXIF orientation 1–8 as found (1 when absent).
     pub orientation: u8,
     pub has_alpha: bool,
+    pub animated: bool,
+    /// Frames in an animation (1 for still images).
+    pub frame_count: u32,
+    /// Whether an ICC profile was found and applied (converted to sRGB).
+    pub icc_profile: bool,
+    #[serde(flatten)]
+    pub exif: meta::ExifFacts,
+    #[serde(flatten)]
+    pub placeholders: meta::Placeholders,
 }
 
 /// The result of processing one image.
@@ -96,6 +107,11 @@ pub fn process(bytes: &[u8], s: &ImageSettings) -> Result<Processed, ProcessErro
             format: d.format,
             orientation: d.orientation,
             has_alpha: d.image.color().has_alpha(),
+            animated: d.frame_count > 1,
+            frame_count: d.frame_count,
+            icc_profile: d.icc_applied,
+            exif: d.exif.as_deref().map(meta::exif_facts).unwrap_or_default(),
+            placeholders: meta::placeholders(&d.image),
         },
         outputs,
     })
