@@ -35,6 +35,8 @@ enum Command {
     Jobs(cmd::jobs::Args),
     /// Process local files with the worker's code (no broker, store or database); one JSON line per file.
     Process(cmd::process::Args),
+    /// Benchmarks that print each figure beside its anchors measured in the same run.
+    Bench(cmd::bench::Args),
     /// Apply database migrations and exit.
     Migrate,
     /// Create the Kafka topics with the configured partition counts.
@@ -69,6 +71,7 @@ fn main() -> anyhow::Result<()> {
             Command::Notify => cmd::notify::run(cfg).await,
             Command::Jobs(a) => cmd::jobs::run(cfg, a).await,
             Command::Process(a) => cmd::process::run(cfg, a).await,
+            Command::Bench(a) => cmd::bench::run_cmd(cfg, a).await,
             Command::Migrate => cmd::migrate::run(cfg).await,
             Command::Topics => cmd::topics::run(cfg).await,
             Command::Keys(a) => cmd::keys::run(cfg, a).await,

@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod batch;
+pub mod bench;
 pub mod demo;
 pub mod ingest;
 pub mod jobs;
