@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Fetches real photographs (Debian's plasma-workspace-wallpapers and lomiri-wallpapers-16.04 packages) into the
-# cache, never into the repo, and runs `mediamill bench images` on them with an optimised build.
+# cache, never into the repo, and runs `mediamill bench images` on them (dev profile: dependencies, where the pixel work is, are built at opt-level 2).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/infra/common.sh
@@ -17,4 +17,4 @@ if [ -z "$(ls "$PHOTOS" 2>/dev/null)" ]; then
   done
   rm -rf "$work"
 fi
-cargo run --release --locked --quiet -- bench images "$PHOTOS" "$@"
+cargo run --locked --quiet -- bench images "$PHOTOS" "$@"
