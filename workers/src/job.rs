@@ -173,12 +173,14 @@ impl Handler for ImageJobHandler {
             Ok(_) => return Outcome::Done, // unknown, deleted or already finished: a duplicate delivery
             Err(o) => return o,
         };
+        tracing::debug!(media_id = %m.id, offset = msg.offset, "job started");
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self.attempt(&m).await {
                 Ok(()) => {
                     metrics::counter!("mediamill_jobs_processed_total").increment(1);
+                    tracing::debug!(media_id = %m.id, "job done");
                     return Outcome::Done;
                 }
                 Err(Step::Permanent(e)) => return self.fail(&m, e.reason(), &e.to_string()).await,

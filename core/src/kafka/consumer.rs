@@ -144,16 +144,21 @@ pub async fn run_consumer(
         }
 
         let events: Vec<RebalanceEvent> = consumer.context().events.lock().map(|mut e| e.drain(..).collect()).unwrap_or_default();
+        let rebalanced = !events.is_empty();
         for ev in events {
             match ev {
                 RebalanceEvent::Revoked(parts) => parts.iter().for_each(|(t, p)| tracker.revoke(t, *p)),
-                RebalanceEvent::Assigned(parts) => {
-                    parts.iter().for_each(|(t, p)| tracker.assign(t, *p));
-                    paused = false; // new partitions start unpaused; re-evaluated below
-                }
+                RebalanceEvent::Assigned(parts) => parts.iter().for_each(|(t, p)| tracker.assign(t, *p)),
             }
         }
-        if in_flight >= capacity && !paused {
+        if rebalanced {
+            // Newly assigned partitions start unpaused while kept ones may still be paused: set the whole
+            // assignment to one state again, or a kept partition could stay paused forever.
+            if let Ok(a) = consumer.assignment() {
+                let _ = if in_flight >= capacity { consumer.pause(&a) } else { consumer.resume(&a) };
+            }
+            paused = in_flight >= capacity;
+        } else if in_flight >= capacity && !paused {
             if let Ok(a) = consumer.assignment() {
                 let _ = consumer.pause(&a);
             }

@@ -1,0 +1,134 @@
+//! Fault tests: a worker killed with SIGKILL mid-batch, and Kafka stopped while uploads go on. Nothing an
+//! upload was answered 202 for may be lost, and nothing may count twice.
+
+mod harness;
+
+use std::collections::HashSet;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use harness::{repo_root, Pipeline};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(repo_root().join("fixtures/media").join(name)).expect("fixture")
+}
+
+/// media ids a worker's debug log says it started and finished.
+fn started_and_done(log: &str) -> (HashSet<String>, HashSet<String>) {
+    let id = |l: &str| l.split("media_id=").nth(1).map(|r| r.split_whitespace().next().unwrap_or("").to_string());
+    let started = log.lines().filter(|l| l.contains("job started")).filter_map(id).collect();
+    let done = log.lines().filter(|l| l.contains("job done")).filter_map(id).collect();
+    (started, done)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_one_of_two_workers_mid_batch_loses_nothing() {
+    let mut p = Pipeline::start(&[("RUST_LOG", "info,mediamill_workers=debug,rdkafka=warn"), ("MEDIAMILL_WORKER__CONCURRENCY", "2")]).await;
+    let second = p.spawn("worker2", &["worker", "--kind", "image"]);
+    let key = p.key("faults");
+    let http = reqwest::Client::new();
+    let id = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).json(&serde_json::json!({"expected_count": 300}))
+        .send().await.unwrap().json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    for round in 0..10 {
+        let mut form = reqwest::multipart::Form::new();
+        for i in 0..30 {
+            form = form.part("file", reqwest::multipart::Part::bytes(fixture("progressive.jpg")).file_name(format!("{round}-{i}.jpg")));
+        }
+        let r = http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
+
+    // Kill the first worker at a moment it has jobs in flight.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let in_flight = loop {
+        let (started, done) = started_and_done(&p.log("worker"));
+        let open: Vec<String> = started.difference(&done).cloned().collect();
+        if !done.is_empty() && !open.is_empty() {
+            p.worker.as_mut().unwrap().kill().unwrap();
+            p.worker.as_mut().unwrap().wait().unwrap();
+            let (_, done_after) = started_and_done(&p.log("worker"));
+            break open.into_iter().filter(|m| !done_after.contains(m)).collect::<Vec<_>>();
+        }
+        assert!(Instant::now() < deadline, "worker 1 never had a job in flight");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert!(!in_flight.is_empty(), "the killed worker had jobs in flight");
+
+    // The survivor takes over the partitions and finishes everything.
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let b = loop {
+        let (_, b) = p.get(&key, &format!("/v1/batches/{id}?limit=1000")).await;
+        if b["status"] == "completed" {
+            break b;
+        }
+        assert!(Instant::now() < deadline, "batch never completed: {}\nworker2:\n{}", b["counts"], p.log("worker2"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    assert_eq!(b["counts"], serde_json::json!({"uploaded": 0, "processing": 0, "processed": 300, "failed": 0}));
+    assert_eq!(b["outcome"], "completed");
+    let (survivor_started, _) = started_and_done(&p.log("worker2"));
+    for m in &in_flight {
+        assert!(survivor_started.contains(m), "{m} was in flight on the killed worker and was not redelivered");
+        let (_, item) = p.get(&key, &format!("/v1/media/{m}")).await;
+        assert_eq!(item["status"], "processed");
+        // Every variant object is there.
+        for v in item["variants"].as_array().unwrap() {
+            let r = http.get(v["url"].as_str().unwrap()).bearer_auth(&key).send().await.unwrap();
+            assert_eq!(r.status(), 200, "{}", v["url"]);
+        }
+    }
+    let (_, list) = p.get(&key, "/v1/media?status=processed&limit=500").await;
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 300, "each item exactly once");
+    assert!(items.iter().all(|i| i["variants"].as_array().unwrap().len() == 6));
+    let completed = p.read_topic("batch.events", 10_000, Duration::from_secs(5))
+        .into_iter().filter(|e| e.1["ce_type"] == "mediamill.batch.completed.v1").count();
+    assert_eq!(completed, 1);
+    drop(second);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn uploads_accepted_while_kafka_is_down_are_processed_when_it_returns() {
+    // Its own Kafka, so stopping it disturbs no other test.
+    let dir = std::env::temp_dir().join(format!("mm-kafka-{}", uuid::Uuid::new_v4().simple()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let script = repo_root().join("scripts/infra/kafka.sh");
+    let kafka = |action: &str| {
+        let mut c = Command::new("bash");
+        c.arg(&script).arg(action).arg(&dir);
+        if action == "start" {
+            c.arg(&port);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "kafka {action}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    kafka("start");
+    let brokers = format!("127.0.0.1:{port}");
+    let p = Pipeline::start(&[("MEDIAMILL_KAFKA__BROKERS", brokers.as_str())]).await;
+    let key = p.key("outage");
+    let (_, before) = p.upload(&key, "still.gif").await;
+    assert_eq!(p.settle(&key, before["id"].as_str().unwrap()).await["status"], "processed");
+
+    kafka("stop");
+    let started = Instant::now();
+    let mut ids = Vec::new();
+    while started.elapsed() < Duration::from_secs(20) {
+        let (status, body) = p.upload(&key, "still.gif").await;
+        assert_eq!(status, 202, "ingest never waits on Kafka: {body}");
+        ids.push(body["id"].as_str().unwrap().to_string());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert!(ids.len() >= 20);
+    let (_, one) = p.get(&key, &format!("/v1/media/{}", ids[0])).await;
+    assert_eq!(one["status"], "uploaded", "nothing can be processed while the broker is down");
+
+    kafka("start");
+    for id in &ids {
+        let item = p.settle(&key, id).await;
+        assert_eq!(item["status"], "processed", "{item}");
+    }
+    drop(p);
+    kafka("stop");
+    let _ = std::fs::remove_dir_all(&dir);
+}
