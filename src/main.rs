@@ -37,6 +37,8 @@ enum Command {
     Process(cmd::process::Args),
     /// Benchmarks that print each figure beside its anchors measured in the same run.
     Bench(cmd::bench::Args),
+    /// The dead-letter topic: list, requeue.
+    Dlq(cmd::dlq::Args),
     /// Apply database migrations and exit.
     Migrate,
     /// Create the Kafka topics with the configured partition counts.
@@ -74,6 +76,7 @@ fn main() -> anyhow::Result<()> {
             Command::Jobs(a) => cmd::jobs::run(cfg, a).await,
             Command::Process(a) => cmd::process::run(cfg, a).await,
             Command::Bench(a) => cmd::bench::run_cmd(cfg, a).await,
+            Command::Dlq(a) => cmd::dlq::run(cfg, a).await,
             Command::Migrate => cmd::migrate::run(cfg).await,
             Command::Topics => cmd::topics::run(cfg).await,
             Command::Keys(a) => cmd::keys::run(cfg, a).await,

@@ -84,6 +84,10 @@ impl Backends {
             max_attempts: cfg.worker.max_attempts,
             waker: self.waker.clone(),
             shutdown: shutdown.clone(),
+            dlq: self.producer().ok().map(|producer| mediamill_core::kafka::dlq::DeadLetters {
+                producer,
+                topic: Topics::new(&cfg.kafka.topic_prefix).name(topics::JOBS_DLQ),
+            }),
         });
         let settings = ConsumerSettings {
             brokers: cfg.kafka.brokers.clone(),

@@ -132,3 +132,64 @@ async fn uploads_accepted_while_kafka_is_down_are_processed_when_it_returns() {
     kafka("stop");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn poison_messages_are_dead_lettered_and_the_worker_carries_on() {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let p = Pipeline::start(&[]).await;
+    let key = p.key("poison");
+    let producer: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", &p.kafka).create().unwrap();
+    let jobs = format!("{}media.jobs.image", p.topic_prefix);
+    // Garbage, a JSON body without CloudEvents headers, and a job with a broken body.
+    let bad: Vec<(Vec<u8>, Vec<(&str, &str)>)> = vec![
+        (vec![0xff, 0x00, 0x13, 0x37], vec![]),
+        (br#"{"media_id": "x"}"#.to_vec(), vec![]),
+        (b"{not json".to_vec(), vec![("ce_specversion", "1.0"), ("ce_id", "p1"), ("ce_type", "mediamill.job.image.v1"),
+            ("ce_source", "test"), ("ce_time", "2026-11-25T00:00:00Z")]),
+    ];
+    for (body, headers) in &bad {
+        let mut hs = OwnedHeaders::new();
+        for (k, v) in headers {
+            hs = hs.insert(Header { key: k, value: Some(v.as_bytes()) });
+        }
+        producer.send(FutureRecord::<str, [u8]>::to(&jobs).key("poison").payload(body.as_slice()).headers(hs), Duration::from_secs(5)).await.unwrap();
+    }
+    // The same worker, never restarted, still processes real uploads.
+    let (_, b) = p.upload(&key, "still.gif").await;
+    let good = b["id"].as_str().unwrap().to_string();
+    assert_eq!(p.settle(&key, &good).await["status"], "processed");
+    let pid = p.worker.as_ref().unwrap().id();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "the worker is still the same process");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listed = loop {
+        let out = p.run(&["dlq", "list"]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.lines().filter(|l| l.contains("unreadable")).count() == 3 {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "dead letters: {text}\n{}", String::from_utf8_lossy(&out.stderr));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert!(listed.contains("missing CloudEvents header") || listed.contains("body is not valid JSON"), "{listed}");
+
+    // A real job put on the dead-letter topic is requeued by the operator: attempt 2, processed again.
+    let job = p.read_topic("media.jobs.image", 100, Duration::from_secs(5))
+        .into_iter()
+        .find(|m| m.0 == good)
+        .expect("the good job on the job topic");
+    let mut hs = OwnedHeaders::new();
+    for (k, v) in job.1.iter().map(|(k, v)| (k.clone(), v.clone())).chain([("mm_dlq_reason".to_string(), "source_missing".to_string())]) {
+        hs = hs.insert(Header { key: &k, value: Some(v.as_bytes()) });
+    }
+    let dlq = format!("{}media.jobs.dlq", p.topic_prefix);
+    producer.send(FutureRecord::<str, [u8]>::to(&dlq).key(&good).payload(job.2.as_slice()).headers(hs), Duration::from_secs(5)).await.unwrap();
+    let out = p.run(&["dlq", "requeue", "--reason", "source_missing"]);
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains(&format!("requeued {good} (attempt 2)")), "{said}\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = p.run(&["dlq", "requeue", "--reason", "unreadable"]);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("0 requeued, 3 skipped"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!p.run(&["dlq", "requeue"]).status.success(), "requeue needs a selector");
+    assert_eq!(p.settle(&key, &good).await["status"], "processed");
+}

@@ -42,7 +42,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(secs))
 }
 
-fn requeue_events(m: &Media, attempt: u32, reopened: Option<(&Batch, &BatchCounts)>) -> Vec<OutboxEvent> {
+/// The events of a requeue: a fresh job, the `uploaded` event, and `batch.reopened` when a batch reopened.
+pub fn requeue_events(m: &Media, attempt: u32, reopened: Option<(&Batch, &BatchCounts)>) -> Vec<OutboxEvent> {
     let mut evs = vec![job_event(m, attempt), media_event(m, event::MEDIA_UPLOADED, &MediaEvent::of(m, MediaStatus::Uploaded))];
     if let Some((b, c)) = reopened {
         evs.push(batch_event(b, c, event::BATCH_REOPENED));

@@ -3,6 +3,7 @@
 pub mod batch;
 pub mod bench;
 pub mod demo;
+pub mod dlq;
 pub mod ingest;
 pub mod jobs;
 pub mod keys;

@@ -10,6 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bytes::Bytes;
 use mediamill_core::event::{self, Job, MediaEvent};
+use mediamill_core::kafka::dlq::DeadLetters;
 use mediamill_core::kafka::{Handler, Outcome, OwnedJob};
 use mediamill_core::model::{Media, MediaStatus, Variant};
 use mediamill_core::outbox::{media_event, Waker};
@@ -31,6 +32,8 @@ pub struct ImageJobHandler {
     pub max_attempts: u32,
     pub waker: Waker,
     pub shutdown: Shutdown,
+    /// Where jobs that can never succeed go.
+    pub dlq: Option<DeadLetters>,
 }
 
 /// Why one attempt did not finish.
@@ -138,6 +141,25 @@ impl ImageJobHandler {
         }
     }
 
+    /// Puts a message on the dead-letter topic, retrying until the broker takes it or shutdown comes.
+    async fn dead_letter(&self, msg: &OwnedJob, reason: &str, error: &str) -> Outcome {
+        let Some(dlq) = &self.dlq else { return Outcome::Done };
+        let mut n = 0;
+        loop {
+            match dlq.send(msg, reason, error).await {
+                Ok(()) => return Outcome::Done,
+                Err(e) => {
+                    n += 1;
+                    tracing::warn!(offset = msg.offset, error = %e, "dead-lettering; retrying");
+                    tokio::select! {
+                        _ = self.shutdown.wait() => return Outcome::Abandoned,
+                        _ = tokio::time::sleep(backoff(n)) => {}
+                    }
+                }
+            }
+        }
+    }
+
     async fn load(&self, media_id: &str) -> Result<Option<Media>, Outcome> {
         let mut n = 0;
         loop {
@@ -162,10 +184,9 @@ impl Handler for ImageJobHandler {
         let job: Job = match msg.envelope.as_ref().map_err(|e| e.clone()).and_then(|e| e.data_as().map_err(|e| e.to_string())) {
             Ok(j) => j,
             Err(e) => {
-                // A poison message: it can never succeed. (The dead-letter topic comes with the reliability work.)
-                tracing::error!(topic = %msg.topic, offset = msg.offset, error = %e, "unreadable job skipped");
+                tracing::error!(topic = %msg.topic, offset = msg.offset, error = %e, "unreadable job dead-lettered");
                 metrics::counter!("mediamill_jobs_poison_total").increment(1);
-                return Outcome::Done;
+                return self.dead_letter(&msg, "unreadable", &e).await;
             }
         };
         let m = match self.load(&job.media_id).await {
@@ -183,7 +204,15 @@ impl Handler for ImageJobHandler {
                     tracing::debug!(media_id = %m.id, "job done");
                     return Outcome::Done;
                 }
-                Err(Step::Permanent(e)) => return self.fail(&m, e.reason(), &e.to_string()).await,
+                Err(Step::Permanent(e)) => {
+                    if e == ProcessError::SourceMissing {
+                        // The job names an object that is gone: keep it for an operator as well.
+                        if self.dead_letter(&msg, e.reason(), &e.to_string()).await == Outcome::Abandoned {
+                            return Outcome::Abandoned;
+                        }
+                    }
+                    return self.fail(&m, e.reason(), &e.to_string()).await;
+                }
                 Err(Step::Transient(e)) if attempt < self.max_attempts => {
                     tracing::warn!(media_id = %m.id, attempt, error = %e, "transient failure; retrying");
                     tokio::select! {

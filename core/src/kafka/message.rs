@@ -13,6 +13,9 @@ pub struct OwnedJob {
     pub key: Option<String>,
     /// The event, or why the message is not one (a poison message).
     pub envelope: Result<Envelope, String>,
+    /// The raw body and headers, kept so a poison message can be dead-lettered as it came.
+    pub payload: Vec<u8>,
+    pub headers: Vec<(String, Vec<u8>)>,
 }
 
 /// Reads a message's CloudEvents headers and JSON body.
@@ -33,6 +36,11 @@ impl OwnedJob {
             offset: m.offset(),
             key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
             envelope: envelope_from_message(m).map_err(|e| e.to_string()),
+            payload: m.payload().unwrap_or_default().to_vec(),
+            headers: m
+                .headers()
+                .map(|h| h.iter().map(|x| (x.key.to_string(), x.value.unwrap_or_default().to_vec())).collect())
+                .unwrap_or_default(),
         }
     }
 }

@@ -40,6 +40,19 @@ impl EventProducer {
         Ok((delivered.partition, delivered.offset))
     }
 
+    /// Sends raw bytes with raw headers (dead letters keep the message as it came).
+    pub async fn send_raw(&self, topic: &str, key: Option<&str>, payload: &[u8], headers: &[(String, Vec<u8>)]) -> Result<(), KafkaError> {
+        let mut hs = OwnedHeaders::new_with_capacity(headers.len());
+        for (k, v) in headers {
+            hs = hs.insert(Header { key: k, value: Some(v.as_slice()) });
+        }
+        let mut rec = FutureRecord::<str, [u8]>::to(topic).payload(payload).headers(hs);
+        if let Some(k) = key {
+            rec = rec.key(k);
+        }
+        self.inner.send(rec, Duration::from_secs(0)).await.map(|_| ()).map_err(|(e, _)| KafkaError::Client(e))
+    }
+
     /// Whether a broker answers metadata requests (for `/readyz`).
     pub fn check(&self, timeout: Duration) -> Result<(), KafkaError> {
         self.inner.client().fetch_metadata(None, timeout).map(|_| ()).map_err(KafkaError::Client)
