@@ -193,3 +193,81 @@ async fn poison_messages_are_dead_lettered_and_the_worker_carries_on() {
     assert!(!p.run(&["dlq", "requeue"]).status.success(), "requeue needs a selector");
     assert_eq!(p.settle(&key, &good).await["status"], "processed");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_drains_the_worker_and_exits_cleanly() {
+    let mut p = Pipeline::start(&[("RUST_LOG", "info,mediamill_workers=debug,rdkafka=warn"), ("MEDIAMILL_WORKER__CONCURRENCY", "2")]).await;
+    let key = p.key("term");
+    let mut ids = Vec::new();
+    for _ in 0..12 {
+        let (_, b) = p.upload(&key, "progressive.jpg").await;
+        ids.push(b["id"].as_str().unwrap().to_string());
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !p.log("worker").contains("job started") {
+        assert!(Instant::now() < deadline, "worker never started a job");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let pid = p.worker.as_ref().unwrap().id();
+    let sent = Instant::now();
+    assert!(Command::new("kill").args(["-TERM", &pid.to_string()]).status().unwrap().success());
+    let status = p.worker.as_mut().unwrap().wait().unwrap();
+    assert!(status.success(), "a worker stopped by SIGTERM exits 0, got {status:?}");
+    assert!(sent.elapsed() < Duration::from_secs(30), "drain deadline respected");
+    // Whatever it had not finished is handed back: a new worker completes everything, each once.
+    p.worker = Some(p.spawn("worker-after", &["worker", "--kind", "image"]));
+    for id in &ids {
+        assert_eq!(p.settle(&key, id).await["status"], "processed");
+    }
+    let (_, list) = p.get(&key, "/v1/media?limit=100").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 12);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_object_store_outage_fails_uploads_cleanly_and_jobs_ride_it_out() {
+    // Its own SeaweedFS, so stopping it disturbs no other test.
+    let dir = std::env::temp_dir().join(format!("mm-s3-{}", uuid::Uuid::new_v4().simple()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let script = repo_root().join("scripts/infra/seaweedfs.sh");
+    let s3 = |action: &str| {
+        let mut c = Command::new("bash");
+        c.arg(&script).arg(action).arg(&dir);
+        if action == "start" {
+            c.args([port.as_str(), "outage-key", "outage-secret"]);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "seaweedfs {action}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    s3("start");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let p = Pipeline::start(&[
+        ("MEDIAMILL_STORE__S3__ENDPOINT", endpoint.as_str()),
+        ("MEDIAMILL_STORE__S3__ACCESS_KEY", "outage-key"),
+        ("MEDIAMILL_STORE__S3__SECRET_KEY", "outage-secret"),
+        ("MEDIAMILL_WORKER__CONCURRENCY", "1"),
+    ])
+    .await;
+    let key = p.key("s3down");
+    // Queue work, then take the store away while it is being processed.
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        let (status, b) = p.upload(&key, "progressive.jpg").await;
+        assert_eq!(status, 202);
+        ids.push(b["id"].as_str().unwrap().to_string());
+    }
+    s3("stop");
+    let (status, body) = p.upload(&key, "still.gif").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "store_unavailable");
+    let (_, list) = p.get(&key, "/v1/media?limit=100").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 8, "a refused upload leaves no item behind");
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    s3("start");
+    for id in &ids {
+        let item = p.settle(&key, id).await;
+        assert_eq!(item["status"], "processed", "{item}");
+    }
+    drop(p);
+    s3("stop");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -334,7 +334,7 @@ impl Default for ImageConfig {
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        WorkerConfig { concurrency: 0, max_attempts: 5 }
+        WorkerConfig { concurrency: 0, max_attempts: 10 }
     }
 }
 

@@ -57,8 +57,9 @@ impl From<RepoError> for Step {
     }
 }
 
+/// 0.4 s, 0.8 s, … up to 30 s: with the default 10 attempts an outage of about two minutes is ridden out.
 fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis((200u64 << attempt.min(6)).min(10_000))
+    Duration::from_millis((200u64 << attempt.min(8)).min(30_000))
 }
 
 impl ImageJobHandler {
