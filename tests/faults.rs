@@ -271,3 +271,90 @@ async fn an_object_store_outage_fails_uploads_cleanly_and_jobs_ride_it_out() {
     s3("stop");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_postgres_restart_during_processing_is_ridden_out() {
+    // Its own PostgreSQL cluster, so restarting it disturbs no other test.
+    let dir = std::env::temp_dir().join(format!("mm-pg-{}", uuid::Uuid::new_v4().simple()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    let script = repo_root().join("scripts/infra/postgres.sh");
+    let pg = |action: &str| {
+        let mut c = Command::new("bash");
+        c.arg(&script).arg(action).arg(&dir);
+        if action == "start" {
+            c.args([port.as_str(), "mediamill"]);
+        }
+        let out = c.output().unwrap();
+        assert!(out.status.success(), "postgres {action}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    pg("start");
+    let url = format!("postgres://postgres@127.0.0.1:{port}/mediamill");
+    let p = Pipeline::start(&[("MEDIAMILL_DATABASE__URL", url.as_str()), ("MEDIAMILL_WORKER__CONCURRENCY", "1")]).await;
+    let key = p.key("pgdown");
+    let mut ids = Vec::new();
+    for _ in 0..8 {
+        let (status, b) = p.upload(&key, "progressive.jpg").await;
+        assert_eq!(status, 202);
+        ids.push(b["id"].as_str().unwrap().to_string());
+    }
+    pg("stop");
+    let (status, body) = p.upload(&key, "still.gif").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "database_unavailable");
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    pg("start");
+    for id in &ids {
+        let item = p.settle(&key, id).await;
+        assert_eq!(item["status"], "processed", "{item}");
+    }
+    drop(p);
+    pg("stop");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replaying_every_job_changes_no_output_and_no_count() {
+    use rdkafka::message::{Header, OwnedHeaders};
+    use rdkafka::producer::{FutureProducer, FutureRecord};
+    let p = Pipeline::start(&[]).await;
+    let key = p.key("replay");
+    let http = reqwest::Client::new();
+    let id = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap()
+        .json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let mut form = reqwest::multipart::Form::new();
+    for (i, name) in ["still.gif", "alpha.png", "truncated.jpg", "orient6.jpg"].iter().enumerate() {
+        form = form.part("file", reqwest::multipart::Part::bytes(fixture(name)).file_name(format!("{i}-{name}")));
+    }
+    http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap();
+    http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let before = loop {
+        let (_, b) = p.get(&key, &format!("/v1/batches/{id}")).await;
+        if b["status"] == "completed" { break b; }
+        assert!(Instant::now() < deadline, "{b}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (_, media_before) = p.get(&key, "/v1/media?limit=100").await;
+
+    // Deliver every job again, from the first offset on.
+    let jobs = p.read_topic("media.jobs.image", 1000, Duration::from_secs(5));
+    assert_eq!(jobs.len(), 4);
+    let producer: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", &p.kafka).create().unwrap();
+    let topic = format!("{}media.jobs.image", p.topic_prefix);
+    for (k, h, body) in &jobs {
+        let mut hs = OwnedHeaders::new();
+        for (hk, hv) in h {
+            hs = hs.insert(Header { key: hk, value: Some(hv.as_bytes()) });
+        }
+        producer.send(FutureRecord::to(&topic).key(k).payload(body).headers(hs), Duration::from_secs(5)).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (_, after) = p.get(&key, &format!("/v1/batches/{id}")).await;
+    assert_eq!((after["counts"].clone(), after["round"].clone()), (before["counts"].clone(), before["round"].clone()));
+    let (_, media_after) = p.get(&key, "/v1/media?limit=100").await;
+    assert_eq!(media_after, media_before, "outputs, states and timestamps unchanged");
+    let events = p.read_topic("media.events", 1000, Duration::from_secs(3));
+    let processed = events.iter().filter(|e| e.1["ce_type"] == "mediamill.media.processed.v1").count();
+    assert_eq!(processed, 3, "no second processed event");
+}
