@@ -9,7 +9,12 @@ use crate::failure::ProcessError;
 
 /// A decoded, upright image.
 pub struct Decoded {
+    /// The pixels: the full image, or a JPEG decoded at 1/2, 1/4 or 1/8 scale (shrink-on-load) when that still
+    /// covers the largest output asked for.
     pub image: DynamicImage,
+    /// Upright size of the full image.
+    pub width: u32,
+    pub height: u32,
     /// Lower-case format name (`jpeg`, `png`, …).
     pub format: String,
     /// EXIF orientation as found, 1–8.
@@ -41,8 +46,44 @@ fn reader(bytes: &[u8], max_pixels: u64) -> Result<ImageReader<Cursor<&[u8]>>, P
     Ok(r)
 }
 
-/// Decodes `bytes`, refusing images over `max_pixels`, and applies the EXIF orientation.
+/// Decodes `bytes` at full size, refusing images over `max_pixels`, and applies the EXIF orientation.
 pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Decoded, ProcessError> {
+    decode_at_least(bytes, max_pixels, u32::MAX)
+}
+
+/// The largest power-of-two JPEG scale (1/8, 1/4, 1/2) whose long edge still covers `long_edge`.
+fn jpeg_scale(w: u32, h: u32, long_edge: u32) -> Option<turbojpeg::ScalingFactor> {
+    let long = w.max(h);
+    [8usize, 4, 2]
+        .into_iter()
+        .find(|d| (long as usize).div_ceil(*d) >= long_edge as usize)
+        .map(|d| turbojpeg::ScalingFactor::new(1, d))
+}
+
+/// Decodes a JPEG at a reduced scale with libjpeg-turbo (DCT-domain scaling: most of the decode is skipped).
+/// `None` when libjpeg-turbo cannot give RGB for this file (e.g. CMYK); the caller then decodes normally.
+fn decode_scaled_jpeg(bytes: &[u8], scale: turbojpeg::ScalingFactor) -> Option<DynamicImage> {
+    let mut d = turbojpeg::Decompressor::new().ok()?;
+    let header = d.read_header(bytes).ok()?;
+    if matches!(header.colorspace, turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK) {
+        return None;
+    }
+    let header = header.scaled(scale);
+    d.set_scaling_factor(scale).ok()?;
+    let mut img = turbojpeg::Image {
+        pixels: vec![0u8; 3 * header.width * header.height],
+        width: header.width,
+        pitch: 3 * header.width,
+        height: header.height,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    d.decompress(bytes, img.as_deref_mut()).ok()?;
+    image::RgbImage::from_raw(header.width as u32, header.height as u32, img.pixels).map(DynamicImage::ImageRgb8)
+}
+
+/// Decodes `bytes`, refusing images over `max_pixels`, applying the EXIF orientation, at the smallest JPEG
+/// scale whose long edge still covers `long_edge` (any other format is decoded at full size).
+pub fn decode_at_least(bytes: &[u8], max_pixels: u64, long_edge: u32) -> Result<Decoded, ProcessError> {
     let r = reader(bytes, max_pixels)?;
     let format = r
         .format()
@@ -63,12 +104,25 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Decoded, ProcessError> {
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let icc = decoder.icc_profile().ok().flatten();
     let exif = decoder.exif_metadata().ok().flatten();
-    let image = DynamicImage::from_decoder(decoder).map_err(classify)?;
+    let scaled = match format {
+        image::ImageFormat::Jpeg => jpeg_scale(w, h, long_edge).and_then(|s| decode_scaled_jpeg(bytes, s)),
+        _ => None,
+    };
+    let image = match scaled {
+        Some(img) => img,
+        None => DynamicImage::from_decoder(decoder).map_err(classify)?,
+    };
     let icc_applied = icc.is_some();
     let mut image = super::colour::to_srgb(image, icc.as_deref());
     image.apply_orientation(orientation);
+    let (width, height) = match orientation.to_exif() {
+        5..=8 => (h, w),
+        _ => (w, h),
+    };
     Ok(Decoded {
         image,
+        width,
+        height,
         format: format!("{format:?}").to_ascii_lowercase(),
         orientation: orientation.to_exif(),
         exif,
@@ -161,6 +215,21 @@ mod tests {
         for bytes in [&b""[..], b"\xFF\xD8", b"GIF89a", b"\x89PNG\r\n\x1a\n", &[0u8; 100][..]] {
             assert!(decode(bytes, 1_000_000).is_err());
         }
+    }
+
+    #[test]
+    fn shrink_on_load_keeps_the_largest_output_covered() {
+        assert_eq!(jpeg_scale(4000, 3000, 1024).map(|s| (s.num(), s.denom())), Some((1, 2)));
+        assert_eq!(jpeg_scale(4000, 3000, 256).map(|s| (s.num(), s.denom())), Some((1, 8)));
+        assert_eq!(jpeg_scale(4000, 3000, 3000), None);
+        let img = image::RgbImage::from_fn(800, 600, |x, y| image::Rgb([(x / 4) as u8, (y / 3) as u8, 90]));
+        let mut j = Vec::new();
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut j, 90).encode_image(&img).unwrap();
+        let d = decode_at_least(&j, 1_000_000, 200).unwrap();
+        assert_eq!((d.width, d.height), (800, 600), "the full size is reported");
+        assert_eq!((d.image.width(), d.image.height()), (200, 150), "decoded at 1/4");
+        let p = d.image.to_rgb8().get_pixel(100, 75).0;
+        assert!(p[0].abs_diff(100) < 8 && p[1].abs_diff(100) < 8, "{p:?}");
     }
 
     #[test]

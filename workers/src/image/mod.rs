@@ -13,7 +13,7 @@ mod resize;
 use mediamill_core::config::{parse_hex_colour, ImageFormat, VariantSpec};
 use serde::Serialize;
 
-pub use decode::{decode, Decoded};
+pub use decode::{decode, decode_at_least, Decoded};
 
 use crate::failure::ProcessError;
 
@@ -92,8 +92,9 @@ pub fn fit_long_edge(w: u32, h: u32, long_edge: u32) -> (u32, u32) {
 /// Variants are resized largest first, each from the previous one when that is still at least twice its size
 /// (a cascade of Lanczos steps looks the same and costs a fraction of resizing the full image every time).
 pub fn process(bytes: &[u8], s: &ImageSettings) -> Result<Processed, ProcessError> {
-    let d = decode(bytes, s.max_pixels)?;
-    let (w, h) = (d.image.width(), d.image.height());
+    let largest = s.variants.iter().map(|v| v.long_edge).max().unwrap_or(u32::MAX);
+    let d = decode_at_least(bytes, s.max_pixels, largest)?;
+    let (w, h) = (d.width, d.height);
     let mut order: Vec<&VariantSpec> = s.variants.iter().collect();
     order.sort_by_key(|v| std::cmp::Reverse(v.long_edge));
     let mut outputs = Vec::new();
