@@ -91,26 +91,16 @@ async fn killing_one_of_two_workers_mid_batch_loses_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn uploads_accepted_while_kafka_is_down_are_processed_when_it_returns() {
     // Its own Kafka, so stopping it disturbs no other test.
-    let dir = std::env::temp_dir().join(format!("mm-kafka-{}", uuid::Uuid::new_v4().simple()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
-    let script = repo_root().join("scripts/infra/kafka.sh");
-    let kafka = |action: &str| {
-        let mut c = Command::new("bash");
-        c.arg(&script).arg(action).arg(&dir);
-        if action == "start" {
-            c.arg(&port);
-        }
-        let out = c.output().unwrap();
-        assert!(out.status.success(), "kafka {action}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    kafka("start");
+    let port = harness::free_port_string();
+    let kafka = harness::OwnServer::new("kafka", &[&port]);
+    kafka.start();
     let brokers = format!("127.0.0.1:{port}");
     let p = Pipeline::start(&[("MEDIAMILL_KAFKA__BROKERS", brokers.as_str())]).await;
     let key = p.key("outage");
     let (_, before) = p.upload(&key, "still.gif").await;
     assert_eq!(p.settle(&key, before["id"].as_str().unwrap()).await["status"], "processed");
 
-    kafka("stop");
+    kafka.stop();
     let started = Instant::now();
     let mut ids = Vec::new();
     while started.elapsed() < Duration::from_secs(20) {
@@ -123,14 +113,12 @@ async fn uploads_accepted_while_kafka_is_down_are_processed_when_it_returns() {
     let (_, one) = p.get(&key, &format!("/v1/media/{}", ids[0])).await;
     assert_eq!(one["status"], "uploaded", "nothing can be processed while the broker is down");
 
-    kafka("start");
+    kafka.start();
     for id in &ids {
         let item = p.settle(&key, id).await;
         assert_eq!(item["status"], "processed", "{item}");
     }
     drop(p);
-    kafka("stop");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -226,19 +214,9 @@ async fn sigterm_drains_the_worker_and_exits_cleanly() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_object_store_outage_fails_uploads_cleanly_and_jobs_ride_it_out() {
     // Its own SeaweedFS, so stopping it disturbs no other test.
-    let dir = std::env::temp_dir().join(format!("mm-s3-{}", uuid::Uuid::new_v4().simple()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
-    let script = repo_root().join("scripts/infra/seaweedfs.sh");
-    let s3 = |action: &str| {
-        let mut c = Command::new("bash");
-        c.arg(&script).arg(action).arg(&dir);
-        if action == "start" {
-            c.args([port.as_str(), "outage-key", "outage-secret"]);
-        }
-        let out = c.output().unwrap();
-        assert!(out.status.success(), "seaweedfs {action}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    s3("start");
+    let port = harness::free_port_string();
+    let s3 = harness::OwnServer::new("seaweedfs", &[&port, "outage-key", "outage-secret"]);
+    s3.start();
     let endpoint = format!("http://127.0.0.1:{port}");
     let p = Pipeline::start(&[
         ("MEDIAMILL_STORE__S3__ENDPOINT", endpoint.as_str()),
@@ -255,40 +233,27 @@ async fn an_object_store_outage_fails_uploads_cleanly_and_jobs_ride_it_out() {
         assert_eq!(status, 202);
         ids.push(b["id"].as_str().unwrap().to_string());
     }
-    s3("stop");
+    s3.stop();
     let (status, body) = p.upload(&key, "still.gif").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "store_unavailable");
     let (_, list) = p.get(&key, "/v1/media?limit=100").await;
     assert_eq!(list["items"].as_array().unwrap().len(), 8, "a refused upload leaves no item behind");
     tokio::time::sleep(Duration::from_secs(20)).await;
-    s3("start");
+    s3.start();
     for id in &ids {
         let item = p.settle(&key, id).await;
         assert_eq!(item["status"], "processed", "{item}");
     }
     drop(p);
-    s3("stop");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_postgres_restart_during_processing_is_ridden_out() {
     // Its own PostgreSQL cluster, so restarting it disturbs no other test.
-    let dir = std::env::temp_dir().join(format!("mm-pg-{}", uuid::Uuid::new_v4().simple()));
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
-    let script = repo_root().join("scripts/infra/postgres.sh");
-    let pg = |action: &str| {
-        let mut c = Command::new("bash");
-        c.arg(&script).arg(action).arg(&dir);
-        if action == "start" {
-            c.args([port.as_str(), "mediamill"]);
-        }
-        let out = c.output().unwrap();
-        assert!(out.status.success(), "postgres {action}: {}", String::from_utf8_lossy(&out.stderr));
-    };
-    std::fs::create_dir_all(&dir).unwrap();
-    pg("start");
+    let port = harness::free_port_string();
+    let pg = harness::OwnServer::new("postgres", &[&port, "mediamill"]);
+    pg.start();
     let url = format!("postgres://postgres@127.0.0.1:{port}/mediamill");
     let p = Pipeline::start(&[("MEDIAMILL_DATABASE__URL", url.as_str()), ("MEDIAMILL_WORKER__CONCURRENCY", "1")]).await;
     let key = p.key("pgdown");
@@ -298,19 +263,17 @@ async fn a_postgres_restart_during_processing_is_ridden_out() {
         assert_eq!(status, 202);
         ids.push(b["id"].as_str().unwrap().to_string());
     }
-    pg("stop");
+    pg.stop();
     let (status, body) = p.upload(&key, "still.gif").await;
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "database_unavailable");
     tokio::time::sleep(Duration::from_secs(5)).await;
-    pg("start");
+    pg.start();
     for id in &ids {
         let item = p.settle(&key, id).await;
         assert_eq!(item["status"], "processed", "{item}");
     }
     drop(p);
-    pg("stop");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -20,3 +20,14 @@ wait_port() {
   echo "port $port did not open within ${secs}s" >&2
   return 1
 }
+
+# Stops the process whose pid is in DIR/pid: TERM, up to 10 s, then KILL. Safe when nothing runs.
+stop_pidfile() {
+  local dir=$1 pid
+  [ -f "$dir/pid" ] || return 0
+  pid=$(cat "$dir/pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$dir/pid"
+}

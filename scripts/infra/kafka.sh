@@ -18,8 +18,10 @@ install() {
 start() {
   local dir=$1 port=$2 ctl
   install
-  ctl=$(free_port)
   mkdir -p "$dir/data"
+  # A restart keeps its controller port: the KRaft quorum recorded it, and a new one leaves the broker
+  # looking for its controller for a minute before it serves again.
+  if [ -f "$dir/controller.port" ]; then ctl=$(cat "$dir/controller.port"); else ctl=$(free_port); echo "$ctl" > "$dir/controller.port"; fi
   cat > "$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=1
@@ -59,14 +61,6 @@ PROPS
   wait_port "$port" 90 || { tail -30 "$dir/stdout.log" "$dir/server.log" >&2 || true; return 1; }
 }
 
-stop() {
-  local dir=$1 pid
-  [ -f "$dir/pid" ] || return 0
-  pid=$(cat "$dir/pid")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
-  rm -f "$dir/pid"
-}
+stop() { stop_pidfile "$1"; }
 
 "$@"

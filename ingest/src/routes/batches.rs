@@ -49,6 +49,15 @@ async fn owned_batch(st: &AppState, tenant_id: &str, id: &str) -> Result<Batch, 
     st.repo.get_batch(tenant_id, id).await?.ok_or_else(|| ApiError::not_found("batch"))
 }
 
+/// A tenant's batch that still takes files; 409 once sealed.
+async fn open_batch(st: &AppState, tenant_id: &str, id: &str) -> Result<Batch, ApiError> {
+    let b = owned_batch(st, tenant_id, id).await?;
+    if b.status != BatchStatus::Open {
+        return Err(ApiError::new(StatusCode::CONFLICT, "batch_sealed", "the batch is sealed and takes no more files"));
+    }
+    Ok(b)
+}
+
 /// `POST /v1/batches` → 201 with the new, open batch.
 pub async fn create(
     State(st): State<AppState>,
@@ -136,10 +145,7 @@ pub async fn add_media(
     Path(id): Path<String>,
     req: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let b = owned_batch(&st, &tenant.id, &id).await?;
-    if b.status != BatchStatus::Open {
-        return Err(ApiError::new(StatusCode::CONFLICT, "batch_sealed", "the batch is sealed and takes no more files"));
-    }
+    let b = open_batch(&st, &tenant.id, &id).await?;
     let headers = req.headers().clone();
     let mut items = Vec::new();
     if is_multipart(&headers) {
@@ -180,10 +186,7 @@ pub async fn add_archive(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     use futures::StreamExt;
     use tokio::io::AsyncWriteExt;
-    let b = owned_batch(&st, &tenant.id, &id).await?;
-    if b.status != BatchStatus::Open {
-        return Err(ApiError::new(StatusCode::CONFLICT, "batch_sealed", "the batch is sealed and takes no more files"));
-    }
+    let b = open_batch(&st, &tenant.id, &id).await?;
     let internal = |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
     let limit = st.cfg.limits.max_archive_bytes;
     let too_large = || ApiError::new(
