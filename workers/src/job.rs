@@ -93,7 +93,9 @@ impl ImageJobHandler {
                 size,
             });
         }
-        let metadata = serde_json::to_value(&processed.metadata).unwrap_or_default();
+        let mut metadata = serde_json::to_value(&processed.metadata).unwrap_or_default();
+        // Kept so the pipeline's own overhead (upload → processed, minus this) can be measured.
+        metadata["processing_ms"] = serde_json::json!(started.elapsed().as_millis() as u64);
         let mut ev = MediaEvent::of(m, MediaStatus::Processed);
         ev.metadata = Some(metadata.clone());
         ev.variants = variants.clone();
