@@ -93,7 +93,9 @@ impl Backends {
             brokers: cfg.kafka.brokers.clone(),
             group_id: format!("{}.workers.image", cfg.kafka.group_prefix),
             topics: vec![Topics::new(&cfg.kafka.topic_prefix).name(topics::JOBS_IMAGE)],
-            capacity: concurrency,
+            // More jobs in flight than CPU threads: the extra ones wait on the pool, so the consumer does not
+            // pause and refetch (up to fetch.wait.max.ms) after every job; CPU use stays bounded by the pool.
+            capacity: concurrency * 4,
             max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
             drain_timeout: Duration::from_secs(20),
         };
