@@ -13,7 +13,7 @@ use mediamill_core::repo::now_ms;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::media::{accept, filename_from_headers, is_multipart};
+use super::media::{accept, declared_length, filename_from_headers, is_multipart};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -167,10 +167,9 @@ pub async fn add_media(
             return Err(ApiError::bad_request("no_file", "the multipart body has no file field"));
         }
     } else {
-        let declared = headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
         let filename = filename_from_headers(&headers);
         let stream = req.into_body().into_data_stream().map_err(|e| e.to_string());
-        let r = accept(&st, &tenant.id, stream, declared, filename.clone(), Some(b.id.clone()), None).await;
+        let r = accept(&st, &tenant.id, stream, declared_length(&headers), filename.clone(), Some(b.id.clone()), None).await;
         items.push(record(&st, &b.id, filename, r).await?);
     }
     Ok((StatusCode::ACCEPTED, Json(json!({"batch_id": b.id, "items": items}))))
@@ -194,7 +193,7 @@ pub async fn add_archive(
         "too_large",
         format!("the archive is larger than {limit} bytes (limits.max_archive_bytes)"),
     );
-    if req.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > limit) {
+    if declared_length(req.headers()).is_some_and(|n| n > limit) {
         return Err(too_large());
     }
     // Spool to disk: a zip's directory is at its end, and memory must stay flat.

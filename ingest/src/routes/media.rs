@@ -74,11 +74,15 @@ pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, req: Req
         let filename = field.file_name().and_then(clean_filename);
         accept(&st, &tenant.id, field, None, filename, None, idem).await?
     } else {
-        let declared = headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
         let stream = req.into_body().into_data_stream().map_err(|e| e.to_string());
-        accept(&st, &tenant.id, stream, declared, filename_from_headers(&headers), None, idem).await?
+        accept(&st, &tenant.id, stream, declared_length(&headers), filename_from_headers(&headers), None, idem).await?
     };
     Ok((StatusCode::ACCEPTED, Json(view::accepted(&base, &m))).into_response())
+}
+
+/// The body length a request declares in Content-Length, if any.
+pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
 }
 
 /// Whether a request body is multipart/form-data.
