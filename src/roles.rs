@@ -13,8 +13,9 @@ use mediamill_core::store::{self, Store};
 use mediamill_core::topics::{self, Topics};
 use mediamill_ingest::AppState;
 use mediamill_workers::image::ImageSettings;
+use mediamill_workers::jobs::{ImageProcessor, JobHandler, Processor, Services, VideoProcessor};
 use mediamill_workers::pool::CpuPool;
-use mediamill_workers::ImageJobHandler;
+use mediamill_workers::video::VideoSettings;
 use tokio::task::JoinHandle;
 
 /// The backends every role needs.
@@ -75,33 +76,62 @@ impl Backends {
     pub fn spawn_image_worker(&self, shutdown: Shutdown) -> JoinHandle<()> {
         let cfg = &self.cfg;
         let concurrency = cfg.worker_concurrency();
-        let handler = Arc::new(ImageJobHandler {
-            repo: self.repo.clone(),
-            store: self.store.clone(),
+        let processor = ImageProcessor {
             pool: CpuPool::new(concurrency),
             settings: Arc::new(ImageSettings::from_config(cfg)),
+            video: Arc::new(VideoSettings::from_config(cfg)),
             job_timeout: Duration::from_secs(cfg.limits.job_timeout_secs),
+        };
+        // More jobs in flight than CPU threads: the extra ones wait on the pool, so the consumer does not
+        // pause and refetch (up to fetch.wait.max.ms) after every job; CPU use stays bounded by the pool.
+        self.spawn_job_worker("image", topics::JOBS_IMAGE, processor, concurrency * 4, shutdown)
+    }
+
+    /// Starts a video worker: a consumer of `media.jobs.video` in its own group, so long transcodes never
+    /// hold up images. Each job runs off the poll loop; at `video.concurrency` jobs the consumer pauses.
+    pub fn spawn_video_worker(&self, shutdown: Shutdown) -> JoinHandle<()> {
+        let cfg = &self.cfg;
+        let tmp_dir = std::env::temp_dir();
+        let orphans = mediamill_workers::jobs::video::remove_orphans(&tmp_dir);
+        if orphans > 0 {
+            tracing::info!(orphans, dir = %tmp_dir.display(), "removed temporary folders of killed video workers");
+        }
+        let processor = VideoProcessor {
+            settings: Arc::new(VideoSettings::from_config(cfg)),
+            timeout: Duration::from_secs(cfg.video.timeout_secs),
+            progress_every: Duration::from_secs(cfg.video.progress_interval_secs),
+            tmp_dir,
+        };
+        self.spawn_job_worker("video", topics::JOBS_VIDEO, processor, cfg.video.concurrency, shutdown)
+    }
+
+    fn spawn_job_worker<P: Processor>(
+        &self,
+        kind: &'static str,
+        topic: &str,
+        processor: P,
+        capacity: usize,
+        shutdown: Shutdown,
+    ) -> JoinHandle<()> {
+        let cfg = &self.cfg;
+        let t = Topics::new(&cfg.kafka.topic_prefix);
+        let handler = Arc::new(JobHandler {
+            processor,
+            svc: Services { repo: self.repo.clone(), store: self.store.clone(), waker: self.waker.clone(), shutdown: shutdown.clone() },
             max_attempts: cfg.worker.max_attempts,
-            waker: self.waker.clone(),
-            shutdown: shutdown.clone(),
-            dlq: self.producer().ok().map(|producer| mediamill_core::kafka::dlq::DeadLetters {
-                producer,
-                topic: Topics::new(&cfg.kafka.topic_prefix).name(topics::JOBS_DLQ),
-            }),
+            dlq: self.producer().ok().map(|producer| mediamill_core::kafka::dlq::DeadLetters { producer, topic: t.name(topics::JOBS_DLQ) }),
         });
         let settings = ConsumerSettings {
             brokers: cfg.kafka.brokers.clone(),
-            group_id: format!("{}.workers.image", cfg.kafka.group_prefix),
-            topics: vec![Topics::new(&cfg.kafka.topic_prefix).name(topics::JOBS_IMAGE)],
-            // More jobs in flight than CPU threads: the extra ones wait on the pool, so the consumer does not
-            // pause and refetch (up to fetch.wait.max.ms) after every job; CPU use stays bounded by the pool.
-            capacity: concurrency * 4,
+            group_id: format!("{}.workers.{kind}", cfg.kafka.group_prefix),
+            topics: vec![t.name(topic)],
+            capacity,
             max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
             drain_timeout: Duration::from_secs(20),
         };
         tokio::spawn(async move {
             if let Err(e) = run_consumer(settings, handler, shutdown).await {
-                tracing::error!(error = %e, "image worker stopped");
+                tracing::error!(error = %e, kind, "worker stopped");
             }
         })
     }

@@ -370,7 +370,11 @@ async fn a_requeued_item_reopens_its_batch_which_completes_again() {
     assert_eq!(types.iter().filter(|t| t.0 == "mediamill.batch.reopened.v1").count(), 1, "{types:?}");
     assert!(types.iter().any(|t| t.1 == c1) && types.iter().any(|t| t.1 == c2), "{types:?}");
 
-    // Stuck work: a video with no video worker stays uploaded and is listed.
+    // Stuck work: a video with no video worker running stays uploaded and is listed.
+    if let Some(mut w) = p.video.take() {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
     let (_, v) = p.upload(&key, "clip.mp4").await;
     let out = p.run(&["jobs", "stuck", "--older-than", "0s"]);
     assert!(String::from_utf8_lossy(&out.stdout).contains(v["id"].as_str().unwrap()));

@@ -10,6 +10,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+mod video;
+pub use video::{Rendition, VideoConfig};
+
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -31,6 +34,7 @@ pub struct Config {
     pub kafka: KafkaConfig,
     pub limits: Limits,
     pub image: ImageConfig,
+    pub video: VideoConfig,
     pub worker: WorkerConfig,
     pub batch: BatchConfig,
     pub notify: NotifyConfig,
@@ -252,6 +256,7 @@ impl Default for Config {
             kafka: KafkaConfig::default(),
             limits: Limits::default(),
             image: ImageConfig::default(),
+            video: VideoConfig::default(),
             worker: WorkerConfig::default(),
             batch: BatchConfig::default(),
             notify: NotifyConfig::default(),
@@ -377,25 +382,8 @@ impl Config {
         nonzero("notify.retry_base_ms", self.notify.retry_base_ms)?;
         nonzero("notify.max_attempts", self.notify.max_attempts as u64)?;
         nonzero("notify.timeout_ms", self.notify.timeout_ms)?;
-        if self.image.variants.is_empty() {
-            return Err(ConfigError::Invalid { key: "image.variants", problem: "must name at least one variant".into() });
-        }
-        for v in &self.image.variants {
-            let bad_name = v.name.is_empty()
-                || !v.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if bad_name {
-                return Err(ConfigError::Invalid {
-                    key: "image.variants.name",
-                    problem: format!("{:?} must be non-empty letters, digits, '-' or '_'", v.name),
-                });
-            }
-            if v.long_edge == 0 || v.formats.is_empty() || !(1..=100).contains(&v.quality) {
-                return Err(ConfigError::Invalid {
-                    key: "image.variants",
-                    problem: format!("{:?} needs long_edge > 0, at least one format and quality 1–100", v.name),
-                });
-            }
-        }
+        validate_variants("image.variants", &self.image.variants)?;
+        self.video.validate()?;
         parse_hex_colour(&self.image.background)
             .ok_or(ConfigError::Invalid { key: "image.background", problem: "must be #rrggbb".into() })?;
         if self.store.backend == StoreBackend::S3 && self.store.s3.bucket.is_empty() {
@@ -431,6 +419,33 @@ impl Config {
         c.database.url = mask_url_password(&c.database.url);
         toml::to_string_pretty(&c).unwrap_or_else(|e| format!("# cannot render: {e}"))
     }
+}
+
+/// Whether `name` can be part of an object key and a URL: non-empty letters, digits, `-` or `_`.
+pub(crate) fn is_safe_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+/// Checks a list of image variants (`image.variants`, `video.poster`).
+pub(crate) fn validate_variants(key: &'static str, variants: &[VariantSpec]) -> Result<(), ConfigError> {
+    if variants.is_empty() {
+        return Err(ConfigError::Invalid { key, problem: "must name at least one variant".into() });
+    }
+    for v in variants {
+        if !is_safe_name(&v.name) {
+            return Err(ConfigError::Invalid {
+                key,
+                problem: format!("{:?} must be non-empty letters, digits, '-' or '_'", v.name),
+            });
+        }
+        if v.long_edge == 0 || v.formats.is_empty() || !(1..=100).contains(&v.quality) {
+            return Err(ConfigError::Invalid {
+                key,
+                problem: format!("{:?} needs long_edge > 0, at least one format and quality 1–100", v.name),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// `#rrggbb` → RGB.

@@ -174,6 +174,9 @@ pub struct MediaEvent {
     /// Stored variants (`processed` only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<crate::model::Variant>,
+    /// Percent done, 0–100 (`processing` events of long jobs, e.g. video transcodes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<u8>,
 }
 
 /// Body of every `mediamill.batch.*.v1` event.

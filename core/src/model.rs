@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 pub enum MediaKind {
     Image,
     Video,
+    /// Sound without pictures; processed by the video workers into AAC/M4A.
+    Audio,
 }
 
 impl MediaKind {
@@ -15,12 +17,14 @@ impl MediaKind {
         match self {
             MediaKind::Image => "image",
             MediaKind::Video => "video",
+            MediaKind::Audio => "audio",
         }
     }
     pub fn parse(s: &str) -> Option<MediaKind> {
         match s {
             "image" => Some(MediaKind::Image),
             "video" => Some(MediaKind::Video),
+            "audio" => Some(MediaKind::Audio),
             _ => None,
         }
     }

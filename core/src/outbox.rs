@@ -30,7 +30,7 @@ pub fn job_event(m: &Media, attempt: u32) -> OutboxEvent {
     };
     let ty = match m.kind {
         MediaKind::Image => event::JOB_IMAGE,
-        MediaKind::Video => event::JOB_VIDEO,
+        MediaKind::Video | MediaKind::Audio => event::JOB_VIDEO,
     };
     OutboxEvent {
         topic: topics::jobs_for(m.kind).to_string(),
@@ -70,6 +70,7 @@ impl MediaEvent {
             message: None,
             metadata: None,
             variants: vec![],
+            progress: None,
         }
     }
 }

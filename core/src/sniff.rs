@@ -21,6 +21,8 @@ pub fn sniff(head: &[u8]) -> Option<Sniffed> {
         | "image/heif" | "image/heic" => MediaKind::Image,
         "video/mp4" | "video/quicktime" | "video/webm" | "video/x-matroska" | "video/x-msvideo" | "video/mpeg"
         | "video/x-m4v" => MediaKind::Video,
+        "audio/mpeg" | "audio/m4a" | "audio/x-m4a" | "audio/aac" | "audio/ogg" | "audio/x-flac" | "audio/x-wav"
+        | "audio/opus" => MediaKind::Audio,
         _ => return None,
     };
     Some(Sniffed { kind, mime })
@@ -38,6 +40,8 @@ mod tests {
         assert_eq!(sniff(png).map(|s| s.kind), Some(MediaKind::Image));
         let mp4 = b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom";
         assert_eq!(sniff(mp4).map(|s| s.kind), Some(MediaKind::Video));
+        let wav = b"RIFF\x24\0\0\0WAVEfmt \x10\0\0\0";
+        assert_eq!(sniff(wav).map(|s| s.kind), Some(MediaKind::Audio));
     }
 
     #[test]

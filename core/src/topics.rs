@@ -17,7 +17,7 @@ pub const BATCH_EVENTS: &str = "batch.events";
 pub fn jobs_for(kind: MediaKind) -> &'static str {
     match kind {
         MediaKind::Image => JOBS_IMAGE,
-        MediaKind::Video => JOBS_VIDEO,
+        MediaKind::Video | MediaKind::Audio => JOBS_VIDEO,
     }
 }
 

@@ -24,7 +24,7 @@ pub struct Received {
 pub fn limit_for(limits: &Limits, kind: MediaKind) -> (u64, &'static str) {
     match kind {
         MediaKind::Image => (limits.max_image_bytes, "limits.max_image_bytes"),
-        MediaKind::Video => (limits.max_video_bytes, "limits.max_video_bytes"),
+        MediaKind::Video | MediaKind::Audio => (limits.max_video_bytes, "limits.max_video_bytes"),
     }
 }
 

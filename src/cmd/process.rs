@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 
 use mediamill_core::config::Config;
 use mediamill_core::model::MediaKind;
+use std::sync::atomic::AtomicBool;
+
 use mediamill_workers::image::{self, ImageSettings};
+use mediamill_workers::video::{self, VideoSettings};
 use serde_json::json;
 
 #[derive(Debug, clap::Args)]
@@ -19,41 +22,109 @@ pub struct Args {
     out: PathBuf,
 }
 
-fn one(path: &Path, out: &Path, settings: &ImageSettings, max_bytes: u64) -> Result<serde_json::Value, (String, String)> {
+type Failure = (String, String);
+
+fn failure(e: mediamill_workers::ProcessError) -> Failure {
+    (e.reason().to_string(), e.to_string())
+}
+
+fn write_err(e: std::io::Error) -> Failure {
+    ("write_failed".to_string(), e.to_string())
+}
+
+fn one(path: &Path, out: &Path, s: &Settings) -> Result<serde_json::Value, Failure> {
     let meta = std::fs::metadata(path).map_err(|e| ("unreadable".to_string(), e.to_string()))?;
-    if meta.len() > max_bytes {
-        return Err(("too_large".into(), format!("file is {} bytes; the limit is {max_bytes} bytes (limits.max_image_bytes)", meta.len())));
-    }
-    let bytes = std::fs::read(path).map_err(|e| ("unreadable".to_string(), e.to_string()))?;
-    if bytes.is_empty() {
+    if meta.len() == 0 {
         return Err(("empty".into(), "the file has no bytes".into()));
     }
-    let sniffed = mediamill_core::sniff::sniff(&bytes[..bytes.len().min(mediamill_core::sniff::SNIFF_BYTES)])
+    let mut head = vec![0u8; mediamill_core::sniff::SNIFF_BYTES];
+    let n = std::fs::File::open(path).and_then(|mut f| read_up_to(&mut f, &mut head)).map_err(|e| ("unreadable".to_string(), e.to_string()))?;
+    let sniffed = mediamill_core::sniff::sniff(&head[..n])
         .ok_or_else(|| ("unsupported_format".to_string(), "the first bytes match no supported format".to_string()))?;
-    if sniffed.kind == MediaKind::Video {
-        return Err(("unsupported_format".into(), "video processing is not built yet".into()));
+    let (limit, key) = match sniffed.kind {
+        MediaKind::Video | MediaKind::Audio => (s.max_video_bytes, "limits.max_video_bytes"),
+        MediaKind::Image => (s.max_image_bytes, "limits.max_image_bytes"),
+    };
+    if meta.len() > limit {
+        return Err(("too_large".into(), format!("file is {} bytes; the limit is {limit} bytes ({key})", meta.len())));
     }
-    let processed = image::process(&bytes, settings).map_err(|e| (e.reason().to_string(), e.to_string()))?;
     let stem = path.file_name().map(|s| s.to_string_lossy().replace(['/', '\\'], "_")).unwrap_or_else(|| "input".into());
     let dir = out.join(stem);
-    std::fs::create_dir_all(&dir).map_err(|e| ("write_failed".to_string(), e.to_string()))?;
+    std::fs::create_dir_all(&dir).map_err(write_err)?;
+    match sniffed.kind {
+        MediaKind::Image => one_image(path, &dir, s),
+        MediaKind::Video | MediaKind::Audio => one_video(path, &dir, s),
+    }
+}
+
+fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read(&mut buf[n..])? {
+            0 => break,
+            k => n += k,
+        }
+    }
+    Ok(n)
+}
+
+fn image_lines(dir: &Path, outputs: &[image::Output]) -> Result<Vec<serde_json::Value>, Failure> {
     let mut variants = Vec::new();
-    for o in &processed.outputs {
+    for o in outputs {
         let p = dir.join(format!("{}.{}", o.name, o.format.ext()));
-        std::fs::write(&p, &o.bytes).map_err(|e| ("write_failed".to_string(), e.to_string()))?;
+        std::fs::write(&p, &o.bytes).map_err(write_err)?;
         variants.push(json!({"name": o.name, "format": o.format, "width": o.width, "height": o.height, "size": o.bytes.len(), "path": p}));
+    }
+    Ok(variants)
+}
+
+fn one_image(path: &Path, dir: &Path, s: &Settings) -> Result<serde_json::Value, Failure> {
+    let bytes = std::fs::read(path).map_err(|e| ("unreadable".to_string(), e.to_string()))?;
+    let processed = image::process(&bytes, &s.image).map_err(failure)?;
+    let mut variants = image_lines(dir, &processed.outputs)?;
+    if processed.metadata.animated && processed.metadata.format == "gif" {
+        // As the worker does: animations also become an MP4.
+        let r = video::animation_to_mp4(path, dir, &s.video).map_err(failure)?;
+        variants.push(rendition_line(&r));
     }
     Ok(json!({"metadata": processed.metadata, "variants": variants}))
 }
 
+fn one_video(path: &Path, dir: &Path, s: &Settings) -> Result<serde_json::Value, Failure> {
+    let cancel = AtomicBool::new(false);
+    let processed = video::process(path, dir, &s.video, &|_| {}, &cancel).map_err(failure)?;
+    let mut variants = image_lines(dir, &processed.images)?;
+    variants.extend(processed.renditions.iter().map(rendition_line));
+    Ok(json!({"metadata": processed.metadata, "variants": variants}))
+}
+
+fn rendition_line(r: &video::Encoded) -> serde_json::Value {
+    let size = std::fs::metadata(&r.path).map(|m| m.len()).unwrap_or(0);
+    json!({"name": r.name, "format": r.container.ext(), "width": r.width, "height": r.height, "size": size, "path": r.path})
+}
+
+/// Everything [`one`] needs from the configuration.
+#[derive(Clone)]
+struct Settings {
+    image: ImageSettings,
+    video: VideoSettings,
+    max_image_bytes: u64,
+    max_video_bytes: u64,
+}
+
 pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
-    let settings = ImageSettings::from_config(&cfg);
-    let max = cfg.limits.max_image_bytes;
+    let settings = Settings {
+        image: ImageSettings::from_config(&cfg),
+        video: VideoSettings::from_config(&cfg),
+        max_image_bytes: cfg.limits.max_image_bytes,
+        max_video_bytes: cfg.limits.max_video_bytes,
+    };
     let mut failed = 0;
     for f in &args.files {
         let (f2, out, s) = (f.clone(), args.out.clone(), settings.clone());
         // The same CPU-bound code the worker runs on its pool; a panic fails only this file.
-        let r = tokio::task::spawn_blocking(move || one(&f2, &out, &s, max))
+        let r = tokio::task::spawn_blocking(move || one(&f2, &out, &s))
             .await
             .unwrap_or_else(|e| Err(("crashed".into(), e.to_string())));
         let line = match r {

@@ -36,6 +36,8 @@ struct Expect {
     code: Option<String>,
     width: Option<u32>,
     height: Option<u32>,
+    /// Seconds every video/audio variant must last (±0.1 s).
+    duration: Option<f64>,
     #[serde(default)]
     variants: BTreeMap<String, [u32; 2]>,
 }
@@ -167,13 +169,22 @@ async fn check_item(http: &reqwest::Client, auth: &str, item: &serde_json::Value
         for v in of_name {
             let url = v["url"].as_str().unwrap_or_default();
             let ct = v["content_type"].as_str().unwrap_or_default();
-            match fetch_dimensions(http, auth, url).await {
-                Ok((got_ct, gw, gh)) => {
-                    if (gw, gh) != (*w, *h) {
-                        problems.push(format!("{name}.{} is {gw}x{gh}, expected {w}x{h}", v["format"].as_str().unwrap_or("")));
+            let format = v["format"].as_str().unwrap_or("");
+            match fetch(http, auth, url).await {
+                Ok(got) => {
+                    if (got.width, got.height) != (*w, *h) {
+                        problems.push(format!("{name}.{format} is {}x{}, expected {w}x{h}", got.width, got.height));
                     }
-                    if got_ct != ct {
-                        problems.push(format!("{url} served as {got_ct}, recorded as {ct}"));
+                    if got.content_type != ct {
+                        problems.push(format!("{url} served as {}, recorded as {ct}", got.content_type));
+                    }
+                    if let (Some(want), Some(d)) = (exp.duration, got.duration) {
+                        if (d - want).abs() > 0.1 {
+                            problems.push(format!("{name}.{format} lasts {d:.3} s, expected {want:.3} s ±0.1"));
+                        }
+                    }
+                    if let Some(bad) = got.codecs.iter().find(|c| !matches!(c.as_str(), "h264" | "aac")) {
+                        problems.push(format!("{name}.{format} holds {bad}, expected H.264/AAC"));
                     }
                 }
                 Err(e) => problems.push(format!("{url}: {e}")),
@@ -182,12 +193,32 @@ async fn check_item(http: &reqwest::Client, auth: &str, item: &serde_json::Value
     }
 }
 
-async fn fetch_dimensions(http: &reqwest::Client, auth: &str, url: &str) -> anyhow::Result<(String, u32, u32)> {
+/// What a downloaded variant turned out to be.
+struct Fetched {
+    content_type: String,
+    width: u32,
+    height: u32,
+    /// Seconds, for video and audio.
+    duration: Option<f64>,
+    /// Codecs of the streams, for video and audio.
+    codecs: Vec<String>,
+}
+
+async fn fetch(http: &reqwest::Client, auth: &str, url: &str) -> anyhow::Result<Fetched> {
     let resp = http.get(url).header("authorization", auth).send().await?.error_for_status()?;
-    let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let content_type = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let bytes = resp.bytes().await?;
-    let (w, h) = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format()?.into_dimensions()?;
-    Ok((ct, w, h))
+    if content_type.starts_with("video/") || content_type.starts_with("audio/") {
+        // Read back from the container itself, as a player would.
+        let file = tempfile::NamedTempFile::new()?;
+        std::fs::write(file.path(), &bytes)?;
+        let p = mediamill_workers::video::probe::probe(file.path()).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let (width, height) = p.video.as_ref().map(|v| (v.display_width, v.display_height)).unwrap_or((0, 0));
+        let codecs = p.video.iter().map(|v| v.codec.clone()).chain(p.audio.iter().map(|a| a.codec.clone())).collect();
+        return Ok(Fetched { content_type, width, height, duration: Some(p.duration_secs), codecs });
+    }
+    let (width, height) = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format()?.into_dimensions()?;
+    Ok(Fetched { content_type, width, height, duration: None, codecs: vec![] })
 }
 
 fn print_table(rows: &[Row]) {

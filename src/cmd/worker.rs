@@ -1,4 +1,4 @@
-//! `mediamill worker --kind image`: a processing worker in its kind's consumer group, with an outbox relay.
+//! `mediamill worker --kind image|video`: a processing worker in its kind's consumer group, with an outbox relay.
 //! Run more of them to scale out: the group shares the job topic's partitions.
 
 use mediamill_core::config::Config;
@@ -16,6 +16,7 @@ pub struct Args {
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Kind {
     Image,
+    Video,
 }
 
 pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
@@ -24,6 +25,7 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
     shutdown::on_signals(trigger);
     let worker = match args.kind {
         Kind::Image => b.spawn_image_worker(sd.clone()),
+        Kind::Video => b.spawn_video_worker(sd.clone()),
     };
     tracing::info!(kind = ?args.kind, "worker started");
     join_all(vec![worker, b.spawn_relay(sd)?]).await;

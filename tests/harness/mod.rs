@@ -49,6 +49,7 @@ pub struct Pipeline {
     pub dir: PathBuf,
     pub ingest: Child,
     pub worker: Option<Child>,
+    pub video: Option<Child>,
     pub batch: Option<Child>,
     pub notify: Option<Child>,
 }
@@ -68,12 +69,13 @@ fn free_port() -> u16 {
 }
 
 impl Pipeline {
-    /// Starts ingest, one image worker and the batch tracker with `extra` MEDIAMILL_* settings on top of the
+    /// Starts ingest, one image worker, one video worker, the batch tracker and the notifier with `extra` MEDIAMILL_* settings on top of the
     /// harness's.
     pub async fn start(extra: &[(&str, &str)]) -> Pipeline {
         let mut p = Pipeline::prepare(extra).await;
         p.ingest = p.spawn("ingest", &["ingest"]);
         p.worker = Some(p.spawn("worker", &["worker", "--kind", "image"]));
+        p.video = Some(p.spawn("video", &["worker", "--kind", "video"]));
         p.batch = Some(p.spawn("batch", &["batch"]));
         p.notify = Some(p.spawn("notify", &["notify"]));
         p.wait_ready().await;
@@ -121,6 +123,7 @@ impl Pipeline {
             dir,
             ingest: Command::new("true").spawn().expect("placeholder"),
             worker: None,
+            video: None,
             batch: None,
             notify: None,
         };
@@ -261,7 +264,7 @@ impl Drop for Pipeline {
     fn drop(&mut self) {
         let _ = self.ingest.kill();
         let _ = self.ingest.wait();
-        for c in [self.worker.as_mut(), self.batch.as_mut(), self.notify.as_mut()].into_iter().flatten() {
+        for c in [self.worker.as_mut(), self.video.as_mut(), self.batch.as_mut(), self.notify.as_mut()].into_iter().flatten() {
             let _ = c.kill();
             let _ = c.wait();
         }

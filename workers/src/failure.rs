@@ -21,6 +21,12 @@ pub enum ProcessError {
     /// The raw upload is gone from the object store.
     #[error("the uploaded object is missing from the store")]
     SourceMissing,
+    /// The media runs longer than allowed.
+    #[error("the media lasts {seconds} s; the limit is {limit} s (video.max_seconds)")]
+    TooLong { seconds: u64, limit: u64 },
+    /// The work was stopped from outside (timeout or shutdown) before it finished.
+    #[error("processing was cancelled")]
+    Cancelled,
     /// Encoding an output failed.
     #[error("encoding {0} failed: {1}")]
     Encode(&'static str, String),
@@ -37,6 +43,8 @@ impl ProcessError {
             ProcessError::Crashed(_) => "crashed",
             ProcessError::SourceMissing => "source_missing",
             ProcessError::Encode(..) => "encode_failed",
+            ProcessError::TooLong { .. } => "too_long",
+            ProcessError::Cancelled => "cancelled",
         }
     }
 }

@@ -1,13 +1,15 @@
 //! CPU-bound processing driven by Kafka jobs.
 //!
-//! [`image`] turns one image's bytes into its variants and metadata (pure, no I/O); [`job`] is the
-//! consumer-side handler that downloads the raw upload, runs the processing on a rayon pool (never on the
-//! async runtime's threads), stores the variants and records the outcome with its events.
+//! [`image`] and [`video`] turn one upload into its variants and metadata (no network, no database); [`jobs`]
+//! is the consumer side: the runner that retries, fails and dead-letters, and one processor per job topic that
+//! fetches the raw upload, runs the processing off the async runtime's threads (a rayon pool for images, a
+//! blocking thread for video), stores the variants and records the outcome with its events.
 
 pub mod failure;
 pub mod image;
-pub mod job;
+pub mod jobs;
 pub mod pool;
+pub mod video;
 
 pub use failure::ProcessError;
-pub use job::ImageJobHandler;
+pub use jobs::{ImageProcessor, JobHandler, VideoProcessor};

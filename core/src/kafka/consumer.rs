@@ -95,7 +95,8 @@ pub async fn run_consumer(
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("max.poll.interval.ms", settings.max_poll_interval_ms.to_string())
-        .set("session.timeout.ms", "10000")
+        // librdkafka refuses a poll interval below the session timeout.
+        .set("session.timeout.ms", settings.max_poll_interval_ms.clamp(6000, 10000).to_string())
         .set("heartbeat.interval.ms", "1000")
         .set("partition.assignment.strategy", "cooperative-sticky")
         // Jobs should start as soon as they arrive: a broker holding an empty fetch for the default 500 ms
@@ -150,8 +151,14 @@ pub async fn run_consumer(
         let rebalanced = !events.is_empty();
         for ev in events {
             match ev {
-                RebalanceEvent::Revoked(parts) => parts.iter().for_each(|(t, p)| tracker.revoke(t, *p)),
-                RebalanceEvent::Assigned(parts) => parts.iter().for_each(|(t, p)| tracker.assign(t, *p)),
+                RebalanceEvent::Revoked(parts) => {
+                    tracing::info!(partitions = parts.len(), in_flight, "partitions revoked");
+                    parts.iter().for_each(|(t, p)| tracker.revoke(t, *p))
+                }
+                RebalanceEvent::Assigned(parts) => {
+                    tracing::info!(partitions = parts.len(), "partitions assigned");
+                    parts.iter().for_each(|(t, p)| tracker.assign(t, *p))
+                }
             }
         }
         if rebalanced {

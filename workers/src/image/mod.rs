@@ -87,32 +87,12 @@ pub fn fit_long_edge(w: u32, h: u32, long_edge: u32) -> (u32, u32) {
     (sw, sh)
 }
 
-/// Decodes `bytes` and makes every configured variant.
-///
-/// Variants are resized largest first, each from the previous one when that is still at least twice its size
-/// (a cascade of Lanczos steps looks the same and costs a fraction of resizing the full image every time).
+/// Decodes `bytes` and makes every configured variant (see [`render`]).
 pub fn process(bytes: &[u8], s: &ImageSettings) -> Result<Processed, ProcessError> {
     let largest = s.variants.iter().map(|v| v.long_edge).max().unwrap_or(u32::MAX);
     let d = decode_at_least(bytes, s.max_pixels, largest)?;
     let (w, h) = (d.width, d.height);
-    let mut order: Vec<&VariantSpec> = s.variants.iter().collect();
-    order.sort_by_key(|v| std::cmp::Reverse(v.long_edge));
-    let mut outputs = Vec::new();
-    let mut smallest: Option<image::DynamicImage> = None;
-    for spec in order {
-        let (tw, th) = fit_long_edge(w, h, spec.long_edge);
-        let from = match &smallest {
-            Some(prev) if prev.width() >= tw * 2 && prev.height() >= th * 2 => prev,
-            _ => &d.image,
-        };
-        let resized = resize::resize(from, tw, th)?;
-        for &format in &spec.formats {
-            let bytes = encode::encode(&resized, format, spec.quality, s.background)?;
-            outputs.push(Output { name: spec.name.clone(), format, width: tw, height: th, bytes });
-        }
-        smallest = Some(resized);
-    }
-    outputs.sort_by_key(|o| (o.width, o.name.clone()));
+    let (outputs, smallest) = render(&d.image, &s.variants, s.background)?;
     Ok(Processed {
         metadata: ImageMetadata {
             width: w,
@@ -128,6 +108,36 @@ pub fn process(bytes: &[u8], s: &ImageSettings) -> Result<Processed, ProcessErro
         },
         outputs,
     })
+}
+
+/// Makes `variants` of an upright image: largest first, each from the previous one while that is still at
+/// least twice its size (a cascade of Lanczos steps looks the same and costs a fraction of resizing the full
+/// image every time). Returns the outputs, smallest first, and the smallest resized image.
+pub fn render(
+    img: &image::DynamicImage,
+    variants: &[VariantSpec],
+    background: [u8; 3],
+) -> Result<(Vec<Output>, Option<image::DynamicImage>), ProcessError> {
+    let (w, h) = (img.width(), img.height());
+    let mut order: Vec<&VariantSpec> = variants.iter().collect();
+    order.sort_by_key(|v| std::cmp::Reverse(v.long_edge));
+    let mut outputs = Vec::new();
+    let mut smallest: Option<image::DynamicImage> = None;
+    for spec in order {
+        let (tw, th) = fit_long_edge(w, h, spec.long_edge);
+        let from = match &smallest {
+            Some(prev) if prev.width() >= tw * 2 && prev.height() >= th * 2 => prev,
+            _ => img,
+        };
+        let resized = resize::resize(from, tw, th)?;
+        for &format in &spec.formats {
+            let bytes = encode::encode(&resized, format, spec.quality, background)?;
+            outputs.push(Output { name: spec.name.clone(), format, width: tw, height: th, bytes });
+        }
+        smallest = Some(resized);
+    }
+    outputs.sort_by_key(|o| (o.width, o.name.clone()));
+    Ok((outputs, smallest))
 }
 
 #[cfg(test)]

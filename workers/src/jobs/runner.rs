@@ -1,4 +1,5 @@
-//! The image job handler: one Kafka job in, one durable outcome (variants + `processed`, or `failed`) out.
+//! The job runner: one Kafka job in, one durable outcome (variants + `processed`, or `failed`) out, whatever
+//! the [`Processor`] that does the kind's work.
 //!
 //! Every effect is idempotent: variant keys are deterministic and state changes are guarded transitions, so a
 //! redelivered job overwrites the same objects and emits nothing twice. Transient errors (store or database
@@ -8,38 +9,50 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bytes::Bytes;
 use mediamill_core::event::{self, Job, MediaEvent};
 use mediamill_core::kafka::dlq::DeadLetters;
 use mediamill_core::kafka::{Handler, Outcome, OwnedJob};
-use mediamill_core::model::{Media, MediaStatus, Variant};
+use mediamill_core::model::{Media, MediaStatus};
 use mediamill_core::outbox::{media_event, Waker};
 use mediamill_core::repo::{Completion, Repo, RepoError};
 use mediamill_core::shutdown::Shutdown;
 use mediamill_core::store::{self, Store, StoreError};
 
 use crate::failure::ProcessError;
-use crate::image::{self, ImageSettings};
-use crate::pool::CpuPool;
 
-/// Handles `media.jobs.image`.
-pub struct ImageJobHandler {
+/// What every processor may use: the backends and the worker's lifecycle.
+pub struct Services {
     pub repo: Arc<dyn Repo>,
     pub store: Arc<dyn Store>,
-    pub pool: CpuPool,
-    pub settings: Arc<ImageSettings>,
-    pub job_timeout: Duration,
-    pub max_attempts: u32,
     pub waker: Waker,
     pub shutdown: Shutdown,
+}
+
+/// The kind-specific work of a job: the raw upload in, stored variants and metadata out.
+#[async_trait]
+pub trait Processor: Send + Sync + 'static {
+    /// Processes `m` (already marked `processing`) and stores its variants.
+    async fn process(&self, m: &Media, svc: &Services) -> Result<Completion, Step>;
+}
+
+/// Runs one job topic's jobs through a [`Processor`].
+pub struct JobHandler<P> {
+    pub processor: P,
+    pub svc: Services,
+    pub max_attempts: u32,
     /// Where jobs that can never succeed go.
     pub dlq: Option<DeadLetters>,
 }
 
 /// Why one attempt did not finish.
-enum Step {
+#[derive(Debug)]
+pub enum Step {
+    /// Trying again gives the same answer: the item fails with this reason.
     Permanent(ProcessError),
+    /// An outage or similar: try again after a pause.
     Transient(String),
+    /// The worker is stopping: hand the job back uncommitted so another worker takes it.
+    HandBack,
 }
 
 impl From<StoreError> for Step {
@@ -57,64 +70,38 @@ impl From<RepoError> for Step {
     }
 }
 
+impl From<ProcessError> for Step {
+    fn from(e: ProcessError) -> Step {
+        Step::Permanent(e)
+    }
+}
+
 /// 0.4 s, 0.8 s, … up to 30 s: with the default 10 attempts an outage of about two minutes is ridden out.
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((200u64 << attempt.min(8)).min(30_000))
 }
 
-impl ImageJobHandler {
+impl<P: Processor> JobHandler<P> {
     async fn attempt(&self, m: &Media) -> Result<(), Step> {
+        let svc = &self.svc;
         if m.status == MediaStatus::Uploaded {
-            self.repo.start_processing(&m.id, &[media_event(m, event::MEDIA_PROCESSING, &MediaEvent::of(m, MediaStatus::Processing))]).await?;
-            self.waker.wake();
+            svc.repo.start_processing(&m.id, &[media_event(m, event::MEDIA_PROCESSING, &MediaEvent::of(m, MediaStatus::Processing))]).await?;
+            svc.waker.wake();
         }
-        let raw: Bytes = self.store.get(&m.raw_key).await?;
-        let settings = self.settings.clone();
-        let started = std::time::Instant::now();
-        let processed = self
-            .pool
-            .run(self.job_timeout, move || image::process(&raw, &settings))
-            .await
-            .map_err(Step::Permanent)?;
-        metrics::histogram!("mediamill_image_process_seconds").record(started.elapsed().as_secs_f64());
-
-        let mut variants = Vec::with_capacity(processed.outputs.len());
-        for o in processed.outputs {
-            let key = store::variant_key(&m.tenant_id, &m.id, &o.name, o.format.ext());
-            let size = o.bytes.len() as u64;
-            self.store.put(&key, o.format.mime(), Bytes::from(o.bytes)).await?;
-            variants.push(Variant {
-                name: o.name,
-                format: format!("{:?}", o.format).to_ascii_lowercase(),
-                key,
-                content_type: o.format.mime().to_string(),
-                width: o.width,
-                height: o.height,
-                size,
-            });
-        }
-        let mut metadata = serde_json::to_value(&processed.metadata).unwrap_or_default();
-        // Kept so the pipeline's own overhead (upload → processed, minus this) can be measured.
-        metadata["processing_ms"] = serde_json::json!(started.elapsed().as_millis() as u64);
+        let done = self.processor.process(m, svc).await?;
         let mut ev = MediaEvent::of(m, MediaStatus::Processed);
-        ev.metadata = Some(metadata.clone());
-        ev.variants = variants.clone();
-        let done = Completion {
-            width: Some(processed.metadata.width),
-            height: Some(processed.metadata.height),
-            metadata,
-            variants,
-        };
-        let changed = self.repo.complete(&m.id, &done, &[media_event(m, event::MEDIA_PROCESSED, &ev)]).await?;
+        ev.metadata = Some(done.metadata.clone());
+        ev.variants = done.variants.clone();
+        let changed = svc.repo.complete(&m.id, &done, &[media_event(m, event::MEDIA_PROCESSED, &ev)]).await?;
         if !changed {
             // Deleted while we worked: do not leave its variants behind.
-            if let Some(now) = self.repo.get_media_any(&m.id).await? {
+            if let Some(now) = svc.repo.get_media_any(&m.id).await? {
                 if now.status == MediaStatus::Deleted {
-                    self.store.delete_prefix(&store::derived_prefix(&m.tenant_id, &m.id)).await?;
+                    svc.store.delete_prefix(&store::derived_prefix(&m.tenant_id, &m.id)).await?;
                 }
             }
         }
-        self.waker.wake();
+        svc.waker.wake();
         Ok(())
     }
 
@@ -126,17 +113,17 @@ impl ImageJobHandler {
         let events = [media_event(m, event::MEDIA_FAILED, &ev)];
         let mut n = 0;
         loop {
-            match self.repo.fail(&m.id, reason, message, &events).await {
+            match self.svc.repo.fail(&m.id, reason, message, &events).await {
                 Ok(_) => {
                     metrics::counter!("mediamill_jobs_failed_total", "reason" => reason.to_string()).increment(1);
-                    self.waker.wake();
+                    self.svc.waker.wake();
                     return Outcome::Done;
                 }
                 Err(e) => {
                     tracing::warn!(media_id = %m.id, error = %e, "recording failure; retrying");
                     n += 1;
                     tokio::select! {
-                        _ = self.shutdown.wait() => return Outcome::Abandoned,
+                        _ = self.svc.shutdown.wait() => return Outcome::Abandoned,
                         _ = tokio::time::sleep(backoff(n)) => {}
                     }
                 }
@@ -155,7 +142,7 @@ impl ImageJobHandler {
                     n += 1;
                     tracing::warn!(offset = msg.offset, error = %e, "dead-lettering; retrying");
                     tokio::select! {
-                        _ = self.shutdown.wait() => return Outcome::Abandoned,
+                        _ = self.svc.shutdown.wait() => return Outcome::Abandoned,
                         _ = tokio::time::sleep(backoff(n)) => {}
                     }
                 }
@@ -166,13 +153,13 @@ impl ImageJobHandler {
     async fn load(&self, media_id: &str) -> Result<Option<Media>, Outcome> {
         let mut n = 0;
         loop {
-            match self.repo.get_media_any(media_id).await {
+            match self.svc.repo.get_media_any(media_id).await {
                 Ok(m) => return Ok(m),
                 Err(e) => {
                     tracing::warn!(media_id, error = %e, "loading media; retrying");
                     n += 1;
                     tokio::select! {
-                        _ = self.shutdown.wait() => return Err(Outcome::Abandoned),
+                        _ = self.svc.shutdown.wait() => return Err(Outcome::Abandoned),
                         _ = tokio::time::sleep(backoff(n)) => {}
                     }
                 }
@@ -182,7 +169,7 @@ impl ImageJobHandler {
 }
 
 #[async_trait]
-impl Handler for ImageJobHandler {
+impl<P: Processor> Handler for JobHandler<P> {
     async fn handle(&self, msg: OwnedJob) -> Outcome {
         let job: Job = match msg.envelope.as_ref().map_err(|e| e.clone()).and_then(|e| e.data_as().map_err(|e| e.to_string())) {
             Ok(j) => j,
@@ -216,10 +203,11 @@ impl Handler for ImageJobHandler {
                     }
                     return self.fail(&m, e.reason(), &e.to_string()).await;
                 }
+                Err(Step::HandBack) => return Outcome::Abandoned,
                 Err(Step::Transient(e)) if attempt < self.max_attempts => {
                     tracing::warn!(media_id = %m.id, attempt, error = %e, "transient failure; retrying");
                     tokio::select! {
-                        _ = self.shutdown.wait() => return Outcome::Abandoned,
+                        _ = self.svc.shutdown.wait() => return Outcome::Abandoned,
                         _ = tokio::time::sleep(backoff(attempt)) => {}
                     }
                 }

@@ -1,0 +1,164 @@
+//! The video processor: the raw upload streamed to a private temporary folder, [`crate::video::process`] on a
+//! blocking thread (never the consumer's poll loop, so `max.poll.interval.ms` holds however long it runs), a
+//! `processing` event with the percent done every few seconds, then renditions and posters streamed to the store.
+//! The folder goes away on every path out, including timeouts and panics; a worker killed outright leaves
+//! one behind, which the next worker started on the machine removes ([`remove_orphans`]).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use mediamill_core::event::{self, MediaEvent};
+use mediamill_core::model::{Media, MediaStatus};
+use mediamill_core::outbox::media_event;
+use mediamill_core::repo::Completion;
+
+use super::transfer::{self, VariantInfo};
+use super::{Processor, Services, Step};
+use crate::failure::ProcessError;
+use crate::video::{self, VideoProcessed, VideoSettings};
+
+/// Prefix of the per-job temporary folders; the worker's pid follows, so orphans can be told from live ones.
+const TMP_PREFIX: &str = "mediamill-video-";
+
+/// Processes `media.jobs.video`.
+pub struct VideoProcessor {
+    pub settings: Arc<VideoSettings>,
+    pub timeout: Duration,
+    /// At most one progress event per this long.
+    pub progress_every: Duration,
+    /// Where per-job folders are made.
+    pub tmp_dir: PathBuf,
+}
+
+impl VideoProcessor {
+    async fn emit_progress(&self, m: &Media, svc: &Services, percent: u8) {
+        let mut ev = MediaEvent::of(m, MediaStatus::Processing);
+        ev.progress = Some(percent);
+        // Progress is advisory: a database hiccup must not fail the transcode.
+        match svc.repo.append_events(&[media_event(m, event::MEDIA_PROCESSING, &ev)]).await {
+            Ok(()) => svc.waker.wake(),
+            Err(e) => tracing::debug!(media_id = %m.id, error = %e, "progress event not recorded"),
+        }
+    }
+
+    /// Runs the transcode on a blocking thread, reporting progress and enforcing the timeout and shutdown.
+    async fn run(&self, m: &Media, svc: &Services, input: PathBuf, out: PathBuf) -> Result<VideoProcessed, Step> {
+        let cancel = Arc::new(AtomicBool::new(false));
+        let permille = Arc::new(AtomicU32::new(0));
+        let (c, p, s) = (cancel.clone(), permille.clone(), self.settings.clone());
+        let mut task = tokio::task::spawn_blocking(move || {
+            let report = move |f: f64| p.store((f * 1000.0) as u32, Ordering::Relaxed);
+            catch_unwind(AssertUnwindSafe(|| video::process(&input, &out, &s, &report, &c))).unwrap_or_else(|panic| {
+                let msg = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
+                Err(ProcessError::Crashed(msg.unwrap_or_else(|| "panic".into())))
+            })
+        });
+        let deadline = tokio::time::sleep(self.timeout);
+        tokio::pin!(deadline);
+        let mut tick = tokio::time::interval(self.progress_every);
+        tick.tick().await;
+        let mut last_sent = 0u8;
+        let stop = |why: Step| {
+            cancel.store(true, Ordering::Relaxed);
+            why
+        };
+        let step = loop {
+            tokio::select! {
+                r = &mut task => {
+                    return match r {
+                        Ok(Ok(p)) => Ok(p),
+                        Ok(Err(e)) => Err(Step::Permanent(e)),
+                        Err(e) => Err(Step::Permanent(ProcessError::Crashed(e.to_string()))),
+                    };
+                }
+                _ = &mut deadline => break stop(Step::Permanent(ProcessError::Timeout(self.timeout.as_secs()))),
+                _ = svc.shutdown.wait() => break stop(Step::HandBack),
+                _ = tick.tick() => {
+                    let percent = (permille.load(Ordering::Relaxed) / 10).min(99) as u8;
+                    if percent > last_sent {
+                        last_sent = percent;
+                        self.emit_progress(m, svc, percent).await;
+                    }
+                }
+            }
+        };
+        // The loops check the flag between packets, so this returns within a frame's work; waiting keeps the
+        // temporary folder alive until nothing writes to it any more.
+        let _ = task.await;
+        Err(step)
+    }
+}
+
+#[async_trait]
+impl Processor for VideoProcessor {
+    async fn process(&self, m: &Media, svc: &Services) -> Result<Completion, Step> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{TMP_PREFIX}{}-", std::process::id()))
+            .tempdir_in(&self.tmp_dir)
+            .map_err(|e| Step::Transient(format!("creating a temporary folder in {}: {e}", self.tmp_dir.display())))?;
+        let input = dir.path().join("source");
+        let out = dir.path().join("out");
+        tokio::fs::create_dir(&out).await.map_err(|e| Step::Transient(format!("creating {}: {e}", out.display())))?;
+        transfer::download(svc.store.as_ref(), &m.raw_key, &input).await?;
+
+        let started = Instant::now();
+        let processed = self.run(m, svc, input, out).await?;
+        metrics::histogram!("mediamill_video_process_seconds").record(started.elapsed().as_secs_f64());
+
+        let mut variants = Vec::new();
+        for o in processed.images {
+            let format = format!("{:?}", o.format).to_ascii_lowercase();
+            let info =
+                VariantInfo { name: &o.name, format: &format, ext: o.format.ext(), content_type: o.format.mime(), width: o.width, height: o.height };
+            variants.push(transfer::put_bytes(svc.store.as_ref(), m, info, o.bytes).await?);
+        }
+        for r in &processed.renditions {
+            let ext = r.container.ext();
+            let info = VariantInfo { name: &r.name, format: ext, ext, content_type: r.container.mime(), width: r.width, height: r.height };
+            variants.push(transfer::put_file(svc.store.as_ref(), m, info, &r.path).await?);
+        }
+        let mut metadata = serde_json::to_value(&processed.metadata).unwrap_or_default();
+        metadata["processing_ms"] = serde_json::json!(started.elapsed().as_millis() as u64);
+        Ok(Completion { width: processed.metadata.width, height: processed.metadata.height, metadata, variants })
+    }
+}
+
+/// Removes job folders left in `tmp_dir` by video workers that no longer run (killed mid-job).
+pub fn remove_orphans(tmp_dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(tmp_dir) else { return 0 };
+    let mut removed = 0;
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name.strip_prefix(TMP_PREFIX).and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        let alive = Path::new(&format!("/proc/{pid}")).exists();
+        if !alive && std::fs::remove_dir_all(e.path()).is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn orphans_of_dead_workers_are_removed_and_live_ones_kept() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let mine = root.path().join(format!("{TMP_PREFIX}{}-abc", std::process::id()));
+        // pid_max is below 2^22 on Linux, so this pid cannot be running.
+        let dead = root.path().join(format!("{TMP_PREFIX}4194304999-xyz"));
+        let other = root.path().join("unrelated-4194304999");
+        for d in [&mine, &dead, &other] {
+            std::fs::create_dir_all(d.join("out")).expect("mkdir");
+        }
+        assert_eq!(remove_orphans(root.path()), 1);
+        assert!(mine.exists() && other.exists() && !dead.exists());
+    }
+}
