@@ -326,7 +326,7 @@ async fn archives_become_items_and_hostile_ones_are_refused() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_requeued_item_reopens_its_batch_which_completes_again() {
-    let p = Pipeline::start(&[]).await;
+    let mut p = Pipeline::start(&[]).await;
     let key = p.key("requeue");
     let http = reqwest::Client::new();
     let id = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap()

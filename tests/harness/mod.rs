@@ -184,7 +184,13 @@ impl Pipeline {
 
     /// Uploads a fixture as a raw body; returns (status, JSON body).
     pub async fn upload(&self, key: &str, name: &str) -> (u16, serde_json::Value) {
-        let bytes = std::fs::read(repo_root().join("fixtures/media").join(name)).expect("fixture");
+        self.upload_file(key, &repo_root().join("fixtures/media").join(name)).await
+    }
+
+    /// Uploads any file as a raw body; returns (status, JSON body).
+    pub async fn upload_file(&self, key: &str, path: &std::path::Path) -> (u16, serde_json::Value) {
+        let bytes = std::fs::read(path).expect("file to upload");
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let r = reqwest::Client::new()
             .post(format!("{}/v1/media", self.url))
             .bearer_auth(key)
@@ -204,14 +210,19 @@ impl Pipeline {
 
     /// Polls a media item until it is terminal (or 60 s pass).
     pub async fn settle(&self, key: &str, id: &str) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        self.settle_within(key, id, Duration::from_secs(60)).await
+    }
+
+    /// Polls a media item until it is terminal (or `wait` passes).
+    pub async fn settle_within(&self, key: &str, id: &str, wait: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + wait;
         loop {
             let (_, item) = self.get(key, &format!("/v1/media/{id}")).await;
             let s = item["status"].as_str().unwrap_or("");
             if matches!(s, "processed" | "failed" | "deleted") {
                 return item;
             }
-            assert!(Instant::now() < deadline, "{id} never settled: {item}\nworker log:\n{}", self.log("worker"));
+            assert!(Instant::now() < deadline, "{id} never settled: {item}\nworker log:\n{}\nvideo log:\n{}", self.log("worker"), self.log("video"));
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

@@ -28,7 +28,7 @@ pub fn targets(w: u32, h: u32, ladder: &[Rendition]) -> Vec<Target> {
     if out.len() < steps.len() {
         // Steps at or above the source's size collapse into one at the source's size, named after the
         // smallest of them so the name still says which step it stands for.
-        if let Some(r) = steps.iter().filter(|r| r.short_edge >= source_short).last() {
+        if let Some(r) = steps.iter().rev().find(|r| r.short_edge >= source_short) {
             out.insert(0, Target { name: r.name.clone(), width: even(w), height: even(h) });
         }
     }
