@@ -49,37 +49,37 @@ fn read_media_events(p: &Pipeline, want: usize) -> Vec<(String, String, String)>
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fixtures_pass_qa_and_events_arrive_in_order() {
-    let p = Pipeline::start(&[]).await;
+    // No progress events, so every media item has exactly three.
+    let p = Pipeline::start(&[("MEDIAMILL_VIDEO__PROGRESS_INTERVAL_SECS", "3600")]).await;
     let key = p.key("qa");
     let out = Command::new(bin())
         .args(["qa", repo_root().join("fixtures/media").to_str().unwrap(), "--url", &p.url, "--key", &key, "--timeout", "120"])
         .output()
         .expect("run qa");
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "qa failed:\n{table}\n{}\nworker:\n{}", String::from_utf8_lossy(&out.stderr), p.log("worker"));
+    assert!(out.status.success(), "qa failed:\n{table}\n{}\nworker:\n{}\nvideo:\n{}", String::from_utf8_lossy(&out.stderr), p.log("worker"), p.log("video"));
     assert!(table.contains(" 0 failed"), "{table}");
 
-    // 8 processed images and 2 failed ones: uploaded → processing → processed|failed, in that order, per
-    // media; the video stays uploaded (1 event). 3 × 10 + 1 events.
-    let events = read_media_events(&p, 31);
+    // 16 processed (8 images, 6 videos, 2 audio) and 4 failed: uploaded → processing → processed|failed, in
+    // that order, per media. 3 × 20 events.
+    let events = read_media_events(&p, 60);
     let ids: HashSet<_> = events.iter().map(|e| e.2.clone()).collect();
     assert_eq!(ids.len(), events.len(), "event ids are unique");
     let mut per_media: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (m, ty, _) in &events {
         per_media.entry(m.clone()).or_default().push(ty.clone());
     }
-    assert_eq!(per_media.len(), 11, "{per_media:#?}");
+    assert_eq!(per_media.len(), 20, "{per_media:#?}");
     let (mut processed, mut failed) = (0, 0);
     for (m, types) in &per_media {
         let t: Vec<&str> = types.iter().map(|s| s.trim_start_matches("mediamill.media.").trim_end_matches(".v1")).collect();
         match t.as_slice() {
             ["uploaded", "processing", "processed"] => processed += 1,
             ["uploaded", "processing", "failed"] => failed += 1,
-            ["uploaded"] => {}
             other => panic!("{m}: events out of order: {other:?}"),
         }
     }
-    assert_eq!((processed, failed), (8, 2));
+    assert_eq!((processed, failed), (16, 4));
 }
 
 #[tokio::test(flavor = "multi_thread")]

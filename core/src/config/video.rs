@@ -28,10 +28,6 @@ pub struct VideoConfig {
     pub audio_bitrate: u32,
     /// Image variants made from the poster frame.
     pub poster: Vec<VariantSpec>,
-    /// Also write HLS (fMP4-less MPEG-TS segments and playlists) for the ladder.
-    pub hls: bool,
-    /// Target HLS segment length in seconds.
-    pub hls_segment_secs: u32,
     /// At most one `processing` progress event per this many seconds.
     pub progress_interval_secs: u64,
     /// Video jobs a worker runs at once (each uses every core through x264's own threads).
@@ -58,8 +54,6 @@ impl Default for VideoConfig {
             crf: 23,
             audio_bitrate: 128_000,
             poster: vec![poster("poster", 1280), poster("thumb", 256)],
-            hls: false,
-            hls_segment_secs: 6,
             progress_interval_secs: 3,
             concurrency: 1,
             max_seconds: 3 * 3600,
@@ -95,7 +89,6 @@ impl VideoConfig {
         }
         super::validate_variants("video.poster", &self.poster)?;
         for (key, v) in [
-            ("video.hls_segment_secs", self.hls_segment_secs as u64),
             ("video.progress_interval_secs", self.progress_interval_secs),
             ("video.concurrency", self.concurrency as u64),
             ("video.max_seconds", self.max_seconds),
@@ -107,5 +100,26 @@ impl VideoConfig {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_video_settings_name_their_key() {
+        let check = |f: &dyn Fn(&mut VideoConfig)| {
+            let mut v = VideoConfig::default();
+            f(&mut v);
+            v.validate().unwrap_err().to_string()
+        };
+        assert!(check(&|v| v.preset = "warp".into()).contains("video.preset"));
+        assert!(check(&|v| v.crf = 60).contains("video.crf"));
+        assert!(check(&|v| v.renditions.clear()).contains("video.renditions"));
+        assert!(check(&|v| v.renditions[0].name = "../x".into()).contains("video.renditions"));
+        assert!(check(&|v| v.timeout_secs = 0).contains("video.timeout_secs"));
+        assert!(check(&|v| v.poster[0].quality = 0).contains("video.poster"));
+        VideoConfig::default().validate().expect("defaults are valid");
     }
 }

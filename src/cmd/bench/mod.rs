@@ -1,8 +1,12 @@
+//! `mediamill bench video FILE` lives in [`video`].
+//!
 //! `mediamill bench images DIR`: the same outputs (1024 px and 256 px JPEG q80, metadata stripped,
 //! orientation applied) from the same files in the same run, by mediamill, libvips' `vipsthumbnail` and
 //! ImageMagick's `convert`, measured in CPU seconds; quality is SSIM against a Lanczos reference downscale
 //! of the source made by ImageMagick, so a faster but blurrier resize cannot win. Prints each figure with its
 //! anchors and the ratios; then the cost of the full default variant set (with WebP) on its own line.
+
+mod video;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -31,6 +35,23 @@ enum What {
         url: Option<String>,
         #[arg(long)]
         key: Option<String>,
+    },
+    /// Realtime factor and peak memory of a transcode against the ffmpeg CLI with the same settings, then the
+    /// whole ladder from one decode against the CLI once per rendition.
+    Video {
+        file: PathBuf,
+        /// Short edges of the ladder run.
+        #[arg(long, value_delimiter = ',', default_value = "1080,720,480")]
+        ladder: Vec<u32>,
+    },
+    /// One transcode in a child process of `bench video` (measured from outside).
+    #[command(hide = true)]
+    Transcode {
+        file: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, value_delimiter = ',')]
+        short_edges: Vec<u32>,
     },
     /// Images per CPU-second against vipsthumbnail and ImageMagick on a folder of photos.
     Images {
@@ -284,6 +305,10 @@ pub async fn run_cmd(cfg: Config, args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Pipeline { count, rate, url, key } => bench_pipeline(cfg, count, rate, url, key).await,
         What::Images { dir, max_files } => tokio::task::spawn_blocking(move || bench_images(&cfg, &dir, max_files)).await?,
+        What::Video { file, ladder } => tokio::task::spawn_blocking(move || video::bench(&cfg, &file, &ladder)).await?,
+        What::Transcode { file, out, short_edges } => {
+            tokio::task::spawn_blocking(move || video::transcode_child(&cfg, &file, &out, &short_edges)).await?
+        }
     }
 }
 
