@@ -14,7 +14,7 @@ if [ ! -f "$CLIPS/Megamind.avi" ]; then
   cp "$work"/usr/share/doc/opencv-doc/examples/data/{Megamind.avi,vtest.avi} "$CLIPS/"
   rm -rf "$work"
 fi
-ff() { ffmpeg -loglevel error -y "$@"; }
+ff() { ffmpeg -loglevel quiet -y "$@"; }
 # The real footage at 1080p (upscaled with Lanczos), and a generated 1080p clip with film-like grain.
 [ -f "$CLIPS/megamind-1080p.mp4" ] || ff -i "$CLIPS/Megamind.avi" -vf scale=1920:1080:flags=lanczos \
   -c:v libx264 -preset fast -crf 18 -c:a aac "$CLIPS/megamind-1080p.mp4"

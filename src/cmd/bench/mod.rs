@@ -43,6 +43,9 @@ enum What {
         /// Short edges of the ladder run.
         #[arg(long, value_delimiter = ',', default_value = "1080,720,480")]
         ladder: Vec<u32>,
+        /// Runs of each command; the best counts.
+        #[arg(long, default_value_t = 3)]
+        runs: usize,
     },
     /// One transcode in a child process of `bench video` (measured from outside).
     #[command(hide = true)]
@@ -305,7 +308,7 @@ pub async fn run_cmd(cfg: Config, args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Pipeline { count, rate, url, key } => bench_pipeline(cfg, count, rate, url, key).await,
         What::Images { dir, max_files } => tokio::task::spawn_blocking(move || bench_images(&cfg, &dir, max_files)).await?,
-        What::Video { file, ladder } => tokio::task::spawn_blocking(move || video::bench(&cfg, &file, &ladder)).await?,
+        What::Video { file, ladder, runs } => tokio::task::spawn_blocking(move || video::bench(&cfg, &file, &ladder, runs)).await?,
         What::Transcode { file, out, short_edges } => {
             tokio::task::spawn_blocking(move || video::transcode_child(&cfg, &file, &out, &short_edges)).await?
         }

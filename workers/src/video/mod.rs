@@ -135,6 +135,14 @@ pub fn init() {
     });
 }
 
+/// The next packet of the input, in a packet of its own: `av_read_frame` does not release what a reused packet
+/// held, so reading into one packet over and over keeps every packet's data alive until the end.
+pub(crate) fn read_packet(ictx: &mut ff::format::context::Input) -> Result<ff::Packet, ff::Error> {
+    let mut p = ff::Packet::empty();
+    p.read(ictx)?;
+    Ok(p)
+}
+
 /// An FFmpeg error met while reading the input, as a processing failure.
 pub(crate) fn av_error(what: &str, e: ff::Error) -> ProcessError {
     match e {

@@ -32,18 +32,17 @@ pub fn poster(input: &Path, rotation: u32, cancel: &AtomicBool) -> Result<Option
     let mut first_pts = None;
     let mut seen = 0u64;
     let mut frame = ff::frame::Video::empty();
-    let mut packet = ff::Packet::empty();
     let mut eof = false;
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(ProcessError::Cancelled);
         }
         if !eof {
-            match packet.read(&mut ictx) {
-                Ok(()) if packet.stream() == index => {
+            match super::read_packet(&mut ictx) {
+                Ok(packet) if packet.stream() == index => {
                     let _ = decoder.send_packet(&packet);
                 }
-                Ok(()) => continue,
+                Ok(_) => continue,
                 Err(_) => {
                     eof = true;
                     let _ = decoder.send_eof();

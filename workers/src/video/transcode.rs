@@ -119,21 +119,20 @@ pub fn transcode(
     let mut outputs = open_outputs(out_dir, video.as_ref(), audio.as_ref(), targets, s)?;
 
     let duration = probe.duration_secs;
-    let mut packet = ff::Packet::empty();
     let mut read_error = None;
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(ProcessError::Cancelled);
         }
-        match packet.read(&mut ictx) {
-            Ok(()) => {}
+        let packet = match super::read_packet(&mut ictx) {
+            Ok(p) => p,
             Err(ff::Error::Eof) => break,
             // Like the ffmpeg CLI: a read error ends the input; the truncation check below decides.
             Err(e) => {
                 read_error = Some(e);
                 break;
             }
-        }
+        };
         let index = packet.stream();
         if let Some(v) = video.as_mut().filter(|v| v.stream == index) {
             // A damaged packet is skipped, as players do; too little decoded video fails the job below.
