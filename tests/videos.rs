@@ -247,3 +247,68 @@ async fn limits_timeouts_and_damage_fail_cleanly_and_leave_no_temporary_files() 
     let item = p.settle_within(&key, body["id"].as_str().unwrap(), Duration::from_secs(120)).await;
     assert_eq!(item["status"], "processed", "{item}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hls_plays_back_from_the_api_and_its_folder_is_closed_to_everything_else() {
+    let p = Pipeline::start(&[
+        ("MEDIAMILL_VIDEO__HLS", "true"),
+        ("MEDIAMILL_VIDEO__HLS_SEGMENT_SECS", "1"),
+        ("MEDIAMILL_VIDEO__RENDITIONS", "[{name=\"240p\",short_edge=240},{name=\"120p\",short_edge=120}]"),
+    ])
+    .await;
+    let key = p.key("hls");
+    let clip = make_clip(&p.dir, "hls.mp4", "640x360", 3);
+    let (_, body) = p.upload_file(&key, &clip).await;
+    let id = body["id"].as_str().unwrap().to_string();
+    let item = p.settle_within(&key, &id, Duration::from_secs(120)).await;
+    assert_eq!(item["status"], "processed", "{item}\n{}", p.log("video"));
+    let master_url = variant(&item, "hls", "m3u8")["url"].as_str().unwrap().to_string();
+    assert!(master_url.ends_with(&format!("/v1/media/{id}/hls/master.m3u8")), "{master_url}");
+
+    // Fetch the master, every playlist it names and every segment those name, as a player would.
+    let http = reqwest::Client::new();
+    let get = |url: String| {
+        let (http, key) = (http.clone(), key.clone());
+        async move {
+            let r = http.get(&url).bearer_auth(&key).send().await.expect("get");
+            assert_eq!(r.status(), 200, "{url}");
+            let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+            (ct, r.bytes().await.expect("body").to_vec())
+        }
+    };
+    let base = master_url.trim_end_matches("master.m3u8").to_string();
+    let local = p.dir.join("hls");
+    std::fs::create_dir_all(&local).unwrap();
+    let (ct, master) = get(master_url.clone()).await;
+    assert_eq!(ct, "application/vnd.apple.mpegurl");
+    let master = String::from_utf8(master).unwrap();
+    let playlists: Vec<&str> = master.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
+    assert_eq!(playlists, ["240p.m3u8", "120p.m3u8"], "{master}");
+    assert!(master.contains("RESOLUTION=426x240") && master.contains("RESOLUTION=212x120"), "{master}");
+    for (pl, (w, h)) in playlists.iter().zip([(426, 240), (212, 120)]) {
+        let (_, text) = get(format!("{base}{pl}")).await;
+        std::fs::write(local.join(pl), &text).unwrap();
+        let text = String::from_utf8(text).unwrap();
+        let segments: Vec<&str> = text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect();
+        assert!(segments.len() >= 3, "one-second segments of a 3 s clip: {text}");
+        for s in &segments {
+            let (ct, bytes) = get(format!("{base}{s}")).await;
+            assert_eq!(ct, "video/mp2t");
+            std::fs::write(local.join(s), bytes).unwrap();
+        }
+        let (streams, duration) = ffprobe(&local.join(pl));
+        assert_eq!(streams, vec![("h264".to_string(), w, h)], "{pl}");
+        assert!((duration - 3.0).abs() <= 0.1, "{pl}: {duration} s");
+    }
+
+    // Nothing but HLS files of this tenant's item comes out of that folder.
+    let other = p.key("someone-else");
+    let r = http.get(&master_url).bearer_auth(&other).send().await.unwrap();
+    assert_eq!(r.status(), 404, "another tenant");
+    for bad in ["evil.sh", "..%2F..%2Fraw", ".m3u8", "master.m3u8%00.ts"] {
+        let r = http.get(format!("{base}{bad}")).bearer_auth(&key).send().await.unwrap();
+        assert_eq!(r.status(), 404, "{bad}");
+    }
+    let r = http.get(format!("{base}nothere.ts")).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+}

@@ -110,6 +110,20 @@ pub fn variant_key(tenant_id: &str, media_id: &str, variant: &str, ext: &str) ->
     format!("derived/{tenant_id}/{media_id}/{variant}.{ext}")
 }
 
+/// Key of one HLS file (playlist or segment) of a media item; `file` is a plain name, never a path.
+pub fn hls_key(tenant_id: &str, media_id: &str, file: &str) -> String {
+    format!("derived/{tenant_id}/{media_id}/hls/{file}")
+}
+
+/// The Content-Type of an HLS file by its extension; `None` for anything else.
+pub fn hls_content_type(file: &str) -> Option<&'static str> {
+    match file.rsplit_once('.').map(|(_, e)| e) {
+        Some("m3u8") => Some("application/vnd.apple.mpegurl"),
+        Some("ts") => Some("video/mp2t"),
+        _ => None,
+    }
+}
+
 /// Rejects keys that could escape a folder or confuse a backend.
 pub(crate) fn check_key(key: &str) -> Result<(), StoreError> {
     let bad = key.is_empty()

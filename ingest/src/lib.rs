@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/media/{id}/events", get(routes::live::media_events))
         .route("/v1/batches/{id}/events", get(routes::live::batch_events))
         .route("/v1/media/{id}/variants/{name}", get(routes::variants::get_variant))
+        .route("/v1/media/{id}/hls/{file}", get(routes::hls::get_file))
         .route("/v1/batches", axum::routing::post(routes::batches::create))
         .route("/v1/batches/{id}", get(routes::batches::get_one))
         .route("/v1/batches/{id}/media", axum::routing::post(routes::batches::add_media))

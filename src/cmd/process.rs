@@ -96,7 +96,11 @@ fn one_video(path: &Path, dir: &Path, s: &Settings) -> Result<serde_json::Value,
     let processed = video::process(path, dir, &s.video, &|_| {}, &cancel).map_err(failure)?;
     let mut variants = image_lines(dir, &processed.images)?;
     variants.extend(processed.renditions.iter().map(rendition_line));
-    Ok(json!({"metadata": processed.metadata, "variants": variants}))
+    let mut line = json!({"metadata": processed.metadata, "variants": variants});
+    if !processed.hls.is_empty() {
+        line["hls"] = json!(processed.hls);
+    }
+    Ok(line)
 }
 
 fn rendition_line(r: &video::Encoded) -> serde_json::Value {

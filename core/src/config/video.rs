@@ -28,6 +28,10 @@ pub struct VideoConfig {
     pub audio_bitrate: u32,
     /// Image variants made from the poster frame.
     pub poster: Vec<VariantSpec>,
+    /// Also write HLS (MPEG-TS segments, a playlist per rendition and a master playlist) from the same encode.
+    pub hls: bool,
+    /// Target HLS segment length in seconds.
+    pub hls_segment_secs: u32,
     /// At most one `processing` progress event per this many seconds.
     pub progress_interval_secs: u64,
     /// Video jobs a worker runs at once (each uses every core through x264's own threads).
@@ -54,6 +58,8 @@ impl Default for VideoConfig {
             crf: 23,
             audio_bitrate: 128_000,
             poster: vec![poster("poster", 1280), poster("thumb", 256)],
+            hls: false,
+            hls_segment_secs: 6,
             progress_interval_secs: 3,
             concurrency: 1,
             max_seconds: 3 * 3600,
@@ -89,6 +95,7 @@ impl VideoConfig {
         }
         super::validate_variants("video.poster", &self.poster)?;
         for (key, v) in [
+            ("video.hls_segment_secs", self.hls_segment_secs as u64),
             ("video.progress_interval_secs", self.progress_interval_secs),
             ("video.concurrency", self.concurrency as u64),
             ("video.max_seconds", self.max_seconds),

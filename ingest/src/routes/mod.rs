@@ -2,6 +2,7 @@
 
 pub mod batches;
 pub mod health;
+pub mod hls;
 pub mod live;
 pub mod media;
 pub mod variants;

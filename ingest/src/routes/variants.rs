@@ -28,8 +28,13 @@ pub async fn get_variant(
         .iter()
         .find(|v| v.name == base && ext.is_none_or(|e| ext_of(&v.format) == e || v.format == e))
         .ok_or_else(|| ApiError::not_found("variant"))?;
+    serve(&st, &v.key, &headers).await
+}
+
+/// Streams the object under `key`, honouring `Range`.
+pub async fn serve(st: &AppState, key: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
     let range = headers.get(header::RANGE).and_then(|h| h.to_str().ok()).and_then(ByteRange::parse);
-    let obj = st.store.open(&v.key, range).await?;
+    let obj = st.store.open(key, range).await?;
     let mut b = Response::builder()
         .header(header::CONTENT_TYPE, &obj.content_type)
         .header(header::ACCEPT_RANGES, "bytes")

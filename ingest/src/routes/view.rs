@@ -12,7 +12,12 @@ pub fn media(base: &str, m: &Media, variants: &[Variant]) -> Value {
             json!({
                 "name": v.name, "format": v.format, "content_type": v.content_type,
                 "width": v.width, "height": v.height, "size": v.size,
-                "url": format!("{self_url}/variants/{}.{}", v.name, ext_of(&v.format)),
+                "url": if v.format == "m3u8" {
+                    // Served from the HLS folder, where the playlists' relative URIs resolve.
+                    format!("{self_url}/hls/master.m3u8")
+                } else {
+                    format!("{self_url}/variants/{}.{}", v.name, ext_of(&v.format))
+                },
             })
         })
         .collect();

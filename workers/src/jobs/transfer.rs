@@ -49,8 +49,14 @@ pub async fn put_bytes(store: &dyn Store, m: &Media, v: VariantInfo<'_>, bytes: 
 /// Streams a variant of `m` from a local file into the store.
 pub async fn put_file(store: &dyn Store, m: &Media, v: VariantInfo<'_>, path: &Path) -> Result<Variant, Step> {
     let key = store::variant_key(&m.tenant_id, &m.id, v.name, v.ext);
+    let size = stream_file(store, &key, v.content_type, path).await?;
+    Ok(v.stored(key, size))
+}
+
+/// Streams a local file into the store under `key`; returns its size.
+pub async fn stream_file(store: &dyn Store, key: &str, content_type: &str, path: &Path) -> Result<u64, Step> {
     let mut file = tokio::fs::File::open(path).await.map_err(|e| Step::Transient(format!("reading {}: {e}", path.display())))?;
-    let mut w = store.writer(&key, v.content_type).await?;
+    let mut w = store.writer(key, content_type).await?;
     let mut size = 0u64;
     loop {
         let mut buf = vec![0u8; CHUNK];
@@ -72,7 +78,7 @@ pub async fn put_file(store: &dyn Store, m: &Media, v: VariantInfo<'_>, path: &P
         }
     }
     w.finish().await?;
-    Ok(v.stored(key, size))
+    Ok(size)
 }
 
 /// Streams the object under `key` into a new local file at `path`.

@@ -15,6 +15,7 @@ use mediamill_core::event::{self, MediaEvent};
 use mediamill_core::model::{Media, MediaStatus};
 use mediamill_core::outbox::media_event;
 use mediamill_core::repo::Completion;
+use mediamill_core::store;
 
 use super::transfer::{self, VariantInfo};
 use super::{Processor, Services, Step};
@@ -106,11 +107,11 @@ impl Processor for VideoProcessor {
         transfer::download(svc.store.as_ref(), &m.raw_key, &input).await?;
 
         let started = Instant::now();
-        let processed = self.run(m, svc, input, out).await?;
+        let mut processed = self.run(m, svc, input, out).await?;
         metrics::histogram!("mediamill_video_process_seconds").record(started.elapsed().as_secs_f64());
 
         let mut variants = Vec::new();
-        for o in processed.images {
+        for o in std::mem::take(&mut processed.images) {
             let format = format!("{:?}", o.format).to_ascii_lowercase();
             let info =
                 VariantInfo { name: &o.name, format: &format, ext: o.format.ext(), content_type: o.format.mime(), width: o.width, height: o.height };
@@ -121,10 +122,37 @@ impl Processor for VideoProcessor {
             let info = VariantInfo { name: &r.name, format: ext, ext, content_type: r.container.mime(), width: r.width, height: r.height };
             variants.push(transfer::put_file(svc.store.as_ref(), m, info, &r.path).await?);
         }
+        if let Some(master) = processed.hls.first() {
+            variants.push(store_hls(svc, m, &processed, master).await?);
+        }
         let mut metadata = serde_json::to_value(&processed.metadata).unwrap_or_default();
         metadata["processing_ms"] = serde_json::json!(started.elapsed().as_millis() as u64);
         Ok(Completion { width: processed.metadata.width, height: processed.metadata.height, metadata, variants })
     }
+}
+
+/// Stores every HLS file under `derived/…/hls/` (segments first, the master playlist last, so a client that
+/// sees the master finds everything it names) and returns the `hls` variant, which points at the master.
+async fn store_hls(svc: &Services, m: &Media, p: &VideoProcessed, master: &Path) -> Result<mediamill_core::model::Variant, Step> {
+    let mut master_size = 0;
+    for path in p.hls.iter().skip(1).chain(std::iter::once(&master.to_path_buf())) {
+        let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
+        let ct = video::hls::content_type(&file).ok_or_else(|| Step::Permanent(ProcessError::Encode("hls", format!("unexpected file {file}"))))?;
+        let size = transfer::stream_file(svc.store.as_ref(), &store::hls_key(&m.tenant_id, &m.id, &file), ct, path).await?;
+        if path == master {
+            master_size = size;
+        }
+    }
+    let (width, height) = p.renditions.iter().map(|r| (r.width, r.height)).max().unwrap_or((0, 0));
+    Ok(mediamill_core::model::Variant {
+        name: "hls".into(),
+        format: "m3u8".into(),
+        key: store::hls_key(&m.tenant_id, &m.id, video::hls::MASTER),
+        content_type: "application/vnd.apple.mpegurl".into(),
+        width,
+        height,
+        size: master_size,
+    })
 }
 
 /// Removes job folders left in `tmp_dir` by video workers that no longer run (killed mid-job).

@@ -6,6 +6,7 @@
 //! a flag between packets.
 
 pub mod graph;
+pub mod hls;
 pub mod ladder;
 pub mod poster;
 pub mod probe;
@@ -42,7 +43,13 @@ impl VideoSettings {
         let v = &cfg.video;
         VideoSettings {
             renditions: v.renditions.clone(),
-            encode: EncodeSettings { preset: v.preset.clone(), crf: v.crf, audio_bitrate: v.audio_bitrate, threads: 0 },
+            encode: EncodeSettings {
+                preset: v.preset.clone(),
+                crf: v.crf,
+                audio_bitrate: v.audio_bitrate,
+                threads: 0,
+                hls_segment_secs: v.hls.then_some(v.hls_segment_secs),
+            },
             poster: v.poster.clone(),
             background: parse_hex_colour(&cfg.image.background).unwrap_or([255, 255, 255]),
             max_seconds: v.max_seconds,
@@ -74,6 +81,8 @@ pub struct VideoProcessed {
     pub renditions: Vec<Encoded>,
     /// Poster variants, encoded in memory.
     pub images: Vec<image::Output>,
+    /// HLS files (master playlist first) in `out_dir/hls`, when HLS is on.
+    pub hls: Vec<std::path::PathBuf>,
 }
 
 /// Processes the video at `input`, writing renditions into `out_dir` (which the caller removes).
@@ -99,6 +108,10 @@ pub fn process(
         None => (vec![], None),
     };
     let renditions = transcode::transcode(input, out_dir, &probe, &targets, &s.encode, progress, cancel)?;
+    let hls = match s.encode.hls_segment_secs {
+        Some(_) if !targets.is_empty() => hls::finish(out_dir, &targets)?,
+        _ => vec![],
+    };
     let metadata = VideoMetadata {
         width: probe.video.as_ref().map(|v| v.display_width),
         height: probe.video.as_ref().map(|v| v.display_height),
@@ -106,7 +119,7 @@ pub fn process(
         probe,
         placeholders,
     };
-    Ok(VideoProcessed { metadata, renditions, images })
+    Ok(VideoProcessed { metadata, renditions, images, hls })
 }
 
 /// Refuses what is over the limits before any decoding.
@@ -175,7 +188,8 @@ pub fn animation_to_mp4(input: &Path, out_dir: &Path, s: &VideoSettings) -> Resu
         t.name = "animation".into();
     }
     let cancel = AtomicBool::new(false);
-    transcode::transcode(input, out_dir, &probe, &targets, &s.encode, &|_| {}, &cancel)?
+    let encode = EncodeSettings { hls_segment_secs: None, ..s.encode.clone() };
+    transcode::transcode(input, out_dir, &probe, &targets, &encode, &|_| {}, &cancel)?
         .pop()
         .ok_or_else(|| ProcessError::Encode("mp4", "no output was written".into()))
 }

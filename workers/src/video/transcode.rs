@@ -8,6 +8,7 @@ use ffmpeg_next as ff;
 use ff::Rescale;
 
 use super::graph::{self, sink_name, SOURCE};
+use super::hls;
 use super::ladder::Target;
 use super::probe::Probe;
 use super::{av_error, encode_error};
@@ -21,6 +22,8 @@ pub struct EncodeSettings {
     pub audio_bitrate: u32,
     /// Threads per x264 encoder; 0 lets x264 choose (about 1.5 per core).
     pub threads: usize,
+    /// Also write HLS with segments of about this many seconds (keyframes are placed to match).
+    pub hls_segment_secs: Option<u32>,
 }
 
 /// What a written output holds.
@@ -87,6 +90,22 @@ struct Output {
     octx: ff::format::context::Output,
     video: Option<(ff::encoder::Video, usize)>,
     audio_index: Option<usize>,
+    /// The HLS muxer fed the same packets (same stream indices), when HLS is on.
+    hls: Option<ff::format::context::Output>,
+}
+
+impl Output {
+    /// Writes one encoded packet (in `enc_tb`) to the MP4 and, when on, the HLS muxer.
+    fn write(&mut self, pkt: &ff::Packet, index: usize, enc_tb: ff::Rational) -> Result<(), ProcessError> {
+        for (octx, what) in std::iter::once((&mut self.octx, "mp4")).chain(self.hls.as_mut().map(|h| (h, "hls"))) {
+            let out_tb = octx.stream(index).map(|s| s.time_base()).unwrap_or(enc_tb);
+            let mut copy = pkt.clone();
+            copy.set_stream(index);
+            copy.rescale_ts(enc_tb, out_tb);
+            copy.write_interleaved(octx).map_err(|e| encode_error(what, e))?;
+        }
+        Ok(())
+    }
 }
 
 /// Something that reports progress as a fraction 0–1; called often, so it must be cheap.
@@ -180,6 +199,9 @@ pub fn transcode(
     let mut done = Vec::with_capacity(outputs.len());
     for mut o in outputs {
         o.octx.write_trailer().map_err(|e| encode_error("mp4", e))?;
+        if let Some(h) = o.hls.as_mut() {
+            h.write_trailer().map_err(|e| encode_error("hls", e))?;
+        }
         done.push(Encoded { name: o.target.name, container: o.container, path: o.path, width: o.target.width, height: o.target.height });
     }
     progress(1.0);
@@ -270,21 +292,36 @@ fn open_outputs(
             None => None,
         };
         let audio_index = match audio {
-            Some(a) => {
-                let mut ost = octx.add_stream(a.encoder.codec()).map_err(|e| encode_error("mp4", e))?;
-                ost.set_parameters(&a.encoder);
-                ost.set_time_base((1, a.rate));
-                Some(ost.index())
-            }
+            Some(a) => Some(add_audio_stream(&mut octx, a, "mp4")?),
             None => None,
         };
         let mut opts = ff::Dictionary::new();
         // The index up front, so players can start (and seek) before the whole file arrives.
         opts.set("movflags", "+faststart");
         octx.write_header_with(opts).map_err(|e| encode_error("mp4", e))?;
-        outputs.push(Output { target, container, path, octx, video: video_enc, audio_index });
+        let hls = match (s.hls_segment_secs, &video_enc) {
+            (Some(secs), Some((enc, _))) => {
+                let (mut h, opts) = hls::open(out_dir, &target, secs)?;
+                let mut ost = h.add_stream(enc.codec()).map_err(|e| encode_error("hls", e))?;
+                ost.set_parameters(enc);
+                if let Some(a) = audio {
+                    add_audio_stream(&mut h, a, "hls")?;
+                }
+                h.write_header_with(opts).map_err(|e| encode_error("hls", e))?;
+                Some(h)
+            }
+            _ => None,
+        };
+        outputs.push(Output { target, container, path, octx, video: video_enc, audio_index, hls });
     }
     Ok(outputs)
+}
+
+fn add_audio_stream(octx: &mut ff::format::context::Output, a: &AudioChain, what: &'static str) -> Result<usize, ProcessError> {
+    let mut ost = octx.add_stream(a.encoder.codec()).map_err(|e| encode_error(what, e))?;
+    ost.set_parameters(&a.encoder);
+    ost.set_time_base((1, a.rate));
+    Ok(ost.index())
 }
 
 fn open_h264(
@@ -308,6 +345,10 @@ fn open_h264(
     opts.set("preset", &s.preset);
     opts.set("crf", &s.crf.to_string());
     opts.set("threads", &if s.threads == 0 { "auto".to_string() } else { s.threads.to_string() });
+    if let Some(secs) = s.hls_segment_secs {
+        // A keyframe at least every segment, so segments can be cut near their target length.
+        enc.set_gop((secs as f64 / (f64::from(v.time_base) * v.step as f64)).round().max(1.0) as u32);
+    }
     let encoder = enc.open_with(opts).map_err(|e| encode_error("h264", e))?;
     ost.set_parameters(&encoder);
     ost.set_time_base(v.time_base);
@@ -353,19 +394,19 @@ fn drain_sinks(v: &mut VideoChain, outputs: &mut [Output]) -> Result<(), Process
 }
 
 fn write_video_packets(o: &mut Output, enc_tb: ff::Rational, step: i64) -> Result<(), ProcessError> {
-    let Some((enc, index)) = o.video.as_mut() else { return Ok(()) };
-    let out_tb = o.octx.stream(*index).map(|s| s.time_base()).unwrap_or(enc_tb);
     let mut pkt = ff::Packet::empty();
-    while enc.receive_packet(&mut pkt).is_ok() {
-        pkt.set_stream(*index);
+    loop {
+        let Some((enc, index)) = o.video.as_mut() else { return Ok(()) };
+        let index = *index;
+        if enc.receive_packet(&mut pkt).is_err() {
+            return Ok(());
+        }
         if pkt.duration() <= 0 {
             // Without it the last frame has no length and the output comes up one frame short.
             pkt.set_duration(step);
         }
-        pkt.rescale_ts(enc_tb, out_tb);
-        pkt.write_interleaved(&mut o.octx).map_err(|e| encode_error("mp4", e))?;
+        o.write(&pkt, index, enc_tb)?;
     }
-    Ok(())
 }
 
 fn pump_audio(a: &mut AudioChain, outputs: &mut [Output]) -> Result<(), ProcessError> {
@@ -403,12 +444,9 @@ fn write_audio_packets(a: &mut AudioChain, outputs: &mut [Output]) -> Result<(),
     let mut pkt = ff::Packet::empty();
     while a.encoder.receive_packet(&mut pkt).is_ok() {
         for o in outputs.iter_mut() {
-            let Some(index) = o.audio_index else { continue };
-            let out_tb = o.octx.stream(index).map(|s| s.time_base()).unwrap_or(enc_tb);
-            let mut copy = pkt.clone();
-            copy.set_stream(index);
-            copy.rescale_ts(enc_tb, out_tb);
-            copy.write_interleaved(&mut o.octx).map_err(|e| encode_error("mp4", e))?;
+            if let Some(index) = o.audio_index {
+                o.write(&pkt, index, enc_tb)?;
+            }
         }
     }
     Ok(())
