@@ -8,6 +8,8 @@ PKGS=(
   pkg-config clang libclang-dev
   libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libswresample-dev
   libavfilter-dev libavdevice-dev
+  # build: HEIC/HEIF and AVIF decoding through libheif (libheif-rs)
+  libheif-dev
   # build: librdkafka and libjpeg-turbo (turbojpeg, with its SIMD assembly) are compiled from bundled source
   build-essential cmake nasm
   # test infrastructure and independent checkers of outputs

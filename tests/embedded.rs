@@ -23,7 +23,7 @@ fn demo_passes_on_the_embedded_default() {
         .expect("run demo");
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{table}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(table.contains("qa: 23 passed, 0 failed"), "{table}");
+    assert!(table.contains("qa: 26 passed, 0 failed"), "{table}");
     let derived = data.join("objects/derived");
     assert!(derived.is_dir(), "variants on disk under {}", derived.display());
     let _ = std::fs::remove_dir_all(&data);

@@ -151,3 +151,30 @@ fn tiff_bmp_and_friends_are_processed_and_hostile_files_fail_cleanly() {
     let status = Command::new(bin()).arg("process").arg(d.join("bomb.png")).arg("--out").arg(d.join("o2")).status().unwrap();
     assert!(!status.success(), "a failed file makes the exit status non-zero");
 }
+
+#[test]
+fn heic_and_avif_decode_like_libheif_and_keep_their_secrets() {
+    let d = tmp("heif");
+    let fixtures = root().join("fixtures/media");
+    let (heic, avif) = (fixtures.join("photo.heic"), fixtures.join("photo.avif"));
+    let lines = process(&[&heic, &avif, &fixtures.join("truncated.heic")], &d.join("out"));
+    for (l, f, format) in [(&lines[0], &heic, "heif"), (&lines[1], &avif, "avif")] {
+        assert_eq!(l["status"], "processed", "{l}");
+        assert_eq!(l["metadata"]["format"], format);
+        assert_eq!((l["metadata"]["width"].as_u64(), l["metadata"]["height"].as_u64()), (Some(800), Some(600)));
+        // The reference: the same file decoded by ImageMagick (its own libheif coder) and scaled alike.
+        let reference = d.join(format!("{format}-ref.png"));
+        sh(Command::new("convert").arg(f).args(["-resize", "256x192!"]).arg(&reference));
+        let name = f.file_name().unwrap().to_string_lossy().to_string();
+        let diff = mean_abs_diff(&d.join(format!("out/{name}/thumb.jpg")), &reference);
+        assert!(diff < 6.0, "{name}: mean difference {diff} from ImageMagick's decode");
+    }
+    let m = &lines[0]["metadata"];
+    assert_eq!((m["camera_make"].as_str(), m["gps_present"].as_bool()), (Some("Apple"), Some(true)), "{m}");
+    assert!(!m.to_string().contains("48.85"), "{m}");
+    for v in lines[0]["variants"].as_array().unwrap() {
+        let out = Command::new("exiftool").args(["-s3", "-GPS:all", "-Make"]).arg(v["path"].as_str().unwrap()).output().unwrap();
+        assert!(out.stdout.is_empty(), "{} keeps metadata: {}", v["path"], String::from_utf8_lossy(&out.stdout));
+    }
+    assert_eq!((lines[2]["status"].as_str(), lines[2]["reason"].as_str()), (Some("failed"), Some("corrupt")), "{}", lines[2]);
+}

@@ -60,16 +60,16 @@ async fn fixtures_pass_qa_and_events_arrive_in_order() {
     assert!(out.status.success(), "qa failed:\n{table}\n{}\nworker:\n{}\nvideo:\n{}", String::from_utf8_lossy(&out.stderr), p.log("worker"), p.log("video"));
     assert!(table.contains(" 0 failed"), "{table}");
 
-    // 16 processed (8 images, 6 videos, 2 audio) and 4 failed: uploaded → processing → processed|failed, in
-    // that order, per media. 3 × 20 events.
-    let events = read_media_events(&p, 60);
+    // 18 processed (10 images, 6 videos, 2 audio) and 5 failed: uploaded → processing → processed|failed, in
+    // that order, per media. 3 × 23 events.
+    let events = read_media_events(&p, 69);
     let ids: HashSet<_> = events.iter().map(|e| e.2.clone()).collect();
     assert_eq!(ids.len(), events.len(), "event ids are unique");
     let mut per_media: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for (m, ty, _) in &events {
         per_media.entry(m.clone()).or_default().push(ty.clone());
     }
-    assert_eq!(per_media.len(), 20, "{per_media:#?}");
+    assert_eq!(per_media.len(), 23, "{per_media:#?}");
     let (mut processed, mut failed) = (0, 0);
     for (m, types) in &per_media {
         let t: Vec<&str> = types.iter().map(|s| s.trim_start_matches("mediamill.media.").trim_end_matches(".v1")).collect();
@@ -79,7 +79,7 @@ async fn fixtures_pass_qa_and_events_arrive_in_order() {
             other => panic!("{m}: events out of order: {other:?}"),
         }
     }
-    assert_eq!((processed, failed), (16, 4));
+    assert_eq!((processed, failed), (18, 5));
 }
 
 #[tokio::test(flavor = "multi_thread")]

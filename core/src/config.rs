@@ -178,6 +178,8 @@ pub struct Limits {
     pub max_video_bytes: u64,
     /// Most pixels (width × height) an image may declare in its header.
     pub max_image_pixels: u64,
+    /// Most frames an animated image (GIF, WebP) may have.
+    pub max_image_frames: u32,
     /// Most seconds one processing job may run.
     pub job_timeout_secs: u64,
     /// Largest zip archive upload in bytes.
@@ -316,6 +318,7 @@ impl Default for Limits {
             max_image_bytes: 100 * 1024 * 1024,
             max_video_bytes: 4 * 1024 * 1024 * 1024,
             max_image_pixels: 100_000_000,
+            max_image_frames: 1000,
             job_timeout_secs: 600,
             max_archive_bytes: 2 * 1024 * 1024 * 1024,
             max_archive_entries: 10_000,
@@ -369,6 +372,7 @@ impl Config {
         nonzero("limits.max_image_bytes", self.limits.max_image_bytes)?;
         nonzero("limits.max_video_bytes", self.limits.max_video_bytes)?;
         nonzero("limits.max_image_pixels", self.limits.max_image_pixels)?;
+        nonzero("limits.max_image_frames", self.limits.max_image_frames as u64)?;
         nonzero("limits.job_timeout_secs", self.limits.job_timeout_secs)?;
         nonzero("limits.max_archive_bytes", self.limits.max_archive_bytes)?;
         nonzero("limits.max_archive_entries", self.limits.max_archive_entries)?;

@@ -12,6 +12,9 @@ pub enum ProcessError {
     /// The header declares more pixels than allowed (a decompression bomb, or just too big).
     #[error("image is {width}×{height} = {pixels} pixels; the limit is {limit} pixels (limits.max_image_pixels)")]
     TooManyPixels { width: u32, height: u32, pixels: u64, limit: u64 },
+    /// An animation with more frames than allowed.
+    #[error("the animation has more than {limit} frames (limits.max_image_frames)")]
+    TooManyFrames { limit: u32 },
     /// Processing took longer than the per-job limit.
     #[error("processing took longer than {0} s (limits.job_timeout_secs)")]
     Timeout(u64),
@@ -44,6 +47,7 @@ impl ProcessError {
             ProcessError::SourceMissing => "source_missing",
             ProcessError::Encode(..) => "encode_failed",
             ProcessError::TooLong { .. } => "too_long",
+            ProcessError::TooManyFrames { .. } => "too_many_frames",
             ProcessError::Cancelled => "cancelled",
         }
     }

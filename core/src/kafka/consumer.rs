@@ -113,6 +113,7 @@ pub async fn run_consumer(
     let capacity = settings.capacity.max(1);
 
     loop {
+        let mut rebalanced_before_start = false;
         tokio::select! {
             biased;
             _ = shutdown.wait() => break,
@@ -124,6 +125,10 @@ pub async fn run_consumer(
                 Ok(m) => {
                     let job = OwnedJob::from_message(&m);
                     drop(m);
+                    // The poll that returned this message may have run a rebalance callback first: apply it
+                    // before starting the job, or a fresh assignment of this partition would wipe the job's
+                    // entry and a later offset could be committed past it.
+                    rebalanced_before_start |= apply_rebalances(&consumer, &mut tracker, in_flight);
                     let ticket = tracker.start(&job.topic, job.partition, job.offset);
                     in_flight += 1;
                     let h = handler.clone();
@@ -147,20 +152,7 @@ pub async fn run_consumer(
             },
         }
 
-        let events: Vec<RebalanceEvent> = consumer.context().events.lock().map(|mut e| e.drain(..).collect()).unwrap_or_default();
-        let rebalanced = !events.is_empty();
-        for ev in events {
-            match ev {
-                RebalanceEvent::Revoked(parts) => {
-                    tracing::info!(partitions = parts.len(), in_flight, "partitions revoked");
-                    parts.iter().for_each(|(t, p)| tracker.revoke(t, *p))
-                }
-                RebalanceEvent::Assigned(parts) => {
-                    tracing::info!(partitions = parts.len(), "partitions assigned");
-                    parts.iter().for_each(|(t, p)| tracker.assign(t, *p))
-                }
-            }
-        }
+        let rebalanced = apply_rebalances(&consumer, &mut tracker, in_flight) || rebalanced_before_start;
         if rebalanced {
             // Newly assigned partitions start unpaused while kept ones may still be paused: set the whole
             // assignment to one state again, or a kept partition could stay paused forever.
@@ -197,6 +189,25 @@ pub async fn run_consumer(
     }
     consumer.unsubscribe();
     Ok(())
+}
+
+/// Applies the rebalances librdkafka reported since the last call to the offset tracker; true if any.
+fn apply_rebalances(consumer: &StreamConsumer<Ctx>, tracker: &mut OffsetTracker, in_flight: usize) -> bool {
+    let events: Vec<RebalanceEvent> = consumer.context().events.lock().map(|mut e| e.drain(..).collect()).unwrap_or_default();
+    let any = !events.is_empty();
+    for ev in events {
+        match ev {
+            RebalanceEvent::Revoked(parts) => {
+                tracing::info!(?parts, in_flight, "partitions revoked");
+                parts.iter().for_each(|(t, p)| tracker.revoke(t, *p))
+            }
+            RebalanceEvent::Assigned(parts) => {
+                tracing::info!(?parts, "partitions assigned");
+                parts.iter().for_each(|(t, p)| tracker.assign(t, *p))
+            }
+        }
+    }
+    any
 }
 
 fn finished(consumer: &StreamConsumer<Ctx>, tracker: &mut OffsetTracker, t: &Ticket, outcome: Outcome) {

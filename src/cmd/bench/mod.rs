@@ -165,8 +165,7 @@ fn bench_images(cfg: &Config, dir: &Path, max_files: usize) -> anyhow::Result<()
     let spec = |name: &str, long_edge, formats: Vec<ImageFormat>| VariantSpec { name: name.into(), long_edge, formats, quality: 80 };
     let same_outputs = ImageSettings {
         variants: vec![spec("medium", 1024, vec![ImageFormat::Jpeg]), spec("thumb", 256, vec![ImageFormat::Jpeg])],
-        max_pixels: cfg.limits.max_image_pixels,
-        background: [255, 255, 255],
+        ..ImageSettings::from_config(cfg)
     };
     let full_set = ImageSettings::from_config(cfg);
     let (mut mm, mut vips, mut magick, mut full) = (Tally::default(), Tally::default(), Tally::default(), Tally::default());

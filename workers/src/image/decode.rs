@@ -48,7 +48,7 @@ fn reader(bytes: &[u8], max_pixels: u64) -> Result<ImageReader<Cursor<&[u8]>>, P
 
 /// Decodes `bytes` at full size, refusing images over `max_pixels`, and applies the EXIF orientation.
 pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Decoded, ProcessError> {
-    decode_at_least(bytes, max_pixels, u32::MAX)
+    decode_at_least(bytes, max_pixels, u32::MAX, u32::MAX)
 }
 
 /// The smallest power-of-two JPEG scale (1/8, 1/4, 1/2) whose long edge is still at least 1.5 × `long_edge`:
@@ -84,8 +84,12 @@ fn decode_scaled_jpeg(bytes: &[u8], scale: turbojpeg::ScalingFactor) -> Option<D
 }
 
 /// Decodes `bytes`, refusing images over `max_pixels`, applying the EXIF orientation, at the smallest JPEG
-/// scale whose long edge still covers `long_edge` (any other format is decoded at full size).
-pub fn decode_at_least(bytes: &[u8], max_pixels: u64, long_edge: u32) -> Result<Decoded, ProcessError> {
+/// scale whose long edge still covers `long_edge` (any other format is decoded at full size). Animations with
+/// more than `max_frames` frames are refused before their first frame is decoded.
+pub fn decode_at_least(bytes: &[u8], max_pixels: u64, long_edge: u32, max_frames: u32) -> Result<Decoded, ProcessError> {
+    if super::heif::is_heif(bytes) {
+        return super::heif::decode(bytes, max_pixels);
+    }
     let r = reader(bytes, max_pixels)?;
     let format = r
         .format()
@@ -101,6 +105,10 @@ pub fn decode_at_least(bytes: &[u8], max_pixels: u64, long_edge: u32) -> Result<
     if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         // The JPEG decoder fills a cut-off scan with grey and calls it success; a photo app wants to know.
         return Err(ProcessError::Corrupt("the JPEG data ends before its end-of-image marker (truncated upload?)".into()));
+    }
+    let frame_count = count_frames(bytes, format, max_frames.saturating_add(1));
+    if frame_count > max_frames {
+        return Err(ProcessError::TooManyFrames { limit: max_frames });
     }
     let mut decoder = r.into_decoder().map_err(classify)?;
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
@@ -129,23 +137,23 @@ pub fn decode_at_least(bytes: &[u8], max_pixels: u64, long_edge: u32) -> Result<
         orientation: orientation.to_exif(),
         exif,
         icc_applied,
-        frame_count: count_frames(bytes, format, max_pixels),
+        frame_count,
     })
 }
 
-/// Frames of an animated GIF or WebP, counted without decoding them all at once (capped at 10 000).
-fn count_frames(bytes: &[u8], format: image::ImageFormat, max_pixels: u64) -> u32 {
+/// Frames of an animated GIF or WebP, counted one at a time and at most `cap` of them.
+fn count_frames(bytes: &[u8], format: image::ImageFormat, cap: u32) -> u32 {
+    let cap = cap as usize;
     use image::AnimationDecoder;
     let frames = match format {
-        image::ImageFormat::Gif => image::codecs::gif::GifDecoder::new(Cursor::new(bytes)).map(|d| d.into_frames().take(10_000).count()),
+        image::ImageFormat::Gif => image::codecs::gif::GifDecoder::new(Cursor::new(bytes)).map(|d| d.into_frames().take(cap).count()),
         image::ImageFormat::WebP => match image::codecs::webp::WebPDecoder::new(Cursor::new(bytes)) {
-            Ok(d) if d.has_animation() => Ok(d.into_frames().take(10_000).count()),
+            Ok(d) if d.has_animation() => Ok(d.into_frames().take(cap).count()),
             Ok(_) => Ok(1),
             Err(e) => Err(e),
         },
         _ => Ok(1),
     };
-    let _ = max_pixels;
     frames.map(|n| n.max(1) as u32).unwrap_or(1)
 }
 
@@ -227,11 +235,29 @@ mod tests {
         let img = image::RgbImage::from_fn(800, 600, |x, y| image::Rgb([(x / 4) as u8, (y / 3) as u8, 90]));
         let mut j = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut j, 90).encode_image(&img).unwrap();
-        let d = decode_at_least(&j, 1_000_000, 200).unwrap();
+        let d = decode_at_least(&j, 1_000_000, 200, 1).unwrap();
         assert_eq!((d.width, d.height), (800, 600), "the full size is reported");
         assert_eq!((d.image.width(), d.image.height()), (400, 300), "decoded at 1/2: 1/4 would not keep 1.5x of 200");
         let p = d.image.to_rgb8().get_pixel(200, 150).0;
         assert!(p[0].abs_diff(100) < 8 && p[1].abs_diff(100) < 8, "{p:?}");
+    }
+
+    #[test]
+    fn animations_over_the_frame_limit_are_refused() {
+        use image::codecs::gif::GifEncoder;
+        let mut gif = Vec::new();
+        {
+            let mut enc = GifEncoder::new(&mut gif);
+            for i in 0..5u8 {
+                let f = image::RgbaImage::from_pixel(8, 8, image::Rgba([i * 40, 0, 0, 255]));
+                enc.encode_frame(image::Frame::new(f)).unwrap();
+            }
+        }
+        assert_eq!(decode_at_least(&gif, 1_000_000, 100, 5).map(|d| d.frame_count).ok(), Some(5));
+        match decode_at_least(&gif, 1_000_000, 100, 4) {
+            Err(e @ ProcessError::TooManyFrames { limit: 4 }) => assert_eq!(e.reason(), "too_many_frames"),
+            other => panic!("{:?}", other.map(|d| d.frame_count)),
+        }
     }
 
     #[test]

@@ -7,6 +7,7 @@
 mod colour;
 mod decode;
 mod encode;
+mod heif;
 pub mod meta;
 mod resize;
 
@@ -22,6 +23,8 @@ use crate::failure::ProcessError;
 pub struct ImageSettings {
     pub variants: Vec<VariantSpec>,
     pub max_pixels: u64,
+    /// Most frames an animation may have.
+    pub max_frames: u32,
     /// Put behind transparent pixels in formats without alpha.
     pub background: [u8; 3],
 }
@@ -32,6 +35,7 @@ impl ImageSettings {
         ImageSettings {
             variants: cfg.image.variants.clone(),
             max_pixels: cfg.limits.max_image_pixels,
+            max_frames: cfg.limits.max_image_frames,
             background: parse_hex_colour(&cfg.image.background).unwrap_or([255, 255, 255]),
         }
     }
@@ -90,7 +94,7 @@ pub fn fit_long_edge(w: u32, h: u32, long_edge: u32) -> (u32, u32) {
 /// Decodes `bytes` and makes every configured variant (see [`render`]).
 pub fn process(bytes: &[u8], s: &ImageSettings) -> Result<Processed, ProcessError> {
     let largest = s.variants.iter().map(|v| v.long_edge).max().unwrap_or(u32::MAX);
-    let d = decode_at_least(bytes, s.max_pixels, largest)?;
+    let d = decode_at_least(bytes, s.max_pixels, largest, s.max_frames)?;
     let (w, h) = (d.width, d.height);
     let (outputs, smallest) = render(&d.image, &s.variants, s.background)?;
     Ok(Processed {

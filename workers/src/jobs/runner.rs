@@ -184,7 +184,7 @@ impl<P: Processor> Handler for JobHandler<P> {
             Ok(_) => return Outcome::Done, // unknown, deleted or already finished: a duplicate delivery
             Err(o) => return o,
         };
-        tracing::debug!(media_id = %m.id, offset = msg.offset, "job started");
+        tracing::debug!(media_id = %m.id, partition = msg.partition, offset = msg.offset, "job started");
         let mut attempt = 0;
         loop {
             attempt += 1;
