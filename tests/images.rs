@@ -25,7 +25,12 @@ fn sh(cmd: &mut Command) {
 
 /// Runs `mediamill process` on files; returns each file's JSON line.
 fn process(files: &[&Path], out: &Path) -> Vec<serde_json::Value> {
-    let o = Command::new(bin()).arg("process").args(files).arg("--out").arg(out).output().unwrap();
+    process_with(files, out, &[])
+}
+
+/// [`process`] with `MEDIAMILL_*` settings.
+fn process_with(files: &[&Path], out: &Path, env: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    let o = Command::new(bin()).arg("process").args(files).arg("--out").arg(out).envs(env.iter().copied()).output().unwrap();
     String::from_utf8_lossy(&o.stdout).lines().map(|l| serde_json::from_str(l).expect("one JSON line per file")).collect()
 }
 
@@ -177,4 +182,28 @@ fn heic_and_avif_decode_like_libheif_and_keep_their_secrets() {
         assert!(out.stdout.is_empty(), "{} keeps metadata: {}", v["path"], String::from_utf8_lossy(&out.stdout));
     }
     assert_eq!((lines[2]["status"].as_str(), lines[2]["reason"].as_str()), (Some("failed"), Some("corrupt")), "{}", lines[2]);
+}
+
+#[test]
+fn rights_can_be_kept_without_anything_else_and_auto_picks_webp() {
+    let d = tmp("rights");
+    let photo = d.join("signed.jpg");
+    std::fs::copy(root().join("fixtures/media/orient6.jpg"), &photo).unwrap(); // has GPS
+    sh(Command::new("exiftool").args(["-q", "-overwrite_original", "-Make=Mediamill", "-Artist=Ada Lovelace",
+        "-Copyright=(c) 2026 ACME"]).arg(&photo));
+    let lines = process_with(&[&photo], &d.join("out"), &[
+        ("MEDIAMILL_IMAGE__KEEP_RIGHTS", "true"),
+        ("MEDIAMILL_IMAGE__VARIANTS", "[{name=\"thumb\",long_edge=256,formats=[\"auto\",\"jpeg\"],quality=80}]"),
+    ]);
+    let variants = lines[0]["variants"].as_array().unwrap_or_else(|| panic!("{}", lines[0]));
+    let formats: Vec<&str> = variants.iter().map(|v| v["format"].as_str().unwrap()).collect();
+    assert_eq!(formats, ["webp", "jpeg"], "auto became WebP");
+    for v in variants {
+        let path = v["path"].as_str().unwrap();
+        let out = Command::new("exiftool").args(["-s3", "-Artist", "-Copyright"]).arg(path).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "Ada Lovelace\n(c) 2026 ACME\n", "{path}");
+        let out = Command::new("exiftool").args(["-s3", "-GPS:all", "-Make", "-Orientation"]).arg(path).output().unwrap();
+        assert!(out.stdout.is_empty(), "{path} keeps more than the rights: {}", String::from_utf8_lossy(&out.stdout));
+        image::open(path).unwrap_or_else(|e| panic!("{path} no longer decodes: {e}"));
+    }
 }

@@ -199,7 +199,7 @@ pub struct VariantSpec {
     pub name: String,
     /// Longest edge in pixels; images are never upscaled.
     pub long_edge: u32,
-    /// Encodings to produce: `jpeg`, `webp`.
+    /// Encodings to produce: `jpeg`, `webp`, or `auto` (WebP unless the output is too large for WebP).
     pub formats: Vec<ImageFormat>,
     /// Encoder quality, 1–100.
     pub quality: u8,
@@ -211,6 +211,8 @@ pub struct VariantSpec {
 pub enum ImageFormat {
     Jpeg,
     Webp,
+    /// WebP, unless the output is larger than WebP allows (16383 px a side): then JPEG.
+    Auto,
 }
 
 impl ImageFormat {
@@ -218,14 +220,14 @@ impl ImageFormat {
     pub fn ext(self) -> &'static str {
         match self {
             ImageFormat::Jpeg => "jpg",
-            ImageFormat::Webp => "webp",
+            ImageFormat::Webp | ImageFormat::Auto => "webp",
         }
     }
     /// The Content-Type of the encoded bytes.
     pub fn mime(self) -> &'static str {
         match self {
             ImageFormat::Jpeg => "image/jpeg",
-            ImageFormat::Webp => "image/webp",
+            ImageFormat::Webp | ImageFormat::Auto => "image/webp",
         }
     }
 }
@@ -237,6 +239,8 @@ pub struct ImageConfig {
     pub variants: Vec<VariantSpec>,
     /// Colour put behind transparent pixels for formats without alpha, as `#rrggbb`.
     pub background: String,
+    /// Write the source's `Artist` and `Copyright` (and nothing else) into JPEG and WebP outputs.
+    pub keep_rights: bool,
 }
 
 /// Worker processes.
@@ -336,7 +340,11 @@ impl Default for ImageConfig {
             formats: vec![ImageFormat::Jpeg, ImageFormat::Webp],
             quality: 80,
         };
-        ImageConfig { variants: vec![v("thumb", 256), v("medium", 1024), v("large", 2048)], background: "#ffffff".into() }
+        ImageConfig {
+            variants: vec![v("thumb", 256), v("medium", 1024), v("large", 2048)],
+            background: "#ffffff".into(),
+            keep_rights: false,
+        }
     }
 }
 

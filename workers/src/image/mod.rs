@@ -10,6 +10,7 @@ mod encode;
 mod heif;
 pub mod meta;
 mod resize;
+mod rights;
 
 use mediamill_core::config::{parse_hex_colour, ImageFormat, VariantSpec};
 use serde::Serialize;
@@ -27,6 +28,8 @@ pub struct ImageSettings {
     pub max_frames: u32,
     /// Put behind transparent pixels in formats without alpha.
     pub background: [u8; 3],
+    /// Keep `Artist` and `Copyright` in the outputs.
+    pub keep_rights: bool,
 }
 
 impl ImageSettings {
@@ -37,6 +40,7 @@ impl ImageSettings {
             max_pixels: cfg.limits.max_image_pixels,
             max_frames: cfg.limits.max_image_frames,
             background: parse_hex_colour(&cfg.image.background).unwrap_or([255, 255, 255]),
+            keep_rights: cfg.image.keep_rights,
         }
     }
 }
@@ -96,7 +100,9 @@ pub fn process(bytes: &[u8], s: &ImageSettings) -> Result<Processed, ProcessErro
     let largest = s.variants.iter().map(|v| v.long_edge).max().unwrap_or(u32::MAX);
     let d = decode_at_least(bytes, s.max_pixels, largest, s.max_frames)?;
     let (w, h) = (d.width, d.height);
-    let (outputs, smallest) = render(&d.image, &s.variants, s.background)?;
+    let exif = d.exif.as_deref().map(meta::exif_facts).unwrap_or_default();
+    let rights = if s.keep_rights { rights::exif_block(exif.artist.as_deref(), exif.copyright.as_deref()) } else { None };
+    let (outputs, smallest) = render(&d.image, &s.variants, s.background, rights.as_deref())?;
     Ok(Processed {
         metadata: ImageMetadata {
             width: w,
@@ -107,11 +113,23 @@ pub fn process(bytes: &[u8], s: &ImageSettings) -> Result<Processed, ProcessErro
             animated: d.frame_count > 1,
             frame_count: d.frame_count,
             icc_profile: d.icc_applied,
-            exif: d.exif.as_deref().map(meta::exif_facts).unwrap_or_default(),
+            exif,
             placeholders: meta::placeholders(smallest.as_ref().unwrap_or(&d.image)),
         },
         outputs,
     })
+}
+
+/// WebP's largest side; `auto` falls back to JPEG beyond it.
+const WEBP_MAX_SIDE: u32 = 16383;
+
+/// The concrete format for `auto`: WebP (smaller, keeps alpha) unless the output cannot be a WebP.
+fn resolve(f: ImageFormat, w: u32, h: u32) -> ImageFormat {
+    match f {
+        ImageFormat::Auto if w > WEBP_MAX_SIDE || h > WEBP_MAX_SIDE => ImageFormat::Jpeg,
+        ImageFormat::Auto => ImageFormat::Webp,
+        other => other,
+    }
 }
 
 /// Makes `variants` of an upright image: largest first, each from the previous one while that is still at
@@ -121,6 +139,7 @@ pub fn render(
     img: &image::DynamicImage,
     variants: &[VariantSpec],
     background: [u8; 3],
+    rights: Option<&[u8]>,
 ) -> Result<(Vec<Output>, Option<image::DynamicImage>), ProcessError> {
     let (w, h) = (img.width(), img.height());
     let mut order: Vec<&VariantSpec> = variants.iter().collect();
@@ -134,8 +153,13 @@ pub fn render(
             _ => img,
         };
         let resized = resize::resize(from, tw, th)?;
-        for &format in &spec.formats {
-            let bytes = encode::encode(&resized, format, spec.quality, background)?;
+        let mut formats: Vec<ImageFormat> = spec.formats.iter().map(|f| resolve(*f, tw, th)).collect();
+        formats.dedup();
+        for format in formats {
+            let mut bytes = encode::encode(&resized, format, spec.quality, background)?;
+            if let Some(exif) = rights {
+                bytes = rights::embed(bytes, format, exif)?;
+            }
             outputs.push(Output { name: spec.name.clone(), format, width: tw, height: th, bytes });
         }
         smallest = Some(resized);
@@ -147,6 +171,13 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_is_webp_unless_too_large_for_webp() {
+        assert_eq!(resolve(ImageFormat::Auto, 2048, 1536), ImageFormat::Webp);
+        assert_eq!(resolve(ImageFormat::Auto, 20000, 100), ImageFormat::Jpeg);
+        assert_eq!(resolve(ImageFormat::Jpeg, 10, 10), ImageFormat::Jpeg);
+    }
 
     #[test]
     fn never_upscales_and_keeps_aspect() {

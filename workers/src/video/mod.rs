@@ -102,7 +102,7 @@ pub fn process(
     let (images, placeholders) = match poster::poster(input, rotation, cancel)? {
         Some(frame) => {
             let img = ::image::DynamicImage::ImageRgb8(frame);
-            let (outputs, smallest) = image::render(&img, &s.poster, s.background)?;
+            let (outputs, smallest) = image::render(&img, &s.poster, s.background, None)?;
             (outputs, Some(meta::placeholders(smallest.as_ref().unwrap_or(&img))))
         }
         None => (vec![], None),
