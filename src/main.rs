@@ -45,6 +45,8 @@ enum Command {
     Topics,
     /// Manage API keys.
     Keys(cmd::keys::Args),
+    /// Per-tenant settings (e.g. keeping GPS coordinates).
+    Tenants(cmd::tenants::Args),
     /// Print the effective configuration (secrets masked).
     Config,
     /// Start `up` on a fresh embedded data folder, run the QA check over the fixtures, report, exit.
@@ -80,6 +82,7 @@ fn main() -> anyhow::Result<()> {
             Command::Migrate => cmd::migrate::run(cfg).await,
             Command::Topics => cmd::topics::run(cfg).await,
             Command::Keys(a) => cmd::keys::run(cfg, a).await,
+            Command::Tenants(a) => cmd::tenants::run(cfg, a).await,
             Command::Demo(a) => cmd::demo::run(cfg, a).await,
             Command::Qa(a) => cmd::qa::run(a).await,
             Command::Config => {

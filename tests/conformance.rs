@@ -46,6 +46,12 @@ async fn repo_suite(r: Arc<dyn Repo>) {
     let t1 = r.ensure_tenant("one").await.unwrap();
     assert_eq!(r.ensure_tenant("one").await.unwrap(), t1, "ensure_tenant is idempotent");
     let t2 = r.ensure_tenant("two").await.unwrap();
+    assert_eq!(r.tenant_keeps_gps(&t1.id).await.unwrap(), Some(false), "GPS coordinates are off by default");
+    assert!(r.set_tenant_keeps_gps("one", true).await.unwrap());
+    assert_eq!(r.tenant_keeps_gps(&t1.id).await.unwrap(), Some(true));
+    assert_eq!(r.tenant_keeps_gps(&t2.id).await.unwrap(), Some(false), "per tenant");
+    assert!(!r.set_tenant_keeps_gps("nobody", true).await.unwrap());
+    assert_eq!(r.tenant_keeps_gps("no-such-id").await.unwrap(), None);
 
     // Keys: found by hash until revoked.
     let k = r.create_key(&t1.id, "hash-1", "mm_abc").await.unwrap();

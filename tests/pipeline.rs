@@ -151,6 +151,21 @@ async fn tenants_are_isolated_and_revoked_keys_stop_at_once() {
     assert_eq!(r.status(), 404);
     assert_eq!(p.get(&a, &format!("/v1/media/{id}")).await.0, 200, "still there for its owner");
 
+    // GPS coordinates reach the record only for a tenant that opted in; both learn the photo had a position.
+    let set = p.run(&["tenants", "set", "bob", "--keep-gps", "on"]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    assert!(!p.run(&["tenants", "set", "bob", "--keep-gps", "perhaps"]).status.success());
+    let mut gps = vec![];
+    for key in [&a, &b] {
+        let (_, body) = p.upload(key, "orient6.jpg").await;
+        let item = p.settle(key, body["id"].as_str().unwrap()).await;
+        assert_eq!(item["metadata"]["gps_present"], true, "{item}");
+        gps.push(item["metadata"]["gps"].clone());
+    }
+    assert!(gps[0].is_null(), "alice did not opt in: {}", gps[0]);
+    let (lat, lon) = (gps[1]["latitude"].as_f64().unwrap(), gps[1]["longitude"].as_f64().unwrap());
+    assert!((lat - 48.85).abs() < 1e-6 && (lon - 2.35).abs() < 1e-6, "{}", gps[1]);
+
     // Operators' endpoints need no key.
     let metrics = reqwest::get(format!("{}/metrics", p.url)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("mediamill_uploads_total"), "{metrics}");

@@ -104,6 +104,10 @@ pub trait Repo: NotifyRepo + Send + Sync + 'static {
 
     /// The tenant named `name`, created if missing.
     async fn ensure_tenant(&self, name: &str) -> Result<Tenant, RepoError>;
+    /// Whether GPS coordinates of the tenant's photos are kept on their records (`None`: no such tenant).
+    async fn tenant_keeps_gps(&self, tenant_id: &str) -> Result<Option<bool>, RepoError>;
+    /// Turns keeping GPS coordinates on or off for the tenant named `name`; false if there is none.
+    async fn set_tenant_keeps_gps(&self, name: &str, keep: bool) -> Result<bool, RepoError>;
     /// Stores a new key (only its hash) for a tenant.
     async fn create_key(&self, tenant_id: &str, key_hash: &str, prefix: &str) -> Result<ApiKey, RepoError>;
     /// Keys of one tenant, newest first.

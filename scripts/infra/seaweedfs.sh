@@ -22,10 +22,13 @@ start() {
   "actions":["Admin","Read","Write","List","Tagging"]}]}
 JSON
   # weed mini opens a master, volume and filer port besides S3; give each a free one so that
-  # several instances (the shared harness and the fault tests) can run side by side.
+  # several instances (the shared harness and the fault tests) can run side by side. Every test has its own
+  # bucket, and every bucket its own volumes: the automatic volume limit (free disk / volume size) ran out
+  # after a few hundred buckets, so the limit is set high and volumes kept small.
   nohup "$VENV/bin/weed" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -master.port="$(free_port)" -volume.port="$(free_port)" -filer.port="$(free_port)" \
     -s3.port="$port" -s3.config="$dir/s3.json" -webdav=false -admin.ui=false \
+    -volume.max=10000 -master.volumeSizeLimitMB=64 \
     > "$dir/weed.log" 2>&1 &
   echo $! > "$dir/pid"
   wait_port "$port" 60 || { tail -n 30 "$dir/weed.log" >&2; return 1; }

@@ -310,6 +310,25 @@ impl Repo for SqlRepo {
         Ok(key)
     }
 
+    async fn tenant_keeps_gps(&self, tenant_id: &str) -> Result<Option<bool>, RepoError> {
+        let r = sqlx::query("SELECT keep_gps FROM tenants WHERE id = $1")
+            .bind(tenant_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
+        r.map(|r| r.try_get::<i64, _>("keep_gps").map(|v| v != 0).map_err(db_err)).transpose()
+    }
+
+    async fn set_tenant_keeps_gps(&self, name: &str, keep: bool) -> Result<bool, RepoError> {
+        let r = sqlx::query("UPDATE tenants SET keep_gps = $1 WHERE name = $2")
+            .bind(keep as i64)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
     async fn list_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>, RepoError> {
         let rows = sqlx::query(
             "SELECT id, tenant_id, prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC",

@@ -65,6 +65,12 @@ impl Processor for ImageProcessor {
             variants.push(transfer::put_file(svc.store.as_ref(), m, info, &r.path).await?);
         }
         let mut metadata = serde_json::to_value(&processed.metadata).unwrap_or_default();
+        if let Some((latitude, longitude)) = processed.metadata.exif.gps {
+            // Coordinates locate people's homes: only tenants who asked get them, and only on the record.
+            if svc.repo.tenant_keeps_gps(&m.tenant_id).await?.unwrap_or(false) {
+                metadata["gps"] = serde_json::json!({"latitude": latitude, "longitude": longitude});
+            }
+        }
         // Kept so the pipeline's own overhead (upload → processed, minus this) can be measured.
         metadata["processing_ms"] = serde_json::json!(started.elapsed().as_millis() as u64);
         Ok(Completion {
