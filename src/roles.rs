@@ -72,6 +72,21 @@ impl Backends {
         }))
     }
 
+    /// Serves `/metrics` and `/healthz` on `server.ops_listen`, when set (workers, batch, notify).
+    pub async fn spawn_ops(&self, shutdown: Shutdown) -> anyhow::Result<Option<JoinHandle<()>>> {
+        let addr = self.cfg.server.ops_listen.trim();
+        if addr.is_empty() {
+            return Ok(None);
+        }
+        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding server.ops_listen {addr}"))?;
+        tracing::info!(addr, "serving /metrics and /healthz");
+        Ok(Some(tokio::spawn(async move {
+            if let Err(e) = mediamill_ingest::ops::serve(listener, shutdown).await {
+                tracing::error!(error = %e, "ops endpoint stopped");
+            }
+        })))
+    }
+
     /// Starts an image worker: a consumer of `media.jobs.image` in the image workers' group.
     pub fn spawn_image_worker(&self, shutdown: Shutdown) -> JoinHandle<()> {
         let cfg = &self.cfg;
@@ -116,11 +131,22 @@ impl Backends {
         let cfg = &self.cfg;
         let t = Topics::new(&cfg.kafka.topic_prefix);
         let handler = Arc::new(JobHandler {
+            kind,
             processor,
             svc: Services { repo: self.repo.clone(), store: self.store.clone(), waker: self.waker.clone(), shutdown: shutdown.clone() },
             max_attempts: cfg.worker.max_attempts,
             dlq: self.producer().ok().map(|producer| mediamill_core::kafka::dlq::DeadLetters { producer, topic: t.name(topics::JOBS_DLQ) }),
         });
+        mediamill_ingest::ops::install_recorder();
+        if kind == "image" {
+            // One kind is enough to keep the gauge; the image workers are always there.
+            tokio::spawn(mediamill_core::kafka::dlq::watch_size(
+                cfg.kafka.brokers.clone(),
+                t.name(topics::JOBS_DLQ),
+                Duration::from_secs(15),
+                shutdown.clone(),
+            ));
+        }
         let settings = ConsumerSettings {
             brokers: cfg.kafka.brokers.clone(),
             group_id: format!("{}.workers.{kind}", cfg.kafka.group_prefix),

@@ -125,7 +125,14 @@ async fn uploads_accepted_while_kafka_is_down_are_processed_when_it_returns() {
 async fn poison_messages_are_dead_lettered_and_the_worker_carries_on() {
     use rdkafka::message::{Header, OwnedHeaders};
     use rdkafka::producer::{FutureProducer, FutureRecord};
-    let p = Pipeline::start(&[]).await;
+    let mut p = Pipeline::start(&[]).await;
+    // The image worker of this test serves its metrics.
+    let ops = format!("127.0.0.1:{}", harness::free_port_string());
+    if let Some(mut w) = p.worker.take() {
+        let _ = w.kill();
+        let _ = w.wait();
+    }
+    p.worker = Some(p.spawn_with("worker", &["worker", "--kind", "image"], &[("MEDIAMILL_SERVER__OPS_LISTEN", &ops)]));
     let key = p.key("poison");
     let producer: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", &p.kafka).create().unwrap();
     let jobs = format!("{}media.jobs.image", p.topic_prefix);
@@ -161,6 +168,25 @@ async fn poison_messages_are_dead_lettered_and_the_worker_carries_on() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     assert!(listed.contains("missing CloudEvents header") || listed.contains("body is not valid JSON"), "{listed}");
+
+    // Operators see it in the worker's metrics: dead letters by reason, the dead-letter topic's size, lag.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = reqwest::get(format!("http://{ops}/metrics")).await.map(|r| r.text());
+        let text = match text {
+            Ok(t) => t.await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let ok = text.contains(r#"mediamill_dead_letters_total{kind="image",reason="unreadable"} 3"#)
+            && text.contains("mediamill_dlq_messages 3")
+            && text.contains("mediamill_consumer_lag{")
+            && text.contains("mediamill_jobs_processed_total");
+        if ok {
+            break;
+        }
+        assert!(Instant::now() < deadline, "worker metrics:\n{text}\n{}", p.log("worker"));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
 
     // A real job put on the dead-letter topic is requeued by the operator: attempt 2, processed again.
     let job = p.read_topic("media.jobs.image", 100, Duration::from_secs(5))

@@ -101,6 +101,9 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Base URL clients reach the API at, used in `links`; empty means `http://{listen}`.
     pub public_url: String,
+    /// Where the worker, batch and notify roles serve `/metrics` and `/healthz` (ingest serves them on its
+    /// API address); empty turns it off.
+    pub ops_listen: String,
 }
 
 /// The metadata repository.
@@ -272,7 +275,7 @@ impl Default for Config {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: String::new() }
+        ServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: String::new(), ops_listen: String::new() }
     }
 }
 

@@ -9,6 +9,7 @@ mod auth;
 mod error;
 pub mod live;
 mod metrics_handle;
+pub mod ops;
 mod routes;
 mod state;
 mod upload;

@@ -11,7 +11,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (trigger, sd) = shutdown::channel();
     shutdown::on_signals(trigger);
     let mut tasks = b.spawn_batch(sd.clone());
-    tasks.push(b.spawn_relay(sd)?);
+    tasks.push(b.spawn_relay(sd.clone())?);
+    tasks.extend(b.spawn_ops(sd).await?);
     tracing::info!("batch tracker started");
     join_all(tasks).await;
     Ok(())

@@ -11,6 +11,8 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (trigger, sd) = shutdown::channel();
     shutdown::on_signals(trigger);
     tracing::info!("notifier started");
-    join_all(b.spawn_notify(sd)).await;
+    let mut tasks = b.spawn_notify(sd.clone());
+    tasks.extend(b.spawn_ops(sd).await?);
+    join_all(tasks).await;
     Ok(())
 }

@@ -28,6 +28,8 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
         Kind::Video => b.spawn_video_worker(sd.clone()),
     };
     tracing::info!(kind = ?args.kind, "worker started");
-    join_all(vec![worker, b.spawn_relay(sd)?]).await;
+    let mut tasks = vec![worker, b.spawn_relay(sd.clone())?];
+    tasks.extend(b.spawn_ops(sd).await?);
+    join_all(tasks).await;
     Ok(())
 }

@@ -56,13 +56,29 @@ enum RebalanceEvent {
 
 struct Ctx {
     events: Mutex<Vec<RebalanceEvent>>,
+    group: String,
 }
 
 fn tpl_parts(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
     tpl.elements().iter().map(|e| (e.topic().to_string(), e.partition())).collect()
 }
 
-impl ClientContext for Ctx {}
+impl ClientContext for Ctx {
+    /// librdkafka's periodic statistics: the lag of every partition this consumer owns, as a gauge (jobs
+    /// not yet finished and committed; `-1` while unknown is skipped).
+    fn stats(&self, s: rdkafka::Statistics) {
+        for (topic, t) in &s.topics {
+            for (partition, p) in &t.partitions {
+                if *partition < 0 || p.consumer_lag_stored < 0 {
+                    continue;
+                }
+                metrics::gauge!("mediamill_consumer_lag", "group" => self.group.clone(), "topic" => topic.clone(),
+                    "partition" => partition.to_string())
+                .set(p.consumer_lag_stored as f64);
+            }
+        }
+    }
+}
 
 impl ConsumerContext for Ctx {
     fn pre_rebalance(&self, _c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
@@ -87,7 +103,7 @@ pub async fn run_consumer(
     handler: Arc<dyn Handler>,
     shutdown: Shutdown,
 ) -> Result<(), KafkaError> {
-    let ctx = Ctx { events: Mutex::new(Vec::new()) };
+    let ctx = Ctx { events: Mutex::new(Vec::new()), group: settings.group_id.clone() };
     let consumer: StreamConsumer<Ctx> = base_config(&settings.brokers)
         .set("group.id", &settings.group_id)
         .set("enable.auto.commit", "true")
@@ -102,6 +118,8 @@ pub async fn run_consumer(
         // Jobs should start as soon as they arrive: a broker holding an empty fetch for the default 500 ms
         // shows up directly in the upload-to-processed latency.
         .set("fetch.wait.max.ms", "50")
+        // Feeds the consumer-lag gauge.
+        .set("statistics.interval.ms", "5000")
         .create_with_context(ctx)?;
     let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;

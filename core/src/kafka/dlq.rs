@@ -50,6 +50,35 @@ pub struct DeadLetter {
     pub envelope: Option<Envelope>,
 }
 
+/// Messages on the dead-letter topic now (high minus low watermark over its partitions).
+pub fn size(brokers: &str, topic: &str) -> Result<i64, KafkaError> {
+    let c: BaseConsumer = base_config(brokers).set("group.id", "mediamill-dlq-reader").create()?;
+    let md = c.fetch_metadata(Some(topic), Duration::from_secs(10))?;
+    let parts = md.topics().first().map(|t| t.partitions().len()).unwrap_or(0) as i32;
+    let mut total = 0;
+    for p in 0..parts {
+        let (low, high) = c.fetch_watermarks(topic, p, Duration::from_secs(10))?;
+        total += (high - low).max(0);
+    }
+    Ok(total)
+}
+
+/// Keeps the `mediamill_dlq_messages` gauge current until shutdown (every `every`).
+pub async fn watch_size(brokers: String, topic: String, every: Duration, shutdown: crate::shutdown::Shutdown) {
+    loop {
+        let (b, t) = (brokers.clone(), topic.clone());
+        match tokio::task::spawn_blocking(move || size(&b, &t)).await {
+            Ok(Ok(n)) => metrics::gauge!("mediamill_dlq_messages").set(n as f64),
+            Ok(Err(e)) => tracing::debug!(error = %e, "dead-letter topic size not read"),
+            Err(_) => {}
+        }
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+    }
+}
+
 /// Every message on the dead-letter topic, oldest first per partition.
 pub fn read_all(brokers: &str, topic: &str) -> Result<Vec<DeadLetter>, KafkaError> {
     let c: BaseConsumer = base_config(brokers)

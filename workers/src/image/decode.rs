@@ -106,7 +106,7 @@ pub fn decode_at_least(bytes: &[u8], max_pixels: u64, long_edge: u32, max_frames
         // The JPEG decoder fills a cut-off scan with grey and calls it success; a photo app wants to know.
         return Err(ProcessError::Corrupt("the JPEG data ends before its end-of-image marker (truncated upload?)".into()));
     }
-    let frame_count = count_frames(bytes, format, max_frames.saturating_add(1));
+    let frame_count = count_frames(bytes, format, max_frames.saturating_add(1))?;
     if frame_count > max_frames {
         return Err(ProcessError::TooManyFrames { limit: max_frames });
     }
@@ -141,20 +141,30 @@ pub fn decode_at_least(bytes: &[u8], max_pixels: u64, long_edge: u32, max_frames
     })
 }
 
-/// Frames of an animated GIF or WebP, counted one at a time and at most `cap` of them.
-fn count_frames(bytes: &[u8], format: image::ImageFormat, cap: u32) -> u32 {
+/// Frames of an animated GIF or WebP, counted one at a time and at most `cap` of them. A frame that fails
+/// to decode makes the animation corrupt (the decoders report a cut-off stream again and again, so counting
+/// on past an error would only reach the cap).
+fn count_frames(bytes: &[u8], format: image::ImageFormat, cap: u32) -> Result<u32, ProcessError> {
     let cap = cap as usize;
+    let count = |frames: image::Frames<'_>| -> Result<usize, ImageError> {
+        let mut n = 0;
+        for f in frames.take(cap) {
+            f?;
+            n += 1;
+        }
+        Ok(n)
+    };
     use image::AnimationDecoder;
     let frames = match format {
-        image::ImageFormat::Gif => image::codecs::gif::GifDecoder::new(Cursor::new(bytes)).map(|d| d.into_frames().take(cap).count()),
+        image::ImageFormat::Gif => image::codecs::gif::GifDecoder::new(Cursor::new(bytes)).and_then(|d| count(d.into_frames())),
         image::ImageFormat::WebP => match image::codecs::webp::WebPDecoder::new(Cursor::new(bytes)) {
-            Ok(d) if d.has_animation() => Ok(d.into_frames().take(cap).count()),
+            Ok(d) if d.has_animation() => count(d.into_frames()),
             Ok(_) => Ok(1),
             Err(e) => Err(e),
         },
         _ => Ok(1),
     };
-    frames.map(|n| n.max(1) as u32).unwrap_or(1)
+    frames.map(|n| n.max(1) as u32).map_err(classify)
 }
 
 /// Whether a JPEG's segments are intact up to its first scan and an end-of-image marker follows the scan.

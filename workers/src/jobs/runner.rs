@@ -37,6 +37,8 @@ pub trait Processor: Send + Sync + 'static {
 
 /// Runs one job topic's jobs through a [`Processor`].
 pub struct JobHandler<P> {
+    /// `image` or `video`, for metrics and logs.
+    pub kind: &'static str,
     pub processor: P,
     pub svc: Services,
     pub max_attempts: u32,
@@ -134,6 +136,7 @@ impl<P: Processor> JobHandler<P> {
     /// Puts a message on the dead-letter topic, retrying until the broker takes it or shutdown comes.
     async fn dead_letter(&self, msg: &OwnedJob, reason: &str, error: &str) -> Outcome {
         let Some(dlq) = &self.dlq else { return Outcome::Done };
+        metrics::counter!("mediamill_dead_letters_total", "kind" => self.kind, "reason" => reason.to_string()).increment(1);
         let mut n = 0;
         loop {
             match dlq.send(msg, reason, error).await {
@@ -205,6 +208,7 @@ impl<P: Processor> Handler for JobHandler<P> {
                 }
                 Err(Step::HandBack) => return Outcome::Abandoned,
                 Err(Step::Transient(e)) if attempt < self.max_attempts => {
+                    metrics::counter!("mediamill_job_retries_total", "kind" => self.kind).increment(1);
                     tracing::warn!(media_id = %m.id, attempt, error = %e, "transient failure; retrying");
                     tokio::select! {
                         _ = self.svc.shutdown.wait() => return Outcome::Abandoned,
