@@ -6,6 +6,7 @@
 //! of the source made by ImageMagick, so a faster but blurrier resize cannot win. Prints each figure with its
 //! anchors and the ratios; then the cost of the full default variant set (with WebP) on its own line.
 
+mod load;
 mod video;
 
 use std::path::{Path, PathBuf};
@@ -46,6 +47,19 @@ enum What {
         /// Runs of each command; the best counts.
         #[arg(long, default_value_t = 3)]
         runs: usize,
+    },
+    /// One batch of --count uploads through a running pipeline to completion: time, exact counts, and the
+    /// resident memory of --pids as it goes.
+    Load {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long, default_value_t = 10_000)]
+        count: usize,
+        /// Processes whose memory to sample (e.g. ingest and workers).
+        #[arg(long, value_delimiter = ',')]
+        pids: Vec<u32>,
     },
     /// One transcode in a child process of `bench video` (measured from outside).
     #[command(hide = true)]
@@ -308,6 +322,7 @@ pub async fn run_cmd(cfg: Config, args: Args) -> anyhow::Result<()> {
         What::Pipeline { count, rate, url, key } => bench_pipeline(cfg, count, rate, url, key).await,
         What::Images { dir, max_files } => tokio::task::spawn_blocking(move || bench_images(&cfg, &dir, max_files)).await?,
         What::Video { file, ladder, runs } => tokio::task::spawn_blocking(move || video::bench(&cfg, &file, &ladder, runs)).await?,
+        What::Load { url, key, count, pids } => load::run(&url, &key, count, &pids).await,
         What::Transcode { file, out, short_edges } => {
             tokio::task::spawn_blocking(move || video::transcode_child(&cfg, &file, &out, &short_edges)).await?
         }
