@@ -4,7 +4,7 @@
 //! Ingest never talks to Kafka inside a request: what it accepts (HTTP 202) is in the database and the
 //! object store, and the outbox relay publishes it whenever the broker is reachable.
 
-mod archive;
+pub mod archive;
 mod auth;
 mod error;
 pub mod live;
