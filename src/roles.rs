@@ -120,6 +120,31 @@ impl Backends {
         self.spawn_job_worker("video", topics::JOBS_VIDEO, processor, cfg.video.concurrency, shutdown)
     }
 
+    /// Starts the retry forwarder: a consumer of every retry tier topic (group `<prefix>.retry`, shared by all
+    /// workers) that returns parked jobs to their job topic when due. Every worker process runs one.
+    pub fn spawn_retry_forwarder(&self, shutdown: Shutdown) -> anyhow::Result<Option<JoinHandle<()>>> {
+        let cfg = &self.cfg;
+        if cfg.worker.retry_tiers_secs.is_empty() {
+            return Ok(None);
+        }
+        let t = Topics::new(&cfg.kafka.topic_prefix);
+        let forwarder = Arc::new(mediamill_core::kafka::retry::RetryForwarder { producer: self.producer()?, shutdown: shutdown.clone() });
+        let settings = ConsumerSettings {
+            brokers: cfg.kafka.brokers.clone(),
+            group_id: format!("{}.retry", cfg.kafka.group_prefix),
+            topics: cfg.worker.retry_tiers_secs.iter().map(|d| t.name(&topics::retry(*d))).collect(),
+            // Waiting jobs cost a timer each; pausing at this many keeps memory bounded.
+            capacity: 10_000,
+            max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
+            drain_timeout: Duration::from_secs(2),
+        };
+        Ok(Some(tokio::spawn(async move {
+            if let Err(e) = run_consumer(settings, forwarder, shutdown).await {
+                tracing::error!(error = %e, "retry forwarder stopped");
+            }
+        })))
+    }
+
     fn spawn_job_worker<P: Processor>(
         &self,
         kind: &'static str,
@@ -136,6 +161,7 @@ impl Backends {
             svc: Services { repo: self.repo.clone(), store: self.store.clone(), waker: self.waker.clone(), shutdown: shutdown.clone() },
             max_attempts: cfg.worker.max_attempts,
             dlq: self.producer().ok().map(|producer| mediamill_core::kafka::dlq::DeadLetters { producer, topic: t.name(topics::JOBS_DLQ) }),
+            retry_tiers: cfg.worker.retry_tiers_secs.iter().map(|d| (t.name(&topics::retry(*d)), Duration::from_secs(*d))).collect(),
         });
         mediamill_ingest::ops::install_recorder();
         if kind == "image" {

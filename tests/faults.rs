@@ -249,6 +249,9 @@ async fn an_object_store_outage_fails_uploads_cleanly_and_jobs_ride_it_out() {
         ("MEDIAMILL_STORE__S3__ACCESS_KEY", "outage-key"),
         ("MEDIAMILL_STORE__S3__SECRET_KEY", "outage-secret"),
         ("MEDIAMILL_WORKER__CONCURRENCY", "1"),
+        // Two quick attempts, then tiers of 5, 10 and 20 s: 35 s in all, more than the 20 s outage.
+        ("MEDIAMILL_WORKER__MAX_ATTEMPTS", "2"),
+        ("MEDIAMILL_WORKER__RETRY_TIERS_SECS", "[5, 10, 20]"),
     ])
     .await;
     let key = p.key("s3down");
@@ -271,7 +274,50 @@ async fn an_object_store_outage_fails_uploads_cleanly_and_jobs_ride_it_out() {
         let item = p.settle(&key, id).await;
         assert_eq!(item["status"], "processed", "{item}");
     }
+    // They waited on the retry tiers, not in the worker.
+    let parked = p.read_topic("media.jobs.retry.5s", 8, Duration::from_secs(10));
+    assert!(!parked.is_empty(), "no job went through the first retry tier");
+    assert!(parked.iter().all(|m| m.1.get("mm_retry_origin").is_some_and(|o| o.ends_with("media.jobs.image"))));
     drop(p);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_job_failing_through_every_retry_tier_is_dead_lettered_as_retries_exhausted() {
+    let port = harness::free_port_string();
+    let s3 = harness::OwnServer::new("seaweedfs", &[&port, "gone-key", "gone-secret"]);
+    s3.start();
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let mut p = Pipeline::prepare(&[
+        ("MEDIAMILL_STORE__S3__ENDPOINT", endpoint.as_str()),
+        ("MEDIAMILL_STORE__S3__ACCESS_KEY", "gone-key"),
+        ("MEDIAMILL_STORE__S3__SECRET_KEY", "gone-secret"),
+        ("MEDIAMILL_WORKER__MAX_ATTEMPTS", "1"),
+        ("MEDIAMILL_WORKER__RETRY_TIERS_SECS", "[1, 2]"),
+    ])
+    .await;
+    p.ingest = p.spawn("ingest", &["ingest"]);
+    p.wait_ready().await;
+    let key = p.key("gone");
+    let mut ids = vec![];
+    for _ in 0..2 {
+        let (status, b) = p.upload(&key, "still.gif").await;
+        assert_eq!(status, 202);
+        ids.push(b["id"].as_str().unwrap().to_string());
+    }
+    // The store goes away for good before any worker runs.
+    s3.stop();
+    p.worker = Some(p.spawn("worker", &["worker", "--kind", "image"]));
+    for id in &ids {
+        let item = p.settle(&key, id).await;
+        assert_eq!(item["status"], "failed", "{item}\n{}", p.log("worker"));
+        assert_eq!(item["failure"]["reason"], "retries_exhausted", "{item}");
+        let msg = item["failure"]["message"].as_str().unwrap_or("");
+        assert!(msg.contains("2 retry tiers") && msg.contains("worker.retry_tiers_secs"), "{msg}");
+    }
+    assert_eq!(p.read_topic("media.jobs.retry.1s", 10, Duration::from_secs(5)).len(), 2);
+    assert_eq!(p.read_topic("media.jobs.retry.2s", 10, Duration::from_secs(5)).len(), 2);
+    let dead = p.read_topic("media.jobs.dlq", 10, Duration::from_secs(10));
+    assert_eq!(dead.iter().filter(|m| m.1.get("mm_dlq_reason").map(String::as_str) == Some("retries_exhausted")).count(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -252,8 +252,13 @@ pub struct ImageConfig {
 pub struct WorkerConfig {
     /// Jobs in flight per worker; 0 means one per CPU.
     pub concurrency: usize,
-    /// Attempts at a job that fails for a transient reason before it is given up.
+    /// Attempts made in place, with a short backoff, at a job that fails for a transient reason before it
+    /// moves to the first retry tier.
     pub max_attempts: u32,
+    /// Delays of the retry tiers in seconds: a job still failing for a transient reason waits on
+    /// `media.jobs.retry.{delay}s` for each in turn (without holding up other jobs); after the last tier it
+    /// is dead-lettered and fails with `retries_exhausted`. Empty: no tiers.
+    pub retry_tiers_secs: Vec<u64>,
 }
 
 impl Default for Config {
@@ -353,7 +358,7 @@ impl Default for ImageConfig {
 
 impl Default for WorkerConfig {
     fn default() -> Self {
-        WorkerConfig { concurrency: 0, max_attempts: 10 }
+        WorkerConfig { concurrency: 0, max_attempts: 3, retry_tiers_secs: vec![30, 300, 1800] }
     }
 }
 
@@ -392,6 +397,14 @@ impl Config {
         nonzero("kafka.job_partitions", self.kafka.job_partitions.max(0) as u64)?;
         nonzero("kafka.event_partitions", self.kafka.event_partitions.max(0) as u64)?;
         nonzero("worker.max_attempts", self.worker.max_attempts as u64)?;
+        let tiers = &self.worker.retry_tiers_secs;
+        let rising = tiers.windows(2).all(|w| w[0] < w[1]);
+        if tiers.iter().any(|d| *d == 0 || *d > 7 * 24 * 3600) || tiers.len() > 10 || !rising {
+            return Err(ConfigError::Invalid {
+                key: "worker.retry_tiers_secs",
+                problem: "at most 10 rising delays of 1 s to 7 days".into(),
+            });
+        }
         nonzero("batch.auto_seal_secs", self.batch.auto_seal_secs)?;
         nonzero("batch.progress_interval_ms", self.batch.progress_interval_ms)?;
         nonzero("notify.retry_base_ms", self.notify.retry_base_ms)?;

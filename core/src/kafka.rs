@@ -7,6 +7,7 @@ pub mod dlq;
 mod message;
 mod offsets;
 mod producer;
+pub mod retry;
 
 pub use admin::create_topics;
 pub use consumer::{run_consumer, ConsumerSettings, Handler, Outcome};

@@ -8,6 +8,11 @@ pub const JOBS_IMAGE: &str = "media.jobs.image";
 pub const JOBS_VIDEO: &str = "media.jobs.video";
 /// Jobs that could not be processed or parsed, for an operator to inspect and requeue.
 pub const JOBS_DLQ: &str = "media.jobs.dlq";
+/// The retry tier that delays jobs by `delay_secs` before they go back to their job topic.
+pub fn retry(delay_secs: u64) -> String {
+    format!("media.jobs.retry.{delay_secs}s")
+}
+
 /// Media lifecycle events, keyed by media id.
 pub const MEDIA_EVENTS: &str = "media.events";
 /// Batch progress and completion, keyed by batch id.
@@ -35,11 +40,14 @@ impl Topics {
     pub fn name(&self, logical: &str) -> String {
         format!("{}{}", self.prefix, logical)
     }
-    /// Every topic `mediamill topics` creates, with whether it is a job topic (job topics get more partitions).
-    pub fn all(&self) -> Vec<(String, bool)> {
-        [(JOBS_IMAGE, true), (JOBS_VIDEO, true), (JOBS_DLQ, false), (MEDIA_EVENTS, false), (BATCH_EVENTS, false)]
+    /// Every topic `mediamill topics` creates, with whether it is a job topic (job topics get more partitions):
+    /// the fixed ones and one retry topic per tier delay.
+    pub fn all(&self, retry_tiers_secs: &[u64]) -> Vec<(String, bool)> {
+        let fixed = [(JOBS_IMAGE, true), (JOBS_VIDEO, true), (JOBS_DLQ, false), (MEDIA_EVENTS, false), (BATCH_EVENTS, false)];
+        fixed
             .into_iter()
             .map(|(t, job)| (self.name(t), job))
+            .chain(retry_tiers_secs.iter().map(|d| (self.name(&retry(*d)), false)))
             .collect()
     }
 }

@@ -35,7 +35,7 @@ pub struct EmbeddedBroker {
 pub fn start_embedded_broker(cfg: &mut Config) -> anyhow::Result<EmbeddedBroker> {
     let cluster = rdkafka::mocking::MockCluster::new(1).context("starting the in-process broker")?;
     let topics = mediamill_core::topics::Topics::new(&cfg.kafka.topic_prefix);
-    for (name, job) in topics.all() {
+    for (name, job) in topics.all(&cfg.worker.retry_tiers_secs) {
         let parts = if job { cfg.kafka.job_partitions } else { cfg.kafka.event_partitions };
         cluster.create_topic(&name, parts, 1).with_context(|| format!("creating topic {name}"))?;
     }
@@ -81,6 +81,7 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
     }
     let new_key = b.first_key().await?;
     let mut tasks = vec![b.spawn_relay(sd.clone())?, b.spawn_image_worker(sd.clone()), b.spawn_video_worker(sd.clone())];
+    tasks.extend(b.spawn_retry_forwarder(sd.clone())?);
     tasks.extend(b.spawn_batch(sd.clone()));
     tasks.extend(b.spawn_notify(sd.clone()));
     tasks.push(b.spawn_ingest(listener, sd)?);

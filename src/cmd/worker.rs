@@ -29,6 +29,7 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
     };
     tracing::info!(kind = ?args.kind, "worker started");
     let mut tasks = vec![worker, b.spawn_relay(sd.clone())?];
+    tasks.extend(b.spawn_retry_forwarder(sd.clone())?);
     tasks.extend(b.spawn_ops(sd).await?);
     join_all(tasks).await;
     Ok(())

@@ -11,9 +11,9 @@ use crate::config::KafkaConfig;
 use crate::topics::Topics;
 
 /// Creates every mediamill topic that does not exist yet; returns the names created.
-pub async fn create_topics(cfg: &KafkaConfig) -> Result<Vec<String>, KafkaError> {
+pub async fn create_topics(cfg: &KafkaConfig, retry_tiers_secs: &[u64]) -> Result<Vec<String>, KafkaError> {
     let admin: AdminClient<DefaultClientContext> = base_config(&cfg.brokers).create()?;
-    let topics = Topics::new(&cfg.topic_prefix).all();
+    let topics = Topics::new(&cfg.topic_prefix).all(retry_tiers_secs);
     let new: Vec<NewTopic> = topics
         .iter()
         .map(|(name, job)| {

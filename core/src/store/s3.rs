@@ -69,7 +69,14 @@ impl S3Store {
         }
         let store = S3Store { client: Client::from_conf(b.build()), bucket: cfg.bucket.clone() };
         if cfg.create_bucket {
-            store.ensure_bucket().await?;
+            match store.ensure_bucket().await {
+                // A store that is down at start is an outage like any other: the process starts, every
+                // operation retries or answers 503, and /readyz says so. Only a real refusal stops it here.
+                Err(StoreError::Unavailable(e)) => {
+                    tracing::warn!(bucket = %store.bucket, error = %e, "object store unreachable at start; carrying on")
+                }
+                other => other?,
+            }
         }
         Ok(store)
     }

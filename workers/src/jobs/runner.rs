@@ -11,6 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mediamill_core::event::{self, Job, MediaEvent};
 use mediamill_core::kafka::dlq::DeadLetters;
+use mediamill_core::kafka::retry;
 use mediamill_core::kafka::{Handler, Outcome, OwnedJob};
 use mediamill_core::model::{Media, MediaStatus};
 use mediamill_core::outbox::{media_event, Waker};
@@ -44,6 +45,8 @@ pub struct JobHandler<P> {
     pub max_attempts: u32,
     /// Where jobs that can never succeed go.
     pub dlq: Option<DeadLetters>,
+    /// The retry tiers: (physical topic, delay), in order. Empty: give up after the in-place attempts.
+    pub retry_tiers: Vec<(String, Duration)>,
 }
 
 /// Why one attempt did not finish.
@@ -133,6 +136,42 @@ impl<P: Processor> JobHandler<P> {
         }
     }
 
+    /// The in-place attempts are used up: park the job on the next retry tier, or, after the last tier,
+    /// dead-letter it and fail the item with `retries_exhausted`.
+    async fn after_attempts(&self, msg: &OwnedJob, m: &Media, attempts: u32, error: &str) -> Outcome {
+        let next = retry::tier_of(msg).map_or(0, |t| t + 1);
+        let producer = self.dlq.as_ref().map(|d| &d.producer);
+        if let (Some((topic, delay)), Some(producer)) = (self.retry_tiers.get(next), producer) {
+            let headers = retry::park_headers(msg, next, *delay);
+            let mut n = 0;
+            loop {
+                match producer.send_raw(topic, msg.key.as_deref(), &msg.payload, &headers).await {
+                    Ok(()) => {
+                        metrics::counter!("mediamill_job_retry_tier_total", "kind" => self.kind, "tier" => next.to_string()).increment(1);
+                        tracing::info!(media_id = %m.id, tier = next, delay_secs = delay.as_secs(), error, "parked on a retry tier");
+                        return Outcome::Done;
+                    }
+                    Err(e) => {
+                        n += 1;
+                        tracing::warn!(media_id = %m.id, error = %e, "parking on a retry tier; trying again");
+                        tokio::select! {
+                            _ = self.svc.shutdown.wait() => return Outcome::Abandoned,
+                            _ = tokio::time::sleep(backoff(n)) => {}
+                        }
+                    }
+                }
+            }
+        }
+        let message = format!(
+            "gave up after {attempts} attempts in place (worker.max_attempts) and {} retry tiers (worker.retry_tiers_secs): {error}",
+            self.retry_tiers.len().min(next)
+        );
+        if self.dead_letter(msg, "retries_exhausted", &message).await == Outcome::Abandoned {
+            return Outcome::Abandoned;
+        }
+        self.fail(m, "retries_exhausted", &message).await
+    }
+
     /// Puts a message on the dead-letter topic, retrying until the broker takes it or shutdown comes.
     async fn dead_letter(&self, msg: &OwnedJob, reason: &str, error: &str) -> Outcome {
         let Some(dlq) = &self.dlq else { return Outcome::Done };
@@ -215,10 +254,7 @@ impl<P: Processor> Handler for JobHandler<P> {
                         _ = tokio::time::sleep(backoff(attempt)) => {}
                     }
                 }
-                Err(Step::Transient(e)) => {
-                    let msg = format!("gave up after {attempt} attempts (worker.max_attempts): {e}");
-                    return self.fail(&m, "retries_exhausted", &msg).await;
-                }
+                Err(Step::Transient(e)) => return self.after_attempts(&msg, &m, attempt, &e).await,
             }
         }
     }
