@@ -283,18 +283,7 @@ async fn an_object_store_outage_fails_uploads_cleanly_and_jobs_ride_it_out() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_failing_through_every_retry_tier_is_dead_lettered_as_retries_exhausted() {
-    let port = harness::free_port_string();
-    let s3 = harness::OwnServer::new("seaweedfs", &[&port, "gone-key", "gone-secret"]);
-    s3.start();
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let mut p = Pipeline::prepare(&[
-        ("MEDIAMILL_STORE__S3__ENDPOINT", endpoint.as_str()),
-        ("MEDIAMILL_STORE__S3__ACCESS_KEY", "gone-key"),
-        ("MEDIAMILL_STORE__S3__SECRET_KEY", "gone-secret"),
-        ("MEDIAMILL_WORKER__MAX_ATTEMPTS", "1"),
-        ("MEDIAMILL_WORKER__RETRY_TIERS_SECS", "[1, 2]"),
-    ])
-    .await;
+    let mut p = Pipeline::prepare(&[("MEDIAMILL_WORKER__MAX_ATTEMPTS", "1"), ("MEDIAMILL_WORKER__RETRY_TIERS_SECS", "[1, 2]")]).await;
     p.ingest = p.spawn("ingest", &["ingest"]);
     p.wait_ready().await;
     let key = p.key("gone");
@@ -304,9 +293,13 @@ async fn a_job_failing_through_every_retry_tier_is_dead_lettered_as_retries_exha
         assert_eq!(status, 202);
         ids.push(b["id"].as_str().unwrap().to_string());
     }
-    // The store goes away for good before any worker runs.
-    s3.stop();
-    p.worker = Some(p.spawn("worker", &["worker", "--kind", "image"]));
+    // The worker's store refuses it every time (a wrong secret: 403 on every read), a failure that may pass,
+    // so the job goes through every tier.
+    p.worker = Some(p.spawn_with(
+        "worker",
+        &["worker", "--kind", "image"],
+        &[("MEDIAMILL_STORE__S3__SECRET_KEY", "not-the-secret"), ("MEDIAMILL_STORE__S3__CREATE_BUCKET", "false")],
+    ));
     for id in &ids {
         let item = p.settle(&key, id).await;
         assert_eq!(item["status"], "failed", "{item}\n{}", p.log("worker"));

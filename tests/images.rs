@@ -207,3 +207,27 @@ fn rights_can_be_kept_without_anything_else_and_auto_picks_webp() {
         image::open(path).unwrap_or_else(|e| panic!("{path} no longer decodes: {e}"));
     }
 }
+
+#[test]
+fn avif_output_when_a_variant_asks_for_it() {
+    let d = tmp("avif-out");
+    let photo = root().join("fixtures/media/progressive.jpg");
+    let lines = process_with(&[&photo], &d.join("out"), &[(
+        "MEDIAMILL_IMAGE__VARIANTS",
+        "[{name=\"thumb\",long_edge=256,formats=[\"avif\"],quality=60}]",
+    )]);
+    let v = &lines[0]["variants"][0];
+    assert_eq!((v["format"].as_str(), v["width"].as_u64(), v["height"].as_u64()), (Some("avif"), Some(256), Some(192)), "{}", lines[0]);
+    let path = PathBuf::from(v["path"].as_str().unwrap());
+    // An AVIF (brand in the ftyp box), read back by ImageMagick's own decoder, close to its own resize.
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[4..12], b"ftypavif", "not an AVIF file");
+    let out = Command::new("identify").args(["-format", "%w %h"]).arg(&path).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "256 192");
+    let png = d.join("avif.png");
+    sh(Command::new("convert").arg(&path).arg(&png));
+    let reference = d.join("ref.png");
+    sh(Command::new("convert").arg(&photo).args(["-resize", "256x192!"]).arg(&reference));
+    let diff = mean_abs_diff(&png, &reference);
+    assert!(diff < 6.0, "mean difference {diff}");
+}

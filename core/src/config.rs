@@ -202,7 +202,8 @@ pub struct VariantSpec {
     pub name: String,
     /// Longest edge in pixels; images are never upscaled.
     pub long_edge: u32,
-    /// Encodings to produce: `jpeg`, `webp`, or `auto` (WebP unless the output is too large for WebP).
+    /// Encodings to produce: `jpeg`, `webp`, `avif` (slow; off in the defaults), or `auto` (WebP unless the
+    /// output is too large for WebP).
     pub formats: Vec<ImageFormat>,
     /// Encoder quality, 1–100.
     pub quality: u8,
@@ -216,6 +217,8 @@ pub enum ImageFormat {
     Webp,
     /// WebP, unless the output is larger than WebP allows (16383 px a side): then JPEG.
     Auto,
+    /// AV1 in HEIF (libheif with aom): the smallest files, and by far the slowest to make.
+    Avif,
 }
 
 impl ImageFormat {
@@ -224,6 +227,7 @@ impl ImageFormat {
         match self {
             ImageFormat::Jpeg => "jpg",
             ImageFormat::Webp | ImageFormat::Auto => "webp",
+            ImageFormat::Avif => "avif",
         }
     }
     /// The Content-Type of the encoded bytes.
@@ -231,6 +235,7 @@ impl ImageFormat {
         match self {
             ImageFormat::Jpeg => "image/jpeg",
             ImageFormat::Webp | ImageFormat::Auto => "image/webp",
+            ImageFormat::Avif => "image/avif",
         }
     }
 }

@@ -60,7 +60,7 @@ pub async fn run(url: &str, key: &str, count: usize, pids: &[u32]) -> anyhow::Re
     while let Some(r) = uploads.next().await {
         r?;
         done += 1;
-        if done % (count / 4).max(1) == 0 {
+        if done.is_multiple_of((count / 4).max(1)) {
             sample(&format!("up {done}"));
         }
     }

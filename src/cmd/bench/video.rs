@@ -92,7 +92,7 @@ pub fn bench(cfg: &Config, input: &Path, ladder_edges: &[u32], runs: usize) -> a
     let v = probe.video.as_ref().context("the file has no video stream")?;
     let secs = probe.duration_secs;
     let audio = probe.audio.is_some();
-    let scratch = PathBuf::from(std::env::temp_dir()).join(format!("mediamill-bench-video-{}", std::process::id()));
+    let scratch = std::env::temp_dir().join(format!("mediamill-bench-video-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
     println!(
         "input: {} ({}x{} {}, {:.1} s, {}), preset {}, crf {}, best of {runs} runs",

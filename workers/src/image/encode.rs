@@ -23,6 +23,7 @@ pub fn encode(img: &DynamicImage, format: ImageFormat, quality: u8, bg: [u8; 3])
             let image = turbojpeg::Image { pixels: rgb.as_raw().as_slice(), width: w, pitch: 3 * w, height: h, format: turbojpeg::PixelFormat::RGB };
             c.compress_to_vec(image).map_err(|e| ProcessError::Encode("jpeg", e.to_string()))
         }
+        ImageFormat::Avif => super::avif::encode(img, quality),
         ImageFormat::Webp | ImageFormat::Auto => {
             let enc = match img {
                 DynamicImage::ImageRgba8(i) => webp::Encoder::from_rgba(i.as_raw(), i.width(), i.height()),

@@ -4,6 +4,7 @@
 //! The image is decoded once (after its header passed the pixel limit), turned upright by its EXIF orientation,
 //! then every variant is resized from it with SIMD (fast_image_resize) and encoded. Outputs carry no metadata.
 
+mod avif;
 mod colour;
 mod decode;
 mod encode;

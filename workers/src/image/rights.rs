@@ -35,6 +35,8 @@ pub fn embed(encoded: Vec<u8>, format: ImageFormat, exif: &[u8]) -> Result<Vec<u
             j.set_exif(exif);
             j.encoder().bytes()
         }
+        // AVIF carries EXIF as a HEIF item, which img-parts cannot write: rights are not kept there.
+        ImageFormat::Avif => return Ok(encoded),
         ImageFormat::Webp | ImageFormat::Auto => {
             let mut w = img_parts::webp::WebP::from_bytes(encoded.into()).map_err(fail)?;
             w.set_exif(exif);
