@@ -3,7 +3,7 @@
 //! alike (wait4), best of `--runs` runs each. Prints the realtime factors and their ratio, the peak memories, then the ladder: every
 //! rendition from one decode by mediamill against the CLI run once per rendition.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
