@@ -20,6 +20,8 @@ for t in sniff multipart zip image_header; do
   echo "== $t for ${SECS}s" >&2
   cargo +nightly fuzz run "$t" "corpus/$t" -- -max_total_time="$SECS" -rss_limit_mb=2048 -timeout=20 || true
   for f in artifacts/"$t"/crash-* artifacts/"$t"/oom-* artifacts/"$t"/timeout-*; do
-    [ -f "$f" ] && cp "$f" "regressions/$t/" && echo "regression kept: fuzz/regressions/$t/$(basename "$f")" >&2
+    if [ -f "$f" ]; then
+      cp "$f" "regressions/$t/" && echo "regression kept: fuzz/regressions/$t/$(basename "$f")" >&2
+    fi
   done
 done
