@@ -95,8 +95,9 @@ fn video_stream(s: &ff::format::stream::Stream) -> Result<VideoStream, ProcessEr
     let rotation = rotation(s);
     let (display_width, display_height) = if rotation % 180 == 90 { (height, width) } else { (width, height) };
     let fps = [s.avg_frame_rate(), s.rate()].into_iter().find(|r| r.numerator() > 0 && r.denominator() > 0);
-    let pixel_format = if format >= 0 {
-        // SAFETY: av_get_pix_fmt_name takes any value and returns a static string or null.
+    let pixel_format = if (0..ff::ffi::AVPixelFormat::AV_PIX_FMT_NB as i32).contains(&format) {
+        // SAFETY: the value is inside the enum's range (a file could put anything in the field, and a Rust enum
+        // outside its range is undefined behaviour); av_get_pix_fmt_name returns a static string or null.
         unsafe {
             let name = ff::ffi::av_get_pix_fmt_name(std::mem::transmute::<i32, ff::ffi::AVPixelFormat>(format));
             if name.is_null() { "unknown".into() } else { std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned() }
