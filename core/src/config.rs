@@ -25,7 +25,7 @@ pub enum ConfigError {
 }
 
 /// Everything a mediamill process can be told.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -264,23 +264,6 @@ pub struct WorkerConfig {
     /// `media.jobs.retry.{delay}s` for each in turn (without holding up other jobs); after the last tier it
     /// is dead-lettered and fails with `retries_exhausted`. Empty: no tiers.
     pub retry_tiers_secs: Vec<u64>,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Config {
-            server: ServerConfig::default(),
-            database: DatabaseConfig::default(),
-            store: StoreConfig::default(),
-            kafka: KafkaConfig::default(),
-            limits: Limits::default(),
-            image: ImageConfig::default(),
-            video: VideoConfig::default(),
-            worker: WorkerConfig::default(),
-            batch: BatchConfig::default(),
-            notify: NotifyConfig::default(),
-        }
-    }
 }
 
 impl Default for ServerConfig {
