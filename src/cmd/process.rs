@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use mediamill_core::config::Config;
 use mediamill_core::model::MediaKind;
+use std::io::Read;
 use std::sync::atomic::AtomicBool;
 
 use mediamill_workers::image::{self, ImageSettings};
@@ -37,9 +38,11 @@ fn one(path: &Path, out: &Path, s: &Settings) -> Result<serde_json::Value, Failu
     if meta.len() == 0 {
         return Err(("empty".into(), "the file has no bytes".into()));
     }
-    let mut head = vec![0u8; mediamill_core::sniff::SNIFF_BYTES];
-    let n = std::fs::File::open(path).and_then(|mut f| read_up_to(&mut f, &mut head)).map_err(|e| ("unreadable".to_string(), e.to_string()))?;
-    let sniffed = mediamill_core::sniff::sniff(&head[..n])
+    let mut head = Vec::with_capacity(mediamill_core::sniff::SNIFF_BYTES);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(mediamill_core::sniff::SNIFF_BYTES as u64).read_to_end(&mut head))
+        .map_err(|e| ("unreadable".to_string(), e.to_string()))?;
+    let sniffed = mediamill_core::sniff::sniff(&head)
         .ok_or_else(|| ("unsupported_format".to_string(), "the first bytes match no supported format".to_string()))?;
     let (limit, key) = match sniffed.kind {
         MediaKind::Video | MediaKind::Audio => (s.max_video_bytes, "limits.max_video_bytes"),
@@ -55,18 +58,6 @@ fn one(path: &Path, out: &Path, s: &Settings) -> Result<serde_json::Value, Failu
         MediaKind::Image => one_image(path, &dir, s),
         MediaKind::Video | MediaKind::Audio => one_video(path, &dir, s),
     }
-}
-
-fn read_up_to(f: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
-    use std::io::Read;
-    let mut n = 0;
-    while n < buf.len() {
-        match f.read(&mut buf[n..])? {
-            0 => break,
-            k => n += k,
-        }
-    }
-    Ok(n)
 }
 
 fn image_lines(dir: &Path, outputs: &[image::Output]) -> Result<Vec<serde_json::Value>, Failure> {

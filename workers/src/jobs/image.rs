@@ -9,7 +9,7 @@ use bytes::Bytes;
 use mediamill_core::model::Media;
 use mediamill_core::repo::Completion;
 
-use super::transfer::{self, VariantInfo};
+use super::transfer;
 use super::{Processor, Services, Step};
 use crate::image::{self, ImageSettings};
 use crate::pool::CpuPool;
@@ -34,16 +34,7 @@ impl Processor for ImageProcessor {
         let processed = self.pool.run(self.job_timeout, move || image::process(&raw2, &settings)).await?;
         let mut variants = Vec::with_capacity(processed.outputs.len() + 1);
         for o in processed.outputs {
-            let format = format!("{:?}", o.format).to_ascii_lowercase();
-            let info = VariantInfo {
-                name: &o.name,
-                format: &format,
-                ext: o.format.ext(),
-                content_type: o.format.mime(),
-                width: o.width,
-                height: o.height,
-            };
-            variants.push(transfer::put_bytes(svc.store.as_ref(), m, info, o.bytes).await?);
+            variants.push(transfer::put_image(svc.store.as_ref(), m, o).await?);
         }
         if processed.metadata.animated && processed.metadata.format == "gif" {
             let dir = tempfile::Builder::new()
@@ -54,15 +45,7 @@ impl Processor for ImageProcessor {
             tokio::fs::write(&input, &raw).await.map_err(|e| Step::Transient(format!("writing {}: {e}", input.display())))?;
             let vs = self.video.clone();
             let r = self.pool.run(self.job_timeout, move || video::animation_to_mp4(&input, &out, &vs)).await?;
-            let info = VariantInfo {
-                name: "animation",
-                format: "mp4",
-                ext: "mp4",
-                content_type: "video/mp4",
-                width: r.width,
-                height: r.height,
-            };
-            variants.push(transfer::put_file(svc.store.as_ref(), m, info, &r.path).await?);
+            variants.push(transfer::put_rendition(svc.store.as_ref(), m, &r).await?);
         }
         let mut metadata = serde_json::to_value(&processed.metadata).unwrap_or_default();
         if let Some((latitude, longitude)) = processed.metadata.exif.gps {

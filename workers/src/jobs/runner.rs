@@ -116,19 +116,32 @@ impl<P: Processor> JobHandler<P> {
         ev.reason = Some(reason.to_string());
         ev.message = Some(message.to_string());
         let events = [media_event(m, event::MEDIA_FAILED, &ev)];
+        let recorded = self.until_ok(&m.id, "recording failure", || self.svc.repo.fail(&m.id, reason, message, &events)).await;
+        if recorded.is_none() {
+            return Outcome::Abandoned;
+        }
+        metrics::counter!("mediamill_jobs_failed_total", "reason" => reason.to_string()).increment(1);
+        self.svc.waker.wake();
+        Outcome::Done
+    }
+
+    /// Runs `op` until it succeeds, backing off between tries (0.4 s doubling to 30 s); `None` when shutdown
+    /// comes first. For the steps that must not be skipped: recording an outcome, moving a message on.
+    async fn until_ok<T, E, F, Fut>(&self, subject: &str, what: &str, mut op: F) -> Option<T>
+    where
+        E: std::fmt::Display,
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, E>>,
+    {
         let mut n = 0;
         loop {
-            match self.svc.repo.fail(&m.id, reason, message, &events).await {
-                Ok(_) => {
-                    metrics::counter!("mediamill_jobs_failed_total", "reason" => reason.to_string()).increment(1);
-                    self.svc.waker.wake();
-                    return Outcome::Done;
-                }
+            match op().await {
+                Ok(v) => return Some(v),
                 Err(e) => {
-                    tracing::warn!(media_id = %m.id, error = %e, "recording failure; retrying");
                     n += 1;
+                    tracing::warn!(subject, error = %e, "{what}; retrying");
                     tokio::select! {
-                        _ = self.svc.shutdown.wait() => return Outcome::Abandoned,
+                        _ = self.svc.shutdown.wait() => return None,
                         _ = tokio::time::sleep(backoff(n)) => {}
                     }
                 }
@@ -143,24 +156,13 @@ impl<P: Processor> JobHandler<P> {
         let producer = self.dlq.as_ref().map(|d| &d.producer);
         if let (Some((topic, delay)), Some(producer)) = (self.retry_tiers.get(next), producer) {
             let headers = retry::park_headers(msg, next, *delay);
-            let mut n = 0;
-            loop {
-                match producer.send_raw(topic, msg.key.as_deref(), &msg.payload, &headers).await {
-                    Ok(()) => {
-                        metrics::counter!("mediamill_job_retry_tier_total", "kind" => self.kind, "tier" => next.to_string()).increment(1);
-                        tracing::info!(media_id = %m.id, tier = next, delay_secs = delay.as_secs(), error, "parked on a retry tier");
-                        return Outcome::Done;
-                    }
-                    Err(e) => {
-                        n += 1;
-                        tracing::warn!(media_id = %m.id, error = %e, "parking on a retry tier; trying again");
-                        tokio::select! {
-                            _ = self.svc.shutdown.wait() => return Outcome::Abandoned,
-                            _ = tokio::time::sleep(backoff(n)) => {}
-                        }
-                    }
-                }
+            let send = || producer.send_raw(topic, msg.key.as_deref(), &msg.payload, &headers);
+            if self.until_ok(&m.id, "parking on a retry tier", send).await.is_none() {
+                return Outcome::Abandoned;
             }
+            metrics::counter!("mediamill_job_retry_tier_total", "kind" => self.kind, "tier" => next.to_string()).increment(1);
+            tracing::info!(media_id = %m.id, tier = next, delay_secs = delay.as_secs(), error, "parked on a retry tier");
+            return Outcome::Done;
         }
         let message = format!(
             "gave up after {attempts} attempts in place (worker.max_attempts) and {} retry tiers (worker.retry_tiers_secs): {error}",
@@ -176,37 +178,15 @@ impl<P: Processor> JobHandler<P> {
     async fn dead_letter(&self, msg: &OwnedJob, reason: &str, error: &str) -> Outcome {
         let Some(dlq) = &self.dlq else { return Outcome::Done };
         metrics::counter!("mediamill_dead_letters_total", "kind" => self.kind, "reason" => reason.to_string()).increment(1);
-        let mut n = 0;
-        loop {
-            match dlq.send(msg, reason, error).await {
-                Ok(()) => return Outcome::Done,
-                Err(e) => {
-                    n += 1;
-                    tracing::warn!(offset = msg.offset, error = %e, "dead-lettering; retrying");
-                    tokio::select! {
-                        _ = self.svc.shutdown.wait() => return Outcome::Abandoned,
-                        _ = tokio::time::sleep(backoff(n)) => {}
-                    }
-                }
-            }
+        let source = format!("{}/{}/{}", msg.topic, msg.partition, msg.offset);
+        match self.until_ok(&source, "dead-lettering", || dlq.send(msg, reason, error)).await {
+            Some(()) => Outcome::Done,
+            None => Outcome::Abandoned,
         }
     }
 
     async fn load(&self, media_id: &str) -> Result<Option<Media>, Outcome> {
-        let mut n = 0;
-        loop {
-            match self.svc.repo.get_media_any(media_id).await {
-                Ok(m) => return Ok(m),
-                Err(e) => {
-                    tracing::warn!(media_id, error = %e, "loading media; retrying");
-                    n += 1;
-                    tokio::select! {
-                        _ = self.svc.shutdown.wait() => return Err(Outcome::Abandoned),
-                        _ = tokio::time::sleep(backoff(n)) => {}
-                    }
-                }
-            }
-        }
+        self.until_ok(media_id, "loading media", || self.svc.repo.get_media_any(media_id)).await.ok_or(Outcome::Abandoned)
     }
 }
 

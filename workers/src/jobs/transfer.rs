@@ -15,7 +15,7 @@ use super::Step;
 const CHUNK: usize = 1024 * 1024;
 
 /// What a stored variant is, before its key and size are known.
-pub struct VariantInfo<'a> {
+struct VariantInfo<'a> {
     pub name: &'a str,
     pub format: &'a str,
     pub ext: &'a str,
@@ -38,8 +38,29 @@ impl VariantInfo<'_> {
     }
 }
 
+/// Stores an encoded image variant (a resize, a poster) of `m`.
+pub async fn put_image(store: &dyn Store, m: &Media, o: crate::image::Output) -> Result<Variant, Step> {
+    let format = format!("{:?}", o.format).to_ascii_lowercase();
+    let info = VariantInfo {
+        name: &o.name,
+        format: &format,
+        ext: o.format.ext(),
+        content_type: o.format.mime(),
+        width: o.width,
+        height: o.height,
+    };
+    put_bytes(store, m, info, o.bytes).await
+}
+
+/// Streams a transcoded rendition of `m` (MP4 or M4A, written to a local file) into the store.
+pub async fn put_rendition(store: &dyn Store, m: &Media, r: &crate::video::Encoded) -> Result<Variant, Step> {
+    let ext = r.container.ext();
+    let info = VariantInfo { name: &r.name, format: ext, ext, content_type: r.container.mime(), width: r.width, height: r.height };
+    put_file(store, m, info, &r.path).await
+}
+
 /// Stores an in-memory variant of `m`.
-pub async fn put_bytes(store: &dyn Store, m: &Media, v: VariantInfo<'_>, bytes: Vec<u8>) -> Result<Variant, Step> {
+async fn put_bytes(store: &dyn Store, m: &Media, v: VariantInfo<'_>, bytes: Vec<u8>) -> Result<Variant, Step> {
     let key = store::variant_key(&m.tenant_id, &m.id, v.name, v.ext);
     let size = bytes.len() as u64;
     store.put(&key, v.content_type, Bytes::from(bytes)).await?;
@@ -47,7 +68,7 @@ pub async fn put_bytes(store: &dyn Store, m: &Media, v: VariantInfo<'_>, bytes: 
 }
 
 /// Streams a variant of `m` from a local file into the store.
-pub async fn put_file(store: &dyn Store, m: &Media, v: VariantInfo<'_>, path: &Path) -> Result<Variant, Step> {
+async fn put_file(store: &dyn Store, m: &Media, v: VariantInfo<'_>, path: &Path) -> Result<Variant, Step> {
     let key = store::variant_key(&m.tenant_id, &m.id, v.name, v.ext);
     let size = stream_file(store, &key, v.content_type, path).await?;
     Ok(v.stored(key, size))

@@ -17,7 +17,7 @@ use mediamill_core::outbox::media_event;
 use mediamill_core::repo::Completion;
 use mediamill_core::store;
 
-use super::transfer::{self, VariantInfo};
+use super::transfer;
 use super::{Processor, Services, Step};
 use crate::failure::ProcessError;
 use crate::video::{self, VideoProcessed, VideoSettings};
@@ -112,15 +112,10 @@ impl Processor for VideoProcessor {
 
         let mut variants = Vec::new();
         for o in std::mem::take(&mut processed.images) {
-            let format = format!("{:?}", o.format).to_ascii_lowercase();
-            let info =
-                VariantInfo { name: &o.name, format: &format, ext: o.format.ext(), content_type: o.format.mime(), width: o.width, height: o.height };
-            variants.push(transfer::put_bytes(svc.store.as_ref(), m, info, o.bytes).await?);
+            variants.push(transfer::put_image(svc.store.as_ref(), m, o).await?);
         }
         for r in &processed.renditions {
-            let ext = r.container.ext();
-            let info = VariantInfo { name: &r.name, format: ext, ext, content_type: r.container.mime(), width: r.width, height: r.height };
-            variants.push(transfer::put_file(svc.store.as_ref(), m, info, &r.path).await?);
+            variants.push(transfer::put_rendition(svc.store.as_ref(), m, r).await?);
         }
         if let Some(master) = processed.hls.first() {
             variants.push(store_hls(svc, m, &processed, master).await?);

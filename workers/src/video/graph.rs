@@ -21,6 +21,15 @@ fn upright(rotation: u32) -> &'static str {
     }
 }
 
+/// Feeds a frame to the graph's source, or with `None` tells it the input has ended.
+pub fn push(g: &mut ff::filter::Graph, frame: Option<&ff::Frame>) -> Result<(), ff::Error> {
+    let mut src = g.get(SOURCE).ok_or(ff::Error::Bug)?;
+    match frame {
+        Some(f) => src.source().add(f),
+        None => src.source().flush(),
+    }
+}
+
 /// Frame properties the graph's source is told.
 pub struct VideoInput {
     pub width: u32,

@@ -156,21 +156,26 @@ pub(crate) fn read_packet(ictx: &mut ff::format::context::Input) -> Result<ff::P
     Ok(p)
 }
 
+/// Opens `path` for reading (registering FFmpeg's formats on first use).
+pub(crate) fn open(path: &Path) -> Result<ff::format::context::Input, ProcessError> {
+    init();
+    ff::format::input(path).map_err(|e| match e {
+        ff::Error::InvalidData => ProcessError::Corrupt(format!(
+            "opening the container: {e} (truncated, or damaged where the stream index lives)"
+        )),
+        other => av_error("opening the container", other),
+    })
+}
+
 /// An FFmpeg error met while reading the input, as a processing failure.
 pub(crate) fn av_error(what: &str, e: ff::Error) -> ProcessError {
     match e {
         ff::Error::DecoderNotFound | ff::Error::DemuxerNotFound | ff::Error::StreamNotFound => {
             ProcessError::UnsupportedFormat(format!("{what}: {e}"))
         }
-        ff::Error::InvalidData if what == OPENING => {
-            ProcessError::Corrupt(format!("{what}: {e} (truncated, or damaged where the stream index lives)"))
-        }
         _ => ProcessError::Corrupt(format!("{what}: {e}")),
     }
 }
-
-/// What [`av_error`] calls the first read of a file.
-pub(crate) const OPENING: &str = "opening the container";
 
 /// An FFmpeg error met while writing an output.
 pub(crate) fn encode_error(what: &'static str, e: ff::Error) -> ProcessError {

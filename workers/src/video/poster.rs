@@ -20,8 +20,7 @@ const FLAT: f64 = 6.0;
 
 /// Finds the poster frame; `None` when the input has no decodable video frame.
 pub fn poster(input: &Path, rotation: u32, cancel: &AtomicBool) -> Result<Option<RgbImage>, ProcessError> {
-    super::init();
-    let mut ictx = ff::format::input(input).map_err(|e| av_error(super::OPENING, e))?;
+    let mut ictx = super::open(input)?;
     let Some(st) = ictx.streams().best(ff::media::Type::Video) else { return Ok(None) };
     let (index, tb) = (st.index(), st.time_base());
     let mut ctx = ff::codec::context::Context::from_parameters(st.parameters()).map_err(|e| av_error("reading the video stream", e))?;

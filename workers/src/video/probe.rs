@@ -6,7 +6,6 @@ use std::path::Path;
 use ffmpeg_next as ff;
 use serde::Serialize;
 
-use super::av_error;
 use crate::failure::ProcessError;
 
 /// Facts about a video (or audio-only) upload, stored on the media record and sent in the `processed` event.
@@ -53,8 +52,7 @@ pub struct AudioStream {
 
 /// Opens `path` and reads its headers.
 pub fn probe(path: &Path) -> Result<Probe, ProcessError> {
-    super::init();
-    let ictx = ff::format::input(path).map_err(|e| av_error(super::OPENING, e))?;
+    let ictx = super::open(path)?;
     probe_input(&ictx)
 }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ffmpeg_next as ff;
 use ff::Rescale;
 
-use super::graph::{self, sink_name, SOURCE};
+use super::graph::{self, sink_name};
 use super::hls;
 use super::ladder::Target;
 use super::probe::Probe;
@@ -121,8 +121,7 @@ pub fn transcode(
     progress: Progress<'_>,
     cancel: &AtomicBool,
 ) -> Result<Vec<Encoded>, ProcessError> {
-    super::init();
-    let mut ictx = ff::format::input(input).map_err(|e| av_error(super::OPENING, e))?;
+    let mut ictx = super::open(input)?;
     let rotation = probe.video.as_ref().map(|v| v.rotation).unwrap_or(0);
     let mut video = match (ictx.streams().best(ff::media::Type::Video), targets.is_empty()) {
         (Some(st), false) => Some(video_chain(&st, rotation, targets, probe)?),
@@ -174,7 +173,7 @@ pub fn transcode(
     if let Some(v) = video.as_mut() {
         let _ = v.decoder.send_eof();
         pump_video(v, &mut outputs)?;
-        v.graph.get(SOURCE).ok_or(ff::Error::Bug).map_err(|e| av_error("flushing", e))?.source().flush().map_err(|e| av_error("flushing", e))?;
+        graph::push(&mut v.graph, None).map_err(|e| av_error("flushing", e))?;
         drain_sinks(v, &mut outputs)?;
         for o in outputs.iter_mut() {
             if let Some((enc, _)) = o.video.as_mut() {
@@ -189,9 +188,7 @@ pub fn transcode(
     if let Some(a) = audio.as_mut() {
         let _ = a.decoder.send_eof();
         pump_audio(a, &mut outputs)?;
-        if let Some(mut src) = a.graph.get(SOURCE) {
-            let _ = src.source().flush();
-        }
+        let _ = graph::push(&mut a.graph, None);
         drain_audio_graph(a, &mut outputs)?;
         a.encoder.send_eof().map_err(|e| encode_error("aac", e))?;
         write_audio_packets(a, &mut outputs)?;
@@ -368,11 +365,7 @@ fn pump_video(v: &mut VideoChain, outputs: &mut [Output]) -> Result<(), ProcessE
         v.first_pts.get_or_insert(pts);
         v.last_pts = Some(pts);
         v.frames += 1;
-        v.graph
-            .get(SOURCE)
-            .ok_or(ff::Error::Bug)
-            .and_then(|mut src| src.source().add(&frame))
-            .map_err(|e| av_error("filtering", e))?;
+        graph::push(&mut v.graph, Some(&frame)).map_err(|e| av_error("filtering", e))?;
         drain_sinks(v, outputs)?;
     }
     Ok(())
@@ -419,11 +412,7 @@ fn pump_audio(a: &mut AudioChain, outputs: &mut [Output]) -> Result<(), ProcessE
             a.last_pts = Some(p);
         }
         a.frames += 1;
-        a.graph
-            .get(SOURCE)
-            .ok_or(ff::Error::Bug)
-            .and_then(|mut src| src.source().add(&frame))
-            .map_err(|e| av_error("filtering audio", e))?;
+        graph::push(&mut a.graph, Some(&frame)).map_err(|e| av_error("filtering audio", e))?;
         drain_audio_graph(a, outputs)?;
     }
     Ok(())
