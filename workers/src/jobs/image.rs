@@ -32,6 +32,7 @@ impl Processor for ImageProcessor {
         let started = std::time::Instant::now();
         let raw2 = raw.clone();
         let processed = self.pool.run(self.job_timeout, move || image::process(&raw2, &settings)).await?;
+        metrics::histogram!("mediamill_image_process_seconds").record(started.elapsed().as_secs_f64());
         let mut variants = Vec::with_capacity(processed.outputs.len() + 1);
         for o in processed.outputs {
             variants.push(transfer::put_image(svc.store.as_ref(), m, o).await?);
