@@ -53,6 +53,9 @@ enum Command {
     Demo(cmd::demo::Args),
     /// Upload the fixtures of a folder through a running pipeline and check every outcome.
     Qa(cmd::qa::Args),
+    /// A sandbox child of a worker (started by workers, not by hand).
+    #[command(hide = true)]
+    Sandbox(cmd::sandbox::Args),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -66,6 +69,10 @@ fn main() -> anyhow::Result<()> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
+    // Before anything else: the child limits itself first and needs no configuration or runtime.
+    if let Command::Sandbox(a) = cli.command {
+        return cmd::sandbox::run(a);
+    }
     let cfg = mediamill_core::config::Config::load(cli.config.as_deref())?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
@@ -85,6 +92,7 @@ fn main() -> anyhow::Result<()> {
             Command::Tenants(a) => cmd::tenants::run(cfg, a).await,
             Command::Demo(a) => cmd::demo::run(cfg, a).await,
             Command::Qa(a) => cmd::qa::run(a).await,
+            Command::Sandbox(_) => unreachable!("handled before the runtime starts"),
             Command::Config => {
                 print!("{}", cfg.to_toml_masked());
                 Ok(())

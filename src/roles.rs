@@ -15,6 +15,7 @@ use mediamill_ingest::AppState;
 use mediamill_workers::image::ImageSettings;
 use mediamill_workers::jobs::{ImageProcessor, JobHandler, Processor, Services, VideoProcessor};
 use mediamill_workers::pool::CpuPool;
+use mediamill_workers::sandbox::{self, ChildSpec, Supervisor};
 use mediamill_workers::video::VideoSettings;
 use tokio::task::JoinHandle;
 
@@ -88,36 +89,52 @@ impl Backends {
     }
 
     /// Starts an image worker: a consumer of `media.jobs.image` in the image workers' group.
-    pub fn spawn_image_worker(&self, shutdown: Shutdown) -> JoinHandle<()> {
+    pub async fn spawn_image_worker(&self, shutdown: Shutdown) -> anyhow::Result<JoinHandle<()>> {
         let cfg = &self.cfg;
         let concurrency = cfg.worker_concurrency();
+        let sandbox = self.sandbox("image", cfg.isolation.image_memory_mb, "isolation.image_memory_mb", concurrency).await?;
         let processor = ImageProcessor {
-            pool: CpuPool::new(concurrency),
+            // Isolated, the pool only backs the in-process path, which then never runs.
+            pool: CpuPool::new(if sandbox.is_some() { 1 } else { concurrency }),
+            sandbox,
             settings: Arc::new(ImageSettings::from_config(cfg)),
             video: Arc::new(VideoSettings::from_config(cfg)),
             job_timeout: Duration::from_secs(cfg.limits.job_timeout_secs),
         };
         // More jobs in flight than CPU threads: the extra ones wait on the pool, so the consumer does not
         // pause and refetch (up to fetch.wait.max.ms) after every job; CPU use stays bounded by the pool.
-        self.spawn_job_worker("image", topics::JOBS_IMAGE, processor, concurrency * 4, shutdown)
+        Ok(self.spawn_job_worker("image", topics::JOBS_IMAGE, processor, concurrency * 4, shutdown))
     }
 
     /// Starts a video worker: a consumer of `media.jobs.video` in its own group, so long transcodes never
     /// hold up images. Each job runs off the poll loop; at `video.concurrency` jobs the consumer pauses.
-    pub fn spawn_video_worker(&self, shutdown: Shutdown) -> JoinHandle<()> {
+    pub async fn spawn_video_worker(&self, shutdown: Shutdown) -> anyhow::Result<JoinHandle<()>> {
         let cfg = &self.cfg;
         let tmp_dir = std::env::temp_dir();
         let orphans = mediamill_workers::jobs::video::remove_orphans(&tmp_dir);
         if orphans > 0 {
             tracing::info!(orphans, dir = %tmp_dir.display(), "removed temporary folders of killed video workers");
         }
+        let sandbox = self.sandbox("video", cfg.isolation.video_memory_mb, "isolation.video_memory_mb", cfg.video.concurrency).await?;
         let processor = VideoProcessor {
+            sandbox,
             settings: Arc::new(VideoSettings::from_config(cfg)),
             timeout: Duration::from_secs(cfg.video.timeout_secs),
             progress_every: Duration::from_secs(cfg.video.progress_interval_secs),
             tmp_dir,
         };
-        self.spawn_job_worker("video", topics::JOBS_VIDEO, processor, cfg.video.concurrency, shutdown)
+        Ok(self.spawn_job_worker("video", topics::JOBS_VIDEO, processor, cfg.video.concurrency, shutdown))
+    }
+
+    /// The warm sandbox children of one job kind (`size` of them), or `None` when isolation is off.
+    async fn sandbox(&self, kind: &'static str, memory_mb: u64, memory_key: &'static str, size: usize) -> anyhow::Result<Option<Supervisor>> {
+        if !self.cfg.isolation.enabled {
+            return Ok(None);
+        }
+        let (program, args) = sandbox::own_binary().context("finding the mediamill executable for sandbox children")?;
+        let spec = ChildSpec { program, args, memory_mb, memory_key, max_jobs: self.cfg.isolation.max_jobs_per_child, kind };
+        let sb = Supervisor::start(spec, size).await.with_context(|| format!("starting the {kind} sandbox children"))?;
+        Ok(Some(sb))
     }
 
     /// Starts the retry forwarder: a consumer of every retry tier topic (group `<prefix>.retry`, shared by all

@@ -10,7 +10,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+mod isolation;
 mod video;
+pub use isolation::IsolationConfig;
 pub use video::{Rendition, VideoConfig};
 
 /// Why a configuration could not be loaded.
@@ -36,6 +38,7 @@ pub struct Config {
     pub image: ImageConfig,
     pub video: VideoConfig,
     pub worker: WorkerConfig,
+    pub isolation: IsolationConfig,
     pub batch: BatchConfig,
     pub notify: NotifyConfig,
 }
@@ -400,6 +403,7 @@ impl Config {
         nonzero("notify.timeout_ms", self.notify.timeout_ms)?;
         validate_variants("image.variants", &self.image.variants)?;
         self.video.validate()?;
+        self.isolation.validate()?;
         parse_hex_colour(&self.image.background)
             .ok_or(ConfigError::Invalid { key: "image.background", problem: "must be #rrggbb".into() })?;
         if self.store.backend == StoreBackend::S3 && self.store.s3.bucket.is_empty() {
@@ -501,6 +505,17 @@ mod tests {
         c.limits.max_image_pixels = 0;
         let e = c.validate().unwrap_err().to_string();
         assert!(e.contains("limits.max_image_pixels"), "{e}");
+    }
+
+    #[test]
+    fn sandbox_limits_too_small_to_start_are_refused_with_their_key() {
+        let mut c = Config::default();
+        c.isolation.video_memory_mb = 8;
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("isolation.video_memory_mb"), "{e}");
+        let mut c = Config::default();
+        c.isolation.max_jobs_per_child = 0;
+        assert!(c.validate().unwrap_err().to_string().contains("isolation.max_jobs_per_child"));
     }
 
     #[test]

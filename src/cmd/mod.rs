@@ -11,6 +11,7 @@ pub mod migrate;
 pub mod notify;
 pub mod process;
 pub mod qa;
+pub mod sandbox;
 pub mod tenants;
 pub mod topics;
 pub mod up;

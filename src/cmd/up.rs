@@ -80,7 +80,7 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
         tracing::info!(requeued, "re-enqueued unfinished media from the database");
     }
     let new_key = b.first_key().await?;
-    let mut tasks = vec![b.spawn_relay(sd.clone())?, b.spawn_image_worker(sd.clone()), b.spawn_video_worker(sd.clone())];
+    let mut tasks = vec![b.spawn_relay(sd.clone())?, b.spawn_image_worker(sd.clone()).await?, b.spawn_video_worker(sd.clone()).await?];
     tasks.extend(b.spawn_retry_forwarder(sd.clone())?);
     tasks.extend(b.spawn_batch(sd.clone()));
     tasks.extend(b.spawn_notify(sd.clone()));

@@ -24,8 +24,8 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
     let (trigger, sd) = shutdown::channel();
     shutdown::on_signals(trigger);
     let worker = match args.kind {
-        Kind::Image => b.spawn_image_worker(sd.clone()),
-        Kind::Video => b.spawn_video_worker(sd.clone()),
+        Kind::Image => b.spawn_image_worker(sd.clone()).await?,
+        Kind::Video => b.spawn_video_worker(sd.clone()).await?,
     };
     tracing::info!(kind = ?args.kind, "worker started");
     let mut tasks = vec![worker, b.spawn_relay(sd.clone())?];

@@ -33,6 +33,12 @@ pub enum ProcessError {
     /// Encoding an output failed.
     #[error("encoding {0} failed: {1}")]
     Encode(&'static str, String),
+    /// The child process doing the work hit its memory limit (or a decoder reported running out of memory).
+    #[error("processing ran out of memory: {0}")]
+    OutOfMemory(String),
+    /// A failure reported by a sandbox child, carried across the process boundary as its reason and message.
+    #[error("{message}")]
+    Reported { reason: &'static str, message: String },
 }
 
 impl ProcessError {
@@ -49,6 +55,32 @@ impl ProcessError {
             ProcessError::TooLong { .. } => "too_long",
             ProcessError::TooManyFrames { .. } => "too_many_frames",
             ProcessError::Cancelled => "cancelled",
+            ProcessError::OutOfMemory(_) => "out_of_memory",
+            ProcessError::Reported { reason, .. } => reason,
+        }
+    }
+
+    /// Every reason [`ProcessError::reason`] can return, so a reason read back from a child maps onto the
+    /// same static names (anything else is a child misbehaving, reported as `crashed`).
+    pub const REASONS: [&'static str; 11] = [
+        "unsupported_format",
+        "corrupt",
+        "too_many_pixels",
+        "timeout",
+        "crashed",
+        "source_missing",
+        "encode_failed",
+        "too_long",
+        "too_many_frames",
+        "cancelled",
+        "out_of_memory",
+    ];
+
+    /// Rebuilds a failure from the reason and message a child sent.
+    pub fn reported(reason: &str, message: String) -> ProcessError {
+        match ProcessError::REASONS.iter().find(|r| **r == reason) {
+            Some(r) => ProcessError::Reported { reason: r, message },
+            None => ProcessError::Crashed(format!("the child reported an unknown failure {reason:?}: {message}")),
         }
     }
 }

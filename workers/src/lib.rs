@@ -9,6 +9,7 @@ pub mod failure;
 pub mod image;
 pub mod jobs;
 pub mod pool;
+pub mod sandbox;
 pub mod video;
 
 pub use failure::ProcessError;

@@ -4,10 +4,10 @@
 
 use base64::Engine;
 use image::DynamicImage;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// What EXIF says about a photo.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ExifFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub camera_make: Option<String>,
@@ -60,7 +60,7 @@ pub fn exif_facts(raw: &[u8]) -> ExifFacts {
 }
 
 /// Placeholders computed from the upright image.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Placeholders {
     pub blurhash: String,
     /// Base64 of the thumbhash bytes.

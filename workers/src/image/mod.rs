@@ -14,14 +14,14 @@ mod resize;
 mod rights;
 
 use mediamill_core::config::{parse_hex_colour, ImageFormat, VariantSpec};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use decode::{decode, decode_at_least, Decoded};
 
 use crate::failure::ProcessError;
 
 /// What processing needs to know besides the bytes.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageSettings {
     pub variants: Vec<VariantSpec>,
     pub max_pixels: u64,
@@ -57,7 +57,7 @@ pub struct Output {
 }
 
 /// Facts about the source image, stored on the media record and sent in the `processed` event.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct ImageMetadata {
     /// Upright width (after orientation).
     pub width: u32,

@@ -1,5 +1,6 @@
-//! The image processor: the raw upload from the store, variants from [`crate::image::process`] on the CPU pool,
-//! and for animated GIFs an MP4 of the animation (far smaller than the GIF, and what browsers play best).
+//! The image processor: the raw upload from the store, variants from [`crate::image::process`] in a sandbox
+//! child (or on the CPU pool when isolation is off), and for animated GIFs an MP4 of the animation (far
+//! smaller than the GIF, and what browsers play best).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,11 +14,15 @@ use super::transfer;
 use super::{Processor, Services, Step};
 use crate::image::{self, ImageSettings};
 use crate::pool::CpuPool;
+use crate::sandbox::Supervisor;
 use crate::video::{self, VideoSettings};
 
 /// Processes `media.jobs.image`.
 pub struct ImageProcessor {
+    /// Where the work runs when `sandbox` is `None`.
     pub pool: CpuPool,
+    /// The sandbox children that run the work (process isolation on).
+    pub sandbox: Option<Supervisor>,
     pub settings: Arc<ImageSettings>,
     /// For the MP4 made from animated GIFs.
     pub video: Arc<VideoSettings>,
@@ -30,8 +35,13 @@ impl Processor for ImageProcessor {
         let raw: Bytes = svc.store.get(&m.raw_key).await?;
         let settings = self.settings.clone();
         let started = std::time::Instant::now();
-        let raw2 = raw.clone();
-        let processed = self.pool.run(self.job_timeout, move || image::process(&raw2, &settings)).await?;
+        let processed = match &self.sandbox {
+            Some(sb) => sb.image(&raw, &settings, self.job_timeout).await?,
+            None => {
+                let raw = raw.clone();
+                self.pool.run(self.job_timeout, move || image::process(&raw, &settings)).await?
+            }
+        };
         metrics::histogram!("mediamill_image_process_seconds").record(started.elapsed().as_secs_f64());
         let mut variants = Vec::with_capacity(processed.outputs.len() + 1);
         for o in processed.outputs {
@@ -44,8 +54,13 @@ impl Processor for ImageProcessor {
                 .map_err(|e| Step::Transient(format!("creating a temporary folder: {e}")))?;
             let (input, out) = (dir.path().join("source.gif"), dir.path().to_path_buf());
             tokio::fs::write(&input, &raw).await.map_err(|e| Step::Transient(format!("writing {}: {e}", input.display())))?;
-            let vs = self.video.clone();
-            let r = self.pool.run(self.job_timeout, move || video::animation_to_mp4(&input, &out, &vs)).await?;
+            let r = match &self.sandbox {
+                Some(sb) => sb.animation(&input, &out, &self.video, self.job_timeout).await?,
+                None => {
+                    let vs = self.video.clone();
+                    self.pool.run(self.job_timeout, move || video::animation_to_mp4(&input, &out, &vs)).await?
+                }
+            };
             variants.push(transfer::put_rendition(svc.store.as_ref(), m, &r).await?);
         }
         let mut metadata = serde_json::to_value(&processed.metadata).unwrap_or_default();

@@ -20,6 +20,7 @@ use mediamill_core::shutdown::Shutdown;
 use mediamill_core::store::{self, Store, StoreError};
 
 use crate::failure::ProcessError;
+use crate::sandbox::CallError;
 
 /// What every processor may use: the backends and the worker's lifecycle.
 pub struct Services {
@@ -72,6 +73,16 @@ impl From<StoreError> for Step {
 impl From<RepoError> for Step {
     fn from(e: RepoError) -> Step {
         Step::Transient(e.to_string())
+    }
+}
+
+impl From<CallError> for Step {
+    fn from(e: CallError) -> Step {
+        match e {
+            CallError::Process(e) => Step::Permanent(e),
+            // No child to run it in is the machine's trouble: try again like any outage.
+            CallError::Spawn(_) => Step::Transient(e.to_string()),
+        }
     }
 }
 

@@ -1,6 +1,7 @@
-//! The video processor: the raw upload streamed to a private temporary folder, [`crate::video::process`] on a
-//! blocking thread (never the consumer's poll loop, so `max.poll.interval.ms` holds however long it runs), a
-//! `processing` event with the percent done every few seconds, then renditions and posters streamed to the store.
+//! The video processor: the raw upload streamed to a private temporary folder, [`crate::video::process`] in a
+//! sandbox child (or, isolation off, on a blocking thread; never the consumer's poll loop, so
+//! `max.poll.interval.ms` holds however long it runs), a `processing` event with the percent done every few
+//! seconds, then renditions and posters streamed to the store.
 //! The folder goes away on every path out, including timeouts and panics; a worker killed outright leaves
 //! one behind, which the next worker started on the machine removes ([`remove_orphans`]).
 
@@ -20,6 +21,7 @@ use mediamill_core::store;
 use super::transfer;
 use super::{Processor, Services, Step};
 use crate::failure::ProcessError;
+use crate::sandbox::Supervisor;
 use crate::video::{self, VideoProcessed, VideoSettings};
 
 /// Prefix of the per-job temporary folders; the worker's pid follows, so orphans can be told from live ones.
@@ -33,6 +35,8 @@ pub struct VideoProcessor {
     pub progress_every: Duration,
     /// Where per-job folders are made.
     pub tmp_dir: PathBuf,
+    /// The sandbox children that run the work (process isolation on); `None`: a blocking thread here.
+    pub sandbox: Option<Supervisor>,
 }
 
 impl VideoProcessor {
@@ -46,10 +50,47 @@ impl VideoProcessor {
         }
     }
 
-    /// Runs the transcode on a blocking thread, reporting progress and enforcing the timeout and shutdown.
+    /// Runs the transcode (in a sandbox child, or on a blocking thread when isolation is off), sending
+    /// progress events and enforcing the timeout and shutdown.
     async fn run(&self, m: &Media, svc: &Services, input: PathBuf, out: PathBuf) -> Result<VideoProcessed, Step> {
-        let cancel = Arc::new(AtomicBool::new(false));
         let permille = Arc::new(AtomicU32::new(0));
+        let mut tick = tokio::time::interval(self.progress_every);
+        tick.tick().await;
+        let mut last_sent = 0u8;
+        let Some(sb) = &self.sandbox else { return self.run_in_process(m, svc, input, out, permille, tick).await };
+        let p = permille.clone();
+        let work = sb.video(&input, &out, &self.settings, self.timeout, move |f| p.store((f * 1000.0) as u32, Ordering::Relaxed));
+        tokio::pin!(work);
+        loop {
+            tokio::select! {
+                r = &mut work => return r.map_err(Step::from),
+                // Dropping the call kills the child mid-transcode; the job goes back to Kafka uncommitted.
+                _ = svc.shutdown.wait() => return Err(Step::HandBack),
+                _ = tick.tick() => self.progress(m, svc, &permille, &mut last_sent).await,
+            }
+        }
+    }
+
+    /// Sends a `processing` event when the percent done moved since the last one.
+    async fn progress(&self, m: &Media, svc: &Services, permille: &AtomicU32, last_sent: &mut u8) {
+        let percent = (permille.load(Ordering::Relaxed) / 10).min(99) as u8;
+        if percent > *last_sent {
+            *last_sent = percent;
+            self.emit_progress(m, svc, percent).await;
+        }
+    }
+
+    /// The transcode on a blocking thread of this process; timeout and shutdown cancel it cooperatively.
+    async fn run_in_process(
+        &self,
+        m: &Media,
+        svc: &Services,
+        input: PathBuf,
+        out: PathBuf,
+        permille: Arc<AtomicU32>,
+        mut tick: tokio::time::Interval,
+    ) -> Result<VideoProcessed, Step> {
+        let cancel = Arc::new(AtomicBool::new(false));
         let (c, p, s) = (cancel.clone(), permille.clone(), self.settings.clone());
         let mut task = tokio::task::spawn_blocking(move || {
             let report = move |f: f64| p.store((f * 1000.0) as u32, Ordering::Relaxed);
@@ -60,8 +101,6 @@ impl VideoProcessor {
         });
         let deadline = tokio::time::sleep(self.timeout);
         tokio::pin!(deadline);
-        let mut tick = tokio::time::interval(self.progress_every);
-        tick.tick().await;
         let mut last_sent = 0u8;
         let stop = |why: Step| {
             cancel.store(true, Ordering::Relaxed);
@@ -78,13 +117,7 @@ impl VideoProcessor {
                 }
                 _ = &mut deadline => break stop(Step::Permanent(ProcessError::Timeout(self.timeout.as_secs()))),
                 _ = svc.shutdown.wait() => break stop(Step::HandBack),
-                _ = tick.tick() => {
-                    let percent = (permille.load(Ordering::Relaxed) / 10).min(99) as u8;
-                    if percent > last_sent {
-                        last_sent = percent;
-                        self.emit_progress(m, svc, percent).await;
-                    }
-                }
+                _ = tick.tick() => self.progress(m, svc, &permille, &mut last_sent).await,
             }
         };
         // The loops check the flag between packets, so this returns within a frame's work; waiting keeps the

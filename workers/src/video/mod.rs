@@ -18,7 +18,7 @@ use std::sync::Once;
 
 use ffmpeg_next as ff;
 use mediamill_core::config::{parse_hex_colour, Config, Rendition, VariantSpec};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use probe::Probe;
 pub use transcode::{Container, EncodeSettings, Encoded, Progress};
@@ -27,7 +27,7 @@ use crate::failure::ProcessError;
 use crate::image::{self, meta};
 
 /// What video processing needs to know besides the file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VideoSettings {
     pub renditions: Vec<Rendition>,
     pub encode: EncodeSettings,
@@ -59,7 +59,7 @@ impl VideoSettings {
 }
 
 /// Facts stored on the media record and sent in the `processed` event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VideoMetadata {
     /// Width and height as shown (after rotation); absent for audio-only files.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -4,12 +4,12 @@
 use std::path::Path;
 
 use ffmpeg_next as ff;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::failure::ProcessError;
 
 /// Facts about a video (or audio-only) upload, stored on the media record and sent in the `processed` event.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Probe {
     /// Short container name (`mov`, `matroska`, `gif`, …).
     pub container: String,
@@ -24,7 +24,7 @@ pub struct Probe {
 }
 
 /// The main video stream.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VideoStream {
     pub codec: String,
     /// Coded size, as stored.
@@ -42,7 +42,7 @@ pub struct VideoStream {
 }
 
 /// The main audio stream.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AudioStream {
     pub codec: String,
     pub channels: u16,

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use ffmpeg_next as ff;
 use ff::Rescale;
+use serde::{Deserialize, Serialize};
 
 use super::graph::{self, sink_name};
 use super::hls;
@@ -15,7 +16,7 @@ use super::{av_error, encode_error};
 use crate::failure::ProcessError;
 
 /// Encoder settings.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EncodeSettings {
     pub preset: String,
     pub crf: u8,
@@ -27,7 +28,7 @@ pub struct EncodeSettings {
 }
 
 /// What a written output holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Container {
     /// H.264 (+ AAC) in MP4.
     Mp4,
@@ -51,7 +52,7 @@ impl Container {
 }
 
 /// One finished output file.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Encoded {
     pub name: String,
     pub container: Container,

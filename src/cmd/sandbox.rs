@@ -1,0 +1,20 @@
+//! `mediamill sandbox`: one sandbox child, started by a worker (never by hand). It limits its own address
+//! space, then decodes and encodes what the worker sends on stdin until the worker closes the pipe.
+
+/// The child's arguments.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address-space limit in MiB (0: none).
+    #[arg(long, default_value_t = 0)]
+    memory_mb: u64,
+    /// Tests only: inputs ending in `MMFAULT:segv|abort|hang|alloc` make this child fail that way.
+    #[arg(long, env = "MEDIAMILL_SANDBOX_FAULTS", hide = true, action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::FalseyValueParser::new())]
+    test_faults: bool,
+}
+
+/// Serves requests; no runtime, no configuration: a child needs nothing but its pipes.
+pub fn run(a: Args) -> anyhow::Result<()> {
+    mediamill_workers::sandbox::child::serve(a.memory_mb, a.test_faults)?;
+    Ok(())
+}

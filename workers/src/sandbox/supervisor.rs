@@ -1,0 +1,269 @@
+//! The worker's side: a pool of warm children, one job each at a time. A job leases a child, sends its
+//! request, reads progress and the answer under a deadline; a child that dies, talks nonsense or overruns
+//! is killed, its ending becomes the job's failure, and a fresh child takes its place before the next job.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{ChildStdin, ChildStdout};
+use tokio::sync::Semaphore;
+
+use super::ending;
+use super::protocol::{self, FrameError, Message, Reply, Request};
+use crate::failure::ProcessError;
+
+/// How to start a child and what it may use.
+#[derive(Debug, Clone)]
+pub struct ChildSpec {
+    /// The `mediamill` binary (the worker's own executable).
+    pub program: PathBuf,
+    /// Arguments before the limits, normally `["sandbox"]`.
+    pub args: Vec<String>,
+    /// Address-space limit in MiB (0: none).
+    pub memory_mb: u64,
+    /// The configuration key of that limit, for messages.
+    pub memory_key: &'static str,
+    /// Jobs after which a child is replaced anyway (bounds slow leaks and heap fragmentation in C decoders).
+    pub max_jobs: u32,
+    /// `image` or `video`, in logs and metrics.
+    pub kind: &'static str,
+}
+
+/// Why a job got no answer from a child.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The file made the child fail or die: a permanent failure of this job.
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    /// No child could be started: the machine's trouble, not the file's.
+    #[error("starting a sandbox child: {0}")]
+    Spawn(#[source] std::io::Error),
+}
+
+/// A pool of sandbox children.
+#[derive(Clone)]
+pub struct Supervisor {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    spec: ChildSpec,
+    idle: Mutex<Vec<Child>>,
+    slots: Semaphore,
+}
+
+struct Child {
+    proc: tokio::process::Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+    /// The last lines the child wrote to stderr (they tell an allocation failure from a crash).
+    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    stderr_done: tokio::sync::watch::Receiver<bool>,
+    pid: u32,
+    jobs: u32,
+    /// It said `Ready`.
+    ready: bool,
+}
+
+const TAIL_LINES: usize = 20;
+
+impl Supervisor {
+    /// Starts `size` children and waits until each is ready, so a child that cannot start (a limit too
+    /// small to load the program, a wrong binary) stops the worker at start with the reason.
+    pub async fn start(spec: ChildSpec, size: usize) -> Result<Supervisor, CallError> {
+        let size = size.max(1);
+        let mut idle = Vec::with_capacity(size);
+        for _ in 0..size {
+            idle.push(spawn(&spec)?);
+        }
+        for c in &mut idle {
+            c.ready(&spec).await?;
+        }
+        tracing::info!(kind = spec.kind, children = size, memory_mb = spec.memory_mb, "sandbox children started");
+        Ok(Supervisor { inner: Arc::new(Inner { spec, idle: Mutex::new(idle), slots: Semaphore::new(size) }) })
+    }
+
+    /// Process ids of the children waiting for work.
+    pub fn idle_pids(&self) -> Vec<u32> {
+        self.inner.idle.lock().unwrap_or_else(|p| p.into_inner()).iter().map(|c| c.pid).collect()
+    }
+
+    /// Sends `req` (with `blobs`) to a child and returns its answer, calling `on_progress` for each progress
+    /// report. A [`Reply::Failed`] answer comes back as `Err`. Dropping the future kills the child (how a
+    /// shutdown hands a long job back).
+    pub async fn call(
+        &self,
+        req: &Request,
+        blobs: &[&[u8]],
+        timeout: Duration,
+        mut on_progress: impl FnMut(f64) + Send,
+    ) -> Result<Message<Reply>, CallError> {
+        let _slot = self.inner.slots.acquire().await.map_err(|_| CallError::Spawn(std::io::Error::other("pool closed")))?;
+        let mut lease = Lease { child: Some(self.take()?), inner: &self.inner, keep: false, why: "cancelled" };
+        let child = lease.child.as_mut().ok_or_else(|| CallError::Spawn(std::io::Error::other("no child")))?;
+        if let Err(e) = child.ready(&self.inner.spec).await {
+            lease.why = "start_failed";
+            return Err(e);
+        }
+        let answer = tokio::time::timeout(timeout, async {
+            protocol::write_async(&mut child.stdin, req, blobs).await?;
+            loop {
+                match protocol::read_async::<Reply>(&mut child.stdout).await? {
+                    (Reply::Progress(f), _) => on_progress(f),
+                    done => return Ok::<_, FrameError>(done),
+                }
+            }
+        })
+        .await;
+        match answer {
+            Ok(Ok((Reply::Failed { reason, message }, _))) => {
+                lease.keep = true;
+                Err(ProcessError::reported(&reason, message).into())
+            }
+            Ok(Ok(done)) => {
+                lease.keep = true;
+                Ok(done)
+            }
+            Ok(Err(e)) => {
+                let failure = child.ending(&self.inner.spec, &e).await;
+                tracing::warn!(kind = self.inner.spec.kind, pid = child.pid, pipe = %e, reason = failure.reason(), error = %failure, "sandbox child died");
+                lease.why = failure.reason();
+                Err(failure.into())
+            }
+            Err(_) => {
+                tracing::warn!(kind = self.inner.spec.kind, pid = child.pid, timeout_s = timeout.as_secs(), "sandbox child overran; killing it");
+                lease.why = "timeout";
+                Err(ProcessError::Timeout(timeout.as_secs()).into())
+            }
+        }
+    }
+
+    fn take(&self) -> Result<Child, CallError> {
+        let idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => spawn(&self.inner.spec),
+        }
+    }
+}
+
+/// A child out of the pool for one job. Dropped, it goes back when the job ended normally, else it is
+/// killed and replaced at once (so the pool stays warm).
+struct Lease<'a> {
+    child: Option<Child>,
+    inner: &'a Inner,
+    keep: bool,
+    /// Why the child is being replaced, for the metric.
+    why: &'static str,
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        let Some(mut child) = self.child.take() else { return };
+        child.jobs += 1;
+        let spec = &self.inner.spec;
+        let why = match (self.keep, child.jobs >= spec.max_jobs) {
+            (true, false) => {
+                self.inner.idle.lock().unwrap_or_else(|p| p.into_inner()).push(child);
+                return;
+            }
+            (true, true) => "recycled",
+            (false, _) => self.why,
+        };
+        metrics::counter!("mediamill_sandbox_children_replaced_total", "kind" => spec.kind, "reason" => why).increment(1);
+        // Dropping the handle kills the process (kill_on_drop) and tokio reaps it.
+        drop(child);
+        match spawn(spec) {
+            Ok(c) => self.inner.idle.lock().unwrap_or_else(|p| p.into_inner()).push(c),
+            // The next job tries again and fails as transient if it cannot either.
+            Err(e) => tracing::error!(kind = spec.kind, error = %e, "could not start a replacement sandbox child"),
+        }
+    }
+}
+
+/// How long a child may take to load its libraries and say it is ready.
+const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn not_started(why: impl std::fmt::Display) -> CallError {
+    CallError::Spawn(std::io::Error::other(format!("a sandbox child did not start: {why}")))
+}
+
+impl Child {
+    /// Waits for the child's `Ready` (once per child).
+    async fn ready(&mut self, spec: &ChildSpec) -> Result<(), CallError> {
+        if self.ready {
+            return Ok(());
+        }
+        match tokio::time::timeout(START_TIMEOUT, protocol::read_async::<Reply>(&mut self.stdout)).await {
+            Ok(Ok((Reply::Ready, _))) => {
+                self.ready = true;
+                Ok(())
+            }
+            Ok(Ok(_)) => Err(not_started("it answered before it was asked")),
+            Ok(Err(e)) => Err(not_started(self.ending(spec, &e).await)),
+            Err(_) => Err(not_started(format!("no answer within {} s", START_TIMEOUT.as_secs()))),
+        }
+    }
+
+    /// Reaps the child and reads its last words: the failure to report. One still alive after the pipe
+    /// broke (it wrote garbage) is killed and reported as broken, not as whatever the kill looks like.
+    async fn ending(&mut self, spec: &ChildSpec, pipe: &FrameError) -> ProcessError {
+        let status = match tokio::time::timeout(Duration::from_millis(500), self.proc.wait()).await {
+            Ok(r) => r.ok(),
+            Err(_) => {
+                let _ = self.proc.start_kill();
+                let _ = self.proc.wait().await;
+                return ProcessError::Crashed(format!("the decoder process broke the protocol ({pipe}) and was killed"));
+            }
+        };
+        // The stderr reader finishes soon after the process is gone.
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.stderr_done.wait_for(|d| *d)).await;
+        let tail = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect::<Vec<_>>().join("\n");
+        let limit = format!("{} MiB ({})", spec.memory_mb, spec.memory_key);
+        ending::classify(status, &tail, &limit)
+    }
+}
+
+fn spawn(spec: &ChildSpec) -> Result<Child, CallError> {
+    let mut cmd = tokio::process::Command::new(&spec.program);
+    cmd.args(&spec.args)
+        .arg("--memory-mb")
+        .arg(spec.memory_mb.to_string())
+        // glibc reserves 64 MiB of address space per malloc arena; a few arenas keep the limit about memory used.
+        .env("MALLOC_ARENA_MAX", "2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        // Its own process group: a Ctrl-C at the terminal reaches the worker, which hands jobs back, not the
+        // children, whose deaths would read as crashes.
+        .process_group(0);
+    let mut proc = cmd.spawn().map_err(CallError::Spawn)?;
+    let pid = proc.id().unwrap_or(0);
+    let (Some(stdin), Some(stdout), Some(stderr)) = (proc.stdin.take(), proc.stdout.take(), proc.stderr.take()) else {
+        return Err(CallError::Spawn(std::io::Error::other("child pipes missing")));
+    };
+    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
+    let (done_tx, done_rx) = tokio::sync::watch::channel(false);
+    let (kind, t) = (spec.kind, tail.clone());
+    tokio::spawn(async move {
+        // Bytes, not lines of UTF-8: a decoder may print anything, and an unread pipe would block the child.
+        let (mut r, mut buf) = (BufReader::new(stderr), Vec::new());
+        while matches!(r.read_until(b'\n', &mut buf).await, Ok(n) if n > 0) {
+            let line = String::from_utf8_lossy(&buf).trim_end().to_string();
+            buf.clear();
+            tracing::info!(kind, pid, "sandbox: {line}");
+            let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+            if t.len() == TAIL_LINES {
+                t.pop_front();
+            }
+            t.push_back(line);
+        }
+        let _ = done_tx.send(true);
+    });
+    Ok(Child { proc, stdin, stdout: BufReader::new(stdout), stderr_tail: tail, stderr_done: done_rx, pid, jobs: 0, ready: false })
+}
