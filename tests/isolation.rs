@@ -114,15 +114,17 @@ async fn a_hung_decoder_is_killed_at_the_deadline_as_a_timeout() {
 async fn a_decode_over_the_memory_limit_is_out_of_memory_and_small_files_still_fit() {
     let sb = sandbox(512).await;
     sb.image(&fixture("photo.webp"), &settings(), MINUTE).await.expect("a small photo fits in 512 MiB");
-    // 12 000 × 12 000 RGB is 432 MB decoded: within a raised pixel limit, beyond the child's memory.
+    // 12 000 × 12 000 RGB is 432 MB decoded (a few hundred kB compressed): within a raised pixel limit, beyond
+    // the child's memory.
     let mut big = Vec::new();
     let enc = ::image::codecs::png::PngEncoder::new_with_quality(
         &mut big,
-        ::image::codecs::png::CompressionType::Fast,
+        ::image::codecs::png::CompressionType::Default,
         ::image::codecs::png::FilterType::NoFilter,
     );
     ::image::ImageEncoder::write_image(enc, &vec![90u8; 12_000 * 12_000 * 3], 12_000, 12_000, ::image::ExtendedColorType::Rgb8)
         .expect("encode");
+    assert!(big.len() < 4 << 20, "the PNG is {} bytes: the decode, not the upload, must be what runs out", big.len());
     let roomy = ImageSettings { max_pixels: 200_000_000, ..settings() };
     let (why, msg) = reason(sb.image(&big, &roomy, MINUTE).await);
     assert_eq!(why, "out_of_memory", "{msg}");

@@ -6,6 +6,7 @@
 //! of the source made by ImageMagick, so a faster but blurrier resize cannot win. Prints each figure with its
 //! anchors and the ratios; then the cost of the full default variant set (with WebP) on its own line.
 
+mod isolation;
 mod load;
 mod video;
 
@@ -69,6 +70,18 @@ enum What {
         out: PathBuf,
         #[arg(long, value_delimiter = ',')]
         short_edges: Vec<u32>,
+    },
+    /// What process isolation costs: images (and a video) in a warm sandbox child against the same work in
+    /// this process, and what starting a child costs.
+    Isolation {
+        /// Images to process (the ones that process cleanly are used).
+        #[arg(default_value = "fixtures/media")]
+        dir: PathBuf,
+        /// A video to transcode both ways (skipped when missing).
+        #[arg(long, default_value = "fixtures/media/clip.mp4")]
+        video: PathBuf,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
     },
     /// Images per CPU-second against vipsthumbnail and ImageMagick on a folder of photos.
     Images {
@@ -323,6 +336,7 @@ pub async fn run_cmd(cfg: Config, args: Args) -> anyhow::Result<()> {
         What::Images { dir, max_files } => tokio::task::spawn_blocking(move || bench_images(&cfg, &dir, max_files)).await?,
         What::Video { file, ladder, runs } => tokio::task::spawn_blocking(move || video::bench(&cfg, &file, &ladder, runs)).await?,
         What::Load { url, key, count, pids } => load::run(&url, &key, count, &pids).await,
+        What::Isolation { dir, video, rounds } => isolation::run(&cfg, &dir, &video, rounds).await,
         What::Transcode { file, out, short_edges } => {
             tokio::task::spawn_blocking(move || video::transcode_child(&cfg, &file, &out, &short_edges)).await?
         }

@@ -9,6 +9,13 @@ use crate::failure::ProcessError;
 /// libaom), and the usual C wordings.
 const OOM_MARKERS: [&str; 4] = ["memory allocation of", "bad_alloc", "out of memory", "cannot allocate memory"];
 
+/// Whether a line a child printed tells of a failed allocation. Checked on every line as it arrives: a
+/// backtrace after it would push it out of any tail kept for the message.
+pub fn tells_of_oom(line: &str) -> bool {
+    let lower = line.to_ascii_lowercase();
+    OOM_MARKERS.iter().any(|m| lower.contains(m))
+}
+
 /// Names of the signals a dying decoder usually gets.
 fn signal_name(sig: i32) -> &'static str {
     match sig {
@@ -22,12 +29,12 @@ fn signal_name(sig: i32) -> &'static str {
     }
 }
 
-/// The failure for a child that ended with `status` (None: it could not be reaped) after printing
-/// `stderr_tail`; `limit` names the memory limit and its key for the message.
-pub fn classify(status: Option<ExitStatus>, stderr_tail: &str, limit: &str) -> ProcessError {
+/// The failure for a child that ended with `status` (None: it could not be reaped), with `oom` when it told
+/// of a failed allocation during the job ([`tells_of_oom`]) and `last_line` its last words on stderr; `limit`
+/// names the memory limit and its key for the message.
+pub fn classify(status: Option<ExitStatus>, oom: bool, last_line: &str, limit: &str) -> ProcessError {
     use std::os::unix::process::ExitStatusExt;
-    let lower = stderr_tail.to_ascii_lowercase();
-    if OOM_MARKERS.iter().any(|m| lower.contains(m)) {
+    if oom {
         return ProcessError::OutOfMemory(format!("the decoder process hit its memory limit of {limit}"));
     }
     match status {
@@ -37,7 +44,8 @@ pub fn classify(status: Option<ExitStatus>, stderr_tail: &str, limit: &str) -> P
         )),
         Some(s) => match s.signal() {
             Some(sig) => ProcessError::Crashed(format!("the decoder process died of signal {sig} ({})", signal_name(sig))),
-            None => ProcessError::Crashed(format!("the decoder process exited unexpectedly ({s})")),
+            // A child that exits by itself says why on its last line (e.g. a broken pipe).
+            None => ProcessError::Crashed(format!("the decoder process exited unexpectedly ({s}): {last_line}")),
         },
         None => ProcessError::Crashed("the decoder process stopped answering".into()),
     }
@@ -53,22 +61,26 @@ mod tests {
 
     #[test]
     fn signals_are_crashes_named_by_their_signal() {
-        let e = classify(Some(ExitStatus::from_raw(libc::SIGSEGV)), "", LIMIT);
+        let e = classify(Some(ExitStatus::from_raw(libc::SIGSEGV)), false, "", LIMIT);
         assert_eq!(e.reason(), "crashed");
         assert!(e.to_string().contains("SIGSEGV"), "{e}");
-        let e = classify(Some(ExitStatus::from_raw(libc::SIGABRT)), "thread panicked\n", LIMIT);
+        let e = classify(Some(ExitStatus::from_raw(libc::SIGABRT)), false, "thread panicked", LIMIT);
         assert_eq!(e.reason(), "crashed");
-        assert_eq!(classify(Some(ExitStatus::from_raw(3 << 8)), "", LIMIT).reason(), "crashed");
-        assert_eq!(classify(None, "", LIMIT).reason(), "crashed");
+        let e = classify(Some(ExitStatus::from_raw(3 << 8)), false, "Error: broken pipe", LIMIT);
+        assert_eq!(e.reason(), "crashed");
+        assert!(e.to_string().contains("broken pipe"), "{e}");
+        assert_eq!(classify(None, false, "", LIMIT).reason(), "crashed");
     }
 
     #[test]
     fn allocation_failures_and_the_kernel_killer_are_out_of_memory_and_name_the_limit() {
-        let e = classify(Some(ExitStatus::from_raw(libc::SIGABRT)), "memory allocation of 4294967296 bytes failed\n", LIMIT);
+        for line in ["memory allocation of 4294967296 bytes failed", "terminate called after throwing an instance of 'std::bad_alloc'", "Error: reading the pipe: Out of memory"] {
+            assert!(tells_of_oom(line), "{line}");
+        }
+        assert!(!tells_of_oom("  12: image::codecs::png::decoder") && !tells_of_oom("Memory map: 0x7f…"));
+        let e = classify(Some(ExitStatus::from_raw(libc::SIGABRT)), true, "  19: _start", LIMIT);
         assert_eq!(e.reason(), "out_of_memory");
         assert!(e.to_string().contains("isolation.image_memory_mb"), "{e}");
-        let e = classify(Some(ExitStatus::from_raw(libc::SIGABRT)), "terminate called after throwing an instance of 'std::bad_alloc'", LIMIT);
-        assert_eq!(e.reason(), "out_of_memory");
-        assert_eq!(classify(Some(ExitStatus::from_raw(libc::SIGKILL)), "", LIMIT).reason(), "out_of_memory");
+        assert_eq!(classify(Some(ExitStatus::from_raw(libc::SIGKILL)), false, "", LIMIT).reason(), "out_of_memory");
     }
 }

@@ -111,6 +111,14 @@ fn blob_lengths(raw: &[u8]) -> Result<Vec<usize>, FrameError> {
         .collect()
 }
 
+/// Room for a blob of `n` bytes, allocated once (growing by doubling would need up to twice that in a child
+/// near its limit); no room is an out-of-memory error, not an abort.
+fn buffer(n: usize) -> Result<Vec<u8>, FrameError> {
+    let mut b = Vec::new();
+    b.try_reserve_exact(n).map_err(|_| std::io::Error::from(std::io::ErrorKind::OutOfMemory))?;
+    Ok(b)
+}
+
 /// A clean end of stream before the first byte of a message is [`FrameError::Closed`]; anywhere later it is
 /// a truncated message.
 fn closed_if_eof(e: std::io::Error) -> FrameError {
@@ -146,7 +154,7 @@ pub fn read<T: DeserializeOwned>(r: &mut impl Read) -> Result<Message<T>, FrameE
     r.read_exact(&mut header)?;
     let mut blobs = Vec::with_capacity(count);
     for n in sizes {
-        let mut b = Vec::new();
+        let mut b = buffer(n)?;
         r.by_ref().take(n as u64).read_to_end(&mut b)?;
         if b.len() != n {
             return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));
@@ -181,7 +189,7 @@ pub async fn read_async<T: DeserializeOwned>(r: &mut (impl AsyncRead + Unpin)) -
     r.read_exact(&mut header).await?;
     let mut blobs = Vec::with_capacity(count);
     for n in sizes {
-        let mut b = Vec::new();
+        let mut b = buffer(n)?;
         (&mut *r).take(n as u64).read_to_end(&mut b).await?;
         if b.len() != n {
             return Err(FrameError::Io(std::io::ErrorKind::UnexpectedEof.into()));

@@ -2,7 +2,6 @@
 //! request, reads progress and the answer under a deadline; a child that dies, talks nonsense or overruns
 //! is killed, its ending becomes the job's failure, and a fresh child takes its place before the next job.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -60,8 +59,9 @@ struct Child {
     proc: tokio::process::Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
-    /// The last lines the child wrote to stderr (they tell an allocation failure from a crash).
-    stderr_tail: Arc<Mutex<VecDeque<String>>>,
+    /// What the child wrote to stderr: the last line, and whether a line told of a failed allocation
+    /// since the current job began (that tells an out-of-memory death from a crash).
+    stderr: Arc<Mutex<Stderr>>,
     stderr_done: tokio::sync::watch::Receiver<bool>,
     pid: u32,
     jobs: u32,
@@ -69,7 +69,11 @@ struct Child {
     ready: bool,
 }
 
-const TAIL_LINES: usize = 20;
+#[derive(Default)]
+struct Stderr {
+    last_line: String,
+    oom: bool,
+}
 
 impl Supervisor {
     /// Starts `size` children and waits until each is ready, so a child that cannot start (a limit too
@@ -109,6 +113,7 @@ impl Supervisor {
             lease.why = "start_failed";
             return Err(e);
         }
+        child.stderr.lock().unwrap_or_else(|p| p.into_inner()).oom = false;
         let answer = tokio::time::timeout(timeout, async {
             protocol::write_async(&mut child.stdin, req, blobs).await?;
             loop {
@@ -222,9 +227,9 @@ impl Child {
         };
         // The stderr reader finishes soon after the process is gone.
         let _ = tokio::time::timeout(Duration::from_secs(1), self.stderr_done.wait_for(|d| *d)).await;
-        let tail = self.stderr_tail.lock().unwrap_or_else(|p| p.into_inner()).iter().cloned().collect::<Vec<_>>().join("\n");
+        let err = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
         let limit = format!("{} MiB ({})", spec.memory_mb, spec.memory_key);
-        ending::classify(status, &tail, &limit)
+        ending::classify(status, err.oom, &err.last_line, &limit)
     }
 }
 
@@ -244,26 +249,24 @@ fn spawn(spec: &ChildSpec) -> Result<Child, CallError> {
         .process_group(0);
     let mut proc = cmd.spawn().map_err(CallError::Spawn)?;
     let pid = proc.id().unwrap_or(0);
-    let (Some(stdin), Some(stdout), Some(stderr)) = (proc.stdin.take(), proc.stdout.take(), proc.stderr.take()) else {
+    let (Some(stdin), Some(stdout), Some(err_pipe)) = (proc.stdin.take(), proc.stdout.take(), proc.stderr.take()) else {
         return Err(CallError::Spawn(std::io::Error::other("child pipes missing")));
     };
-    let tail = Arc::new(Mutex::new(VecDeque::with_capacity(TAIL_LINES)));
+    let stderr = Arc::new(Mutex::new(Stderr::default()));
     let (done_tx, done_rx) = tokio::sync::watch::channel(false);
-    let (kind, t) = (spec.kind, tail.clone());
+    let (kind, t) = (spec.kind, stderr.clone());
     tokio::spawn(async move {
         // Bytes, not lines of UTF-8: a decoder may print anything, and an unread pipe would block the child.
-        let (mut r, mut buf) = (BufReader::new(stderr), Vec::new());
+        let (mut r, mut buf) = (BufReader::new(err_pipe), Vec::new());
         while matches!(r.read_until(b'\n', &mut buf).await, Ok(n) if n > 0) {
             let line = String::from_utf8_lossy(&buf).trim_end().to_string();
             buf.clear();
             tracing::info!(kind, pid, "sandbox: {line}");
             let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
-            if t.len() == TAIL_LINES {
-                t.pop_front();
-            }
-            t.push_back(line);
+            t.oom |= ending::tells_of_oom(&line);
+            t.last_line = line;
         }
         let _ = done_tx.send(true);
     });
-    Ok(Child { proc, stdin, stdout: BufReader::new(stdout), stderr_tail: tail, stderr_done: done_rx, pid, jobs: 0, ready: false })
+    Ok(Child { proc, stdin, stdout: BufReader::new(stdout), stderr, stderr_done: done_rx, pid, jobs: 0, ready: false })
 }
