@@ -73,6 +73,20 @@ async fn a_child_makes_the_same_variants_as_in_process_work() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_child_is_kept_warm_for_job_after_job_and_replaced_after_max_jobs() {
+    let sb = Supervisor::start(ChildSpec { max_jobs: 3, ..spec(bin(), &["sandbox"], 2048) }, 1).await.expect("start");
+    let first = sb.idle_pids();
+    for _ in 0..2 {
+        sb.image(&fixture("alpha.png"), &settings(), MINUTE).await.expect("job");
+        assert_eq!(sb.idle_pids(), first, "the same child takes the next job");
+    }
+    sb.image(&fixture("alpha.png"), &settings(), MINUTE).await.expect("third job");
+    let next = sb.idle_pids();
+    assert_eq!(next.len(), 1);
+    assert_ne!(next, first, "after max_jobs the child is replaced");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_segfault_or_an_abort_fails_only_its_job_and_a_fresh_child_takes_over() {
     let sb = sandbox(2048).await;
     for (fault, signal) in [("segv", "SIGSEGV"), ("abort", "SIGABRT")] {

@@ -76,6 +76,12 @@ impl ProcessError {
         "out_of_memory",
     ];
 
+    /// A panic caught around processing, as the `crashed` failure it is.
+    pub fn from_panic(payload: Box<dyn std::any::Any + Send>) -> ProcessError {
+        let msg = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned());
+        ProcessError::Crashed(msg.unwrap_or_else(|| "panic".into()))
+    }
+
     /// Rebuilds a failure from the reason and message a child sent.
     pub fn reported(reason: &str, message: String) -> ProcessError {
         match ProcessError::REASONS.iter().find(|r| **r == reason) {

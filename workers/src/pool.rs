@@ -33,14 +33,7 @@ impl CpuPool {
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.pool.spawn(move || {
-            let r = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| {
-                let msg = p
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| p.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panic".into());
-                Err(ProcessError::Crashed(msg))
-            });
+            let r = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(ProcessError::from_panic(p)));
             let _ = tx.send(r);
         });
         match tokio::time::timeout(timeout, rx).await {

@@ -94,10 +94,8 @@ impl VideoProcessor {
         let (c, p, s) = (cancel.clone(), permille.clone(), self.settings.clone());
         let mut task = tokio::task::spawn_blocking(move || {
             let report = move |f: f64| p.store((f * 1000.0) as u32, Ordering::Relaxed);
-            catch_unwind(AssertUnwindSafe(|| video::process(&input, &out, &s, &report, &c))).unwrap_or_else(|panic| {
-                let msg = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
-                Err(ProcessError::Crashed(msg.unwrap_or_else(|| "panic".into())))
-            })
+            catch_unwind(AssertUnwindSafe(|| video::process(&input, &out, &s, &report, &c)))
+                .unwrap_or_else(|panic| Err(ProcessError::from_panic(panic)))
         });
         let deadline = tokio::time::sleep(self.timeout);
         tokio::pin!(deadline);

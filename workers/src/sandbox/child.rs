@@ -45,10 +45,8 @@ pub fn serve(memory_mb: u64, faults: bool) -> Result<(), ChildError> {
         if faults {
             inject_fault(&req, &blobs);
         }
-        let (reply, outputs) = catch_unwind(AssertUnwindSafe(|| handle(req, blobs, &out))).unwrap_or_else(|panic| {
-            let msg = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned());
-            (failed(ProcessError::Crashed(msg.unwrap_or_else(|| "panic".into()))), vec![])
-        });
+        let (reply, outputs) = catch_unwind(AssertUnwindSafe(|| handle(req, blobs, &out)))
+            .unwrap_or_else(|panic| (failed(ProcessError::from_panic(panic)), vec![]));
         let refs: Vec<&[u8]> = outputs.iter().map(Vec::as_slice).collect();
         let mut w = out.lock().unwrap_or_else(|p| p.into_inner());
         protocol::write(&mut *w, &reply, &refs)?;

@@ -182,6 +182,10 @@ impl Drop for Lease<'_> {
         metrics::counter!("mediamill_sandbox_children_replaced_total", "kind" => spec.kind, "reason" => why).increment(1);
         // Dropping the handle kills the process (kill_on_drop) and tokio reaps it.
         drop(child);
+        // A job dropped while the runtime shuts down needs no successor (and could not start one).
+        if tokio::runtime::Handle::try_current().is_err() {
+            return;
+        }
         match spawn(spec) {
             Ok(c) => self.inner.idle.lock().unwrap_or_else(|p| p.into_inner()).push(c),
             // The next job tries again and fails as transient if it cannot either.
