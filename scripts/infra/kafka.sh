@@ -52,13 +52,14 @@ appender.file.layout.pattern=%d %p %c: %m%n
 PROPS
   if [ ! -f "$dir/data/meta.properties" ]; then
     java -cp "$JARS/*" kafka.tools.StorageTool format --standalone -t "$(python3 -c 'import uuid,base64;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
-      -c "$dir/server.properties" > "$dir/format.log" 2>&1
+      -c "$dir/server.properties" > "$dir/format.log" 2>&1 ||
+      { echo "kafka: formatting the storage failed:" >&2; tail -20 "$dir/format.log" >&2; return 1; }
   fi
   nohup java -Xmx512m -Xms128m -XX:+UseSerialGC -Dkafka.logs.dir="$dir" \
     -Dlog4j2.configurationFile="$dir/log4j2.properties" \
     -cp "$JARS/*" kafka.Kafka "$dir/server.properties" > "$dir/stdout.log" 2>&1 &
   echo $! > "$dir/pid"
-  wait_port "$port" 90 || { tail -30 "$dir/stdout.log" "$dir/server.log" >&2 || true; return 1; }
+  wait_port "$port" 90 || { echo "kafka: no listener on port $port:" >&2; tail -30 "$dir/stdout.log" "$dir/server.log" >&2 || true; return 1; }
 }
 
 stop() { stop_pidfile "$1"; }

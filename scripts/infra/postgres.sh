@@ -20,10 +20,12 @@ start() {
   mkdir -p "$dir"
   [ "$(id -u)" -ne 0 ] || chown postgres "$dir"
   if [ ! -f "$dir/data/PG_VERSION" ]; then
-    as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 > "$dir/initdb.log" 2>&1
+    as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 > "$dir/initdb.log" 2>&1 ||
+      { echo "postgres: initdb failed:" >&2; tail -20 "$dir/initdb.log" >&2; return 1; }
   fi
   as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/data/server.log" -w -t 60 \
-    -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=300" start > /dev/null
+    -o "-h 127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=300" start > /dev/null ||
+    { echo "postgres: did not start on port $port:" >&2; tail -20 "$dir/data/server.log" >&2 || true; return 1; }
   as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qtAc \
     "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 ||
     as_pg "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -qc "CREATE DATABASE \"$db\""

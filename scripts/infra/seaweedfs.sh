@@ -31,7 +31,7 @@ JSON
     -volume.max=10000 -master.volumeSizeLimitMB=64 \
     > "$dir/weed.log" 2>&1 &
   echo $! > "$dir/pid"
-  wait_port "$port" 60 || { tail -n 30 "$dir/weed.log" >&2; return 1; }
+  wait_port "$port" 60 || { echo "seaweedfs: no S3 listener on port $port:" >&2; tail -n 30 "$dir/weed.log" >&2 || true; return 1; }
   # the S3 port opens before the filer is ready to store; wait for a real answer
   for _ in $(seq 1 100); do
     if curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/" | grep -qE '^(200|403)$'; then return 0; fi

@@ -15,7 +15,17 @@ up() {
   "$HERE/kafka.sh" start "$dir/kafka" "$kport" & local k=$!
   "$HERE/seaweedfs.sh" start "$dir/s3" "$s3port" mediamill-test mediamill-test-secret & local s=$!
   "$HERE/postgres.sh" start "$dir/pg" "$pgport" mediamill & local p=$!
-  wait $k && wait $s && wait $p || { down "$dir"; return 1; }
+  # Every part is waited for (a failed one must not leave another still starting into a removed folder),
+  # and the failed ones are named.
+  local failed=""
+  wait $k || failed="$failed kafka"
+  wait $s || failed="$failed seaweedfs"
+  wait $p || failed="$failed postgres"
+  if [ -n "$failed" ]; then
+    echo "stack up failed:$failed" >&2
+    down "$dir"
+    return 1
+  fi
   cat > "$dir/env" <<ENV
 export MEDIAMILL_TEST_KAFKA=127.0.0.1:$kport
 export MEDIAMILL_TEST_S3_ENDPOINT=http://127.0.0.1:$s3port
