@@ -211,3 +211,26 @@ async fn s3_store_conforms() {
     };
     store_suite(Arc::new(S3Store::new(&cfg).await.unwrap())).await;
 }
+
+#[tokio::test]
+async fn the_postgres_relay_hears_outbox_writes_of_other_processes() {
+    let infra = harness::Infra::from_env();
+    let db = format!("mm_conf_{}", uuid::Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&infra.database_url).await.unwrap();
+    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await.unwrap();
+    let url = format!("{}/{db}", infra.database_url.rsplit_once('/').unwrap().0);
+    // Two repositories on one database stand for two processes: the relay's, and an ingest that writes.
+    let (relay, writer) = (repo::open(&url, 4).await.unwrap(), repo::open(&url, 4).await.unwrap());
+    let mut lock = relay.try_relay_lock().await.unwrap().expect("the first relay gets the lock");
+    assert!(writer.try_relay_lock().await.unwrap().is_none(), "one relay at a time");
+    let m = media("t-notify", None);
+    let wait = tokio::spawn(async move {
+        lock.written_elsewhere().await;
+        lock
+    });
+    writer.append_events(&[event(&m)]).await.unwrap();
+    // Without the notification this never returns (the relay would only poll); the bound keeps a broken
+    // build from hanging the run.
+    let woke = tokio::time::timeout(std::time::Duration::from_secs(30), wait).await;
+    assert!(matches!(woke, Ok(Ok(_))), "the relay was not told of the other process's write");
+}

@@ -215,3 +215,23 @@ async fn through_the_pipeline_a_crashing_decoder_fails_its_item_and_the_worker_c
     let worker = p.worker.as_mut().expect("worker");
     assert!(worker.try_wait().expect("wait").is_none(), "the worker process still runs:\n{}", p.log("worker"));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_child_whose_worker_is_gone_exits_even_with_its_pipe_held_open() {
+    // `sleep` keeps the child's stdin open (no EOF to notice); the shell that started it exits at once, as a
+    // worker killed with SIGKILL would.
+    let script = format!("sleep 30 2>/dev/null | {} sandbox --parent-pid $$ > /dev/null 2>&1 & echo $!", bin());
+    let out = std::process::Command::new("/bin/sh").args(["-c", &script]).output().expect("sh");
+    let pid: i32 = String::from_utf8_lossy(&out.stdout).trim().parse().expect("child pid");
+    // Gone, or a zombie waiting for whoever adopted it to reap it: either way it runs no more.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|s| s.rsplit_once(") ").map(|(_, rest)| !rest.starts_with('Z')).unwrap_or(false))
+            .unwrap_or(false)
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while running() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!running(), "the orphaned child {pid} still runs");
+}

@@ -123,9 +123,16 @@ impl Relay {
                     }
                 }
             }
+            let elsewhere = async {
+                match lock.as_mut() {
+                    Some(l) => l.written_elsewhere().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = shutdown.wait() => break,
                 _ = self.waker.0.notified() => {}
+                _ = elsewhere => {}
                 _ = tokio::time::sleep(self.interval) => {}
             }
         }

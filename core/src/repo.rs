@@ -192,14 +192,32 @@ pub trait Repo: NotifyRepo + Send + Sync + 'static {
     async fn try_relay_lock(&self) -> Result<Option<RelayLock>, RepoError>;
 }
 
-/// Held by the one active outbox relay; dropping it lets another relay take over.
+/// Held by the one active outbox relay; dropping it lets another relay take over. With PostgreSQL it also
+/// hears every outbox write of every process (LISTEN/NOTIFY), so the relay need not be in the process that
+/// wrote to publish at once.
 pub struct RelayLock {
     _inner: Option<Box<dyn std::any::Any + Send>>,
+    listener: Option<sqlx::postgres::PgListener>,
 }
 
 impl RelayLock {
-    pub(crate) fn new(inner: Option<Box<dyn std::any::Any + Send>>) -> RelayLock {
-        RelayLock { _inner: inner }
+    pub(crate) fn new(inner: Option<Box<dyn std::any::Any + Send>>, listener: Option<sqlx::postgres::PgListener>) -> RelayLock {
+        RelayLock { _inner: inner, listener }
+    }
+
+    /// Returns when another process wrote outbox rows; never, without a listener (SQLite: one process,
+    /// whose own writes wake the relay directly).
+    pub async fn written_elsewhere(&mut self) {
+        match &mut self.listener {
+            Some(l) => {
+                if let Err(e) = l.recv().await {
+                    // The listener reconnects on the next call; the pause keeps a dead server from spinning us.
+                    tracing::debug!(error = %e, "outbox relay: listener");
+                    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                }
+            }
+            None => std::future::pending().await,
+        }
     }
 }
 

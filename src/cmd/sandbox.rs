@@ -7,6 +7,9 @@ pub struct Args {
     /// Address-space limit in MiB (0: none).
     #[arg(long, default_value_t = 0)]
     memory_mb: u64,
+    /// The worker's pid: the child exits as soon as it is no longer its parent.
+    #[arg(long)]
+    parent_pid: Option<u32>,
     /// Tests only: inputs ending in `MMFAULT:segv|abort|hang|alloc` make this child fail that way.
     #[arg(long, env = "MEDIAMILL_SANDBOX_FAULTS", hide = true, action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::FalseyValueParser::new())]
@@ -15,6 +18,6 @@ pub struct Args {
 
 /// Serves requests; no runtime, no configuration: a child needs nothing but its pipes.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    mediamill_workers::sandbox::child::serve(a.memory_mb, a.test_faults)?;
+    mediamill_workers::sandbox::child::serve(a.memory_mb, a.test_faults, a.parent_pid)?;
     Ok(())
 }

@@ -23,7 +23,13 @@ pub enum Dialect {
 pub struct SqlRepo {
     pool: AnyPool,
     dialect: Dialect,
+    /// Kept for the relay's notification listener, which needs a connection of its own.
+    url: String,
 }
+
+/// The channel every outbox write notifies (PostgreSQL), so the one active relay, whichever process it
+/// runs in, publishes at once instead of at its next poll.
+const OUTBOX_CHANNEL: &str = "mediamill_outbox";
 
 /// Arbitrary constant naming the relay's advisory lock in PostgreSQL.
 const RELAY_LOCK_ID: i64 = 0x6d65_6469_616d;
@@ -171,6 +177,10 @@ async fn write_events(conn: &mut sqlx::AnyConnection, events: &[OutboxEvent]) ->
         .await
         .map_err(db_err)?;
     }
+    // Delivered at commit, once per transaction however many rows it wrote.
+    if !events.is_empty() && conn.backend_name() == "PostgreSQL" {
+        sqlx::query("SELECT pg_notify($1, '')").bind(OUTBOX_CHANNEL).execute(&mut *conn).await.map_err(db_err)?;
+    }
     Ok(())
 }
 
@@ -185,6 +195,7 @@ impl SqlRepo {
         } else {
             return Err(RepoError::Other(format!("database.url {url:?}: expected postgres:// or sqlite://")));
         };
+        let given = url.to_string();
         let (url, max) = match dialect {
             Dialect::Postgres => (url.to_string(), max_connections.max(2)),
             Dialect::Sqlite => {
@@ -211,7 +222,7 @@ impl SqlRepo {
             sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await.map_err(db_err)?;
             sqlx::query("PRAGMA synchronous=NORMAL").execute(&pool).await.map_err(db_err)?;
         }
-        Ok(SqlRepo { pool, dialect })
+        Ok(SqlRepo { pool, dialect, url: given })
     }
 
     pub(super) fn pool(&self) -> &AnyPool {
@@ -835,7 +846,7 @@ impl Repo for SqlRepo {
     async fn try_relay_lock(&self) -> Result<Option<RelayLock>, RepoError> {
         match self.dialect {
             // One process owns a SQLite file; nothing to elect.
-            Dialect::Sqlite => Ok(Some(RelayLock::new(None))),
+            Dialect::Sqlite => Ok(Some(RelayLock::new(None, None))),
             Dialect::Postgres => {
                 // A session-level advisory lock lives as long as this connection: if the relay's process dies,
                 // PostgreSQL drops the connection and the lock with it, and another relay takes over.
@@ -846,7 +857,21 @@ impl Repo for SqlRepo {
                     .await
                     .map_err(db_err)?;
                 if got {
-                    Ok(Some(RelayLock::new(Some(Box::new(conn.detach())))))
+                    // Without a listener the relay still polls; with one it also wakes on every commit.
+                    let listener = match sqlx::postgres::PgListener::connect(&self.url).await {
+                        Ok(mut l) => match l.listen(OUTBOX_CHANNEL).await {
+                            Ok(()) => Some(l),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "outbox relay: LISTEN failed; polling only");
+                                None
+                            }
+                        },
+                        Err(e) => {
+                            tracing::warn!(error = %e, "outbox relay: no listener connection; polling only");
+                            None
+                        }
+                    };
+                    Ok(Some(RelayLock::new(Some(Box::new(conn.detach())), listener)))
                 } else {
                     Ok(None)
                 }

@@ -1,7 +1,7 @@
 //! `mediamill bench load --url URL --key KEY --count N [--pids P,…]`: one batch of N uploads through a running
 //! pipeline to completion. Prints the time, the batch's final counts (which must be exact) and, for the
-//! processes named by --pids, resident memory sampled as the batch advances, so flat memory shows as flat
-//! numbers. `scripts/load.sh` runs it with 10 000 items on the real Kafka, SeaweedFS and PostgreSQL.
+//! processes named by --pids (and their sandbox children), resident memory sampled as the batch advances, so
+//! flat memory shows as flat numbers. `scripts/load.sh` runs it with 10 000 items on the real Kafka, SeaweedFS and PostgreSQL.
 
 use std::time::{Duration, Instant};
 
@@ -16,6 +16,26 @@ fn rss_mib(pid: u32) -> u64 {
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
         .map(|kib| kib / 1024)
         .unwrap_or(0)
+}
+
+/// Resident memory of `pid`'s child processes (a worker's sandbox children) in MiB, and how many there are.
+/// Children are listed per thread that started them, so every thread's list is read.
+fn children_rss_mib(pid: u32) -> (u64, usize) {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return (0, 0) };
+    let kids: Vec<u32> = tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
+        .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
+        .collect();
+    (kids.iter().map(|k| rss_mib(*k)).sum(), kids.len())
+}
+
+/// A process's memory for the table: its own, plus its children's when it has any.
+fn memory(pid: u32) -> String {
+    match children_rss_mib(pid) {
+        (_, 0) => format!("{pid}:{}MiB", rss_mib(pid)),
+        (mib, n) => format!("{pid}:{}MiB+{n} children {mib}MiB", rss_mib(pid)),
+    }
 }
 
 /// Runs the load.
@@ -35,7 +55,7 @@ pub async fn run(url: &str, key: &str, count: usize, pids: &[u32]) -> anyhow::Re
     let started = Instant::now();
     let samples = std::sync::Mutex::new(Vec::<String>::new());
     let sample = |label: &str| {
-        let rss: Vec<String> = pids.iter().map(|p| format!("{p}:{}MiB", rss_mib(*p))).collect();
+        let rss: Vec<String> = pids.iter().map(|p| memory(*p)).collect();
         if let Ok(mut s) = samples.lock() {
             s.push(format!("{label:>10} {:>6.1}s  {}", started.elapsed().as_secs_f64(), rss.join(" ")));
         }

@@ -30,9 +30,12 @@ pub enum ChildError {
 /// Runs the child until stdin closes. `memory_mb` (0: none) becomes the address-space limit. With `faults`
 /// (tests only: `MEDIAMILL_SANDBOX_FAULTS=1` in a worker's environment), inputs ending in `MMFAULT:<kind>`
 /// make the child segfault, abort, hang or allocate without bound, the way a broken decoder would.
-pub fn serve(memory_mb: u64, faults: bool) -> Result<(), ChildError> {
+///
+/// `parent` is the worker's pid as the worker gave it (a worker gone before the child looked would otherwise
+/// go unnoticed); without it, the parent at start.
+pub fn serve(memory_mb: u64, faults: bool, parent: Option<u32>) -> Result<(), ChildError> {
     limit_self(memory_mb).map_err(ChildError::Limit)?;
-    exit_with_parent();
+    exit_with_parent(parent);
     video::init();
     let mut input = BufReader::new(std::io::stdin().lock());
     let out = Mutex::new(BufWriter::new(std::io::stdout()));
@@ -158,15 +161,15 @@ fn mapped_bytes() -> Option<u64> {
 /// Ends this process soon after the worker that started it ends, even mid-job (a hung decoder never reads
 /// stdin again). The worker spawns children from whatever thread it is on, so `PR_SET_PDEATHSIG` (tied to
 /// the spawning thread) would kill them too early; watching for re-parenting has no such catch.
-fn exit_with_parent() {
+fn exit_with_parent(parent: Option<u32>) {
     // SAFETY: getppid cannot fail.
-    let parent = unsafe { libc::getppid() };
+    let ppid = || unsafe { libc::getppid() };
+    let parent = parent.map(|p| p as libc::pid_t).unwrap_or_else(ppid);
     let _ = std::thread::Builder::new().name("parent-watch".into()).stack_size(64 << 10).spawn(move || loop {
-        std::thread::sleep(Duration::from_millis(500));
-        // SAFETY: as above.
-        if unsafe { libc::getppid() } != parent {
+        if ppid() != parent {
             std::process::exit(0);
         }
+        std::thread::sleep(Duration::from_millis(500));
     });
 }
 

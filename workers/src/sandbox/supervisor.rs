@@ -242,6 +242,8 @@ fn spawn(spec: &ChildSpec) -> Result<Child, CallError> {
     cmd.args(&spec.args)
         .arg("--memory-mb")
         .arg(spec.memory_mb.to_string())
+        .arg("--parent-pid")
+        .arg(std::process::id().to_string())
         // glibc reserves 64 MiB of address space per malloc arena; a few arenas keep the limit about memory used.
         .env("MALLOC_ARENA_MAX", "2")
         .stdin(Stdio::piped())
