@@ -182,14 +182,18 @@ async fn sqlite_repository_conforms() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[tokio::test]
-async fn postgres_repository_conforms() {
+/// The URL of a new, empty database on the test PostgreSQL.
+async fn fresh_postgres() -> String {
     let infra = harness::Infra::from_env();
     let db = format!("mm_conf_{}", uuid::Uuid::new_v4().simple());
     let mut admin = sqlx::PgConnection::connect(&infra.database_url).await.unwrap();
     sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await.unwrap();
-    let base = infra.database_url.rsplit_once('/').unwrap().0;
-    repo_suite(repo::open(&format!("{base}/{db}"), 4).await.unwrap()).await;
+    format!("{}/{db}", infra.database_url.rsplit_once('/').unwrap().0)
+}
+
+#[tokio::test]
+async fn postgres_repository_conforms() {
+    repo_suite(repo::open(&fresh_postgres().await, 4).await.unwrap()).await;
 }
 
 #[tokio::test]
@@ -214,11 +218,7 @@ async fn s3_store_conforms() {
 
 #[tokio::test]
 async fn the_postgres_relay_hears_outbox_writes_of_other_processes() {
-    let infra = harness::Infra::from_env();
-    let db = format!("mm_conf_{}", uuid::Uuid::new_v4().simple());
-    let mut admin = sqlx::PgConnection::connect(&infra.database_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {db}")).execute(&mut admin).await.unwrap();
-    let url = format!("{}/{db}", infra.database_url.rsplit_once('/').unwrap().0);
+    let url = fresh_postgres().await;
     // Two repositories on one database stand for two processes: the relay's, and an ingest that writes.
     let (relay, writer) = (repo::open(&url, 4).await.unwrap(), repo::open(&url, 4).await.unwrap());
     let mut lock = relay.try_relay_lock().await.unwrap().expect("the first relay gets the lock");
