@@ -15,7 +15,7 @@ use mediamill_ingest::AppState;
 use mediamill_workers::image::ImageSettings;
 use mediamill_workers::jobs::{ImageProcessor, JobHandler, Processor, Services, VideoProcessor};
 use mediamill_workers::pool::CpuPool;
-use mediamill_workers::sandbox::{self, ChildSpec, Supervisor};
+use mediamill_workers::sandbox::{ChildSpec, Supervisor};
 use mediamill_workers::video::VideoSettings;
 use tokio::task::JoinHandle;
 
@@ -92,7 +92,7 @@ impl Backends {
     pub async fn spawn_image_worker(&self, shutdown: Shutdown) -> anyhow::Result<JoinHandle<()>> {
         let cfg = &self.cfg;
         let concurrency = cfg.worker_concurrency();
-        let sandbox = self.sandbox("image", cfg.isolation.image_memory_mb, "isolation.image_memory_mb", concurrency).await?;
+        let sandbox = self.sandbox(ChildSpec::image(&cfg.isolation), concurrency).await?;
         let processor = ImageProcessor {
             // Isolated, the pool only backs the in-process path, which then never runs.
             pool: CpuPool::new(if sandbox.is_some() { 1 } else { concurrency }),
@@ -115,7 +115,7 @@ impl Backends {
         if orphans > 0 {
             tracing::info!(orphans, dir = %tmp_dir.display(), "removed temporary folders of killed video workers");
         }
-        let sandbox = self.sandbox("video", cfg.isolation.video_memory_mb, "isolation.video_memory_mb", cfg.video.concurrency).await?;
+        let sandbox = self.sandbox(ChildSpec::video(&cfg.isolation), cfg.video.concurrency).await?;
         let processor = VideoProcessor {
             sandbox,
             settings: Arc::new(VideoSettings::from_config(cfg)),
@@ -127,12 +127,12 @@ impl Backends {
     }
 
     /// The warm sandbox children of one job kind (`size` of them), or `None` when isolation is off.
-    async fn sandbox(&self, kind: &'static str, memory_mb: u64, memory_key: &'static str, size: usize) -> anyhow::Result<Option<Supervisor>> {
+    async fn sandbox(&self, spec: std::io::Result<ChildSpec>, size: usize) -> anyhow::Result<Option<Supervisor>> {
         if !self.cfg.isolation.enabled {
             return Ok(None);
         }
-        let (program, args) = sandbox::own_binary().context("finding the mediamill executable for sandbox children")?;
-        let spec = ChildSpec { program, args, memory_mb, memory_key, max_jobs: self.cfg.isolation.max_jobs_per_child, kind };
+        let spec = spec.context("finding the mediamill executable for sandbox children")?;
+        let kind = spec.kind;
         let sb = Supervisor::start(spec, size).await.with_context(|| format!("starting the {kind} sandbox children"))?;
         Ok(Some(sb))
     }

@@ -90,3 +90,34 @@ impl ProcessError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `REASONS` is how a reason survives the trip from a child: a reason missing from it would turn a
+    /// child's ordinary failure into `crashed`.
+    #[test]
+    fn every_reason_is_listed_and_comes_back_from_a_child_unchanged() {
+        let all = [
+            ProcessError::UnsupportedFormat(String::new()),
+            ProcessError::Corrupt(String::new()),
+            ProcessError::TooManyPixels { width: 1, height: 1, pixels: 1, limit: 1 },
+            ProcessError::TooManyFrames { limit: 1 },
+            ProcessError::Timeout(1),
+            ProcessError::Crashed(String::new()),
+            ProcessError::SourceMissing,
+            ProcessError::TooLong { seconds: 1, limit: 1 },
+            ProcessError::Cancelled,
+            ProcessError::Encode("mp4", String::new()),
+            ProcessError::OutOfMemory(String::new()),
+        ];
+        assert_eq!(all.len(), ProcessError::REASONS.len());
+        for e in all {
+            let back = ProcessError::reported(e.reason(), e.to_string());
+            assert_eq!(back.reason(), e.reason());
+            assert_eq!(back.to_string(), e.to_string());
+        }
+        assert_eq!(ProcessError::reported("no_such_reason", "x".into()).reason(), "crashed");
+    }
+}

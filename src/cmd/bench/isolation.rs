@@ -11,15 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use mediamill_core::config::Config;
 use mediamill_workers::image::{self as img, ImageSettings};
-use mediamill_workers::sandbox::{self, ChildSpec, Supervisor};
+use mediamill_workers::sandbox::{ChildSpec, Supervisor};
 use mediamill_workers::video::{self, VideoSettings};
 
 const TIMEOUT: Duration = Duration::from_secs(600);
-
-fn spec(cfg: &Config, kind: &'static str, memory_mb: u64) -> anyhow::Result<ChildSpec> {
-    let (program, args) = sandbox::own_binary().context("finding the mediamill executable")?;
-    Ok(ChildSpec { program, args, memory_mb, memory_key: "isolation", max_jobs: cfg.isolation.max_jobs_per_child, kind })
-}
 
 /// Image files of `dir` that process cleanly in process (the broken fixtures are not what is measured).
 fn images(dir: &Path, s: &ImageSettings) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
@@ -44,7 +39,7 @@ fn images(dir: &Path, s: &ImageSettings) -> anyhow::Result<Vec<(PathBuf, Vec<u8>
 pub async fn run(cfg: &Config, dir: &Path, video_file: &Path, rounds: usize) -> anyhow::Result<()> {
     let s = ImageSettings::from_config(cfg);
     let files = images(dir, &s)?;
-    let sb = Supervisor::start(spec(cfg, "image", cfg.isolation.image_memory_mb)?, 1).await?;
+    let sb = Supervisor::start(ChildSpec::image(&cfg.isolation)?, 1).await?;
     // One untimed pass each: page cache, the child's first-use initialisation.
     for (_, b) in &files {
         sb.image(b, &s, TIMEOUT).await?;
@@ -69,7 +64,7 @@ pub async fn run(cfg: &Config, dir: &Path, video_file: &Path, rounds: usize) -> 
 
     if video_file.exists() {
         let vs = VideoSettings::from_config(cfg);
-        let vsb = Supervisor::start(spec(cfg, "video", cfg.isolation.video_memory_mb)?, 1).await?;
+        let vsb = Supervisor::start(ChildSpec::video(&cfg.isolation)?, 1).await?;
         let (mut inproc, mut isolated) = (f64::MAX, f64::MAX);
         for _ in 0..3 {
             let dir = tempfile::tempdir()?;
@@ -90,7 +85,7 @@ pub async fn run(cfg: &Config, dir: &Path, video_file: &Path, rounds: usize) -> 
     let starts = 5;
     let t = Instant::now();
     for _ in 0..starts {
-        Supervisor::start(spec(cfg, "image", cfg.isolation.image_memory_mb)?, 1).await?;
+        Supervisor::start(ChildSpec::image(&cfg.isolation)?, 1).await?;
     }
     let start_ms = t.elapsed().as_secs_f64() * 1e3 / starts as f64;
     println!("child start (spawn → ready, paid once per child, not per job): {start_ms:.1} ms = {:.1}× one in-process image", start_ms / a);

@@ -56,8 +56,8 @@ impl VideoProcessor {
         let permille = Arc::new(AtomicU32::new(0));
         let mut tick = tokio::time::interval(self.progress_every);
         tick.tick().await;
-        let mut last_sent = 0u8;
         let Some(sb) = &self.sandbox else { return self.run_in_process(m, svc, input, out, permille, tick).await };
+        let mut last_sent = 0u8;
         let p = permille.clone();
         let work = sb.video(&input, &out, &self.settings, self.timeout, move |f| p.store((f * 1000.0) as u32, Ordering::Relaxed));
         tokio::pin!(work);

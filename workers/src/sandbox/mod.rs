@@ -12,9 +12,10 @@ pub mod ending;
 pub mod protocol;
 pub mod supervisor;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
+use mediamill_core::config::IsolationConfig;
 pub use supervisor::{CallError, ChildSpec, Supervisor};
 
 use crate::failure::ProcessError;
@@ -101,7 +102,26 @@ impl Supervisor {
     }
 }
 
-/// The `mediamill sandbox` child for the running executable.
-pub fn own_binary() -> std::io::Result<(PathBuf, Vec<String>)> {
-    Ok((std::env::current_exe()?, vec!["sandbox".to_string()]))
+impl ChildSpec {
+    /// Image children of the running executable, limited as `iso` says.
+    pub fn image(iso: &IsolationConfig) -> std::io::Result<ChildSpec> {
+        ChildSpec::own("image", iso.image_memory_mb, "isolation.image_memory_mb", iso)
+    }
+
+    /// Video children of the running executable, limited as `iso` says.
+    pub fn video(iso: &IsolationConfig) -> std::io::Result<ChildSpec> {
+        ChildSpec::own("video", iso.video_memory_mb, "isolation.video_memory_mb", iso)
+    }
+
+    /// `mediamill sandbox` of the running executable.
+    fn own(kind: &'static str, memory_mb: u64, memory_key: &'static str, iso: &IsolationConfig) -> std::io::Result<ChildSpec> {
+        Ok(ChildSpec {
+            program: std::env::current_exe()?,
+            args: vec!["sandbox".to_string()],
+            memory_mb,
+            memory_key,
+            max_jobs: iso.max_jobs_per_child,
+            kind,
+        })
+    }
 }
