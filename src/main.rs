@@ -14,6 +14,11 @@ struct Cli {
     /// Configuration file (default: ./mediamill.toml when present). MEDIAMILL_* variables override it.
     #[arg(long, global = true, env = "MEDIAMILL_CONFIG")]
     config: Option<PathBuf>,
+    /// Data folder of the embedded default (SQLite database, local objects, the running `up`'s broker
+    /// address), shared by `up` and the operator commands. Settings given for database.url or
+    /// store.local_dir win.
+    #[arg(long, global = true, env = "MEDIAMILL_DATA", default_value = cmd::data::DEFAULT_DIR)]
+    data: PathBuf,
     #[command(subcommand)]
     command: Command,
 }
@@ -58,7 +63,19 @@ enum Command {
     Sandbox(cmd::sandbox::Args),
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // The message and its causes, never anyhow's backtrace: these are the user's errors to act on
+            // (a bug panics, and a panic still prints its backtrace when RUST_BACKTRACE asks).
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -73,24 +90,26 @@ fn main() -> anyhow::Result<()> {
     if let Command::Sandbox(a) = cli.command {
         return cmd::sandbox::run(a);
     }
-    let cfg = mediamill_core::config::Config::load(cli.config.as_deref())?;
+    let mut cfg = mediamill_core::config::Config::load(cli.config.as_deref())?;
+    let data = cli.data;
+    cmd::data::apply(&mut cfg, &data);
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         match cli.command {
-            Command::Up(a) => cmd::up::run(cfg, a).await,
+            Command::Up(a) => cmd::up::run(cfg, a, &data).await,
             Command::Ingest => cmd::ingest::run(cfg).await,
             Command::Worker(a) => cmd::worker::run(cfg, a).await,
             Command::Batch => cmd::batch::run(cfg).await,
             Command::Notify => cmd::notify::run(cfg).await,
-            Command::Jobs(a) => cmd::jobs::run(cfg, a).await,
+            Command::Jobs(a) => cmd::jobs::run(cfg, a, &data).await,
             Command::Process(a) => cmd::process::run(cfg, a).await,
             Command::Bench(a) => cmd::bench::run_cmd(cfg, a).await,
-            Command::Dlq(a) => cmd::dlq::run(cfg, a).await,
+            Command::Dlq(a) => cmd::dlq::run(cfg, a, &data).await,
             Command::Migrate => cmd::migrate::run(cfg).await,
             Command::Topics => cmd::topics::run(cfg).await,
-            Command::Keys(a) => cmd::keys::run(cfg, a).await,
-            Command::Tenants(a) => cmd::tenants::run(cfg, a).await,
-            Command::Demo(a) => cmd::demo::run(cfg, a).await,
+            Command::Keys(a) => cmd::keys::run(cfg, a, &data).await,
+            Command::Tenants(a) => cmd::tenants::run(cfg, a, &data).await,
+            Command::Demo(a) => cmd::demo::run(cfg, a, &data).await,
             Command::Qa(a) => cmd::qa::run(a).await,
             Command::Sandbox(_) => unreachable!("handled before the runtime starts"),
             Command::Config => {

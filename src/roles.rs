@@ -175,7 +175,7 @@ impl Backends {
         let handler = Arc::new(JobHandler {
             kind,
             processor,
-            svc: Services { repo: self.repo.clone(), store: self.store.clone(), waker: self.waker.clone(), shutdown: shutdown.clone() },
+            svc: Services { repo: self.repo.clone(), store: self.store.clone(), waker: self.waker.clone(), shutdown: shutdown.clone(), public_url: self.cfg.public_url() },
             max_attempts: cfg.worker.max_attempts,
             dlq: self.producer().ok().map(|producer| mediamill_core::kafka::dlq::DeadLetters { producer, topic: t.name(topics::JOBS_DLQ) }),
             retry_tiers: cfg.worker.retry_tiers_secs.iter().map(|d| (t.name(&topics::retry(*d)), Duration::from_secs(*d))).collect(),
@@ -309,9 +309,7 @@ impl Backends {
 
 /// A database URL with its password hidden, for messages.
 pub fn mask(url: &str) -> String {
-    let mut c = Config::default();
-    c.database.url = url.to_string();
-    c.to_toml_masked().lines().find(|l| l.starts_with("url")).unwrap_or("").trim_start_matches("url = ").to_string()
+    mediamill_core::config::mask_url_password(url)
 }
 
 /// Waits for every task, logging the ones that panicked.

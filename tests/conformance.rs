@@ -88,7 +88,7 @@ async fn repo_suite(r: Arc<dyn Repo>) {
         metadata: serde_json::json!({"format": "png"}),
         variants: vec![Variant {
             name: "thumb".into(), format: "jpeg".into(), key: "k".into(), content_type: "image/jpeg".into(),
-            width: 4, height: 3, size: 9,
+            width: 4, height: 3, size: 9, url: None,
         }],
     };
     assert!(r.complete(&a.id, &done, &[event(&a)]).await.unwrap());

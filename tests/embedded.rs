@@ -1,13 +1,13 @@
 //! The embedded default (SQLite, local directory, in-process broker): the demo passes, and `up` killed with
 //! SIGKILL mid-run loses nothing when started again.
 
+mod harness;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> &'static str {
-    env!("CARGO_BIN_EXE_mediamill")
-}
+use harness::{bin, Proc};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/media").join(name)).expect("fixture")
@@ -24,22 +24,22 @@ fn demo_passes_on_the_embedded_default() {
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{table}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(table.contains("qa: 26 passed, 0 failed"), "{table}");
-    let derived = data.join("objects/derived");
+    let derived = data.join("demo/objects/derived");
     assert!(derived.is_dir(), "variants on disk under {}", derived.display());
     let _ = std::fs::remove_dir_all(&data);
 }
 
-fn start_up(data: &Path, port: u16) -> Child {
+fn start_up(data: &Path, port: u16) -> Proc {
     let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("up.log")).expect("log");
-    Command::new(bin())
-        .args(["up", "--listen", &format!("127.0.0.1:{port}")])
-        .env("MEDIAMILL_DATABASE__URL", format!("sqlite://{}", data.join("db.sqlite").display()))
-        .env("MEDIAMILL_STORE__LOCAL_DIR", data.join("objects"))
-        .env("MEDIAMILL_WORKER__CONCURRENCY", "1")
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("spawn up")
+    Proc::spawn(
+        Command::new(bin())
+            .args(["up", "--listen", &format!("127.0.0.1:{port}")])
+            .env("MEDIAMILL_DATABASE__URL", format!("sqlite://{}", data.join("db.sqlite").display()))
+            .env("MEDIAMILL_STORE__LOCAL_DIR", data.join("objects"))
+            .env("MEDIAMILL_WORKER__CONCURRENCY", "1")
+            .stdout(Stdio::null())
+            .stderr(log),
+    )
 }
 
 fn wait_ready(http: &reqwest::blocking::Client, url: &str) {
@@ -110,5 +110,36 @@ fn up_killed_mid_run_loses_nothing() {
     assert!(items.iter().all(|i| i["variants"].as_array().unwrap().len() == 6));
     up.kill().unwrap();
     up.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+}
+
+#[test]
+fn operator_commands_reach_up_through_its_data_folder() {
+    let data = std::env::temp_dir().join(format!("mediamill-ops-{}", uuid::Uuid::new_v4().simple()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let d = data.to_str().unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    let log = std::fs::File::create(data.join("up.log")).unwrap();
+    let mut up = Proc::spawn(
+        Command::new(bin())
+            .args(["--data", d, "up", "--listen", &format!("127.0.0.1:{port}")])
+            .env("MEDIAMILL_WORKER__CONCURRENCY", "1")
+            .stdout(Stdio::null())
+            .stderr(log),
+    );
+    wait_ready(&reqwest::blocking::Client::new(), &url);
+    // From another directory, named by --data: the same database and the in-process broker.
+    let run = |args: &[&str]| Command::new(bin()).current_dir(std::env::temp_dir()).args(["--data", d]).args(args).output().unwrap();
+    let o = run(&["keys", "list"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("default\t")), "the key `up` made");
+    let o = run(&["dlq", "list"]);
+    assert!(o.status.success(), "dlq list against up: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("0 dead letter(s)"), "{}", String::from_utf8_lossy(&o.stderr));
+    // Stopped gracefully, `up` takes its broker address away again.
+    unsafe { libc::kill(up.id() as i32, libc::SIGTERM) };
+    up.wait().unwrap();
+    assert!(!data.join("broker").exists(), "a stale broker address stayed behind");
     let _ = std::fs::remove_dir_all(&data);
 }

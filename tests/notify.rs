@@ -198,12 +198,12 @@ async fn failures_and_completed_batches_are_emailed() {
     let python = std::env::var("MEDIAMILL_TEST_PYTHON").expect("MEDIAMILL_TEST_PYTHON: run through scripts/test.sh");
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let log_path = std::env::temp_dir().join(format!("smtp-{port}.log"));
-    let mut smtpd = Command::new(python)
-        .args(["-u", "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Debugging", "-l", &format!("127.0.0.1:{port}")])
-        .stdout(std::fs::File::create(&log_path).unwrap())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("aiosmtpd");
+    let mut smtpd = harness::Proc::spawn(
+        Command::new(python)
+            .args(["-u", "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Debugging", "-l", &format!("127.0.0.1:{port}")])
+            .stdout(std::fs::File::create(&log_path).unwrap())
+            .stderr(Stdio::null()),
+    );
     let port_s = port.to_string();
     let p = Pipeline::start(&[
         ("MEDIAMILL_NOTIFY__SMTP_HOST", "127.0.0.1"),

@@ -91,6 +91,12 @@ async fn renditions_read_back_with_ffprobe_and_seek_by_range() {
         }
     }
 
+    // Audio: no made-up picture size, and the codec's name rather than FFmpeg's decoder's (`mp3float`).
+    let audio = p.get(&key, &format!("/v1/media/{}", ids[3])).await.1;
+    let v = variant(&audio, "audio", "m4a");
+    assert!(v["width"].is_null() && v["height"].is_null(), "{v}");
+    assert_eq!(audio["metadata"]["audio"]["codec"], "mp3", "{audio}");
+
     // Posters: upright, and past the black opening of fadein.mp4.
     let (_, body) = p.upload(&key, "fadein.mp4").await;
     let item = p.settle_within(&key, body["id"].as_str().unwrap(), Duration::from_secs(120)).await;

@@ -11,6 +11,7 @@ use figment::Figment;
 use serde::{Deserialize, Serialize};
 
 mod isolation;
+pub mod keys;
 mod video;
 pub use isolation::IsolationConfig;
 pub use video::{Rendition, VideoConfig};
@@ -24,6 +25,9 @@ pub enum ConfigError {
     /// A value parsed but is not allowed.
     #[error("configuration: {key} {problem}")]
     Invalid { key: &'static str, problem: String },
+    /// A key that no setting has: a typo would otherwise be ignored silently.
+    #[error("configuration: unknown key {key} in {source_name}; did you mean {nearest}?")]
+    UnknownKey { key: String, source_name: String, nearest: String },
 }
 
 /// Everything a mediamill process can be told.
@@ -41,6 +45,9 @@ pub struct Config {
     pub isolation: IsolationConfig,
     pub batch: BatchConfig,
     pub notify: NotifyConfig,
+    /// Where this configuration came from (files read, environment), for `mediamill config`; not a setting.
+    #[serde(skip)]
+    pub sources: Vec<String>,
 }
 
 /// Webhook and email notifications.
@@ -196,6 +203,11 @@ pub struct Limits {
     pub max_archive_expanded_bytes: u64,
     /// Highest expanded/compressed ratio of any entry (zip bombs have thousands).
     pub max_compression_ratio: u64,
+    /// Largest JSON request body in bytes (batch descriptions, webhooks, email recipients); a larger one is
+    /// refused as soon as it passes this, before it is buffered.
+    pub max_json_bytes: usize,
+    /// Most files one multipart request may carry (each becomes a database row).
+    pub max_parts_per_request: usize,
 }
 
 /// One output of image processing.
@@ -327,6 +339,8 @@ impl Default for Limits {
             max_archive_entries: 10_000,
             max_archive_expanded_bytes: 8 * 1024 * 1024 * 1024,
             max_compression_ratio: 200,
+            max_json_bytes: 64 * 1024,
+            max_parts_per_request: 1000,
         }
     }
 }
@@ -355,14 +369,36 @@ impl Default for WorkerConfig {
 
 impl Config {
     /// Loads defaults, then `file` (if given; else `mediamill.toml` when present), then the environment.
+    /// Unknown keys in the file or in `MEDIAMILL_*__*` variables are refused, naming the nearest valid key.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(Config::default()));
-        match file {
-            Some(f) => fig = fig.merge(Toml::file_exact(f)),
-            None => fig = fig.merge(Toml::file("mediamill.toml")),
+        let defaults = Serialized::defaults(Config::default());
+        let known = provider_dict(&defaults)?;
+        let mut fig = Figment::from(defaults);
+        let mut sources = Vec::new();
+        let path = file.map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("mediamill.toml"));
+        // An explicit file must exist; the default one is read only when present.
+        if file.is_some() || path.exists() {
+            let toml = Toml::file_exact(&path);
+            let shown = std::fs::canonicalize(&path).unwrap_or(path.clone()).display().to_string();
+            if let Some(u) = keys::first_unknown(&known, &provider_dict(&toml)?, keys::Spelling::File) {
+                return Err(ConfigError::UnknownKey { key: u.key, source_name: shown, nearest: u.nearest });
+            }
+            fig = fig.merge(toml);
+            sources.push(shown);
         }
-        fig = fig.merge(Env::prefixed("MEDIAMILL_").split("__"));
-        let cfg: Config = fig.extract().map_err(Box::new)?;
+        // Only nested names are settings (MEDIAMILL_KAFKA__BROKERS); MEDIAMILL_CONFIG, MEDIAMILL_DATA and
+        // the like are the program's own variables.
+        let env = Env::prefixed("MEDIAMILL_").filter(|k| k.as_str().contains("__")).split("__");
+        let env_dict = provider_dict(&env)?;
+        if let Some(u) = keys::first_unknown(&known, &env_dict, keys::Spelling::Env) {
+            return Err(ConfigError::UnknownKey { key: u.key, source_name: "the environment".into(), nearest: u.nearest });
+        }
+        if !env_dict.is_empty() {
+            sources.push("MEDIAMILL_* environment variables".into());
+        }
+        fig = fig.merge(env);
+        let mut cfg: Config = fig.extract().map_err(Box::new)?;
+        cfg.sources = sources;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -385,6 +421,8 @@ impl Config {
         nonzero("limits.max_archive_entries", self.limits.max_archive_entries)?;
         nonzero("limits.max_archive_expanded_bytes", self.limits.max_archive_expanded_bytes)?;
         nonzero("limits.max_compression_ratio", self.limits.max_compression_ratio)?;
+        nonzero("limits.max_json_bytes", self.limits.max_json_bytes as u64)?;
+        nonzero("limits.max_parts_per_request", self.limits.max_parts_per_request as u64)?;
         nonzero("kafka.job_partitions", self.kafka.job_partitions.max(0) as u64)?;
         nonzero("kafka.event_partitions", self.kafka.event_partitions.max(0) as u64)?;
         nonzero("worker.max_attempts", self.worker.max_attempts as u64)?;
@@ -430,15 +468,32 @@ impl Config {
         }
     }
 
-    /// The configuration as TOML, with secrets masked, for `mediamill config`.
+    /// The configuration as TOML, with secrets masked and derived defaults (`server.public_url`) filled in,
+    /// for `mediamill config`; it opens with the sources it was loaded from.
     pub fn to_toml_masked(&self) -> String {
         let mut c = self.clone();
+        c.server.public_url = self.public_url();
         if !c.store.s3.secret_key.is_empty() {
             c.store.s3.secret_key = "********".into();
         }
         c.database.url = mask_url_password(&c.database.url);
-        toml::to_string_pretty(&c).unwrap_or_else(|e| format!("# cannot render: {e}"))
+        let mut head = String::from("# loaded from: defaults");
+        for s in &self.sources {
+            head.push_str(", ");
+            head.push_str(s);
+        }
+        if self.sources.is_empty() {
+            head.push_str(" only (no mediamill.toml here, no MEDIAMILL_* settings)");
+        }
+        let body = toml::to_string_pretty(&c).unwrap_or_else(|e| format!("# cannot render: {e}"));
+        format!("{head}\n{body}")
     }
+}
+
+/// A provider's values (of its default profile).
+fn provider_dict(p: &impl figment::Provider) -> Result<figment::value::Dict, ConfigError> {
+    let data = p.data().map_err(|e| ConfigError::Load(Box::new(e)))?;
+    Ok(data.into_values().next().unwrap_or_default())
 }
 
 /// Whether `name` can be part of an object key and a URL: non-empty letters, digits, `-` or `_`.
@@ -478,16 +533,34 @@ pub fn parse_hex_colour(s: &str) -> Option<[u8; 3]> {
     Some([b(0)?, b(2)?, b(4)?])
 }
 
-fn mask_url_password(url: &str) -> String {
+/// A database URL with its password (in the credentials or a `password=` parameter) masked.
+pub fn mask_url_password(url: &str) -> String {
     // scheme://user:password@host → scheme://user:****@host
-    if let Some((scheme, rest)) = url.split_once("://") {
-        if let Some((cred, host)) = rest.split_once('@') {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = base.to_string();
+    if let Some((scheme, rest)) = base.split_once("://") {
+        if let Some((cred, host)) = rest.rsplit_once('@') {
             if let Some((user, _)) = cred.split_once(':') {
-                return format!("{scheme}://{user}:****@{host}");
+                out = format!("{scheme}://{user}:****@{host}");
             }
         }
     }
-    url.to_string()
+    // …?password=secret (libpq and sqlx accept it there too) → ?password=****
+    if let Some(q) = query {
+        let masked: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword") => format!("{k}=****"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&masked.join("&"));
+    }
+    out
 }
 
 #[cfg(test)]
@@ -541,8 +614,51 @@ mod tests {
     fn password_is_masked() {
         let mut c = Config::default();
         c.database.url = "postgres://u:secret@h/db".into();
+        c.store.s3.secret_key = "s3-hidden".into();
         let t = c.to_toml_masked();
-        assert!(!t.contains("secret") || t.contains("secret_key"), "{t}");
+        assert!(!t.contains(":secret@") && !t.contains("s3-hidden"), "{t}");
         assert!(t.contains("postgres://u:****@h/db"));
+        c.database.url = "postgres://u@h/db?sslmode=disable&password=hunter2".into();
+        let t = c.to_toml_masked();
+        assert!(!t.contains("hunter2"), "{t}");
+        assert!(t.contains("postgres://u@h/db?sslmode=disable&password=****"), "{t}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_naming_the_nearest() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("mediamill.toml", "[notify]\nallow_private_target = true\n")?;
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("notify.allow_private_target ") && e.contains("did you mean notify.allow_private_targets?"), "{e}");
+            assert!(e.contains("mediamill.toml"), "names the file: {e}");
+            jail.create_file("mediamill.toml", "")?;
+            jail.set_env("MEDIAMILL_KAFKA__BROKER", "x:1");
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("MEDIAMILL_KAFKA__BROKER ") && e.contains("MEDIAMILL_KAFKA__BROKERS"), "{e}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn program_variables_are_not_settings() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("MEDIAMILL_DATA", "/somewhere");
+            jail.set_env("MEDIAMILL_TEST_KAFKA", "x");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert!(c.sources.is_empty(), "{:?}", c.sources);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn config_output_names_sources_and_the_public_url() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("mediamill.toml", "[server]\nlisten = \"127.0.0.1:9999\"\n")?;
+            let t = Config::load(None).map_err(|e| e.to_string())?.to_toml_masked();
+            let first = t.lines().next().unwrap_or_default();
+            assert!(first.starts_with("# loaded from: defaults, /") && first.ends_with("mediamill.toml"), "{first}");
+            assert!(t.contains("public_url = \"http://127.0.0.1:9999\""), "{t}");
+            Ok(())
+        });
     }
 }

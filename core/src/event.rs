@@ -37,6 +37,18 @@ pub const BATCH_COMPLETED: &str = "mediamill.batch.completed.v1";
 /// A completed batch had an item requeued: it is open for completion again, in the next round.
 pub const BATCH_REOPENED: &str = "mediamill.batch.reopened.v1";
 
+/// Every event type a webhook or email recipient can subscribe to.
+pub const NOTIFIABLE: &[&str] = &[
+    MEDIA_UPLOADED,
+    MEDIA_PROCESSING,
+    MEDIA_PROCESSED,
+    MEDIA_FAILED,
+    MEDIA_DELETED,
+    BATCH_PROGRESS,
+    BATCH_COMPLETED,
+    BATCH_REOPENED,
+];
+
 /// One event: CloudEvents attributes plus a JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {

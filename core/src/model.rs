@@ -109,18 +109,64 @@ pub struct Media {
     pub updated_at: i64,
 }
 
-/// One stored output of processing.
+/// One stored output of processing. API answers, events and webhooks show it in this one shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Variant {
     /// `thumb`, `medium`, …
     pub name: String,
     /// `jpeg`, `webp`, …
     pub format: String,
+    /// Object key in the store.
     pub key: String,
     pub content_type: String,
+    /// Pixels; `null` for outputs without a picture (audio), never a made-up 0.
+    #[serde(serialize_with = "zero_as_null", deserialize_with = "null_as_zero")]
     pub width: u32,
+    #[serde(serialize_with = "zero_as_null", deserialize_with = "null_as_zero")]
     pub height: u32,
     pub size: u64,
+    /// Where the API serves it; set by [`Variant::linked`] (the store does not know the public URL).
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+fn zero_as_null<S: serde::Serializer>(v: &u32, s: S) -> Result<S::Ok, S::Error> {
+    if *v == 0 {
+        s.serialize_none()
+    } else {
+        s.serialize_u32(*v)
+    }
+}
+
+fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    Ok(Option::<u32>::deserialize(d)?.unwrap_or(0))
+}
+
+impl Variant {
+    /// The variant with its public URL under `base` (the API's public URL) filled in.
+    pub fn linked(mut self, base: &str, media_id: &str) -> Variant {
+        let item = format!("{}/v1/media/{media_id}", base.trim_end_matches('/'));
+        self.url = Some(if self.format == "m3u8" {
+            // Served from the HLS folder, where the playlists' relative URIs resolve.
+            format!("{item}/hls/master.m3u8")
+        } else {
+            format!("{item}/variants/{}.{}", self.name, ext_of(&self.format))
+        });
+        self
+    }
+}
+
+/// The file extension used in variant URLs for a format name.
+pub fn ext_of(format: &str) -> &str {
+    match format {
+        "jpeg" => "jpg",
+        other => other,
+    }
+}
+
+/// Puts variants in the one order every answer and event uses: smallest first, then by name and format.
+pub fn sort_variants(vs: &mut [Variant]) {
+    vs.sort_by(|a, b| (a.width, &a.name, &a.format).cmp(&(b.width, &b.name, &b.format)));
 }
 
 /// Where a batch is: `open` takes files, `sealed` takes none and completes when every item is terminal.

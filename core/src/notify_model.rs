@@ -29,6 +29,18 @@ pub struct EmailRecipient {
     pub created_at: i64,
 }
 
+/// Checks a subscription filter: `*`, a type of [`crate::event::NOTIFIABLE`], or a prefix ending in `*` that
+/// matches at least one of them. The error names the valid choices, so a typo never subscribes to nothing.
+pub fn check_type_filter(f: &str) -> Result<(), String> {
+    let known = crate::event::NOTIFIABLE;
+    let ok = f == "*" || known.contains(&f) || f.strip_suffix('*').is_some_and(|p| known.iter().any(|t| t.starts_with(p)));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("{f:?} is not an event type; valid: *, a prefix ending in * (e.g. mediamill.media.*), or one of {}", known.join(", ")))
+    }
+}
+
 /// Whether a filter list accepts an event type.
 pub fn type_matches(filters: &[String], ty: &str) -> bool {
     filters.iter().any(|f| f == "*" || f == ty || f.strip_suffix('*').is_some_and(|p| ty.starts_with(p)))

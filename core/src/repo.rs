@@ -104,6 +104,10 @@ pub trait Repo: NotifyRepo + Send + Sync + 'static {
 
     /// The tenant named `name`, created if missing.
     async fn ensure_tenant(&self, name: &str) -> Result<Tenant, RepoError>;
+    /// The tenant named `name`, if there is one (read-only tools must not create tenants by asking).
+    async fn find_tenant(&self, name: &str) -> Result<Option<Tenant>, RepoError>;
+    /// Every tenant, by name.
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, RepoError>;
     /// Whether GPS coordinates of the tenant's photos are kept on their records (`None`: no such tenant).
     async fn tenant_keeps_gps(&self, tenant_id: &str) -> Result<Option<bool>, RepoError>;
     /// Turns keeping GPS coordinates on or off for the tenant named `name`; false if there is none.
@@ -148,6 +152,8 @@ pub trait Repo: NotifyRepo + Send + Sync + 'static {
     async fn append_events(&self, events: &[OutboxEvent]) -> Result<(), RepoError>;
     /// Records a new batch.
     async fn create_batch(&self, b: &Batch) -> Result<(), RepoError>;
+    /// A page of a tenant's batches, oldest first, after the batch id `after`.
+    async fn list_batches(&self, tenant_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<Batch>, RepoError>;
     /// One batch of a tenant.
     async fn get_batch(&self, tenant_id: &str, batch_id: &str) -> Result<Option<Batch>, RepoError>;
     /// Records a file of a batch that was refused at upload, as a failed item with its reason.

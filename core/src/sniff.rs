@@ -12,20 +12,55 @@ pub struct Sniffed {
     pub mime: &'static str,
 }
 
+/// Every type mediamill takes: (sniffed MIME type, kind, the name people know it by). The one list both
+/// [`sniff`] and [`supported_formats`] read, so the refusal message cannot fall behind what is accepted.
+pub const FORMATS: &[(&str, MediaKind, &str)] = &[
+    ("image/jpeg", MediaKind::Image, "JPEG"),
+    ("image/png", MediaKind::Image, "PNG"),
+    ("image/gif", MediaKind::Image, "GIF"),
+    ("image/webp", MediaKind::Image, "WebP"),
+    ("image/tiff", MediaKind::Image, "TIFF"),
+    ("image/bmp", MediaKind::Image, "BMP"),
+    ("image/avif", MediaKind::Image, "AVIF"),
+    ("image/heif", MediaKind::Image, "HEIF"),
+    ("image/heic", MediaKind::Image, "HEIC"),
+    ("video/mp4", MediaKind::Video, "MP4"),
+    ("video/quicktime", MediaKind::Video, "MOV"),
+    ("video/webm", MediaKind::Video, "WebM"),
+    ("video/x-matroska", MediaKind::Video, "MKV"),
+    ("video/x-msvideo", MediaKind::Video, "AVI"),
+    ("video/mpeg", MediaKind::Video, "MPEG"),
+    ("video/x-m4v", MediaKind::Video, "M4V"),
+    ("audio/mpeg", MediaKind::Audio, "MP3"),
+    ("audio/m4a", MediaKind::Audio, "M4A"),
+    ("audio/x-m4a", MediaKind::Audio, "M4A"),
+    ("audio/aac", MediaKind::Audio, "AAC"),
+    ("audio/ogg", MediaKind::Audio, "Ogg"),
+    ("audio/x-flac", MediaKind::Audio, "FLAC"),
+    ("audio/x-wav", MediaKind::Audio, "WAV"),
+    ("audio/opus", MediaKind::Audio, "Opus"),
+];
+
 /// Classifies the first bytes of an upload; `None` for anything mediamill does not process.
 pub fn sniff(head: &[u8]) -> Option<Sniffed> {
     let t = infer::get(head)?;
     let mime = t.mime_type();
-    let kind = match mime {
-        "image/jpeg" | "image/png" | "image/gif" | "image/webp" | "image/tiff" | "image/bmp" | "image/avif"
-        | "image/heif" | "image/heic" => MediaKind::Image,
-        "video/mp4" | "video/quicktime" | "video/webm" | "video/x-matroska" | "video/x-msvideo" | "video/mpeg"
-        | "video/x-m4v" => MediaKind::Video,
-        "audio/mpeg" | "audio/m4a" | "audio/x-m4a" | "audio/aac" | "audio/ogg" | "audio/x-flac" | "audio/x-wav"
-        | "audio/opus" => MediaKind::Audio,
-        _ => return None,
+    let (mime, kind, _) = FORMATS.iter().find(|(m, _, _)| *m == mime)?;
+    Some(Sniffed { kind: *kind, mime })
+}
+
+/// What is accepted, for people: `images: JPEG, PNG, …; videos: …; audio: …`.
+pub fn supported_formats() -> String {
+    let group = |kind: MediaKind| {
+        let mut names: Vec<&str> = Vec::new();
+        for (_, k, n) in FORMATS {
+            if *k == kind && !names.contains(n) {
+                names.push(n);
+            }
+        }
+        names.join(", ")
     };
-    Some(Sniffed { kind, mime })
+    format!("images: {}; videos: {}; audio: {}", group(MediaKind::Image), group(MediaKind::Video), group(MediaKind::Audio))
 }
 
 #[cfg(test)]
@@ -42,6 +77,15 @@ mod tests {
         assert_eq!(sniff(mp4).map(|s| s.kind), Some(MediaKind::Video));
         let wav = b"RIFF\x24\0\0\0WAVEfmt \x10\0\0\0";
         assert_eq!(sniff(wav).map(|s| s.kind), Some(MediaKind::Audio));
+    }
+
+    #[test]
+    fn the_list_of_formats_names_every_kind() {
+        let s = supported_formats();
+        for name in ["JPEG", "HEIC", "AVI", "MPEG", "MP3", "FLAC", "Opus"] {
+            assert!(s.contains(name), "{s}");
+        }
+        assert!(s.starts_with("images: JPEG") && s.contains("; audio: MP3"), "{s}");
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! API errors: `{"error": {"code", "message"}}` with an honest status. Messages name the limit or the cause.
+//!
+//! Handlers return [`ApiError`]; everything else that can answer with an error (axum's extractor rejections,
+//! the method-not-allowed fallback) passes through [`json_errors`], so no client ever parses plain text.
 
-use axum::http::StatusCode;
+use axum::extract::Request;
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mediamill_core::repo::RepoError;
@@ -12,11 +17,13 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Headers the status calls for (`Content-Range` on a 416, `Retry-After` on a 429, `Allow` on a 405).
+    pub headers: Vec<(HeaderName, String)>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, message: message.into() }
+        ApiError { status, code, message: message.into(), headers: Vec::new() }
     }
     pub fn not_found(what: &str) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
@@ -27,17 +34,28 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
+    /// Adds a header to the answer.
+    pub fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> ApiError {
+        self.headers.push((name, value.into()));
+        self
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
         let mut r = (self.status, Json(body)).into_response();
+        let h = r.headers_mut();
         if self.status == StatusCode::UNAUTHORIZED {
-            r.headers_mut().insert("www-authenticate", axum::http::HeaderValue::from_static("Bearer"));
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            r.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("5"));
+            h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        for (name, value) in self.headers {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                h.insert(name, v);
+            }
         }
         r
     }
@@ -62,7 +80,9 @@ impl From<StoreError> for ApiError {
                 StatusCode::RANGE_NOT_SATISFIABLE,
                 "range_not_satisfiable",
                 format!("the requested range lies outside the object's {size} bytes"),
-            ),
+            )
+            // RFC 9110 §14.4: a 416 names the representation's length so the client can ask again.
+            .with_header(header::CONTENT_RANGE, format!("bytes */{size}")),
             other => {
                 tracing::warn!(error = %other, "object store");
                 ApiError::new(
@@ -73,4 +93,61 @@ impl From<StoreError> for ApiError {
             }
         }
     }
+}
+
+/// The machine-readable code of an error status that no handler of ours produced.
+fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "request_timeout",
+        StatusCode::LENGTH_REQUIRED => "length_required",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "unprocessable",
+        StatusCode::TOO_MANY_REQUESTS => "too_many_requests",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        s if s.is_server_error() => "internal",
+        _ => "error",
+    }
+}
+
+/// Turns every error answer that is not already our JSON shape into it: axum's query, path and body
+/// rejections (plain text) and its method-not-allowed answer (an empty body) included.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return res;
+    }
+    let allow = res.headers().get(header::ALLOW).and_then(|v| v.to_str().ok()).map(str::to_string);
+    // Rejection texts are a line or two; anything longer is not one of them and is cut.
+    let text = axum::body::to_bytes(res.into_body(), 4096)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
+    let message = match (status, &allow) {
+        (StatusCode::METHOD_NOT_ALLOWED, Some(a)) => format!("{method} is not allowed on this path; allowed: {a}"),
+        (StatusCode::METHOD_NOT_ALLOWED, None) => format!("{method} is not allowed on this path"),
+        _ if !text.is_empty() => text,
+        _ => status.canonical_reason().unwrap_or("error").to_string(),
+    };
+    let mut e = ApiError::new(status, code_of(status), message);
+    if let Some(a) = allow {
+        e = e.with_header(header::ALLOW, a);
+    }
+    if method == Method::HEAD {
+        return (status, e.into_response().headers().clone()).into_response();
+    }
+    e.into_response()
 }

@@ -7,6 +7,7 @@
 pub mod archive;
 mod auth;
 mod error;
+mod json_body;
 pub mod live;
 mod metrics_handle;
 pub mod ops;
@@ -30,9 +31,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/media/{id}", get(routes::media::get_one).delete(routes::media::delete))
         .route("/v1/media/{id}/events", get(routes::live::media_events))
         .route("/v1/batches/{id}/events", get(routes::live::batch_events))
+        .route("/v1/media/{id}/variants", get(routes::variants::list))
         .route("/v1/media/{id}/variants/{name}", get(routes::variants::get_variant))
         .route("/v1/media/{id}/hls/{file}", get(routes::hls::get_file))
-        .route("/v1/batches", axum::routing::post(routes::batches::create))
+        .route("/v1/batches", get(routes::batches::list).post(routes::batches::create))
         .route("/v1/batches/{id}", get(routes::batches::get_one))
         .route("/v1/batches/{id}/media", axum::routing::post(routes::batches::add_media))
         .route("/v1/batches/{id}/archive", axum::routing::post(routes::batches::add_archive))
@@ -48,6 +50,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
         .fallback(routes::health::not_found)
+        // After the routes, so it also sees the answers of the method-not-allowed fallback.
+        .layer(axum::middleware::from_fn(error::json_errors))
         // Uploads are streamed and limited per kind by our own code, which names the limit that was hit.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

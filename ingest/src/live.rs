@@ -29,6 +29,9 @@ pub struct LiveEvent {
     pub key: String,
     pub partition: i32,
     pub offset: i64,
+    /// CloudEvents id: unique for ever, unlike a partition offset (the embedded broker starts again at 0
+    /// after every restart of `up`).
+    pub id: String,
     /// CloudEvents type.
     pub ty: String,
     /// `{"type", "id", "time", "data"}`.
@@ -36,16 +39,11 @@ pub struct LiveEvent {
 }
 
 impl LiveEvent {
-    /// The SSE id: position in the key's partition, so it orders the events of one stream.
-    pub fn sse_id(&self) -> String {
-        format!("{}-{}", self.partition, self.offset)
+    /// The SSE id: the event's CloudEvents id, so `Last-Event-ID` names one event for ever and a resume
+    /// never lands at a position that meant another event before a restart.
+    pub fn sse_id(&self) -> &str {
+        &self.id
     }
-}
-
-/// Parses an SSE id back into (partition, offset).
-pub fn parse_sse_id(s: &str) -> Option<(i32, i64)> {
-    let (p, o) = s.split_once('-')?;
-    Some((p.parse().ok()?, o.parse().ok()?))
 }
 
 /// Fans Kafka events out to SSE subscribers.
@@ -92,7 +90,7 @@ impl EventHub {
                 let Ok(env) = envelope_from_message(&m) else { continue };
                 let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
                 let json = serde_json::json!({"type": env.ty, "id": env.id, "time": env.time, "data": env.data}).to_string();
-                h.publish(LiveEvent { stream, key, partition: m.partition(), offset: m.offset(), ty: env.ty, json });
+                h.publish(LiveEvent { stream, key, partition: m.partition(), offset: m.offset(), id: env.id, ty: env.ty, json });
             }
         });
         Ok(hub)
@@ -113,21 +111,14 @@ impl EventHub {
         self.tx.subscribe()
     }
 
-    /// Buffered events of one stream after `after` (partition, offset); `None` when the buffer no longer
-    /// reaches back that far (the caller then starts from a snapshot).
-    pub fn since(&self, stream: &str, key: &str, after: Option<(i32, i64)>) -> Option<Vec<LiveEvent>> {
+    /// Buffered events of one stream after the event whose id is `after`; `None` when that event is not in
+    /// the buffer (trimmed, from before a restart, or never ours): the caller then relies on its snapshot.
+    pub fn since(&self, stream: &str, key: &str, after: Option<&str>) -> Option<Vec<LiveEvent>> {
         let r = self.recent.lock().ok()?;
-        let mine: Vec<LiveEvent> = r.iter().filter(|e| e.stream == stream && e.key == key).cloned().collect();
-        match after {
-            None => Some(vec![]),
-            Some((p, o)) => {
-                let oldest_same_partition = r.iter().find(|e| e.partition == p).map(|e| e.offset);
-                if oldest_same_partition.is_some_and(|first| first > o + 1) && r.len() == RING {
-                    return None; // the buffer was trimmed past the client's position
-                }
-                Some(mine.into_iter().filter(|e| e.partition != p || e.offset > o).collect())
-            }
-        }
+        let Some(after) = after else { return Some(vec![]) };
+        // One key lives on one partition, so buffer order is the stream's order.
+        let at = r.iter().rposition(|e| e.id == after && e.stream == stream && e.key == key)?;
+        Some(r.iter().skip(at + 1).filter(|e| e.stream == stream && e.key == key).cloned().collect())
     }
 }
 
@@ -151,22 +142,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sse_ids_round_trip_and_reject_junk() {
-        assert_eq!(parse_sse_id("3-1042"), Some((3, 1042)));
-        for junk in ["", "3", "-", "a-b", "3-", "99999999999-1"] {
-            assert_eq!(parse_sse_id(junk), None, "{junk:?}");
-        }
-    }
-
-    #[test]
     fn since_filters_by_stream_key_and_position() {
         let (tx, _) = broadcast::channel(8);
         let hub = EventHub { tx, recent: Mutex::new(VecDeque::new()) };
         for (i, key) in ["b1", "b2", "b1", "b1"].iter().enumerate() {
-            hub.publish(LiveEvent { stream: "batch", key: key.to_string(), partition: 0, offset: i as i64, ty: "t".into(), json: "{}".into() });
+            let id = format!("ev{i}");
+            hub.publish(LiveEvent { stream: "batch", key: key.to_string(), partition: 0, offset: i as i64, id, ty: "t".into(), json: "{}".into() });
         }
-        let after: Vec<i64> = hub.since("batch", "b1", Some((0, 0))).unwrap().iter().map(|e| e.offset).collect();
+        let after: Vec<i64> = hub.since("batch", "b1", Some("ev0")).unwrap().iter().map(|e| e.offset).collect();
         assert_eq!(after, vec![2, 3]);
-        assert!(hub.since("media", "b1", Some((0, 0))).unwrap().is_empty());
+        assert!(hub.since("media", "b1", Some("ev0")).is_none(), "another stream's event is no position in this one");
+        assert!(hub.since("batch", "b1", Some("ev3")).unwrap().is_empty());
+        assert!(hub.since("batch", "b1", None).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_id_from_before_a_restart_is_not_a_position() {
+        // The embedded broker restarts its offsets at 0: the old id "0-1" style positions would now point
+        // at other events. Ids are event ids, so an unknown one resumes nowhere (the snapshot covers it).
+        let (tx, _) = broadcast::channel(8);
+        let hub = EventHub { tx, recent: Mutex::new(VecDeque::new()) };
+        hub.publish(LiveEvent { stream: "media", key: "m".into(), partition: 0, offset: 0, id: "new".into(), ty: "t".into(), json: "{}".into() });
+        assert!(hub.since("media", "m", Some("old-event-id")).is_none());
     }
 }

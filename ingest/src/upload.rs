@@ -75,8 +75,10 @@ where
         ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "the upload's first bytes match no supported format (images: JPEG, PNG, GIF, WebP, TIFF, BMP, AVIF, \
-             HEIF; videos: MP4, MOV, WebM, MKV, AVI); the filename and Content-Type are not trusted",
+            format!(
+                "the upload's first bytes match no supported format ({}); the filename and Content-Type are not trusted",
+                mediamill_core::sniff::supported_formats()
+            ),
         )
     })?;
     let (limit, limit_key) = limit_for(limits, sniffed.kind);

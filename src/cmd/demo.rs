@@ -13,17 +13,16 @@ pub struct Args {
     /// Fixture folder with expected.toml.
     #[arg(long, default_value = "fixtures/media")]
     fixtures: PathBuf,
-    /// Where the demo's database and objects go (emptied first).
-    #[arg(long, default_value = "mediamill-data/demo")]
-    data: PathBuf,
 }
 
-pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<()> {
-    if args.data.exists() {
-        std::fs::remove_dir_all(&args.data).with_context(|| format!("emptying {}", args.data.display()))?;
+/// Runs in `DATA/demo` (emptied first), so it never touches the data of an `up` in the same folder.
+pub async fn run(mut cfg: Config, args: Args, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    let folder = data_dir.join("demo");
+    if folder.exists() {
+        std::fs::remove_dir_all(&folder).with_context(|| format!("emptying {}", folder.display()))?;
     }
-    std::fs::create_dir_all(&args.data)?;
-    let data = std::fs::canonicalize(&args.data)?;
+    std::fs::create_dir_all(&folder)?;
+    let data = std::fs::canonicalize(&folder)?;
     cfg.database.url = format!("sqlite://{}", data.join("mediamill.db").display());
     cfg.store.backend = StoreBackend::Local;
     cfg.store.local_dir = data.join("objects");

@@ -31,10 +31,10 @@ fn media_of(d: &DeadLetter) -> Option<String> {
     d.envelope.as_ref().and_then(|e| e.data_as::<Job>().ok()).map(|j| j.media_id)
 }
 
-pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
-    anyhow::ensure!(!cfg.kafka.brokers.is_empty(), "kafka.brokers is not set (MEDIAMILL_KAFKA__BROKERS)");
+pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Result<()> {
+    let brokers = super::data::brokers(&cfg, data)?;
     let topic = Topics::new(&cfg.kafka.topic_prefix).name(topics::JOBS_DLQ);
-    let (brokers, t) = (cfg.kafka.brokers.clone(), topic.clone());
+    let t = topic.clone();
     let letters = tokio::task::spawn_blocking(move || read_all(&brokers, &t)).await??;
     match args.action {
         Action::List => {
@@ -47,7 +47,7 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
         }
         Action::Requeue { id, reason, all } => {
             anyhow::ensure!(id.is_some() || reason.is_some() || all, "say which: --id P-O, --reason R or --all");
-            let repo = mediamill_core::repo::open(&cfg.database.url, 2).await?;
+            let repo = super::data::open_existing(&cfg, data).await?;
             let chosen = letters.iter().filter(|d| {
                 id.as_deref().is_none_or(|i| format!("{}-{}", d.partition, d.offset) == i)
                     && reason.as_deref().is_none_or(|r| d.reason == r)

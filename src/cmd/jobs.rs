@@ -51,8 +51,8 @@ pub fn requeue_events(m: &Media, attempt: u32, reopened: Option<(&Batch, &BatchC
     evs
 }
 
-pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
-    let repo = mediamill_core::repo::open(&cfg.database.url, 2).await?;
+pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Result<()> {
+    let repo = super::data::open_existing(&cfg, data).await?;
     match args.action {
         Action::Stuck { older_than } => {
             let cutoff = now_ms() - older_than.as_millis() as i64;

@@ -2,6 +2,7 @@
 
 use mediamill_core::apikey;
 use mediamill_core::config::Config;
+use mediamill_core::model::{ApiKey, Tenant};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -16,20 +17,35 @@ enum Action {
         #[arg(long)]
         tenant: String,
     },
-    /// List a tenant's keys.
+    /// List keys: one tenant's with --tenant, else every tenant's.
     List {
         #[arg(long)]
-        tenant: String,
+        tenant: Option<String>,
     },
     /// Revoke a key by id; it stops working at once.
     Revoke { id: String },
 }
 
-pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
-    let repo = mediamill_core::repo::open(&cfg.database.url, 2).await?;
+/// Milliseconds since the epoch as RFC 3339, the way people read times.
+pub fn rfc3339(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+        .unwrap_or_else(|| ms.to_string())
+}
+
+fn print_keys(t: &Tenant, keys: &[ApiKey]) {
+    for k in keys {
+        let revoked = k.revoked_at.map(rfc3339).unwrap_or_else(|| "-".into());
+        println!("{}\t{}\t{}…\t{}\t{}", t.name, k.id, k.prefix, rfc3339(k.created_at), revoked);
+    }
+}
+
+pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Result<()> {
     match args.action {
         Action::Create { tenant } => {
             anyhow::ensure!(!tenant.trim().is_empty() && tenant.len() <= 200, "--tenant must be 1 to 200 characters");
+            // Creating a key is how a deployment starts: this one may create the database.
+            let repo = super::data::open(&cfg).await?;
             let t = repo.ensure_tenant(&tenant).await?;
             let (secret, hash, prefix) = apikey::generate();
             let k = repo.create_key(&t.id, &hash, &prefix).await?;
@@ -37,17 +53,32 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
             println!("{secret}");
         }
         Action::List { tenant } => {
-            let t = repo.ensure_tenant(&tenant).await?;
-            println!("id\tprefix\tcreated_at\trevoked_at");
-            for k in repo.list_keys(&t.id).await? {
-                let revoked = k.revoked_at.map(|r| r.to_string()).unwrap_or_else(|| "-".into());
-                println!("{}\t{}…\t{}\t{}", k.id, k.prefix, k.created_at, revoked);
+            let repo = super::data::open_existing(&cfg, data).await?;
+            let tenants = match tenant {
+                Some(name) => vec![repo.find_tenant(&name).await?.ok_or_else(|| {
+                    anyhow::anyhow!("no tenant named {name:?}; `mediamill keys list` without --tenant lists every tenant's keys")
+                })?],
+                None => repo.list_tenants().await?,
+            };
+            println!("tenant\tid\tprefix\tcreated_at\trevoked_at");
+            for t in &tenants {
+                print_keys(t, &repo.list_keys(&t.id).await?);
             }
         }
         Action::Revoke { id } => {
+            let repo = super::data::open_existing(&cfg, data).await?;
             anyhow::ensure!(repo.revoke_key(&id).await?, "no active key with id {id}");
             println!("revoked {id}");
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_print_as_rfc3339() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::rfc3339(1_764_460_800_000), "2025-11-30T00:00:00Z");
+    }
 }

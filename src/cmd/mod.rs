@@ -2,6 +2,7 @@
 
 pub mod batch;
 pub mod bench;
+pub mod data;
 pub mod demo;
 pub mod dlq;
 pub mod ingest;

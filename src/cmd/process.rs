@@ -53,11 +53,17 @@ fn one(path: &Path, out: &Path, s: &Settings) -> Result<serde_json::Value, Failu
     }
     let stem = path.file_name().map(|s| s.to_string_lossy().replace(['/', '\\'], "_")).unwrap_or_else(|| "input".into());
     let dir = out.join(stem);
+    let existed = dir.exists();
     std::fs::create_dir_all(&dir).map_err(write_err)?;
-    match sniffed.kind {
+    let r = match sniffed.kind {
         MediaKind::Image => one_image(path, &dir, s),
         MediaKind::Video | MediaKind::Audio => one_video(path, &dir, s),
+    };
+    if r.is_err() && !existed {
+        // A failed file leaves nothing behind: no folder that looks like a result.
+        let _ = std::fs::remove_dir_all(&dir);
     }
+    r
 }
 
 fn image_lines(dir: &Path, outputs: &[image::Output]) -> Result<Vec<serde_json::Value>, Failure> {

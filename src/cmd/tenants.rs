@@ -22,8 +22,8 @@ enum Action {
     Show { name: String },
 }
 
-pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
-    let repo = mediamill_core::repo::open(&cfg.database.url, 2).await?;
+pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Result<()> {
+    let repo = super::data::open_existing(&cfg, data).await?;
     match args.action {
         Action::Set { name, keep_gps } => {
             anyhow::ensure!(!name.trim().is_empty() && name.len() <= 200, "the tenant name must be 1 to 200 characters");
@@ -32,7 +32,7 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
             println!("tenant {name}: keep_gps = {keep_gps}");
         }
         Action::Show { name } => {
-            let t = repo.ensure_tenant(&name).await?;
+            let t = repo.find_tenant(&name).await?.ok_or_else(|| anyhow::anyhow!("no tenant named {name:?}"))?;
             let keep = repo.tenant_keeps_gps(&t.id).await?.unwrap_or(false);
             println!("tenant {name} ({}): keep_gps = {keep}", t.id);
         }

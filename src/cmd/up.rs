@@ -49,6 +49,8 @@ pub struct Running {
     /// The key created for the `default` tenant, when this start created one.
     pub new_key: Option<String>,
     pub embedded: bool,
+    /// Bootstrap address of the broker in use (the in-process one's, when embedded).
+    pub brokers: String,
     trigger: shutdown::Trigger,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     _broker: Option<EmbeddedBroker>,
@@ -70,6 +72,7 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
         .await
         .with_context(|| format!("binding {}", cfg.server.listen))?;
     let addr = listener.local_addr()?;
+    let brokers = cfg.kafka.brokers.clone();
     if cfg.server.public_url.is_empty() {
         cfg.server.public_url = format!("http://{addr}"); // the real port when 0 was asked for
     }
@@ -85,10 +88,10 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
     tasks.extend(b.spawn_batch(sd.clone()));
     tasks.extend(b.spawn_notify(sd.clone()));
     tasks.push(b.spawn_ingest(listener, sd)?);
-    Ok(Running { addr, new_key, embedded: broker.is_some(), trigger, tasks, _broker: broker })
+    Ok(Running { addr, new_key, embedded: broker.is_some(), brokers, trigger, tasks, _broker: broker })
 }
 
-pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<()> {
+pub async fn run(mut cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Result<()> {
     if let Some(l) = args.listen {
         cfg.server.listen = l;
     }
@@ -102,9 +105,18 @@ pub async fn run(mut cfg: Config, args: Args) -> anyhow::Result<()> {
     if let Some(d) = args.database_url {
         cfg.database.url = d;
     }
+    let (db, objects) = (crate::roles::mask(&cfg.database.url), cfg.store.local_dir.clone());
+    let local = cfg.store.backend == mediamill_core::config::StoreBackend::Local;
     let running = start(cfg).await?;
+    // Operator commands (`dlq list`, …) reach the in-process broker through this file while `up` runs.
+    let _broker_file = if running.embedded { Some(super::data::BrokerFile::write(data, &running.brokers)?) } else { None };
     let broker = if running.embedded { "embedded broker" } else { "external broker" };
     eprintln!("mediamill up: API on http://{} ({broker}). Ctrl-C stops it.", running.addr);
+    eprintln!(
+        "data: database {db}{}; operator commands (keys, jobs, dlq, tenants) find it when run here or with --data {}",
+        if local { format!(", objects in {}", objects.display()) } else { String::new() },
+        data.display()
+    );
     match &running.new_key {
         Some(k) => eprintln!("API key for tenant 'default' (shown once, store it): {k}"),
         None => eprintln!("The default tenant already has a key; `mediamill keys create --tenant NAME` makes more."),

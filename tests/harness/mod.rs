@@ -6,6 +6,8 @@
 
 #![allow(dead_code)]
 
+use std::ops::{Deref, DerefMut};
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -39,6 +41,48 @@ impl Infra {
     }
 }
 
+/// A process a test started. It dies with the test whatever happens: killed when the guard is dropped
+/// (a panicking test unwinds through it), and killed by the kernel when the thread that started it ends
+/// or the test binary dies without unwinding (`PR_SET_PDEATHSIG`). Sandbox children follow their worker
+/// by themselves (parent watch).
+pub struct Proc(Child);
+
+impl Proc {
+    /// Starts `cmd` under the guard.
+    pub fn spawn(cmd: &mut Command) -> Proc {
+        // SAFETY: prctl is async-signal-safe and touches nothing of the parent's between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        Proc(cmd.spawn().expect("spawn a test process"))
+    }
+}
+
+impl Deref for Proc {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl DerefMut for Proc {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A running pipeline.
 pub struct Pipeline {
     pub id: String,
@@ -47,11 +91,11 @@ pub struct Pipeline {
     pub topic_prefix: String,
     pub kafka: String,
     pub dir: PathBuf,
-    pub ingest: Child,
-    pub worker: Option<Child>,
-    pub video: Option<Child>,
-    pub batch: Option<Child>,
-    pub notify: Option<Child>,
+    pub ingest: Proc,
+    pub worker: Option<Proc>,
+    pub video: Option<Proc>,
+    pub batch: Option<Proc>,
+    pub notify: Option<Proc>,
 }
 
 /// The mediamill binary under test.
@@ -121,7 +165,7 @@ impl Pipeline {
             topic_prefix,
             kafka: infra.kafka,
             dir,
-            ingest: Command::new("true").spawn().expect("placeholder"),
+            ingest: Proc::spawn(&mut Command::new("true")),
             worker: None,
             video: None,
             batch: None,
@@ -138,21 +182,21 @@ impl Pipeline {
     }
 
     /// Starts a long-running role; its output goes to a log file in the test's folder.
-    pub fn spawn(&self, name: &str, args: &[&str]) -> Child {
+    pub fn spawn(&self, name: &str, args: &[&str]) -> Proc {
         self.spawn_with(name, args, &[])
     }
 
     /// Like [`Pipeline::spawn`], with some settings overridden.
-    pub fn spawn_with(&self, name: &str, args: &[&str], over: &[(&str, &str)]) -> Child {
+    pub fn spawn_with(&self, name: &str, args: &[&str], over: &[(&str, &str)]) -> Proc {
         let log = std::fs::File::create(self.dir.join(format!("{name}.log"))).expect("log file");
-        Command::new(bin())
-            .args(args)
-            .envs(self.env.iter().cloned())
-            .envs(over.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("spawn mediamill")
+        Proc::spawn(
+            Command::new(bin())
+                .args(args)
+                .envs(self.env.iter().cloned())
+                .envs(over.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+                .stdout(Stdio::null())
+                .stderr(log),
+        )
     }
 
     /// A log of one role, for failure messages.
@@ -271,16 +315,7 @@ impl Pipeline {
     }
 }
 
-impl Drop for Pipeline {
-    fn drop(&mut self) {
-        let _ = self.ingest.kill();
-        let _ = self.ingest.wait();
-        for c in [self.worker.as_mut(), self.video.as_mut(), self.batch.as_mut(), self.notify.as_mut()].into_iter().flatten() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+// Every process of a pipeline is a `Proc`: dropping the pipeline (also while a test panics) kills them all.
 
 /// A server of the test's own (`kafka`, `seaweedfs` or `postgres`), driven by its script in `scripts/infra/`,
 /// for fault tests that stop and start it without disturbing the shared stack.
@@ -331,3 +366,54 @@ impl Drop for OwnServer {
 pub fn free_port_string() -> String {
     free_port().to_string()
 }
+
+#[cfg(test)]
+mod guard_tests {
+    use super::*;
+
+    fn gone(pid: u32) -> bool {
+        // A killed child that was reaped no longer exists; one not reaped is a zombie, also not running.
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        stat.is_empty() || stat.split(") ").nth(1).is_some_and(|rest| rest.starts_with('Z'))
+    }
+
+    fn wait_gone(pid: u32) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if gone(pid) {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    }
+
+    #[test]
+    fn a_panicking_test_leaves_no_process_behind() {
+        let pid = std::sync::Arc::new(std::sync::Mutex::new(0));
+        let p2 = pid.clone();
+        let r = std::panic::catch_unwind(move || {
+            let p = Proc::spawn(Command::new("sleep").arg("600"));
+            *p2.lock().unwrap() = p.id();
+            panic!("the test fails while its process runs");
+        });
+        assert!(r.is_err());
+        let pid = *pid.lock().unwrap();
+        assert!(pid > 0 && wait_gone(pid), "sleep {pid} outlived its panicking test");
+    }
+
+    #[test]
+    fn a_process_dies_with_the_thread_that_started_it_even_unguarded() {
+        // Leaked on purpose (no Drop runs), as if the test binary were killed: the kernel still ends it.
+        let pid = std::thread::spawn(|| {
+            let p = Proc::spawn(Command::new("sleep").arg("600"));
+            let pid = p.id();
+            std::mem::forget(p);
+            pid
+        })
+        .join()
+        .unwrap();
+        assert!(wait_gone(pid), "sleep {pid} outlived the thread that started it");
+    }
+}
+

@@ -100,6 +100,7 @@ fn variant_from_row(r: &AnyRow) -> Result<Variant, RepoError> {
         width: n("width")?.max(0) as u32,
         height: n("height")?.max(0) as u32,
         size: n("size")?.max(0) as u64,
+        url: None,
     })
 }
 
@@ -299,6 +300,16 @@ impl Repo for SqlRepo {
             .await
             .map_err(db_err)?;
         Ok(Tenant { id: r.try_get("id").map_err(db_err)?, name: r.try_get("name").map_err(db_err)? })
+    }
+
+    async fn find_tenant(&self, name: &str) -> Result<Option<Tenant>, RepoError> {
+        let r = sqlx::query("SELECT id, name FROM tenants WHERE name = $1").bind(name).fetch_optional(&self.pool).await.map_err(db_err)?;
+        r.map(|r| Ok(Tenant { id: r.try_get("id").map_err(db_err)?, name: r.try_get("name").map_err(db_err)? })).transpose()
+    }
+
+    async fn list_tenants(&self) -> Result<Vec<Tenant>, RepoError> {
+        let rows = sqlx::query("SELECT id, name FROM tenants ORDER BY name").fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(|r| Ok(Tenant { id: r.try_get("id").map_err(db_err)?, name: r.try_get("name").map_err(db_err)? })).collect()
     }
 
     async fn create_key(&self, tenant_id: &str, key_hash: &str, prefix: &str) -> Result<ApiKey, RepoError> {
@@ -585,6 +596,20 @@ impl Repo for SqlRepo {
         .await
         .map_err(db_err)?;
         Ok(())
+    }
+
+    async fn list_batches(&self, tenant_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<Batch>, RepoError> {
+        let sql = format!(
+            "SELECT {BATCH_COLS} FROM batches WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(tenant_id)
+            .bind(after.map(str::to_string))
+            .bind(limit.clamp(1, 1000) as i64)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
+        rows.iter().map(batch_from_row).collect()
     }
 
     async fn get_batch(&self, tenant_id: &str, batch_id: &str) -> Result<Option<Batch>, RepoError> {

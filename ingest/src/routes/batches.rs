@@ -2,7 +2,7 @@
 //! A file refused at upload (too large, unsupported, empty) becomes a failed item with its reason: the
 //! batch's counts always add up to every file the client sent.
 
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::Json;
 use futures::TryStreamExt;
@@ -13,9 +13,10 @@ use mediamill_core::repo::now_ms;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::media::{accept, declared_length, filename_from_headers, is_multipart};
+use super::media::{accept, declared_length, filename_from_headers, idempotency_key, is_multipart, multipart, next_file, Upload};
 use crate::auth::Authed;
 use crate::error::ApiError;
+use crate::json_body::JsonBody;
 use crate::state::AppState;
 use crate::upload::clean_filename;
 
@@ -62,20 +63,9 @@ async fn open_batch(st: &AppState, tenant_id: &str, id: &str) -> Result<Batch, A
 pub async fn create(
     State(st): State<AppState>,
     Authed(tenant): Authed,
-    body: bytes::Bytes,
+    JsonBody(nb): JsonBody<NewBatch>,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
-    if body.len() > MAX_METADATA_BYTES * 2 {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!("a batch description is at most {} bytes", MAX_METADATA_BYTES * 2),
-        ));
-    }
-    let nb: NewBatch = if body.iter().all(|b| b.is_ascii_whitespace()) {
-        NewBatch::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| ApiError::bad_request("bad_batch", format!("batch description: {e}")))?
-    };
+    let nb = nb.unwrap_or_default();
     if nb.name.as_ref().is_some_and(|n| n.len() > MAX_NAME) {
         return Err(ApiError::bad_request("bad_batch", format!("name is longer than {MAX_NAME} characters")));
     }
@@ -130,7 +120,9 @@ async fn record(
 ) -> Result<Value, ApiError> {
     let (answer, err) = item_answer(filename.clone(), r);
     if let Some(e) = err {
-        if e.status.is_server_error() {
+        // Our own trouble (store or database down) and a reused idempotency key fail the request instead:
+        // retrying it is the right answer, and it must not leave a failed item behind.
+        if e.status.is_server_error() || e.code == "idempotency_key_reused" {
             return Err(e);
         }
         st.repo.add_refused_item(batch_id, filename.as_deref(), e.code, &e.message).await?;
@@ -138,7 +130,10 @@ async fn record(
     Ok(answer)
 }
 
-/// `POST /v1/batches/{id}/media`: a raw body (one file) or multipart with any number of file fields.
+/// `POST /v1/batches/{id}/media`: a raw body (one file) or multipart with any number of file fields (at most
+/// `limits.max_parts_per_request`). An `Idempotency-Key` covers the request: a raw body's file takes the key
+/// itself, the files of a multipart body `KEY/0`, `KEY/1`, … in order, so a retried request maps each file to
+/// the item it made the first time.
 pub async fn add_media(
     State(st): State<AppState>,
     Authed(tenant): Authed,
@@ -147,21 +142,28 @@ pub async fn add_media(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let b = open_batch(&st, &tenant.id, &id).await?;
     let headers = req.headers().clone();
+    let idem = idempotency_key(&headers)?;
     let mut items = Vec::new();
     if is_multipart(&headers) {
-        let mut mp = Multipart::from_request(req, &st)
-            .await
-            .map_err(|e| ApiError::bad_request("bad_multipart", format!("multipart body: {e}")))?;
-        loop {
-            let field = match mp.next_field().await {
-                Ok(Some(f)) if f.file_name().is_some() || f.name() == Some("file") => f,
-                Ok(Some(_)) => continue,
-                Ok(None) => break,
-                Err(e) => return Err(ApiError::bad_request("bad_multipart", format!("multipart body: {e}"))),
-            };
+        let mut mp = multipart(req, &st).await?;
+        let mut n = 0usize;
+        let max = st.cfg.limits.max_parts_per_request;
+        while let Some(field) = next_file!(mp)? {
+            if n == max {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_many_parts",
+                    format!(
+                        "a request carries at most {max} files (limits.max_parts_per_request); the first {max} \
+                         were added to the batch, send the rest in another request"
+                    ),
+                ));
+            }
             let filename = field.file_name().and_then(clean_filename);
-            let r = accept(&st, &tenant.id, field, None, filename.clone(), Some(b.id.clone()), None).await;
+            let up = Upload { tenant_id: &tenant.id, batch_id: Some(b.id.clone()), idem: idem.as_ref().map(|k| format!("{k}/{n}")) };
+            let r = accept(&st, &up, field, None, filename.clone()).await;
             items.push(record(&st, &b.id, filename, r).await?);
+            n += 1;
         }
         if items.is_empty() {
             return Err(ApiError::bad_request("no_file", "the multipart body has no file field"));
@@ -169,10 +171,33 @@ pub async fn add_media(
     } else {
         let filename = filename_from_headers(&headers);
         let stream = req.into_body().into_data_stream().map_err(|e| e.to_string());
-        let r = accept(&st, &tenant.id, stream, declared_length(&headers), filename.clone(), Some(b.id.clone()), None).await;
+        let up = Upload { tenant_id: &tenant.id, batch_id: Some(b.id.clone()), idem };
+        let r = accept(&st, &up, stream, declared_length(&headers), filename.clone()).await;
         items.push(record(&st, &b.id, filename, r).await?);
     }
+    seal_when_expected(&st, &b).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"batch_id": b.id, "items": items}))))
+}
+
+/// A batch created with `expected_count` seals itself once it holds that many files (accepted or refused),
+/// so it completes when they are all terminal without a separate seal call.
+async fn seal_when_expected(st: &AppState, b: &Batch) -> Result<(), ApiError> {
+    let Some(expected) = b.expected_count else { return Ok(()) };
+    if st.repo.batch_counts(&b.id).await?.total() >= expected {
+        seal_and_complete(st, &b.id).await?;
+    }
+    Ok(())
+}
+
+/// `open` → `sealed`, and `completed` at once when every item is already terminal.
+async fn seal_and_complete(st: &AppState, batch_id: &str) -> Result<(), ApiError> {
+    if st.repo.seal_batch(batch_id).await? {
+        let make = |b: &Batch, c: &mediamill_core::model::BatchCounts| vec![batch_event(b, c, event::BATCH_COMPLETED)];
+        if st.repo.complete_batch_if_done(batch_id, &make).await?.is_some() {
+            st.waker.wake();
+        }
+    }
+    Ok(())
 }
 
 /// `POST /v1/batches/{id}/archive`: a zip whose entries become the batch's items. See [`crate::archive`]
@@ -233,7 +258,8 @@ pub async fn add_archive(
         let reader = tokio::task::spawn_blocking(move || crate::archive::stream_entry(&p4, &e4, tx));
         let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) });
         let filename = entry.name.rsplit('/').next().and_then(clean_filename);
-        let r = accept(&st, &tenant.id, Box::pin(stream), Some(entry.size), filename.clone(), Some(b.id.clone()), None).await;
+        let up = Upload { tenant_id: &tenant.id, batch_id: Some(b.id.clone()), idem: None };
+        let r = accept(&st, &up, Box::pin(stream), Some(entry.size), filename.clone()).await;
         let _ = reader.await;
         match r {
             Err(e) if e.code == "unsupported_media_type" || e.code == "empty" => {
@@ -242,6 +268,7 @@ pub async fn add_archive(
             r => items.push(record(&st, &b.id, filename, r).await?),
         }
     }
+    seal_when_expected(&st, &b).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"batch_id": b.id, "items": items, "skipped": skipped}))))
 }
 
@@ -252,19 +279,31 @@ pub async fn seal(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let b = owned_batch(&st, &tenant.id, &id).await?;
-    if st.repo.seal_batch(&b.id).await? {
-        // Every item may already be terminal: then sealing is what completes it.
-        let make = |b: &Batch, c: &mediamill_core::model::BatchCounts| vec![batch_event(b, c, event::BATCH_COMPLETED)];
-        if st.repo.complete_batch_if_done(&b.id, &make).await?.is_some() {
-            st.waker.wake();
-        }
-    }
+    // Every item may already be terminal: then sealing is what completes it.
+    seal_and_complete(&st, &b.id).await?;
     let b = owned_batch(&st, &tenant.id, &id).await?;
     let counts = st.repo.batch_counts(&b.id).await?;
     Ok(Json(batch_json(&st.cfg.public_url(), &b, &counts)))
 }
 
-/// Query of `GET /v1/batches/{id}`.
+/// `GET /v1/batches?cursor=&limit=`: the tenant's batches, oldest first, each with its counts.
+pub async fn list(
+    State(st): State<AppState>,
+    Authed(tenant): Authed,
+    Query(q): Query<ItemsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = q.limit.unwrap_or(50).clamp(1, 200);
+    let bs = st.repo.list_batches(&tenant.id, q.cursor.as_deref(), limit).await?;
+    let base = st.cfg.public_url();
+    let mut items = Vec::with_capacity(bs.len());
+    for b in &bs {
+        items.push(batch_json(&base, b, &st.repo.batch_counts(&b.id).await?));
+    }
+    let next = (bs.len() as u32 == limit).then(|| bs.last().map(|b| b.id.clone())).flatten();
+    Ok(Json(json!({"items": items, "next_cursor": next})))
+}
+
+/// Query of `GET /v1/batches` and `GET /v1/batches/{id}`.
 #[derive(Debug, Deserialize)]
 pub struct ItemsQuery {
     cursor: Option<String>,

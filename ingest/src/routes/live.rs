@@ -2,8 +2,11 @@
 //!
 //! A stream opens with a `snapshot` event (the resource as `GET` shows it), then the events the client
 //! missed since its `Last-Event-ID`, then live events. A batch stream ends after `batch.completed`; a media
-//! stream after `processed`, `failed` or `deleted`.
+//! stream after `processed`, `failed` or `deleted` (a client may reconnect with `Last-Event-ID`). A stream
+//! of a resource that is already finished ends after its snapshot. Event ids are CloudEvents ids, unique
+//! across restarts.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -16,7 +19,7 @@ use tokio_stream_shim::BroadcastStream;
 
 use crate::auth::Authed;
 use crate::error::ApiError;
-use crate::live::{parse_sse_id, LiveEvent};
+use crate::live::LiveEvent;
 use crate::state::AppState;
 
 mod tokio_stream_shim {
@@ -53,6 +56,12 @@ fn to_sse(e: &LiveEvent) -> Event {
     Event::default().id(e.sse_id()).event(e.ty.clone()).data(e.json.clone())
 }
 
+/// `Last-Event-ID`, if the client sent a plausible one (ids are ours; anything long is not).
+fn last_event_id(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get("last-event-id")?.to_str().ok()?.trim();
+    (!v.is_empty() && v.len() <= 200).then(|| v.to_string())
+}
+
 fn live_stream(
     st: &AppState,
     stream_name: &'static str,
@@ -64,37 +73,36 @@ fn live_stream(
     let hub = st.hub.clone().ok_or_else(|| {
         ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "live_unavailable", "live events need a broker")
     })?;
-    let last = headers.get("last-event-id").and_then(|v| v.to_str().ok()).and_then(parse_sse_id);
+    let last = last_event_id(headers);
     let rx = hub.subscribe();
-    let missed = hub.since(stream_name, &key, last).unwrap_or_default();
-    let mut seen: Vec<(i32, i64)> = missed.iter().map(|e| (e.partition, e.offset)).collect();
+    let missed = hub.since(stream_name, &key, last.as_deref()).unwrap_or_default();
+    let mut seen: HashSet<String> = missed.iter().map(|e| e.id.clone()).collect();
     let first = Event::default().event("snapshot").data(snapshot.to_string());
     let final_missed = missed.iter().any(|e| is_final(stream_name, &e.ty));
     let head = stream::iter(std::iter::once(first).chain(missed.iter().map(to_sse)).map(Ok).collect::<Vec<_>>());
-    let live = BroadcastStream::new(rx)
-        .filter(move |e| {
-            let mine = e.stream == stream_name && e.key == key && !seen.contains(&(e.partition, e.offset));
-            if mine {
-                seen.push((e.partition, e.offset));
-            }
-            futures::future::ready(mine)
-        })
-        // Stop after the final event, including it.
-        .scan(false, move |ended, e| {
-            if *ended {
-                return futures::future::ready(None);
-            }
-            *ended = is_final(stream_name, &e.ty);
-            futures::future::ready(Some(Ok(to_sse(&e))))
-        });
-    // Terminal already: its final event may still be on its way through the outbox and Kafka; wait briefly
-    // for it so a resuming client sees it, then end.
-    let live = if final_missed {
-        live.take(0).boxed()
+    let mine = BroadcastStream::new(rx).filter(move |e| {
+        let take = e.stream == stream_name && e.key == key && seen.insert(e.id.clone());
+        futures::future::ready(take)
+    });
+    // Ends right after the final event, including it: a client's stream closes instead of idling on
+    // keep-alives for ever.
+    let until_final = stream::unfold((Box::pin(mine), false), move |(mut s, ended)| async move {
+        if ended {
+            return None;
+        }
+        let e = s.next().await?;
+        let fin = is_final(stream_name, &e.ty);
+        Some((Ok(to_sse(&e)), (s, fin)))
+    });
+    let live = if final_missed || (already_final && last.is_none()) {
+        // The snapshot (or a replayed event) already shows the end.
+        until_final.take(0).boxed()
     } else if already_final {
-        live.take_until(tokio::time::sleep(Duration::from_secs(5))).boxed()
+        // A resuming client of a finished resource: its final event may still be on its way through the
+        // outbox and Kafka; wait briefly for it, then end.
+        until_final.take_until(tokio::time::sleep(Duration::from_secs(5))).boxed()
     } else {
-        live.boxed()
+        until_final.boxed()
     };
     Ok(head.chain(live))
 }

@@ -18,9 +18,26 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::upload::{self, clean_filename, Received};
 
+/// The next file field of a multipart body (a field with a filename, or named `file`), skipping others:
+/// `Result<Option<Field>, ApiError>`. A macro, because a function returning the field would hold the
+/// body's borrow across loop turns (the borrow checker's "problem case 3").
+macro_rules! next_file {
+    ($mp:expr) => {
+        loop {
+            match $mp.next_field().await {
+                Ok(Some(f)) if f.file_name().is_some() || f.name() == Some("file") => break Ok(Some(f)),
+                Ok(Some(_)) => continue,
+                Ok(None) => break Ok(None),
+                Err(e) => break Err($crate::error::ApiError::bad_request("bad_multipart", format!("multipart body: {e}"))),
+            }
+        }
+    };
+}
+pub(crate) use next_file;
+
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
     let s = v.to_str().map_err(|_| ApiError::bad_request("bad_idempotency_key", "Idempotency-Key must be ASCII"))?;
     if s.is_empty() || s.len() > MAX_IDEMPOTENCY_KEY {
@@ -48,37 +65,70 @@ fn upload_events(m: &Media) -> Vec<OutboxEvent> {
 }
 
 /// `POST /v1/media`: a raw body (Content-Type and an optional `X-Filename` or Content-Disposition filename)
-/// or multipart/form-data with one file field. Answers 202 with the new item.
+/// or multipart/form-data with exactly one file field (several files go to `POST /v1/batches/{id}/media`).
+/// Answers 202 with the new item.
 pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, req: Request) -> Result<Response, ApiError> {
     let headers = req.headers().clone();
     let idem = idempotency_key(&headers)?;
     let base = st.cfg.public_url();
     if let Some(k) = &idem {
+        // A declared length that differs from the first request's proves another body: no need to read it.
         if let Some(m) = st.repo.media_by_idempotency_key(&tenant.id, k).await? {
-            return Ok((StatusCode::ACCEPTED, Json(view::accepted(&base, &m))).into_response());
+            if declared_length(&headers).is_some_and(|n| n != m.size) && !is_multipart(&headers) {
+                return Err(idempotency_reused(k));
+            }
         }
     }
-
+    let upload = Upload { tenant_id: &tenant.id, batch_id: None, idem };
     let m = if is_multipart(&headers) {
-        let mut mp = Multipart::from_request(req, &st)
-            .await
-            .map_err(|e| ApiError::bad_request("bad_multipart", format!("multipart body: {e}")))?;
-        let field = loop {
-            match mp.next_field().await {
-                Ok(Some(f)) if f.file_name().is_some() || f.name() == Some("file") => break f,
-                Ok(Some(_)) => continue,
-                Ok(None) => return Err(ApiError::bad_request("no_file", "the multipart body has no file field")),
-                Err(e) => return Err(ApiError::bad_request("bad_multipart", format!("multipart body: {e}"))),
-            }
-        };
+        let mut mp = multipart(req, &st).await?;
+        let field = next_file!(mp)?.ok_or_else(|| ApiError::bad_request("no_file", "the multipart body has no file field"))?;
         let filename = field.file_name().and_then(clean_filename);
-        accept(&st, &tenant.id, field, None, filename, None, idem).await?
+        let field_name = field.name().unwrap_or("").to_string();
+        let stored = store_upload(&st, &tenant.id, field, None).await?;
+        // Nothing is recorded until the whole body was read: a second file refuses the request, and the
+        // first file's bytes go with it, so a client never believes both were taken.
+        let second: Result<Option<_>, ApiError> = next_file!(mp);
+        match second {
+            Ok(None) => {}
+            Ok(Some(second)) => {
+                let _ = st.store.delete(&stored.raw_key).await;
+                return Err(ApiError::bad_request(
+                    "multiple_files",
+                    format!(
+                        "POST /v1/media takes one file; the body has another in field {:?} after {field_name:?}: \
+                         upload several files with POST /v1/batches/{{id}}/media",
+                        second.name().unwrap_or("")
+                    ),
+                ));
+            }
+            Err(e) => {
+                let _ = st.store.delete(&stored.raw_key).await;
+                return Err(e);
+            }
+        }
+        record_upload(&st, &upload, stored, filename).await?
     } else {
         let stream = req.into_body().into_data_stream().map_err(|e| e.to_string());
-        accept(&st, &tenant.id, stream, declared_length(&headers), filename_from_headers(&headers), None, idem).await?
+        let stored = store_upload(&st, &tenant.id, stream, declared_length(&headers)).await?;
+        record_upload(&st, &upload, stored, filename_from_headers(&headers)).await?
     };
     Ok((StatusCode::ACCEPTED, Json(view::accepted(&base, &m))).into_response())
 }
+
+fn idempotency_reused(key: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency_key_reused",
+        format!("Idempotency-Key {key:?} was used before with a different request; use a new key for a new upload"),
+    )
+}
+
+/// Reads a multipart body's boundary; 400 when it is not a multipart body.
+pub async fn multipart(req: Request, st: &AppState) -> Result<Multipart, ApiError> {
+    Multipart::from_request(req, st).await.map_err(|e| ApiError::bad_request("bad_multipart", format!("multipart body: {e}")))
+}
+
 
 /// The body length a request declares in Content-Length, if any.
 pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -93,27 +143,41 @@ pub fn is_multipart(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
 }
 
-/// Stores one uploaded file and records it (and its outbox events, and its batch item) in one transaction.
-pub async fn accept<S, E>(
-    st: &AppState,
-    tenant_id: &str,
-    body: S,
-    declared: Option<u64>,
-    filename: Option<String>,
-    batch_id: Option<String>,
-    idem: Option<String>,
-) -> Result<Media, ApiError>
+/// Who an upload belongs to and what it joins.
+pub struct Upload<'a> {
+    pub tenant_id: &'a str,
+    pub batch_id: Option<String>,
+    /// The client's `Idempotency-Key` for this file.
+    pub idem: Option<String>,
+}
+
+/// An upload's bytes in the store, not yet recorded.
+pub struct Stored {
+    pub media_id: String,
+    pub raw_key: String,
+    pub received: Received,
+}
+
+/// Streams one uploaded file into the store (sniffed, limited, hashed); nothing is recorded yet.
+pub async fn store_upload<S, E>(st: &AppState, tenant_id: &str, body: S, declared: Option<u64>) -> Result<Stored, ApiError>
 where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
     let media_id = uuid::Uuid::now_v7().to_string();
     let raw_key = store::raw_key(tenant_id, &media_id);
-    let received: Received = upload::receive(body, st.store.as_ref(), &raw_key, &st.cfg.limits, declared).await?;
+    let received = upload::receive(body, st.store.as_ref(), &raw_key, &st.cfg.limits, declared).await?;
+    Ok(Stored { media_id, raw_key, received })
+}
+
+/// Records a stored upload (and its outbox events, and its batch item) in one transaction. An idempotency
+/// key used before answers the first item when the bytes (and batch) are the same, `422` when not.
+pub async fn record_upload(st: &AppState, up: &Upload<'_>, stored: Stored, filename: Option<String>) -> Result<Media, ApiError> {
+    let Stored { media_id, raw_key, received } = stored;
     let now = now_ms();
     let m = Media {
         id: media_id,
-        tenant_id: tenant_id.to_string(),
+        tenant_id: up.tenant_id.to_string(),
         kind: received.sniffed.kind,
         status: MediaStatus::Uploaded,
         content_type: received.sniffed.mime.to_string(),
@@ -126,8 +190,8 @@ where
         metadata: None,
         failure_reason: None,
         failure_message: None,
-        batch_id,
-        idempotency_key: idem,
+        batch_id: up.batch_id.clone(),
+        idempotency_key: up.idem.clone(),
         created_at: now,
         updated_at: now,
     };
@@ -138,27 +202,50 @@ where
             return Err(e.into());
         }
     };
-    Ok(match inserted {
+    match inserted {
         Inserted::Created(m) => {
             st.waker.wake();
             metrics::counter!("mediamill_uploads_total", "kind" => m.kind.as_str()).increment(1);
-            m
+            Ok(m)
         }
-        Inserted::Existing(m) => {
-            // A concurrent retry with the same key won the race: drop our copy of the bytes.
+        Inserted::Existing(first) => {
+            // A retry (or a concurrent one that won the race): our copy of the bytes is not needed.
             let _ = st.store.delete(&raw_key).await;
-            m
+            if first.sha256 != m.sha256 || first.batch_id != m.batch_id {
+                return Err(idempotency_reused(up.idem.as_deref().unwrap_or_default()));
+            }
+            Ok(first)
         }
-    })
+    }
 }
 
-/// `GET /v1/media/{id}`
+/// Stores and records one file.
+pub async fn accept<S, E>(st: &AppState, up: &Upload<'_>, body: S, declared: Option<u64>, filename: Option<String>) -> Result<Media, ApiError>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let stored = store_upload(st, up.tenant_id, body, declared).await?;
+    record_upload(st, up, stored, filename).await
+}
+
+/// A tenant's media item that was not deleted: 404 when there is none, 410 when it was deleted (its id
+/// stays known, so a client can tell "gone" from "never existed").
+pub async fn existing(st: &AppState, tenant_id: &str, id: &str) -> Result<Media, ApiError> {
+    let m = st.repo.get_media(tenant_id, id).await?.ok_or_else(|| ApiError::not_found("media"))?;
+    if m.status == MediaStatus::Deleted {
+        return Err(ApiError::new(StatusCode::GONE, "deleted", format!("media {id} was deleted")));
+    }
+    Ok(m)
+}
+
+/// `GET /v1/media/{id}`: 410 once deleted.
 pub async fn get_one(
     State(st): State<AppState>,
     Authed(tenant): Authed,
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let m = st.repo.get_media(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("media"))?;
+    let m = existing(&st, &tenant.id, &id).await?;
     let vs = st.repo.variants(&m.id).await?;
     Ok(Json(view::media(&st.cfg.public_url(), &m, &vs)))
 }

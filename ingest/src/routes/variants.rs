@@ -1,4 +1,5 @@
-//! `GET /v1/media/{id}/variants/{name}`: streams a stored variant, honouring `Range` so players can seek.
+//! `GET /v1/media/{id}/variants`: the item's variants; `GET /v1/media/{id}/variants/{name}`: streams one,
+//! honouring `Range` so players can seek.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -6,10 +7,23 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::Response;
 use mediamill_core::store::ByteRange;
 
-use super::view::ext_of;
+use axum::Json;
+use mediamill_core::model::ext_of;
+
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::state::AppState;
+
+/// `GET /v1/media/{id}/variants`: `{"items": [...]}` in the shape and order of the item's `variants`.
+pub async fn list(
+    State(st): State<AppState>,
+    Authed(tenant): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let m = super::media::existing(&st, &tenant.id, &id).await?;
+    let vs = st.repo.variants(&m.id).await?;
+    Ok(Json(serde_json::json!({"items": super::view::variants(&st.cfg.public_url(), &m, &vs)})))
+}
 
 /// `name` is `thumb` (the first format stored) or `thumb.webp` / `thumb.jpg`.
 pub async fn get_variant(
@@ -18,7 +32,7 @@ pub async fn get_variant(
     Path((id, name)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let m = st.repo.get_media(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("media"))?;
+    let m = super::media::existing(&st, &tenant.id, &id).await?;
     let vs = st.repo.variants(&m.id).await?;
     let (base, ext) = match name.rsplit_once('.') {
         Some((b, e)) => (b, Some(e)),

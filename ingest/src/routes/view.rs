@@ -3,24 +3,16 @@
 use mediamill_core::model::{Media, Variant};
 use serde_json::{json, Value};
 
+/// Variants as every answer shows them: in one order, each with its URL (the same shape as in events).
+pub fn variants(base: &str, m: &Media, variants: &[Variant]) -> Vec<Variant> {
+    let mut vs: Vec<Variant> = variants.iter().map(|v| v.clone().linked(base, &m.id)).collect();
+    mediamill_core::model::sort_variants(&mut vs);
+    vs
+}
+
 /// A media item with its variants and links.
-pub fn media(base: &str, m: &Media, variants: &[Variant]) -> Value {
+pub fn media(base: &str, m: &Media, vs: &[Variant]) -> Value {
     let self_url = format!("{base}/v1/media/{}", m.id);
-    let vs: Vec<Value> = variants
-        .iter()
-        .map(|v| {
-            json!({
-                "name": v.name, "format": v.format, "content_type": v.content_type,
-                "width": v.width, "height": v.height, "size": v.size,
-                "url": if v.format == "m3u8" {
-                    // Served from the HLS folder, where the playlists' relative URIs resolve.
-                    format!("{self_url}/hls/master.m3u8")
-                } else {
-                    format!("{self_url}/variants/{}.{}", v.name, ext_of(&v.format))
-                },
-            })
-        })
-        .collect();
     let failure = m.failure_reason.as_ref().map(|r| json!({"reason": r, "message": m.failure_message}));
     json!({
         "id": m.id, "status": m.status, "kind": m.kind, "content_type": m.content_type,
@@ -28,7 +20,7 @@ pub fn media(base: &str, m: &Media, variants: &[Variant]) -> Value {
         "width": m.width, "height": m.height, "metadata": m.metadata,
         "failure": failure, "batch_id": m.batch_id,
         "created_at": m.created_at, "updated_at": m.updated_at,
-        "variants": vs,
+        "variants": variants(base, m, vs),
         "links": {"self": self_url, "variants": format!("{self_url}/variants")},
     })
 }
@@ -37,12 +29,4 @@ pub fn media(base: &str, m: &Media, variants: &[Variant]) -> Value {
 pub fn accepted(base: &str, m: &Media) -> Value {
     let self_url = format!("{base}/v1/media/{}", m.id);
     json!({"id": m.id, "status": m.status, "kind": m.kind, "links": {"self": self_url}})
-}
-
-/// The file extension used in variant URLs for a format name.
-pub fn ext_of(format: &str) -> &str {
-    match format {
-        "jpeg" => "jpg",
-        other => other,
-    }
 }

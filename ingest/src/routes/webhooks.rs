@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Authed;
 use crate::error::ApiError;
+use crate::json_body::JsonBody;
 use crate::state::AppState;
 
 const MAX_TYPES: usize = 50;
@@ -25,11 +26,8 @@ pub struct NewTarget {
     event_types: Option<Vec<String>>,
 }
 
-fn parse_body(body: &[u8]) -> Result<NewTarget, ApiError> {
-    if body.len() > 16 * 1024 {
-        return Err(ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the request body is larger than 16 KiB"));
-    }
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request("bad_request", format!("request body: {e}")))
+fn required(t: Option<NewTarget>) -> Result<NewTarget, ApiError> {
+    t.ok_or_else(|| ApiError::bad_request("bad_json", "the request needs a JSON object body"))
 }
 
 fn event_types(t: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
@@ -38,10 +36,17 @@ fn event_types(t: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
         && t.len() <= MAX_TYPES
         && t.iter().all(|s| !s.is_empty() && s.len() <= 100 && s.chars().all(|c| c.is_ascii_alphanumeric() || ".*_-".contains(c)));
     if ok {
+        for f in &t {
+            webhook_target_types(f)?;
+        }
         Ok(t)
     } else {
         Err(ApiError::bad_request("bad_event_types", format!("event_types must be 1 to {MAX_TYPES} types like mediamill.media.failed.v1, prefixes ending in *, or *")))
     }
+}
+
+fn webhook_target_types(f: &str) -> Result<(), ApiError> {
+    mediamill_core::notify_model::check_type_filter(f).map_err(|e| ApiError::bad_request("bad_event_types", e))
 }
 
 /// Checks a webhook URL against the SSRF rules; 400 naming the rule when refused.
@@ -62,8 +67,8 @@ fn endpoint_json(e: &Endpoint) -> Value {
 }
 
 /// `POST /v1/webhooks` → 201 with the endpoint and its secret (shown only here).
-pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, body: bytes::Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let t = parse_body(&body)?;
+pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, JsonBody(t): JsonBody<NewTarget>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let t = required(t)?;
     let url = t.url.ok_or_else(|| ApiError::bad_request("bad_webhook_url", "url is required"))?;
     check_target(&st, &url).await?;
     let e = Endpoint {
@@ -158,8 +163,8 @@ fn valid_address(a: &str) -> bool {
 }
 
 /// `POST /v1/email-recipients` → 201.
-pub async fn create_recipient(State(st): State<AppState>, Authed(tenant): Authed, body: bytes::Bytes) -> Result<(StatusCode, Json<Value>), ApiError> {
-    let t = parse_body(&body)?;
+pub async fn create_recipient(State(st): State<AppState>, Authed(tenant): Authed, JsonBody(t): JsonBody<NewTarget>) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let t = required(t)?;
     let address = t.address.filter(|a| valid_address(a)).ok_or_else(|| ApiError::bad_request("bad_address", "address must be one email address"))?;
     let types = match t.event_types {
         Some(t) => event_types(Some(t))?,

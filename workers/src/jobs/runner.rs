@@ -28,6 +28,8 @@ pub struct Services {
     pub store: Arc<dyn Store>,
     pub waker: Waker,
     pub shutdown: Shutdown,
+    /// The API's public URL, for the variant links in `processed` events.
+    pub public_url: String,
 }
 
 /// The kind-specific work of a job: the raw upload in, stored variants and metadata out.
@@ -107,7 +109,10 @@ impl<P: Processor> JobHandler<P> {
         let done = self.processor.process(m, svc).await?;
         let mut ev = MediaEvent::of(m, MediaStatus::Processed);
         ev.metadata = Some(done.metadata.clone());
-        ev.variants = done.variants.clone();
+        // Events and webhooks show variants exactly as the API does: same order, same fields, with URLs.
+        let mut linked: Vec<_> = done.variants.iter().map(|v| v.clone().linked(&svc.public_url, &m.id)).collect();
+        mediamill_core::model::sort_variants(&mut linked);
+        ev.variants = linked;
         let changed = svc.repo.complete(&m.id, &done, &[media_event(m, event::MEDIA_PROCESSED, &ev)]).await?;
         if !changed {
             // Deleted while we worked: do not leave its variants behind.

@@ -34,6 +34,7 @@ impl VariantInfo<'_> {
             width: self.width,
             height: self.height,
             size,
+            url: None,
         }
     }
 }

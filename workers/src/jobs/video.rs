@@ -178,6 +178,7 @@ async fn store_hls(svc: &Services, m: &Media, p: &VideoProcessed, master: &Path)
         width,
         height,
         size: master_size,
+        url: None,
     })
 }
 

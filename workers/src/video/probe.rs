@@ -80,7 +80,8 @@ fn codec_name(params: &ff::codec::Parameters) -> String {
     if id == ff::codec::Id::None {
         return "none".into();
     }
-    ff::decoder::find(id).map(|c| c.name().to_string()).unwrap_or_else(|| format!("{id:?}").to_ascii_lowercase())
+    // The codec's name (`mp3`, `h264`), not the name of the decoder FFmpeg would pick (`mp3float`).
+    id.name().to_string()
 }
 
 fn video_stream(s: &ff::format::stream::Stream) -> Result<VideoStream, ProcessError> {
