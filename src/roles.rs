@@ -64,6 +64,7 @@ impl Backends {
             store: self.store.clone(),
             waker: self.waker.clone(),
             producer: Some(self.producer()?),
+            gates: mediamill_ingest::Gates::new(&self.cfg.limits),
             hub: Some(mediamill_ingest::live::EventHub::start(&self.cfg.kafka.brokers, &self.cfg.kafka.topic_prefix, shutdown.clone())?),
         };
         Ok(tokio::spawn(async move {

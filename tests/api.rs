@@ -124,7 +124,8 @@ async fn uploads_drop_nothing_silently_and_idempotency_keys_fingerprint_the_requ
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_error_is_json_and_names_no_internal_type() {
-    let p = Pipeline::start(&[]).await;
+    // Webhook targets on loopback only: the test never sends a delivery anywhere else.
+    let p = Pipeline::start(&[("MEDIAMILL_NOTIFY__ALLOW_PRIVATE_TARGETS", "true")]).await;
     let key = p.key("errors");
     let http = reqwest::Client::new();
 
@@ -177,7 +178,7 @@ async fn every_error_is_json_and_names_no_internal_type() {
 
     // Subscriptions are checked: a typo would never fire.
     let (s, _, b) = json_of(http.post(format!("{}/v1/webhooks", p.url)).bearer_auth(&key)
-        .json(&json!({"url": "https://example.com/hook", "event_types": ["media.procesed"]})).send().await.unwrap()).await;
+        .json(&json!({"url": "http://127.0.0.1:9/hook", "event_types": ["media.procesed"]})).send().await.unwrap()).await;
     assert_eq!(s, 400, "{b}");
     let msg = b["error"]["message"].as_str().unwrap();
     assert!(msg.contains("media.procesed") && msg.contains("mediamill.media.processed.v1"), "{msg}");
@@ -185,7 +186,7 @@ async fn every_error_is_json_and_names_no_internal_type() {
         .json(&json!({"address": "ops@example.com", "event_types": ["mediamill.nothing.*"]})).send().await.unwrap()).await;
     assert_eq!(s, 400, "{b}");
     let (s, _, b) = json_of(http.post(format!("{}/v1/webhooks", p.url)).bearer_auth(&key)
-        .json(&json!({"url": "https://example.com/hook", "event_types": ["mediamill.media.*", "mediamill.batch.completed.v1"]})).send().await.unwrap()).await;
+        .json(&json!({"url": "http://127.0.0.1:9/hook", "event_types": ["mediamill.media.*", "mediamill.batch.completed.v1"]})).send().await.unwrap()).await;
     assert_eq!(s, 201, "valid filters pass: {b}");
 }
 

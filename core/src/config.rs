@@ -114,6 +114,10 @@ pub struct ServerConfig {
     /// Where the worker, batch and notify roles serve `/metrics` and `/healthz` (ingest serves them on its
     /// API address); empty turns it off.
     pub ops_listen: String,
+    /// Open connections the API keeps at once; more are closed as they arrive.
+    pub max_connections: usize,
+    /// A connection that has not sent a request's whole header section in this long is closed.
+    pub header_read_timeout_secs: u64,
 }
 
 /// The metadata repository.
@@ -208,6 +212,17 @@ pub struct Limits {
     pub max_json_bytes: usize,
     /// Most files one multipart request may carry (each becomes a database row).
     pub max_parts_per_request: usize,
+    /// Longest text before a multipart body's first boundary, and longest header section of one part.
+    pub max_part_header_bytes: usize,
+    /// A request body that sends nothing for this long is cut (`408`); also the grace period before
+    /// `min_body_bytes_per_sec` is judged.
+    pub body_idle_secs: u64,
+    /// Slowest average pace a request body may keep after `body_idle_secs` (`408` below it).
+    pub min_body_bytes_per_sec: u64,
+    /// Uploads (single files, batch files, archives) one ingest instance receives at once; more answer `429`.
+    pub max_concurrent_uploads: usize,
+    /// Zip archives one ingest instance spools to disk at once (each may be `max_archive_bytes`).
+    pub max_concurrent_archives: usize,
 }
 
 /// One output of image processing.
@@ -283,7 +298,13 @@ pub struct WorkerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: SocketAddr::from(([127, 0, 0, 1], 8080)), public_url: String::new(), ops_listen: String::new() }
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: String::new(),
+            ops_listen: String::new(),
+            max_connections: 4096,
+            header_read_timeout_secs: 10,
+        }
     }
 }
 
@@ -341,6 +362,11 @@ impl Default for Limits {
             max_compression_ratio: 200,
             max_json_bytes: 64 * 1024,
             max_parts_per_request: 1000,
+            max_part_header_bytes: 8 * 1024,
+            body_idle_secs: 30,
+            min_body_bytes_per_sec: 1024,
+            max_concurrent_uploads: 256,
+            max_concurrent_archives: 4,
         }
     }
 }
@@ -423,6 +449,12 @@ impl Config {
         nonzero("limits.max_compression_ratio", self.limits.max_compression_ratio)?;
         nonzero("limits.max_json_bytes", self.limits.max_json_bytes as u64)?;
         nonzero("limits.max_parts_per_request", self.limits.max_parts_per_request as u64)?;
+        nonzero("limits.max_part_header_bytes", self.limits.max_part_header_bytes as u64)?;
+        nonzero("limits.body_idle_secs", self.limits.body_idle_secs)?;
+        nonzero("limits.max_concurrent_uploads", self.limits.max_concurrent_uploads as u64)?;
+        nonzero("limits.max_concurrent_archives", self.limits.max_concurrent_archives as u64)?;
+        nonzero("server.max_connections", self.server.max_connections as u64)?;
+        nonzero("server.header_read_timeout_secs", self.server.header_read_timeout_secs)?;
         nonzero("kafka.job_partitions", self.kafka.job_partitions.max(0) as u64)?;
         nonzero("kafka.event_partitions", self.kafka.event_partitions.max(0) as u64)?;
         nonzero("worker.max_attempts", self.worker.max_attempts as u64)?;

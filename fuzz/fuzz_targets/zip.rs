@@ -1,4 +1,4 @@
-//! Archive checks before extraction (`ingest::archive::plan`): bombs, traversal, symlinks and plain garbage
+//! Archive checks before extraction (`ingest::archive::open`): bombs, traversal, symlinks and plain garbage
 //! all end in a plan or a refusal, never a panic; every planned entry streams without one either.
 #![no_main]
 use std::io::Write;
@@ -10,10 +10,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     }
     let mut limits = mediamill_core::config::Limits::default();
     limits.max_archive_expanded_bytes = 64 << 20;
-    if let Ok(plan) = mediamill_ingest::archive::plan(f.path(), &limits) {
+    if let Ok((zip, plan)) = mediamill_ingest::archive::open(f.path(), &limits) {
         for e in plan.entries.iter().take(16) {
             let (tx, mut rx) = tokio::sync::mpsc::channel(1 << 16);
-            let _ = mediamill_ingest::archive::stream_entry(f.path(), e, tx);
+            let _ = mediamill_ingest::archive::is_nested_archive(&zip, e);
+            let _ = mediamill_ingest::archive::stream_entry(&zip, e, tx);
             while rx.try_recv().is_ok() {}
         }
     }

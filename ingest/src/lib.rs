@@ -6,8 +6,10 @@
 
 pub mod archive;
 mod auth;
+mod body_guard;
 mod error;
 mod json_body;
+mod server;
 pub mod live;
 mod metrics_handle;
 pub mod ops;
@@ -16,7 +18,7 @@ mod state;
 mod upload;
 
 pub use error::ApiError;
-pub use state::AppState;
+pub use state::{AppState, Gates};
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -50,7 +52,8 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
         .fallback(routes::health::not_found)
-        // After the routes, so it also sees the answers of the method-not-allowed fallback.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), body_guard::guard_bodies))
+        // Outermost, so it also sees the answers of the method-not-allowed fallback and of the guard.
         .layer(axum::middleware::from_fn(error::json_errors))
         // Uploads are streamed and limited per kind by our own code, which names the limit that was hit.
         .layer(DefaultBodyLimit::disable())
@@ -63,5 +66,9 @@ pub async fn serve(
     state: AppState,
     shutdown: mediamill_core::shutdown::Shutdown,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(async move { shutdown.wait().await }).await
+    let limits = server::ConnLimits {
+        max_connections: state.cfg.server.max_connections,
+        header_read_timeout: std::time::Duration::from_secs(state.cfg.server.header_read_timeout_secs),
+    };
+    server::serve(listener, router(state), limits, shutdown).await
 }

@@ -20,4 +20,33 @@ pub struct AppState {
     pub producer: Option<EventProducer>,
     /// Live events for SSE streams.
     pub hub: Option<std::sync::Arc<crate::live::EventHub>>,
+    /// How much work this instance takes on at once.
+    pub gates: Arc<Gates>,
+}
+
+/// Per-instance caps on concurrent work whose cost is not bounded by one request's memory: uploads hold a
+/// store connection and a multipart part each, archives up to `limits.max_archive_bytes` of disk each.
+pub struct Gates {
+    pub uploads: tokio::sync::Semaphore,
+    pub archives: tokio::sync::Semaphore,
+}
+
+impl Gates {
+    /// Gates sized by `limits`.
+    pub fn new(limits: &mediamill_core::config::Limits) -> Arc<Gates> {
+        Arc::new(Gates {
+            uploads: tokio::sync::Semaphore::new(limits.max_concurrent_uploads),
+            archives: tokio::sync::Semaphore::new(limits.max_concurrent_archives),
+        })
+    }
+}
+
+/// `429` for a full gate, naming the setting and when to come back.
+pub fn busy(what: &str, key: &str, limit: usize) -> crate::error::ApiError {
+    crate::error::ApiError::new(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        "instance_busy",
+        format!("this instance is receiving {limit} {what} already ({key}); try again shortly"),
+    )
+    .with_header(axum::http::header::RETRY_AFTER, "1")
 }

@@ -261,9 +261,10 @@ impl Pipeline {
     pub async fn settle_within(&self, key: &str, id: &str, wait: Duration) -> serde_json::Value {
         let deadline = Instant::now() + wait;
         loop {
-            let (_, item) = self.get(key, &format!("/v1/media/{id}")).await;
+            let (status, item) = self.get(key, &format!("/v1/media/{id}")).await;
             let s = item["status"].as_str().unwrap_or("");
-            if matches!(s, "processed" | "failed" | "deleted") {
+            // A deleted item answers 410: terminal too.
+            if matches!(s, "processed" | "failed") || status == 410 {
                 return item;
             }
             assert!(Instant::now() < deadline, "{id} never settled: {item}\nworker log:\n{}\nvideo log:\n{}", self.log("worker"), self.log("video"));

@@ -211,7 +211,6 @@ pub async fn add_archive(
     use futures::StreamExt;
     use tokio::io::AsyncWriteExt;
     let b = open_batch(&st, &tenant.id, &id).await?;
-    let internal = |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string());
     let limit = st.cfg.limits.max_archive_bytes;
     let too_large = || ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -221,6 +220,9 @@ pub async fn add_archive(
     if declared_length(req.headers()).is_some_and(|n| n > limit) {
         return Err(too_large());
     }
+    // Each spool may take `max_archive_bytes` of disk: only a few at once per instance.
+    let max = st.cfg.limits.max_concurrent_archives;
+    let _slot = st.gates.archives.try_acquire().map_err(|_| crate::state::busy("archives", "limits.max_concurrent_archives", max))?;
     // Spool to disk: a zip's directory is at its end, and memory must stay flat.
     let tmp = tempfile::NamedTempFile::new().map_err(internal)?;
     let path = tmp.path().to_path_buf();
@@ -241,21 +243,22 @@ pub async fn add_archive(
     }
     let limits = st.cfg.limits.clone();
     let p2 = path.clone();
-    let plan = tokio::task::spawn_blocking(move || crate::archive::plan(&p2, &limits))
+    let (zip, plan) = tokio::task::spawn_blocking(move || crate::archive::open(&p2, &limits))
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))??;
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+        .map_err(archive_error)?;
 
     let mut items = Vec::new();
     let mut skipped: Vec<Value> = plan.skipped.iter().map(|(n, r)| json!({"name": n, "reason": r})).collect();
     for entry in plan.entries {
-        let (p3, e3) = (path.clone(), entry.clone());
-        if tokio::task::spawn_blocking(move || crate::archive::is_nested_archive(&p3, &e3)).await.unwrap_or(false) {
+        let (z3, e3) = (zip.clone(), entry.clone());
+        if tokio::task::spawn_blocking(move || crate::archive::is_nested_archive(&z3, &e3)).await.unwrap_or(false) {
             skipped.push(json!({"name": entry.name, "reason": "nested_archive"}));
             continue;
         }
         let (tx, rx) = tokio::sync::mpsc::channel(4);
-        let (p4, e4) = (path.clone(), entry.clone());
-        let reader = tokio::task::spawn_blocking(move || crate::archive::stream_entry(&p4, &e4, tx));
+        let (z4, e4) = (zip.clone(), entry.clone());
+        let reader = tokio::task::spawn_blocking(move || crate::archive::stream_entry(&z4, &e4, tx));
         let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) });
         let filename = entry.name.rsplit('/').next().and_then(clean_filename);
         let up = Upload { tenant_id: &tenant.id, batch_id: Some(b.id.clone()), idem: None };
@@ -270,6 +273,26 @@ pub async fn add_archive(
     }
     seal_when_expected(&st, &b).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"batch_id": b.id, "items": items, "skipped": skipped}))))
+}
+
+fn internal(e: std::io::Error) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string())
+}
+
+/// The HTTP answer for a refused archive.
+fn archive_error(e: crate::archive::ArchiveError) -> ApiError {
+    use crate::archive::ArchiveError as A;
+    let msg = e.to_string();
+    match e {
+        A::Unreadable(_) => ApiError::bad_request("bad_archive", msg),
+        A::TooManyEntries { .. } => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_entries", msg),
+        A::Unsafe(_) => ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "unsafe_archive", msg),
+        A::Bomb(_) => ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "zip_bomb", msg),
+        A::Io(_) => {
+            tracing::warn!(error = %msg, "archive spool");
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        }
+    }
 }
 
 /// `POST /v1/batches/{id}/seal`: no more files; the batch completes when every item is terminal.

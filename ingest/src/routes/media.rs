@@ -164,6 +164,8 @@ where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
+    let limit = st.cfg.limits.max_concurrent_uploads;
+    let _slot = st.gates.uploads.try_acquire().map_err(|_| crate::state::busy("uploads", "limits.max_concurrent_uploads", limit))?;
     let media_id = uuid::Uuid::now_v7().to_string();
     let raw_key = store::raw_key(tenant_id, &media_id);
     let received = upload::receive(body, st.store.as_ref(), &raw_key, &st.cfg.limits, declared).await?;
