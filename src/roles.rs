@@ -67,6 +67,7 @@ impl Backends {
             gates: mediamill_ingest::Gates::new(&self.cfg.limits),
             hub: Some(mediamill_ingest::live::EventHub::start(&self.cfg.kafka.brokers, &self.cfg.kafka.topic_prefix, shutdown.clone())?),
         };
+        tokio::spawn(sweep_abandoned_writes(self.store.clone(), shutdown.clone()));
         Ok(tokio::spawn(async move {
             if let Err(e) = mediamill_ingest::serve(listener, state, shutdown).await {
                 tracing::error!(error = %e, "ingest server stopped");
@@ -311,6 +312,23 @@ impl Backends {
 /// A database URL with its password hidden, for messages.
 pub fn mask(url: &str) -> String {
     mediamill_core::config::mask_url_password(url)
+}
+
+/// Hourly, removes what writers of killed processes left in the store (temporary files, unfinished
+/// multipart uploads) once it is a day old: no upload takes that long, and a live one is never touched.
+async fn sweep_abandoned_writes(store: Arc<dyn Store>, shutdown: Shutdown) {
+    const AGE: Duration = Duration::from_secs(24 * 3600);
+    loop {
+        match store.sweep_incomplete(AGE).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "removed abandoned partial uploads from the store"),
+            Err(e) => tracing::warn!(error = %e, "sweeping abandoned partial uploads"),
+        }
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+        }
+    }
 }
 
 /// Waits for every task, logging the ones that panicked.

@@ -165,6 +165,28 @@ async fn store_suite(s: Arc<dyn Store>) {
     w.abort().await;
     assert!(matches!(s.get(&format!("{prefix}/aborted")).await, Err(StoreError::NotFound(_))));
 
+    // A write dropped mid-way (the client went away, the request's future was dropped) leaves no temporary
+    // file and no unfinished multipart upload behind.
+    let before = s.incomplete_writes(&prefix).await.unwrap();
+    let mut w = s.writer(&format!("{prefix}/dropped"), "video/mp4").await.unwrap();
+    w.write(Bytes::from(vec![2u8; 9 << 20])).await.unwrap();
+    assert_eq!(s.incomplete_writes(&prefix).await.unwrap(), before + 1, "the write is under way");
+    drop(w);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.incomplete_writes(&prefix).await.unwrap() > before {
+        assert!(std::time::Instant::now() < deadline, "a dropped write left its parts behind");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(matches!(s.get(&format!("{prefix}/dropped")).await, Err(StoreError::NotFound(_))));
+    // One killed mid-write is swept once it is old enough.
+    let w = s.writer(&format!("{prefix}/killed"), "video/mp4").await.unwrap();
+    let mut w = std::mem::ManuallyDrop::new(w); // as if the process died: no cleanup runs
+    w.write(Bytes::from(vec![3u8; 9 << 20])).await.unwrap();
+    assert_eq!(s.sweep_incomplete(std::time::Duration::from_secs(3600)).await.unwrap(), 0, "young writes are left alone");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert!(s.sweep_incomplete(std::time::Duration::from_secs(1)).await.unwrap() >= 1);
+    assert_eq!(s.incomplete_writes(&prefix).await.unwrap(), before);
+
     // Missing objects, hostile keys, deletes.
     assert!(matches!(s.get(&format!("{prefix}/nope")).await, Err(StoreError::NotFound(_))));
     assert!(matches!(s.get("../etc/passwd").await, Err(StoreError::InvalidKey(_))));

@@ -58,6 +58,8 @@ pub struct ObjectRead {
 }
 
 /// A streaming write of one object. Nothing is visible under the key until [`ObjectWriter::finish`].
+/// A writer dropped without `finish` or `abort` (a client that went away mid-upload drops the request's
+/// future) cleans up after itself: its temporary file is removed, its multipart upload aborted.
 #[async_trait]
 pub trait ObjectWriter: Send {
     /// Appends a chunk.
@@ -85,6 +87,11 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError>;
     /// Fails when the store cannot serve requests (for `/readyz`).
     async fn check(&self) -> Result<(), StoreError>;
+    /// Writes started under `prefix` and neither finished nor cleaned up (temporary files, multipart uploads).
+    async fn incomplete_writes(&self, prefix: &str) -> Result<u64, StoreError>;
+    /// Cleans up incomplete writes older than `older_than` (left by a process that was killed mid-write);
+    /// returns how many.
+    async fn sweep_incomplete(&self, older_than: std::time::Duration) -> Result<u64, StoreError>;
 }
 
 /// Opens the store the configuration names.

@@ -70,6 +70,16 @@ struct LocalWriter {
     content_type: String,
     file: fs::File,
     written: u64,
+    /// Finished or aborted: nothing left for `Drop` to clean.
+    settled: bool,
+}
+
+impl Drop for LocalWriter {
+    fn drop(&mut self) {
+        if !self.settled {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 #[async_trait]
@@ -88,12 +98,13 @@ impl ObjectWriter for LocalWriter {
         }
         fs::write(meta_path(&self.dest), self.content_type.as_bytes()).await.map_err(io_err)?;
         fs::rename(&self.tmp, &self.dest).await.map_err(io_err)?;
+        self.settled = true;
         Ok(self.written)
     }
 
-    async fn abort(self: Box<Self>) {
-        drop(self.file);
+    async fn abort(mut self: Box<Self>) {
         let _ = fs::remove_file(&self.tmp).await;
+        self.settled = true;
     }
 }
 
@@ -103,7 +114,7 @@ impl Store for LocalStore {
         let dest = self.path_of(key)?;
         let tmp = self.root.join(TMP_DIR).join(uuid::Uuid::new_v4().to_string());
         let file = fs::File::create(&tmp).await.map_err(io_err)?;
-        Ok(Box::new(LocalWriter { tmp, dest, content_type: content_type.to_string(), file, written: 0 }))
+        Ok(Box::new(LocalWriter { tmp, dest, content_type: content_type.to_string(), file, written: 0, settled: false }))
     }
 
     async fn put(&self, key: &str, content_type: &str, data: Bytes) -> Result<(), StoreError> {
@@ -174,6 +185,28 @@ impl Store for LocalStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(io_err(e)),
         }
+    }
+
+    async fn incomplete_writes(&self, _prefix: &str) -> Result<u64, StoreError> {
+        // Temporary files are named by uuid, not key: every unfinished write counts.
+        let mut n = 0;
+        let mut dir = fs::read_dir(self.root.join(TMP_DIR)).await.map_err(io_err)?;
+        while dir.next_entry().await.map_err(io_err)?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    async fn sweep_incomplete(&self, older_than: std::time::Duration) -> Result<u64, StoreError> {
+        let mut n = 0;
+        let mut dir = fs::read_dir(self.root.join(TMP_DIR)).await.map_err(io_err)?;
+        while let Some(e) = dir.next_entry().await.map_err(io_err)? {
+            let old = e.metadata().await.ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age > older_than);
+            if old && fs::remove_file(e.path()).await.is_ok() {
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     async fn check(&self) -> Result<(), StoreError> {

@@ -81,6 +81,36 @@ impl S3Store {
         Ok(store)
     }
 
+    /// Multipart uploads in progress under `prefix`: (key, upload id, when it started).
+    async fn multipart_uploads(&self, prefix: &str) -> Result<Vec<(String, String, Option<std::time::SystemTime>)>, StoreError> {
+        let mut out = Vec::new();
+        let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
+        loop {
+            let page = self
+                .client
+                .list_multipart_uploads()
+                .bucket(&self.bucket)
+                .prefix(prefix)
+                .set_key_marker(key_marker.clone())
+                .set_upload_id_marker(id_marker.clone())
+                .send()
+                .await
+                .map_err(|e| sdk_err(&self.bucket, e))?;
+            for u in page.uploads() {
+                let started = u.initiated().and_then(|t| std::time::SystemTime::try_from(*t).ok());
+                out.push((u.key().unwrap_or_default().to_string(), u.upload_id().unwrap_or_default().to_string(), started));
+            }
+            if !page.is_truncated().unwrap_or(false) || out.len() > 100_000 {
+                return Ok(out);
+            }
+            key_marker = page.next_key_marker().map(String::from);
+            id_marker = page.next_upload_id_marker().map(String::from);
+            if key_marker.is_none() {
+                return Ok(out);
+            }
+        }
+    }
+
     async fn ensure_bucket(&self) -> Result<(), StoreError> {
         if self.client.head_bucket().bucket(&self.bucket).send().await.is_ok() {
             return Ok(());
@@ -121,6 +151,22 @@ struct S3Writer {
     upload_id: Option<String>,
     parts: Vec<CompletedPart>,
     written: u64,
+    /// Finished or aborted: nothing left for `Drop` to clean.
+    settled: bool,
+}
+
+impl Drop for S3Writer {
+    fn drop(&mut self) {
+        // Parts of an unfinished multipart upload are kept (and billed) until aborted.
+        let (Some(id), false) = (self.upload_id.take(), self.settled) else { return };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        let (client, bucket, key) = (self.store.client.clone(), self.store.bucket.clone(), std::mem::take(&mut self.key));
+        rt.spawn(async move {
+            if let Err(e) = client.abort_multipart_upload().bucket(bucket).key(&key).upload_id(id).send().await {
+                tracing::warn!(key, error = %e, "aborting an abandoned multipart upload");
+            }
+        });
+    }
 }
 
 impl S3Writer {
@@ -174,6 +220,7 @@ impl ObjectWriter for S3Writer {
         if self.upload_id.is_none() {
             let body = self.buf.split().freeze();
             self.store.put_object(&self.key, &self.content_type, body).await?;
+            self.settled = true;
             return Ok(self.written);
         }
         if !self.buf.is_empty() {
@@ -190,10 +237,12 @@ impl ObjectWriter for S3Writer {
             .send()
             .await
             .map_err(|e| sdk_err(&self.key, e))?;
+        self.settled = true;
         Ok(self.written)
     }
 
-    async fn abort(self: Box<Self>) {
+    async fn abort(mut self: Box<Self>) {
+        self.settled = true;
         if let Some(id) = &self.upload_id {
             let _ = self
                 .store
@@ -220,6 +269,7 @@ impl Store for S3Store {
             upload_id: None,
             parts: Vec::new(),
             written: 0,
+            settled: false,
         }))
     }
 
@@ -300,6 +350,29 @@ impl Store for S3Store {
                 _ => return Ok(count),
             }
         }
+    }
+
+    async fn incomplete_writes(&self, prefix: &str) -> Result<u64, StoreError> {
+        Ok(self.multipart_uploads(prefix).await?.len() as u64)
+    }
+
+    async fn sweep_incomplete(&self, older_than: Duration) -> Result<u64, StoreError> {
+        let cutoff = std::time::SystemTime::now() - older_than;
+        let mut n = 0;
+        for (key, id, started) in self.multipart_uploads("").await? {
+            if started.is_some_and(|t| t < cutoff) {
+                self.client
+                    .abort_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&key)
+                    .upload_id(id)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err(&key, e))?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     async fn check(&self) -> Result<(), StoreError> {
