@@ -282,7 +282,7 @@ impl Backends {
 impl Backends {
     /// Starts the notifier: a consumer of `media.events` and `batch.events` that records deliveries, and the
     /// dispatcher that sends them.
-    pub fn spawn_notify(&self, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
+    pub fn spawn_notify(&self, shutdown: Shutdown) -> anyhow::Result<Vec<JoinHandle<()>>> {
         use mediamill_batch::notify::{Dispatcher, Fanout};
         let cfg = &self.cfg;
         let wake = Arc::new(tokio::sync::Notify::new());
@@ -296,16 +296,16 @@ impl Backends {
             max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
             drain_timeout: Duration::from_secs(10),
         };
-        let dispatcher = Dispatcher::new(self.repo.clone(), cfg.notify.clone(), wake);
+        let dispatcher = Dispatcher::new(self.repo.clone(), cfg.notify.clone(), wake).context("building the webhook client")?;
         let sd = shutdown.clone();
-        vec![
+        Ok(vec![
             tokio::spawn(async move {
                 if let Err(e) = run_consumer(settings, fanout, sd).await {
                     tracing::error!(error = %e, "notifier stopped");
                 }
             }),
             tokio::spawn(dispatcher.run(shutdown)),
-        ]
+        ])
     }
 }
 

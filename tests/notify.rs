@@ -245,3 +245,54 @@ async fn failures_and_completed_batches_are_emailed() {
     let _ = smtpd.kill();
     let _ = smtpd.wait();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_endpoint_holds_back_only_its_own_tenant() {
+    // Tenant A's endpoint takes every request and answers none until the test lets it; tenant B's answers
+    // at once. B's delivery must arrive while A's requests still hang (before, one claim round waited for
+    // every send of the round, so B waited for A's timeout).
+    let p = Pipeline::start(&[
+        ("MEDIAMILL_NOTIFY__ALLOW_PRIVATE_TARGETS", "true"),
+        ("MEDIAMILL_NOTIFY__TIMEOUT_MS", "120000"),
+    ])
+    .await;
+    let gate = Arc::new(tokio::sync::Notify::new());
+    let hanging = Arc::new(AtomicUsize::new(0));
+    let (g, h) = (gate.clone(), hanging.clone());
+    let slow = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let (g, h) = (g.clone(), h.clone());
+            async move {
+                h.fetch_add(1, Ordering::SeqCst);
+                g.notified().await;
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let slow_url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, slow).await });
+    let (fast, fast_url) = Receiver::start(0).await;
+
+    let a = p.key("slow-tenant");
+    let b = p.key("fast-tenant");
+    register(&p, &a, &slow_url, &["mediamill.media.uploaded.v1"]).await;
+    register(&p, &b, &fast_url, &["mediamill.media.uploaded.v1"]).await;
+    for _ in 0..6 {
+        p.upload(&a, "still.gif").await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while hanging.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "the slow endpoint never got a request");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    p.upload(&b, "still.gif").await;
+    fast.wait_for(1, 60).await;
+    let in_flight = hanging.load(Ordering::SeqCst);
+    assert!(
+        (1..=2).contains(&in_flight),
+        "the slow endpoint had {in_flight} requests in flight; at most 2 per target are sent at once"
+    );
+    gate.notify_waiters();
+}

@@ -54,8 +54,11 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct NotifyConfig {
-    /// Allow webhook targets on loopback, private or link-local addresses (off: SSRF protection).
+    /// Allow webhook targets on loopback, private, link-local or other internal addresses, on any port
+    /// (off: SSRF protection; for development).
     pub allow_private_targets: bool,
+    /// Ports a webhook target on a public address may use.
+    pub allowed_ports: Vec<u16>,
     /// First retry delay; each later one doubles, with jitter, up to `retry_max_ms`.
     pub retry_base_ms: u64,
     pub retry_max_ms: u64,
@@ -71,10 +74,18 @@ pub struct NotifyConfig {
     pub smtp_from: String,
 }
 
+impl NotifyConfig {
+    /// The SSRF rules webhook targets are held to.
+    pub fn target_policy(&self) -> crate::webhook_target::Policy {
+        crate::webhook_target::Policy { allow_private: self.allow_private_targets, ports: self.allowed_ports.clone() }
+    }
+}
+
 impl Default for NotifyConfig {
     fn default() -> Self {
         NotifyConfig {
             allow_private_targets: false,
+            allowed_ports: vec![80, 443],
             retry_base_ms: 5_000,
             retry_max_ms: 3_600_000,
             max_attempts: 15,

@@ -11,7 +11,7 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let (trigger, sd) = shutdown::channel();
     shutdown::on_signals(trigger);
     tracing::info!("notifier started");
-    let mut tasks = b.spawn_notify(sd.clone());
+    let mut tasks = b.spawn_notify(sd.clone())?;
     tasks.extend(b.spawn_ops(sd).await?);
     join_all(tasks).await;
     Ok(())

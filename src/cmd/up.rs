@@ -86,7 +86,7 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
     let mut tasks = vec![b.spawn_relay(sd.clone())?, b.spawn_image_worker(sd.clone()).await?, b.spawn_video_worker(sd.clone()).await?];
     tasks.extend(b.spawn_retry_forwarder(sd.clone())?);
     tasks.extend(b.spawn_batch(sd.clone()));
-    tasks.extend(b.spawn_notify(sd.clone()));
+    tasks.extend(b.spawn_notify(sd.clone())?);
     tasks.push(b.spawn_ingest(listener, sd)?);
     Ok(Running { addr, new_key, embedded: broker.is_some(), brokers, trigger, tasks, _broker: broker })
 }

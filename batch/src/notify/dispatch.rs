@@ -1,7 +1,12 @@
 //! The dispatcher: sends due deliveries, records every attempt, schedules retries with exponential backoff
 //! and jitter, gives up after `notify.max_attempts`, and disables an endpoint failing for too long.
+//!
+//! Each delivery is sent on a task of its own, with at most [`PER_TARGET`] in flight per target: a slow
+//! endpoint (up to `notify.timeout_ms` a request) holds only its own deliveries back, never another
+//! tenant's. A claimed delivery whose target is at its cap is left to its lease and claimed again later.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mediamill_core::config::NotifyConfig;
@@ -14,8 +19,10 @@ use tokio::sync::Notify;
 use super::email::EmailSender;
 use super::webhook::WebhookSender;
 
-/// Deliveries sent at once.
+/// Deliveries in flight at once, over all targets.
 const CLAIM: u32 = 32;
+/// Deliveries in flight at once to one target (endpoint, batch URL or email recipient).
+pub const PER_TARGET: usize = 2;
 
 /// Sends deliveries.
 pub struct Dispatcher {
@@ -24,6 +31,8 @@ pub struct Dispatcher {
     pub webhooks: WebhookSender,
     pub email: EmailSender,
     pub wake: Arc<Notify>,
+    /// In-flight deliveries per target id.
+    busy: Mutex<HashMap<String, usize>>,
 }
 
 /// Delay before retry number `attempts` (1-based): base × 2^(n-1), capped, with up to half of it as jitter.
@@ -34,32 +43,82 @@ pub fn backoff(cfg: &NotifyConfig, attempts: u32) -> Duration {
 }
 
 impl Dispatcher {
-    pub fn new(repo: Arc<dyn Repo>, cfg: NotifyConfig, wake: Arc<Notify>) -> Dispatcher {
-        let webhooks = WebhookSender::new(Duration::from_millis(cfg.timeout_ms), cfg.allow_private_targets);
+    /// Fails when the webhook client cannot be built (it would lack its timeout, redirect and SSRF rules).
+    pub fn new(repo: Arc<dyn Repo>, cfg: NotifyConfig, wake: Arc<Notify>) -> Result<Dispatcher, reqwest::Error> {
+        let webhooks = WebhookSender::new(Duration::from_millis(cfg.timeout_ms), cfg.target_policy())?;
         let email = EmailSender::new(&cfg.smtp_host, cfg.smtp_port, &cfg.smtp_from);
-        Dispatcher { repo, cfg, webhooks, email, wake }
+        Ok(Dispatcher { repo, cfg, webhooks, email, wake, busy: Mutex::default() })
     }
 
-    /// Runs until shutdown.
+    /// Runs until shutdown; deliveries in flight then finish (their sends are bounded by the timeout).
     pub async fn run(self, shutdown: Shutdown) {
-        let lease = (self.cfg.timeout_ms as i64) * 3 + 5_000;
+        let this = Arc::new(self);
+        let lease = (this.cfg.timeout_ms as i64) * 3 + 5_000;
+        let slots = Arc::new(tokio::sync::Semaphore::new(CLAIM as usize));
+        let mut tasks = tokio::task::JoinSet::new();
         loop {
-            let due = match self.repo.claim_due(now_ms(), lease, CLAIM).await {
-                Ok(d) => d,
-                Err(e) => {
-                    tracing::warn!(error = %e, "notifier: claiming deliveries");
-                    Vec::new()
+            while tasks.try_join_next().is_some() {}
+            let free = slots.available_permits() as u32;
+            let due = if free == 0 {
+                Vec::new()
+            } else {
+                match this.repo.claim_due(now_ms(), lease, free).await {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "notifier: claiming deliveries");
+                        Vec::new()
+                    }
                 }
             };
-            let n = due.len();
-            futures::future::join_all(due.into_iter().map(|d| self.deliver(d))).await;
-            if n as u32 == CLAIM {
+            let full = free > 0 && due.len() as u32 == free;
+            for d in due {
+                if !this.take_target(&d.target_id) {
+                    metrics::counter!("mediamill_notifications_deferred_total", "channel" => d.channel.as_str()).increment(1);
+                    continue;
+                }
+                let Ok(permit) = slots.clone().try_acquire_owned() else {
+                    this.release_target(&d.target_id);
+                    continue;
+                };
+                let t = this.clone();
+                tasks.spawn(async move {
+                    let target = d.target_id.clone();
+                    t.deliver(d).await;
+                    t.release_target(&target);
+                    drop(permit);
+                    t.wake.notify_one();
+                });
+            }
+            if full {
                 continue;
             }
             tokio::select! {
-                _ = shutdown.wait() => return,
-                _ = self.wake.notified() => {}
+                _ = shutdown.wait() => break,
+                _ = this.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Counts one more delivery in flight to `target`; false when it is at its cap.
+    fn take_target(&self, target: &str) -> bool {
+        let Ok(mut busy) = self.busy.lock() else { return false };
+        let n = busy.entry(target.to_string()).or_insert(0);
+        if *n >= PER_TARGET {
+            return false;
+        }
+        *n += 1;
+        true
+    }
+
+    fn release_target(&self, target: &str) {
+        if let Ok(mut busy) = self.busy.lock() {
+            if let Some(n) = busy.get_mut(target) {
+                *n -= 1;
+                if *n == 0 {
+                    busy.remove(target);
+                }
             }
         }
     }

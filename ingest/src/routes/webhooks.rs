@@ -54,7 +54,7 @@ pub async fn check_target(st: &AppState, url: &str) -> Result<(), ApiError> {
     if url.len() > 2048 {
         return Err(ApiError::bad_request("bad_webhook_url", "the URL is longer than 2048 characters"));
     }
-    webhook_target::check(url, st.cfg.notify.allow_private_targets)
+    webhook_target::check(url, &st.cfg.notify.target_policy())
         .await
         .map_err(|e| ApiError::bad_request("bad_webhook_url", format!("webhook target refused: {e}")))
 }
