@@ -94,8 +94,10 @@ impl Backends {
     pub async fn spawn_image_worker(&self, shutdown: Shutdown) -> anyhow::Result<JoinHandle<()>> {
         let cfg = &self.cfg;
         let concurrency = cfg.worker_concurrency();
-        let sandbox = self.sandbox(ChildSpec::image(&cfg.isolation), concurrency).await?;
+        let work = work_root()?;
+        let sandbox = self.sandbox(ChildSpec::image(&cfg.isolation, &work), concurrency).await?;
         let processor = ImageProcessor {
+            tmp_dir: work,
             // Isolated, the pool only backs the in-process path, which then never runs.
             pool: CpuPool::new(if sandbox.is_some() { 1 } else { concurrency }),
             sandbox,
@@ -112,12 +114,8 @@ impl Backends {
     /// hold up images. Each job runs off the poll loop; at `video.concurrency` jobs the consumer pauses.
     pub async fn spawn_video_worker(&self, shutdown: Shutdown) -> anyhow::Result<JoinHandle<()>> {
         let cfg = &self.cfg;
-        let tmp_dir = std::env::temp_dir();
-        let orphans = mediamill_workers::jobs::video::remove_orphans(&tmp_dir);
-        if orphans > 0 {
-            tracing::info!(orphans, dir = %tmp_dir.display(), "removed temporary folders of killed video workers");
-        }
-        let sandbox = self.sandbox(ChildSpec::video(&cfg.isolation), cfg.video.concurrency).await?;
+        let tmp_dir = work_root()?;
+        let sandbox = self.sandbox(ChildSpec::video(&cfg.isolation, &tmp_dir), cfg.video.concurrency).await?;
         let processor = VideoProcessor {
             sandbox,
             settings: Arc::new(VideoSettings::from_config(cfg)),
@@ -312,6 +310,17 @@ impl Backends {
 /// A database URL with its password hidden, for messages.
 pub fn mask(url: &str) -> String {
     mediamill_core::config::mask_url_password(url)
+}
+
+/// This process's folder for job folders (the sandbox children's work folder), after removing those of
+/// worker processes that were killed.
+fn work_root() -> anyhow::Result<std::path::PathBuf> {
+    let tmp = std::env::temp_dir();
+    let orphans = mediamill_workers::jobs::video::remove_orphans(&tmp);
+    if orphans > 0 {
+        tracing::info!(orphans, dir = %tmp.display(), "removed job folders of killed workers");
+    }
+    mediamill_workers::jobs::video::work_root(&tmp).with_context(|| format!("creating a work folder in {}", tmp.display()))
 }
 
 /// Hourly, removes what writers of killed processes left in the store (temporary files, unfinished

@@ -23,6 +23,8 @@ fn spec(program: &str, args: &[&str], memory_mb: u64) -> ChildSpec {
         memory_key: "isolation.image_memory_mb",
         max_jobs: 1000,
         kind: "image",
+        // The tests' job folders are temporary folders: the children may use the temp folder.
+        work_dir: Some(std::env::temp_dir()),
     }
 }
 
@@ -235,3 +237,21 @@ async fn a_child_whose_worker_is_gone_exits_even_with_its_pipe_held_open() {
     }
     assert!(!running(), "the orphaned child {pid} still runs");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hijacked_decoder_reaches_no_network_no_files_and_no_secrets() {
+    // The test process's environment holds the stack's S3 secret (MEDIAMILL_TEST_S3_SECRET_KEY), as a
+    // worker's holds its own: none of it may reach a child.
+    assert!(std::env::vars().any(|(k, _)| k.starts_with("MEDIAMILL_")), "run through scripts/test.sh");
+    let sb = sandbox(2048).await;
+    let (reason, msg) = reason(sb.image(&faulty("probe"), &settings(), MINUTE).await);
+    assert_eq!(reason, "crashed", "{msg}");
+    for refused in ["probe connect: refused", "probe udp: refused", "probe /etc/passwd: refused", "probe exec: refused"] {
+        assert!(msg.contains(refused), "{refused:?} not in: {msg}");
+    }
+    let env = msg.split("probe environment: ").nth(1).and_then(|s| s.split(';').next()).unwrap_or("?");
+    assert_eq!(env.trim(), "MALLOC_ARENA_MAX", "the child saw more of the environment: {msg}");
+    // The same child carries on with ordinary work.
+    assert!(sb.image(&fixture("alpha.png"), &settings(), MINUTE).await.is_ok());
+}
+

@@ -10,6 +10,9 @@ pub struct Args {
     /// The worker's pid: the child exits as soon as it is no longer its parent.
     #[arg(long)]
     parent_pid: Option<u32>,
+    /// The folder of the worker's job folders: the only one the child may read and write.
+    #[arg(long)]
+    work_dir: Option<std::path::PathBuf>,
     /// Tests only: inputs ending in `MMFAULT:segv|abort|hang|alloc` make this child fail that way.
     #[arg(long, env = "MEDIAMILL_SANDBOX_FAULTS", hide = true, action = clap::ArgAction::SetTrue,
           value_parser = clap::builder::FalseyValueParser::new())]
@@ -18,6 +21,6 @@ pub struct Args {
 
 /// Serves requests; no runtime, no configuration: a child needs nothing but its pipes.
 pub fn run(a: Args) -> anyhow::Result<()> {
-    mediamill_workers::sandbox::child::serve(a.memory_mb, a.test_faults, a.parent_pid)?;
+    mediamill_workers::sandbox::child::serve(a.memory_mb, a.test_faults, a.parent_pid, a.work_dir.as_deref())?;
     Ok(())
 }

@@ -37,9 +37,11 @@ fn images(dir: &Path, s: &ImageSettings) -> anyhow::Result<Vec<(PathBuf, Vec<u8>
 
 /// Runs the benchmark.
 pub async fn run(cfg: &Config, dir: &Path, video_file: &Path, rounds: usize) -> anyhow::Result<()> {
+    // The children may read and write only beneath this folder, so the job folders go there.
+    let work = mediamill_workers::jobs::video::work_root(&std::env::temp_dir())?;
     let s = ImageSettings::from_config(cfg);
     let files = images(dir, &s)?;
-    let sb = Supervisor::start(ChildSpec::image(&cfg.isolation)?, 1).await?;
+    let sb = Supervisor::start(ChildSpec::image(&cfg.isolation, &work)?, 1).await?;
     // One untimed pass each: page cache, the child's first-use initialisation.
     for (_, b) in &files {
         sb.image(b, &s, TIMEOUT).await?;
@@ -64,15 +66,15 @@ pub async fn run(cfg: &Config, dir: &Path, video_file: &Path, rounds: usize) -> 
 
     if video_file.exists() {
         let vs = VideoSettings::from_config(cfg);
-        let vsb = Supervisor::start(ChildSpec::video(&cfg.isolation)?, 1).await?;
+        let vsb = Supervisor::start(ChildSpec::video(&cfg.isolation, &work)?, 1).await?;
         let (mut inproc, mut isolated) = (f64::MAX, f64::MAX);
         for _ in 0..3 {
-            let dir = tempfile::tempdir()?;
+            let dir = tempfile::tempdir_in(&work)?;
             let never = AtomicBool::new(false);
             let t = Instant::now();
             tokio::task::block_in_place(|| video::process(video_file, dir.path(), &vs, &|_| {}, &never))?;
             inproc = inproc.min(t.elapsed().as_secs_f64());
-            let dir = tempfile::tempdir()?;
+            let dir = tempfile::tempdir_in(&work)?;
             let t = Instant::now();
             vsb.video(video_file, dir.path(), &vs, TIMEOUT, |_| {}).await?;
             isolated = isolated.min(t.elapsed().as_secs_f64());
@@ -85,7 +87,7 @@ pub async fn run(cfg: &Config, dir: &Path, video_file: &Path, rounds: usize) -> 
     let starts = 5;
     let t = Instant::now();
     for _ in 0..starts {
-        Supervisor::start(ChildSpec::image(&cfg.isolation)?, 1).await?;
+        Supervisor::start(ChildSpec::image(&cfg.isolation, &work)?, 1).await?;
     }
     let start_ms = t.elapsed().as_secs_f64() * 1e3 / starts as f64;
     println!("child start (spawn → ready, paid once per child, not per job): {start_ms:.1} ms = {:.1}× one in-process image", start_ms / a);

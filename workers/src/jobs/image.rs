@@ -27,6 +27,8 @@ pub struct ImageProcessor {
     /// For the MP4 made from animated GIFs.
     pub video: Arc<VideoSettings>,
     pub job_timeout: Duration,
+    /// Where job folders go (GIF → MP4): the sandbox children's work folder.
+    pub tmp_dir: std::path::PathBuf,
 }
 
 #[async_trait]
@@ -50,7 +52,7 @@ impl Processor for ImageProcessor {
         if processed.metadata.animated && processed.metadata.format == "gif" {
             let dir = tempfile::Builder::new()
                 .prefix("mediamill-gif-")
-                .tempdir()
+                .tempdir_in(&self.tmp_dir)
                 .map_err(|e| Step::Transient(format!("creating a temporary folder: {e}")))?;
             let (input, out) = (dir.path().join("source.gif"), dir.path().to_path_buf());
             tokio::fs::write(&input, &raw).await.map_err(|e| Step::Transient(format!("writing {}: {e}", input.display())))?;

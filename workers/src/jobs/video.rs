@@ -182,6 +182,14 @@ async fn store_hls(svc: &Services, m: &Media, p: &VideoProcessed, master: &Path)
     })
 }
 
+/// The folder of this worker process's job folders, `{tmp_dir}/mediamill-video-{pid}-work`: what its sandbox
+/// children may read and write, and what [`remove_orphans`] removes once the process is gone.
+pub fn work_root(tmp_dir: &Path) -> std::io::Result<PathBuf> {
+    let root = tmp_dir.join(format!("{TMP_PREFIX}{}-work", std::process::id()));
+    std::fs::create_dir_all(&root)?;
+    Ok(root)
+}
+
 /// Removes job folders left in `tmp_dir` by video workers that no longer run (killed mid-job).
 pub fn remove_orphans(tmp_dir: &Path) -> usize {
     let Ok(entries) = std::fs::read_dir(tmp_dir) else { return 0 };

@@ -25,6 +25,9 @@ pub enum ChildError {
     /// The worker sent something that is not a message, or the pipe broke mid-message.
     #[error(transparent)]
     Pipe(#[from] FrameError),
+    /// The child could not give up what it must before reading any input.
+    #[error("sandbox child: {0}")]
+    Lockdown(#[from] super::lockdown::LockdownError),
 }
 
 /// Runs the child until stdin closes. `memory_mb` (0: none) becomes the address-space limit. With `faults`
@@ -33,10 +36,19 @@ pub enum ChildError {
 ///
 /// `parent` is the worker's pid as the worker gave it (a worker gone before the child looked would otherwise
 /// go unnoticed); without it, the parent at start.
-pub fn serve(memory_mb: u64, faults: bool, parent: Option<u32>) -> Result<(), ChildError> {
+///
+/// Before the first request it locks itself down ([`super::lockdown`]): no inherited descriptors, no
+/// filesystem outside `work_dir` (and the system's libraries, read-only), no sockets, no new programs.
+pub fn serve(memory_mb: u64, faults: bool, parent: Option<u32>, work_dir: Option<&Path>) -> Result<(), ChildError> {
     limit_self(memory_mb).map_err(ChildError::Limit)?;
+    super::lockdown::close_inherited()?;
     exit_with_parent(parent);
     video::init();
+    let fs = super::lockdown::restrict_filesystem(work_dir)?;
+    if fs != super::lockdown::FsRestriction::Full {
+        eprintln!("sandbox: this kernel's Landlock restricts the filesystem only {fs:?}; seccomp and the empty environment still apply");
+    }
+    super::lockdown::deny_network_and_exec()?;
     let mut input = BufReader::new(std::io::stdin().lock());
     let out = Mutex::new(BufWriter::new(std::io::stdout()));
     protocol::write(&mut *out.lock().unwrap_or_else(|p| p.into_inner()), &Reply::Ready, &[])?;
@@ -45,10 +57,12 @@ pub fn serve(memory_mb: u64, faults: bool, parent: Option<u32>) -> Result<(), Ch
             Err(FrameError::Closed) => return Ok(()),
             r => r?,
         };
-        if faults {
-            inject_fault(&req, &blobs);
-        }
-        let (reply, outputs) = catch_unwind(AssertUnwindSafe(|| handle(req, blobs, &out)))
+        let (reply, outputs) = catch_unwind(AssertUnwindSafe(|| {
+            if faults {
+                inject_fault(&req, &blobs);
+            }
+            handle(req, blobs, &out)
+        }))
             .unwrap_or_else(|panic| (failed(ProcessError::from_panic(panic)), vec![]));
         let refs: Vec<&[u8]> = outputs.iter().map(Vec::as_slice).collect();
         let mut w = out.lock().unwrap_or_else(|p| p.into_inner());
@@ -189,6 +203,8 @@ fn inject_fault(req: &Request, blobs: &[Vec<u8>]) {
             libc::raise(libc::SIGSEGV);
         },
         "abort" => std::process::abort(),
+        // What a hijacked decoder would try; the answers travel back as the job's failure message.
+        "probe" => panic!("{}", super::lockdown::probe_escape().join("; ")),
         "hang" => loop {
             std::thread::sleep(Duration::from_secs(60));
         },

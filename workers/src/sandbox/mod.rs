@@ -9,6 +9,7 @@
 
 pub mod child;
 pub mod ending;
+pub mod lockdown;
 pub mod protocol;
 pub mod supervisor;
 
@@ -104,20 +105,26 @@ impl Supervisor {
 
 impl ChildSpec {
     /// Image children of the running executable, limited as `iso` says.
-    pub fn image(iso: &IsolationConfig) -> std::io::Result<ChildSpec> {
-        ChildSpec::own("image", iso.image_memory_mb, "isolation.image_memory_mb", iso)
+    pub fn image(iso: &IsolationConfig, work_dir: &Path) -> std::io::Result<ChildSpec> {
+        ChildSpec::own("image", iso.image_memory_mb, "isolation.image_memory_mb", iso, work_dir)
     }
 
     /// Video children of the running executable, limited as `iso` says.
-    pub fn video(iso: &IsolationConfig) -> std::io::Result<ChildSpec> {
-        ChildSpec::own("video", iso.video_memory_mb, "isolation.video_memory_mb", iso)
+    pub fn video(iso: &IsolationConfig, work_dir: &Path) -> std::io::Result<ChildSpec> {
+        ChildSpec::own("video", iso.video_memory_mb, "isolation.video_memory_mb", iso, work_dir)
     }
 
     /// `mediamill sandbox` of the running executable.
-    fn own(kind: &'static str, memory_mb: u64, memory_key: &'static str, iso: &IsolationConfig) -> std::io::Result<ChildSpec> {
+    fn own(kind: &'static str, memory_mb: u64, memory_key: &'static str, iso: &IsolationConfig, work_dir: &Path) -> std::io::Result<ChildSpec> {
+        let mut args = vec!["sandbox".to_string()];
+        // Children get no environment, so the test switch travels as their flag.
+        if std::env::var("MEDIAMILL_SANDBOX_FAULTS").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") {
+            args.push("--test-faults".to_string());
+        }
         Ok(ChildSpec {
             program: std::env::current_exe()?,
-            args: vec!["sandbox".to_string()],
+            args,
+            work_dir: Some(work_dir.to_path_buf()),
             memory_mb,
             memory_key,
             max_jobs: iso.max_jobs_per_child,

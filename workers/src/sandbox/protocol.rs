@@ -19,8 +19,9 @@ use crate::video::{Encoded, VideoMetadata, VideoSettings};
 pub const MAX_HEADER: u32 = 16 << 20;
 /// Most blobs in one message.
 pub const MAX_BLOBS: u32 = 4096;
-/// Largest blob accepted (an upload is capped far below this by the upload limits).
-pub const MAX_BLOB: u64 = 8 << 30;
+/// Largest total of one message's blobs (and so of one blob): an image upload in, its variants out. A child
+/// cannot make its worker reserve more than this for one reply.
+pub const MAX_TOTAL: u64 = 2 << 30;
 
 /// Work sent to a child.
 #[derive(Debug, Serialize, Deserialize)]
@@ -102,11 +103,15 @@ fn lengths(fixed: [u8; 8]) -> Result<(usize, usize), FrameError> {
 }
 
 fn blob_lengths(raw: &[u8]) -> Result<Vec<usize>, FrameError> {
+    let mut total = 0u64;
     raw.chunks_exact(8)
         .map(|c| {
             let mut b = [0u8; 8];
             b.copy_from_slice(c);
-            check("blob", u64::from_le_bytes(b), MAX_BLOB).map(|n| n as usize)
+            let n = u64::from_le_bytes(b);
+            total = total.saturating_add(n);
+            check("blobs", total, MAX_TOTAL)?;
+            Ok(n as usize)
         })
         .collect()
 }
@@ -242,7 +247,14 @@ mod tests {
         let mut big_blob = 2u32.to_le_bytes().to_vec();
         big_blob.extend_from_slice(&1u32.to_le_bytes());
         big_blob.extend_from_slice(&u64::MAX.to_le_bytes());
-        assert!(matches!(read::<Reply>(&mut big_blob.as_slice()), Err(FrameError::TooLarge { what: "blob", .. })));
+        assert!(matches!(read::<Reply>(&mut big_blob.as_slice()), Err(FrameError::TooLarge { what: "blobs", .. })));
+        // Many blobs each under the cap, together over it: refused before the first is allocated.
+        let mut many_big = 2u32.to_le_bytes().to_vec();
+        many_big.extend_from_slice(&4096u32.to_le_bytes());
+        for _ in 0..4096 {
+            many_big.extend_from_slice(&(1u64 << 30).to_le_bytes());
+        }
+        assert!(matches!(read::<Reply>(&mut many_big.as_slice()), Err(FrameError::TooLarge { what: "blobs", .. })));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::BufReader;
 use tokio::process::{ChildStdin, ChildStdout};
 use tokio::sync::Semaphore;
 
@@ -30,6 +30,9 @@ pub struct ChildSpec {
     pub max_jobs: u32,
     /// `image` or `video`, in logs and metrics.
     pub kind: &'static str,
+    /// The folder under which the worker makes job folders: the only place the child may read or write
+    /// (besides the system's libraries, read-only). `None`: nowhere.
+    pub work_dir: Option<PathBuf>,
 }
 
 /// Why a job got no answer from a child.
@@ -237,13 +240,45 @@ impl Child {
     }
 }
 
+/// Longest stderr line of a child that is kept (a hostile decoder may print one endless line).
+pub const MAX_STDERR_LINE: usize = 4096;
+
+/// The next line of `r`, at most `cap` bytes of it; `None` at the end.
+pub async fn read_capped_line<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R, cap: usize) -> Option<Vec<u8>> {
+    use tokio::io::AsyncBufReadExt;
+    let mut line = Vec::new();
+    loop {
+        let buf = match r.fill_buf().await {
+            Ok(b) if b.is_empty() => return (!line.is_empty()).then_some(line),
+            Ok(b) => b,
+            Err(_) => return (!line.is_empty()).then_some(line),
+        };
+        let (chunk, done) = match buf.iter().position(|b| *b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
+        };
+        let n = chunk.len();
+        let room = cap.saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..n.min(room)]);
+        r.consume(n);
+        if done {
+            return Some(line);
+        }
+    }
+}
+
 fn spawn(spec: &ChildSpec) -> Result<Child, CallError> {
     let mut cmd = tokio::process::Command::new(&spec.program);
     cmd.args(&spec.args)
         .arg("--memory-mb")
         .arg(spec.memory_mb.to_string())
         .arg("--parent-pid")
-        .arg(std::process::id().to_string())
+        .arg(std::process::id().to_string());
+    if let Some(dir) = &spec.work_dir {
+        cmd.arg("--work-dir").arg(dir);
+    }
+    // Nothing of the worker's environment (database URL, store keys): only what the child needs, by name.
+    cmd.env_clear()
         // glibc reserves 64 MiB of address space per malloc arena; a few arenas keep the limit about memory used.
         .env("MALLOC_ARENA_MAX", "2")
         .stdin(Stdio::piped())
@@ -263,10 +298,10 @@ fn spawn(spec: &ChildSpec) -> Result<Child, CallError> {
     let (kind, t) = (spec.kind, stderr.clone());
     tokio::spawn(async move {
         // Bytes, not lines of UTF-8: a decoder may print anything, and an unread pipe would block the child.
-        let (mut r, mut buf) = (BufReader::new(err_pipe), Vec::new());
-        while matches!(r.read_until(b'\n', &mut buf).await, Ok(n) if n > 0) {
-            let line = String::from_utf8_lossy(&buf).trim_end().to_string();
-            buf.clear();
+        // A line is kept up to MAX_STDERR_LINE bytes; the rest of it is read and dropped.
+        let mut r = BufReader::new(err_pipe);
+        while let Some(raw) = read_capped_line(&mut r, MAX_STDERR_LINE).await {
+            let line = String::from_utf8_lossy(&raw).trim_end().to_string();
             tracing::info!(kind, pid, "sandbox: {line}");
             let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
             t.oom |= ending::tells_of_oom(&line);
@@ -276,3 +311,20 @@ fn spawn(spec: &ChildSpec) -> Result<Child, CallError> {
     });
     Ok(Child { proc, stdin, stdout: BufReader::new(stdout), stderr, stderr_done: done_rx, pid, jobs: 0, ready: false })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn an_endless_stderr_line_is_kept_to_its_cap() {
+        let mut input = vec![b'x'; 1 << 20];
+        input.extend_from_slice(b"\nout of memory\n");
+        let mut r = BufReader::new(input.as_slice());
+        let first = read_capped_line(&mut r, MAX_STDERR_LINE).await.unwrap();
+        assert_eq!(first.len(), MAX_STDERR_LINE);
+        assert_eq!(read_capped_line(&mut r, MAX_STDERR_LINE).await.unwrap(), b"out of memory\n");
+        assert!(read_capped_line(&mut r, MAX_STDERR_LINE).await.is_none());
+    }
+}
+
