@@ -65,6 +65,7 @@ impl Backends {
             waker: self.waker.clone(),
             producer: Some(self.producer()?),
             gates: mediamill_ingest::Gates::new(&self.cfg.limits),
+            ready: Default::default(),
             hub: Some(mediamill_ingest::live::EventHub::start(&self.cfg.kafka.brokers, &self.cfg.kafka.topic_prefix, shutdown.clone())?),
         };
         tokio::spawn(sweep_abandoned_writes(self.store.clone(), shutdown.clone()));

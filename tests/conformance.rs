@@ -130,6 +130,44 @@ async fn repo_suite(r: Arc<dyn Repo>) {
     let del = r.delete_media(&t1.id, &a.id, &[event(&a)]).await.unwrap().unwrap();
     assert_eq!(del.status, MediaStatus::Deleted);
     assert!(r.variants(&a.id).await.unwrap().is_empty());
+
+    // Tenants are found, not created, by lookups; batches list per tenant.
+    assert!(r.find_tenant("nobody").await.unwrap().is_none());
+    assert!(!r.list_tenants().await.unwrap().iter().any(|t| t.name == "nobody"), "a lookup created a tenant");
+    assert_eq!(r.find_tenant("one").await.unwrap(), Some(t1.clone()));
+
+    // A deleted email recipient gets nothing more, not even what was queued for it.
+    use mediamill_core::notify_model::{Channel, Delivery, DeliveryStatus, EmailRecipient};
+    let rcpt = EmailRecipient {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: t1.id.clone(),
+        address: "ops@example.com".into(),
+        event_types: vec!["*".into()],
+        created_at: 1,
+    };
+    r.create_recipient(&rcpt).await.unwrap();
+    let queued = Delivery {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: t1.id.clone(),
+        channel: Channel::Email,
+        target_id: rcpt.id.clone(),
+        target: rcpt.address.clone(),
+        secret: None,
+        event_id: uuid::Uuid::now_v7().to_string(),
+        event_type: "mediamill.media.failed.v1".into(),
+        payload: "{}".into(),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        next_attempt_at: 0,
+        last_status: None,
+        last_error: None,
+        created_at: 1,
+        delivered_at: None,
+    };
+    r.insert_deliveries(&[queued]).await.unwrap();
+    assert!(r.delete_recipient(&t1.id, &rcpt.id).await.unwrap());
+    let due = r.claim_due(repo::now_ms(), 10_000, 100).await.unwrap();
+    assert!(!due.iter().any(|d| d.target_id == rcpt.id), "a deleted recipient's delivery was still due");
 }
 
 async fn store_suite(s: Arc<dyn Store>) {

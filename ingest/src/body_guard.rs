@@ -12,6 +12,7 @@
 //! learns which limit it met instead of a generic "upload interrupted".
 
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -34,20 +35,37 @@ use crate::state::AppState;
 type Tripped = Arc<Mutex<Option<ApiError>>>;
 
 /// Wraps every request's body in a [`Guard`] and answers a broken bound with its own status.
+///
+/// An answer given before the request's body was read to its end (a refusal by its Content-Length, a cut
+/// body) says `Connection: close`: the unread rest would otherwise be taken for the next request, and a
+/// client reusing the connection would see it fail.
 pub async fn guard_bodies(State(st): State<AppState>, req: Request, next: Next) -> Response {
     let tripped: Tripped = Arc::default();
+    let ended = Arc::new(AtomicBool::new(false));
+    let has_body = declares_body(&req);
     let shape = multipart_boundary(&req).map(|b| Shape::new(&b, &st.cfg.limits));
     let (parts, body) = req.into_parts();
-    let guard = Guard::new(body, &st.cfg.limits, shape, tripped.clone());
+    let guard = Guard::new(body, &st.cfg.limits, shape, tripped.clone(), ended.clone());
     let res = next.run(Request::from_parts(parts, Body::from_stream(guard))).await;
     let broke = tripped.lock().ok().and_then(|mut t| t.take());
-    match broke {
+    let mut res = match broke {
         Some(e) => {
             metrics::counter!("mediamill_http_bodies_cut_total", "code" => e.code).increment(1);
             e.into_response()
         }
         None => res,
+    };
+    if has_body && !ended.load(Ordering::Acquire) {
+        res.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
     }
+    res
+}
+
+/// Whether a request says it carries a body.
+fn declares_body(req: &Request) -> bool {
+    let h = req.headers();
+    h.contains_key(axum::http::header::TRANSFER_ENCODING)
+        || h.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0")
 }
 
 /// The boundary of a multipart body, from its Content-Type.
@@ -195,10 +213,12 @@ pub struct Guard {
     min_rate: u64,
     timer: Pin<Box<Sleep>>,
     done: bool,
+    /// Set when the body was read to its end.
+    ended: Arc<AtomicBool>,
 }
 
 impl Guard {
-    fn new(body: Body, limits: &Limits, shape: Option<Shape>, tripped: Tripped) -> Guard {
+    fn new(body: Body, limits: &Limits, shape: Option<Shape>, tripped: Tripped, ended: Arc<AtomicBool>) -> Guard {
         let idle = Duration::from_secs(limits.body_idle_secs);
         Guard {
             inner: body.into_data_stream(),
@@ -210,6 +230,7 @@ impl Guard {
             min_rate: limits.min_body_bytes_per_sec,
             timer: Box::pin(tokio::time::sleep(idle)),
             done: false,
+            ended,
         }
     }
 
@@ -267,6 +288,7 @@ impl Stream for Guard {
             }
             Poll::Ready(None) => {
                 self.done = true;
+                self.ended.store(true, Ordering::Release);
                 Poll::Ready(None)
             }
             Poll::Pending => {

@@ -22,7 +22,13 @@ pub struct AppState {
     pub hub: Option<std::sync::Arc<crate::live::EventHub>>,
     /// How much work this instance takes on at once.
     pub gates: Arc<Gates>,
+    /// The last readiness checks (`/readyz`).
+    pub ready: Arc<ReadyCache>,
 }
+
+/// The last readiness checks and when they ran; one caller checks while the others wait for its answer.
+#[derive(Default)]
+pub struct ReadyCache(pub(crate) tokio::sync::Mutex<Option<(std::time::Instant, bool, serde_json::Value)>>);
 
 /// Per-instance caps on concurrent work whose cost is not bounded by one request's memory: uploads hold a
 /// store connection and a multipart part each, archives up to `limits.max_archive_bytes` of disk each.

@@ -160,12 +160,22 @@ impl NotifyRepo for SqlRepo {
     }
 
     async fn delete_recipient(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError> {
+        // One transaction: a recipient removed gets nothing more, not even what was already queued for it.
+        let mut tx = self.pool().begin().await.map_err(db_err)?;
         let r = sqlx::query("DELETE FROM email_recipients WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
+        if r.rows_affected() > 0 {
+            sqlx::query("UPDATE deliveries SET status = 'dead', last_error = 'recipient deleted' WHERE target_id = $1 AND status = 'pending'")
+                .bind(id)
+                .execute(&mut *tx)
+                .await
+                .map_err(db_err)?;
+        }
+        tx.commit().await.map_err(db_err)?;
         Ok(r.rows_affected() > 0)
     }
 

@@ -16,8 +16,28 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// The process can serve: database, object store and broker each answer.
+/// How long one round of readiness checks answers every `/readyz` call: a flood of probes (the endpoint
+/// needs no key) costs the database, store and broker one check each per this interval.
+const READY_TTL: Duration = Duration::from_secs(2);
+
+/// The process can serve: database, object store and broker each answer. Each check says `ok` or
+/// `unavailable`; why is in the log, not in this unauthenticated answer.
 pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
+    let mut cached = st.ready.0.lock().await;
+    let fresh = cached.as_ref().filter(|(at, ..)| at.elapsed() < READY_TTL).map(|(_, ok, v)| (*ok, v.clone()));
+    let (ok, checks) = match fresh {
+        Some(hit) => hit,
+        None => {
+            let (ok, checks) = check_all(&st).await;
+            *cached = Some((std::time::Instant::now(), ok, checks.clone()));
+            (ok, checks)
+        }
+    };
+    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(json!({"ready": ok, "checks": checks})))
+}
+
+async fn check_all(st: &AppState) -> (bool, serde_json::Value) {
     let db = st.repo.ping().await.map_err(|e| e.to_string());
     let store = st.store.check().await.map_err(|e| e.to_string());
     let broker = match st.producer.clone() {
@@ -26,13 +46,15 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
             .unwrap_or_else(|e| Err(e.to_string())),
         None => Ok(()),
     };
-    let show = |r: &Result<(), String>| match r {
+    let show = |name: &str, r: &Result<(), String>| match r {
         Ok(()) => json!("ok"),
-        Err(e) => json!(e),
+        Err(e) => {
+            tracing::warn!(check = name, error = %e, "not ready");
+            json!("unavailable")
+        }
     };
     let ok = db.is_ok() && store.is_ok() && broker.is_ok();
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({"ready": ok, "checks": {"database": show(&db), "store": show(&store), "broker": show(&broker)}})))
+    (ok, json!({"database": show("database", &db), "store": show("store", &store), "broker": show("broker", &broker)}))
 }
 
 /// Prometheus text format.
