@@ -211,6 +211,14 @@ async fn streams_end_links_work_and_events_show_variants_as_the_api_does() {
     let (events, ended) = read_to_end(resp, Duration::from_secs(3)).await;
     assert!(ended && events.len() == 1 && events[0].1 == "snapshot", "{events:?} ended={ended}");
 
+    // A hostile Last-Event-ID (once it overflowed while a lock was held) is just an unknown id.
+    for hostile in ["0-9223372036854775807", "-1--1", &"9".repeat(150)] {
+        let resp = http.get(format!("{}/v1/media/{id}/events", p.url)).bearer_auth(&key).header("last-event-id", hostile).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{hostile}");
+        let (events, _) = read_to_end(resp, Duration::from_secs(8)).await;
+        assert_eq!(events.first().map(|e| e.1.as_str()), Some("snapshot"), "{hostile}");
+    }
+
     // links.variants works, in the same shape and order as the item's variants.
     let item = p.settle(&key, &id).await;
     let (s, _, vs) = json_of(http.get(item["links"]["variants"].as_str().unwrap()).bearer_auth(&key).send().await.unwrap()).await;
