@@ -5,4 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh
+echo "building mediamill (the first build compiles FFmpeg bindings, librdkafka and libjpeg-turbo: about 20 minutes on 2 cores; later ones take seconds)" >&2
+cargo build --locked
 cargo run --locked --quiet -- demo "$@"

@@ -170,6 +170,25 @@ async fn every_error_is_json_and_names_no_internal_type() {
     let (s, _, _) = json_of(http.get(format!("{}/v1/media/00000000-0000-0000-0000-000000000000", p.url)).bearer_auth(&key).send().await.unwrap()).await;
     assert_eq!(s, 404, "never existed is not gone");
 
+    // A tenant over its own request rate gets 429 with the headers that say when to come back; others do not.
+    let slow = p.key("throttled");
+    let set = p.run(&["tenants", "set", "throttled", "--requests-per-sec", "1"]);
+    assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
+    let mut answers = Vec::new();
+    for _ in 0..3 {
+        answers.push(http.get(format!("{}/v1/media", p.url)).bearer_auth(&slow).send().await.unwrap());
+    }
+    let codes: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert_eq!(codes, vec![200, 200, 429], "a burst of twice the rate, then refused");
+    let limited = answers.pop().unwrap();
+    let h = limited.headers().clone();
+    assert_eq!(h["retry-after"], "1");
+    assert_eq!(h["ratelimit-policy"], "\"requests\";q=2;w=2");
+    assert!(h["ratelimit"].to_str().unwrap().starts_with("\"requests\";r=0;t="));
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert_eq!(p.get(&key, "/v1/media").await.0, 200, "another tenant is not slowed");
+
     // The 415 message lists every kind, audio included.
     let (s, _, b) = json_of(http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).body("plain text, not media").send().await.unwrap()).await;
     assert_eq!(s, 415);

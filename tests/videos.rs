@@ -241,11 +241,15 @@ async fn limits_timeouts_and_damage_fail_cleanly_and_leave_no_temporary_files() 
     // The worker is still alive and its job folders are gone.
     let pid = p.video.as_ref().map(|c| c.id()).expect("video worker");
     assert!(Path::new(&format!("/proc/{pid}")).exists(), "the video worker died");
+    // Job folders live in the worker's work folder (what its sandbox children may use), which stays while
+    // the worker runs; no job folder may be left in it, and none anywhere else.
     let prefix = format!("mediamill-video-{pid}-");
+    let work = std::env::temp_dir().join(format!("{prefix}work"));
     let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
         .unwrap()
         .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix) && e.path() != work)
+        .chain(std::fs::read_dir(&work).into_iter().flatten().flatten())
         .collect();
     assert!(left.is_empty(), "temporary folders left behind: {left:?}");
     let (status, body) = p.upload(&key, "clip.mov").await;

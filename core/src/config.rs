@@ -234,6 +234,9 @@ pub struct Limits {
     pub max_concurrent_uploads: usize,
     /// Zip archives one ingest instance spools to disk at once (each may be `max_archive_bytes`).
     pub max_concurrent_archives: usize,
+    /// Requests per second one tenant may send to one ingest instance (bursts of twice that); a tenant's own
+    /// rate (`mediamill tenants set --requests-per-sec`) wins.
+    pub requests_per_sec: u32,
 }
 
 /// One output of image processing.
@@ -378,6 +381,7 @@ impl Default for Limits {
             min_body_bytes_per_sec: 1024,
             max_concurrent_uploads: 256,
             max_concurrent_archives: 4,
+            requests_per_sec: 100,
         }
     }
 }
@@ -464,6 +468,7 @@ impl Config {
         nonzero("limits.body_idle_secs", self.limits.body_idle_secs)?;
         nonzero("limits.max_concurrent_uploads", self.limits.max_concurrent_uploads as u64)?;
         nonzero("limits.max_concurrent_archives", self.limits.max_concurrent_archives as u64)?;
+        nonzero("limits.requests_per_sec", u64::from(self.limits.requests_per_sec))?;
         nonzero("server.max_connections", self.server.max_connections as u64)?;
         nonzero("server.header_read_timeout_secs", self.server.header_read_timeout_secs)?;
         nonzero("kafka.job_partitions", self.kafka.job_partitions.max(0) as u64)?;

@@ -72,6 +72,9 @@ impl MediaStatus {
 pub struct Tenant {
     pub id: String,
     pub name: String,
+    /// The tenant's own request rate (per second, burst twice that); `None`: `limits.requests_per_sec`.
+    #[serde(default)]
+    pub requests_per_sec: Option<u32>,
 }
 
 /// An API key as stored: only a hash of the secret is kept.

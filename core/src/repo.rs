@@ -112,6 +112,8 @@ pub trait Repo: NotifyRepo + Send + Sync + 'static {
     async fn tenant_keeps_gps(&self, tenant_id: &str) -> Result<Option<bool>, RepoError>;
     /// Turns keeping GPS coordinates on or off for the tenant named `name`; false if there is none.
     async fn set_tenant_keeps_gps(&self, name: &str, keep: bool) -> Result<bool, RepoError>;
+    /// Sets (or, with `None`, clears) the request rate of the tenant named `name`; false if there is none.
+    async fn set_tenant_rate(&self, name: &str, requests_per_sec: Option<u32>) -> Result<bool, RepoError>;
     /// Stores a new key (only its hash) for a tenant.
     async fn create_key(&self, tenant_id: &str, key_hash: &str, prefix: &str) -> Result<ApiKey, RepoError>;
     /// Keys of one tenant, newest first.

@@ -28,7 +28,10 @@ impl FromRequestParts<AppState> for Authed {
             .ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <key>'"))?;
         // Looked up on every request, so a revoked key stops working at once.
         match state.repo.tenant_for_key(&apikey::hash(key)).await? {
-            Some(t) => Ok(Authed(t)),
+            Some(t) => {
+                state.rates.check(&t.id, t.requests_per_sec.unwrap_or(state.cfg.limits.requests_per_sec))?;
+                Ok(Authed(t))
+            }
             None => Err(ApiError::unauthorized("unknown or revoked API key")),
         }
     }

@@ -9,6 +9,7 @@ mod auth;
 mod body_guard;
 mod error;
 mod json_body;
+mod rate;
 mod server;
 pub mod live;
 mod metrics_handle;
@@ -18,6 +19,7 @@ mod state;
 mod upload;
 
 pub use error::ApiError;
+pub use rate::RateLimiter;
 pub use state::{AppState, Gates};
 
 use axum::extract::DefaultBodyLimit;

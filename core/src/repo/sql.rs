@@ -90,6 +90,15 @@ fn media_from_row(r: &AnyRow) -> Result<Media, RepoError> {
     })
 }
 
+fn tenant_from_row(r: &AnyRow) -> Result<Tenant, RepoError> {
+    let rate: Option<i64> = r.try_get("requests_per_sec").map_err(db_err)?;
+    Ok(Tenant {
+        id: r.try_get("id").map_err(db_err)?,
+        name: r.try_get("name").map_err(db_err)?,
+        requests_per_sec: rate.and_then(|v| u32::try_from(v).ok()),
+    })
+}
+
 fn variant_from_row(r: &AnyRow) -> Result<Variant, RepoError> {
     let n = |c: &str| -> Result<i64, RepoError> { r.try_get::<i64, _>(c).map_err(db_err) };
     Ok(Variant {
@@ -294,22 +303,22 @@ impl Repo for SqlRepo {
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
-        let r = sqlx::query("SELECT id, name FROM tenants WHERE name = $1")
+        let r = sqlx::query("SELECT id, name, requests_per_sec FROM tenants WHERE name = $1")
             .bind(name)
             .fetch_one(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok(Tenant { id: r.try_get("id").map_err(db_err)?, name: r.try_get("name").map_err(db_err)? })
+        tenant_from_row(&r)
     }
 
     async fn find_tenant(&self, name: &str) -> Result<Option<Tenant>, RepoError> {
-        let r = sqlx::query("SELECT id, name FROM tenants WHERE name = $1").bind(name).fetch_optional(&self.pool).await.map_err(db_err)?;
-        r.map(|r| Ok(Tenant { id: r.try_get("id").map_err(db_err)?, name: r.try_get("name").map_err(db_err)? })).transpose()
+        let r = sqlx::query("SELECT id, name, requests_per_sec FROM tenants WHERE name = $1").bind(name).fetch_optional(&self.pool).await.map_err(db_err)?;
+        r.map(|r| tenant_from_row(&r)).transpose()
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>, RepoError> {
-        let rows = sqlx::query("SELECT id, name FROM tenants ORDER BY name").fetch_all(&self.pool).await.map_err(db_err)?;
-        rows.iter().map(|r| Ok(Tenant { id: r.try_get("id").map_err(db_err)?, name: r.try_get("name").map_err(db_err)? })).collect()
+        let rows = sqlx::query("SELECT id, name, requests_per_sec FROM tenants ORDER BY name").fetch_all(&self.pool).await.map_err(db_err)?;
+        rows.iter().map(tenant_from_row).collect()
     }
 
     async fn create_key(&self, tenant_id: &str, key_hash: &str, prefix: &str) -> Result<ApiKey, RepoError> {
@@ -339,6 +348,16 @@ impl Repo for SqlRepo {
             .await
             .map_err(db_err)?;
         r.map(|r| r.try_get::<i64, _>("keep_gps").map(|v| v != 0).map_err(db_err)).transpose()
+    }
+
+    async fn set_tenant_rate(&self, name: &str, requests_per_sec: Option<u32>) -> Result<bool, RepoError> {
+        let r = sqlx::query("UPDATE tenants SET requests_per_sec = $1 WHERE name = $2")
+            .bind(requests_per_sec.map(i64::from))
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
     }
 
     async fn set_tenant_keeps_gps(&self, name: &str, keep: bool) -> Result<bool, RepoError> {
@@ -374,14 +393,14 @@ impl Repo for SqlRepo {
 
     async fn tenant_for_key(&self, key_hash: &str) -> Result<Option<Tenant>, RepoError> {
         let r = sqlx::query(
-            "SELECT t.id, t.name FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
+            "SELECT t.id, t.name, t.requests_per_sec FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
              WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
         )
         .bind(key_hash)
         .fetch_optional(&self.pool)
         .await
         .map_err(db_err)?;
-        r.map(|r| Ok(Tenant { id: r.try_get("id").map_err(db_err)?, name: r.try_get("name").map_err(db_err)? }))
+        r.map(|r| tenant_from_row(&r))
             .transpose()
     }
 
