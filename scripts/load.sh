@@ -31,8 +31,8 @@ export MEDIAMILL_KAFKA__BROKERS="$MEDIAMILL_TEST_KAFKA" MEDIAMILL_KAFKA__JOB_PAR
 export MEDIAMILL_SERVER__LISTEN="127.0.0.1:$PORT"
 "$BIN" topics
 KEY=$("$BIN" keys create --tenant load 2>/dev/null)
-# The load is one tenant uploading as fast as it can: lift its request rate (limits.requests_per_sec).
-"$BIN" tenants set load --requests-per-sec 100000 >/dev/null
+# The load is one tenant uploading as fast as it can: lift its rates (the [tenants] defaults).
+"$BIN" tenants set load --limit requests_per_sec=0 --limit upload_bytes_per_sec=0 --limit concurrent_uploads=0 >/dev/null
 start() { local name=$1; shift; "$BIN" "$@" > "$RUN/$name.log" 2>&1 & PIDS+=($!); }
 start ingest ingest
 start worker1 worker --kind image

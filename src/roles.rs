@@ -66,7 +66,7 @@ impl Backends {
             producer: Some(self.producer()?),
             gates: mediamill_ingest::Gates::new(&self.cfg.limits),
             ready: Default::default(),
-            rates: Default::default(),
+            tenants: Default::default(),
             hub: Some(mediamill_ingest::live::EventHub::start(&self.cfg.kafka.brokers, &self.cfg.kafka.topic_prefix, shutdown.clone())?),
         };
         tokio::spawn(sweep_abandoned_writes(self.store.clone(), shutdown.clone()));

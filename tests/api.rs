@@ -172,7 +172,7 @@ async fn every_error_is_json_and_names_no_internal_type() {
 
     // A tenant over its own request rate gets 429 with the headers that say when to come back; others do not.
     let slow = p.key("throttled");
-    let set = p.run(&["tenants", "set", "throttled", "--requests-per-sec", "1"]);
+    let set = p.run(&["tenants", "set", "throttled", "--limit", "requests_per_sec=1"]);
     assert!(set.status.success(), "{}", String::from_utf8_lossy(&set.stderr));
     let mut answers = Vec::new();
     for _ in 0..3 {

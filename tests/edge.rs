@@ -162,3 +162,69 @@ fn tokio_stream_of(
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
     futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) })
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_tenant_keeps_to_its_own_quotas_and_counts() {
+    let p = Pipeline::start(&[("MEDIAMILL_NOTIFY__ALLOW_PRIVATE_TARGETS", "true")]).await;
+    let key = p.key("small");
+    let other = p.key("roomy");
+    let gif = std::fs::read(harness::repo_root().join("fixtures/media/still.gif")).unwrap();
+    let limits = ["--limit", "media_count=2", "--limit", "stored_bytes=1M", "--limit", "webhooks=1", "--limit", "sse_streams=1"];
+    let out = p.run(&[&["tenants", "set", "small"][..], &limits].concat());
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let shown = String::from_utf8_lossy(&p.run(&["tenants", "show", "small"]).stdout).to_string();
+    assert!(shown.contains("media_count = 2 (own)") && shown.contains("requests_per_sec = 100 (default)"), "{shown}");
+    let http = reqwest::Client::new();
+    let up = |k: &str, body: Vec<u8>| http.post(format!("{}/v1/media", p.url)).bearer_auth(k.to_string()).body(body);
+
+    // media_count: two fit, the third is refused naming the quota; deleting one makes room again.
+    let mut ids = vec![];
+    for _ in 0..2 {
+        let (s, _, _) = answer(up(&key, gif.clone())).await.unwrap();
+        assert_eq!(s, 202);
+    }
+    let (s, code, _) = answer(up(&key, gif.clone())).await.unwrap();
+    assert_eq!((s, code.as_str()), (413, "quota_exceeded"));
+    let (_, list) = p.get(&key, "/v1/media").await;
+    ids.extend(list["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()));
+    assert_eq!(ids.len(), 2);
+    assert_eq!(http.delete(format!("{}/v1/media/{}", p.url, ids[0])).bearer_auth(&key).send().await.unwrap().status(), 204);
+    // stored_bytes: 1 MiB; a 2 MiB upload is over it (checked by Content-Length first, and by size at the end).
+    let (s, code, _) = answer(up(&key, vec![0xFF; 2 << 20])).await.unwrap();
+    assert_eq!((s, code.as_str()), (413, "quota_exceeded"));
+    let (s, _, _) = answer(up(&key, gif.clone())).await.unwrap();
+    assert_eq!(s, 202, "room again after a delete");
+    // Another tenant is not touched by any of it.
+    for _ in 0..3 {
+        assert_eq!(answer(up(&other, gif.clone())).await.unwrap().0, 202);
+    }
+
+    // webhooks: one endpoint, the second refused.
+    let hook = |k: &str| http.post(format!("{}/v1/webhooks", p.url)).bearer_auth(k.to_string()).json(&serde_json::json!({"url": "http://127.0.0.1:9/h"}));
+    assert_eq!(answer(hook(&key)).await.unwrap().0, 201);
+    let (s, code, _) = answer(hook(&key)).await.unwrap();
+    assert_eq!((s, code.as_str()), (413, "quota_exceeded"));
+
+    // sse_streams: one open stream; a second is refused while the first is open, and allowed once it closed.
+    let (_, b) = p.get(&key, "/v1/media").await;
+    let open_id = b["items"][0]["id"].as_str().unwrap().to_string();
+    let (_, batch) = {
+        let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap();
+        (r.status(), r.json::<serde_json::Value>().await.unwrap())
+    };
+    let bid = batch["id"].as_str().unwrap();
+    let first = http.get(format!("{}/v1/batches/{bid}/events", p.url)).bearer_auth(&key).send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let (s, code, _) = answer(http.get(format!("{}/v1/media/{open_id}/events", p.url)).bearer_auth(&key)).await.unwrap();
+    assert_eq!((s, code.as_str()), (429, "too_many_concurrent"));
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = http.get(format!("{}/v1/batches/{bid}/events", p.url)).bearer_auth(&key).send().await.unwrap();
+        if r.status() == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the closed stream's slot never came back");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

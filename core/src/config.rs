@@ -45,9 +45,65 @@ pub struct Config {
     pub isolation: IsolationConfig,
     pub batch: BatchConfig,
     pub notify: NotifyConfig,
+    /// Every tenant's limits and quotas unless it has its own (`mediamill tenants set NAME --limit KEY=VALUE`);
+    /// 0 means unlimited.
+    pub tenants: TenantDefaults,
     /// Where this configuration came from (files read, environment), for `mediamill config`; not a setting.
     #[serde(skip)]
     pub sources: Vec<String>,
+}
+
+/// The `[tenants]` section: default limits and quotas of every tenant (0: unlimited). Rates and concurrent
+/// counts hold per ingest instance; quotas over all of them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TenantDefaults {
+    pub requests_per_sec: u64,
+    pub upload_bytes_per_sec: u64,
+    pub concurrent_uploads: u64,
+    pub sse_streams: u64,
+    pub webhooks: u64,
+    pub email_recipients: u64,
+    pub stored_bytes: u64,
+    pub media_count: u64,
+}
+
+impl Default for TenantDefaults {
+    fn default() -> Self {
+        TenantDefaults {
+            requests_per_sec: 100,
+            upload_bytes_per_sec: 256 * 1024 * 1024,
+            concurrent_uploads: 32,
+            sse_streams: 100,
+            webhooks: 50,
+            email_recipients: 50,
+            stored_bytes: 0,
+            media_count: 0,
+        }
+    }
+}
+
+impl TenantDefaults {
+    /// The default named `key` (one of [`crate::model::TenantLimits::KEYS`]).
+    pub fn field(&self, key: &str) -> Option<u64> {
+        Some(match key {
+            "requests_per_sec" => self.requests_per_sec,
+            "upload_bytes_per_sec" => self.upload_bytes_per_sec,
+            "concurrent_uploads" => self.concurrent_uploads,
+            "sse_streams" => self.sse_streams,
+            "webhooks" => self.webhooks,
+            "email_recipients" => self.email_recipients,
+            "stored_bytes" => self.stored_bytes,
+            "media_count" => self.media_count,
+            _ => return None,
+        })
+    }
+
+    /// What applies to `tenant` for `key`: its own value, else the default (0: unlimited).
+    pub fn effective(&self, own: &crate::model::TenantLimits, key: &str) -> u64 {
+        let mut own = own.clone();
+        own.field_mut(key).and_then(|v| *v).or_else(|| self.field(key)).unwrap_or(0)
+    }
 }
 
 /// Webhook and email notifications.
@@ -234,9 +290,6 @@ pub struct Limits {
     pub max_concurrent_uploads: usize,
     /// Zip archives one ingest instance spools to disk at once (each may be `max_archive_bytes`).
     pub max_concurrent_archives: usize,
-    /// Requests per second one tenant may send to one ingest instance (bursts of twice that); a tenant's own
-    /// rate (`mediamill tenants set --requests-per-sec`) wins.
-    pub requests_per_sec: u32,
 }
 
 /// One output of image processing.
@@ -381,7 +434,6 @@ impl Default for Limits {
             min_body_bytes_per_sec: 1024,
             max_concurrent_uploads: 256,
             max_concurrent_archives: 4,
-            requests_per_sec: 100,
         }
     }
 }
@@ -468,7 +520,7 @@ impl Config {
         nonzero("limits.body_idle_secs", self.limits.body_idle_secs)?;
         nonzero("limits.max_concurrent_uploads", self.limits.max_concurrent_uploads as u64)?;
         nonzero("limits.max_concurrent_archives", self.limits.max_concurrent_archives as u64)?;
-        nonzero("limits.requests_per_sec", u64::from(self.limits.requests_per_sec))?;
+
         nonzero("server.max_connections", self.server.max_connections as u64)?;
         nonzero("server.header_read_timeout_secs", self.server.header_read_timeout_secs)?;
         nonzero("kafka.job_partitions", self.kafka.job_partitions.max(0) as u64)?;
@@ -618,6 +670,18 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         Config::default().validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn every_tenant_limit_has_a_default_and_a_field() {
+        let d = TenantDefaults::default();
+        let mut own = crate::model::TenantLimits::default();
+        for key in crate::model::TenantLimits::KEYS {
+            assert!(d.field(key).is_some(), "{key} has no default");
+            *own.field_mut(key).unwrap_or_else(|| panic!("{key} has no field")) = Some(7);
+            assert_eq!(d.effective(&own, key), 7, "{key}: the tenant's own value wins");
+        }
+        assert_eq!(d.effective(&crate::model::TenantLimits::default(), "requests_per_sec"), 100);
     }
 
     #[test]

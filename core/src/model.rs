@@ -72,9 +72,61 @@ impl MediaStatus {
 pub struct Tenant {
     pub id: String,
     pub name: String,
-    /// The tenant's own request rate (per second, burst twice that); `None`: `limits.requests_per_sec`.
+    /// The tenant's own limits and quotas; what it does not set takes the `[tenants]` defaults.
     #[serde(default)]
-    pub requests_per_sec: Option<u32>,
+    pub limits: TenantLimits,
+}
+
+/// A tenant's own limits and quotas (`mediamill tenants set NAME --limit KEY=VALUE`). Each `None` takes the
+/// configuration's `[tenants]` default; 0 means unlimited.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TenantLimits {
+    /// Requests per second to one ingest instance (bursts of twice that).
+    pub requests_per_sec: Option<u64>,
+    /// Upload bytes per second to one ingest instance (uploads are paced to it).
+    pub upload_bytes_per_sec: Option<u64>,
+    /// Uploads received at once by one ingest instance.
+    pub concurrent_uploads: Option<u64>,
+    /// Live event streams open at once on one ingest instance.
+    pub sse_streams: Option<u64>,
+    /// Webhook endpoints.
+    pub webhooks: Option<u64>,
+    /// Email recipients.
+    pub email_recipients: Option<u64>,
+    /// Bytes of uploads kept (not deleted).
+    pub stored_bytes: Option<u64>,
+    /// Media items kept (not deleted).
+    pub media_count: Option<u64>,
+}
+
+impl TenantLimits {
+    /// The names `--limit` takes, in the order they are shown.
+    pub const KEYS: [&'static str; 8] = [
+        "requests_per_sec",
+        "upload_bytes_per_sec",
+        "concurrent_uploads",
+        "sse_streams",
+        "webhooks",
+        "email_recipients",
+        "stored_bytes",
+        "media_count",
+    ];
+
+    /// The field named `key`.
+    pub fn field_mut(&mut self, key: &str) -> Option<&mut Option<u64>> {
+        Some(match key {
+            "requests_per_sec" => &mut self.requests_per_sec,
+            "upload_bytes_per_sec" => &mut self.upload_bytes_per_sec,
+            "concurrent_uploads" => &mut self.concurrent_uploads,
+            "sse_streams" => &mut self.sse_streams,
+            "webhooks" => &mut self.webhooks,
+            "email_recipients" => &mut self.email_recipients,
+            "stored_bytes" => &mut self.stored_bytes,
+            "media_count" => &mut self.media_count,
+            _ => return None,
+        })
+    }
 }
 
 /// An API key as stored: only a hash of the secret is kept.

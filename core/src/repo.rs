@@ -18,7 +18,7 @@ pub use notify::{AfterAttempt, NotifyRepo};
 pub use sql::SqlRepo;
 
 use crate::event::Envelope;
-use crate::model::{ApiKey, Batch, BatchCounts, BatchItem, Media, MediaStatus, Tenant, Variant};
+use crate::model::{ApiKey, Batch, BatchCounts, BatchItem, Media, MediaStatus, Tenant, TenantLimits, Variant};
 
 /// Why a repository call failed.
 #[derive(Debug, thiserror::Error)]
@@ -112,8 +112,10 @@ pub trait Repo: NotifyRepo + Send + Sync + 'static {
     async fn tenant_keeps_gps(&self, tenant_id: &str) -> Result<Option<bool>, RepoError>;
     /// Turns keeping GPS coordinates on or off for the tenant named `name`; false if there is none.
     async fn set_tenant_keeps_gps(&self, name: &str, keep: bool) -> Result<bool, RepoError>;
-    /// Sets (or, with `None`, clears) the request rate of the tenant named `name`; false if there is none.
-    async fn set_tenant_rate(&self, name: &str, requests_per_sec: Option<u32>) -> Result<bool, RepoError>;
+    /// Replaces the limits of the tenant named `name`; false if there is none.
+    async fn set_tenant_limits(&self, name: &str, limits: &TenantLimits) -> Result<bool, RepoError>;
+    /// Bytes and number of a tenant's media that are not deleted (for the `stored_bytes` and `media_count` quotas).
+    async fn tenant_usage(&self, tenant_id: &str) -> Result<(u64, u64), RepoError>;
     /// Stores a new key (only its hash) for a tenant.
     async fn create_key(&self, tenant_id: &str, key_hash: &str, prefix: &str) -> Result<ApiKey, RepoError>;
     /// Keys of one tenant, newest first.

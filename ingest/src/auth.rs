@@ -29,7 +29,7 @@ impl FromRequestParts<AppState> for Authed {
         // Looked up on every request, so a revoked key stops working at once.
         match state.repo.tenant_for_key(&apikey::hash(key)).await? {
             Some(t) => {
-                state.rates.check(&t.id, t.requests_per_sec.unwrap_or(state.cfg.limits.requests_per_sec))?;
+                state.tenants.requests.check(&t.id, state.cfg.tenants.effective(&t.limits, "requests_per_sec"))?;
                 Ok(Authed(t))
             }
             None => Err(ApiError::unauthorized("unknown or revoked API key")),

@@ -19,7 +19,7 @@ mod state;
 mod upload;
 
 pub use error::ApiError;
-pub use rate::RateLimiter;
+pub use rate::TenantGuards;
 pub use state::{AppState, Gates};
 
 use axum::extract::DefaultBodyLimit;

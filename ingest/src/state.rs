@@ -24,8 +24,8 @@ pub struct AppState {
     pub gates: Arc<Gates>,
     /// The last readiness checks (`/readyz`).
     pub ready: Arc<ReadyCache>,
-    /// Request rate per tenant.
-    pub rates: Arc<crate::RateLimiter>,
+    /// Per-tenant rates and counts on this instance.
+    pub tenants: Arc<crate::TenantGuards>,
 }
 
 /// The last readiness checks and when they ran; one caller checks while the others wait for its answer.

@@ -9,7 +9,7 @@ use super::{
     now_ms, Completion, Inserted, MediaQuery, OutboxEvent, PendingEvent, RelayLock, Repo, RepoError,
 };
 use crate::event::Envelope;
-use crate::model::{ApiKey, Batch, BatchCounts, BatchItem, BatchStatus, Media, MediaKind, MediaStatus, Tenant, Variant};
+use crate::model::{ApiKey, Batch, BatchCounts, BatchItem, BatchStatus, Media, MediaKind, MediaStatus, Tenant, TenantLimits, Variant};
 
 /// Which SQL backend a [`SqlRepo`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,12 +91,12 @@ fn media_from_row(r: &AnyRow) -> Result<Media, RepoError> {
 }
 
 fn tenant_from_row(r: &AnyRow) -> Result<Tenant, RepoError> {
-    let rate: Option<i64> = r.try_get("requests_per_sec").map_err(db_err)?;
-    Ok(Tenant {
-        id: r.try_get("id").map_err(db_err)?,
-        name: r.try_get("name").map_err(db_err)?,
-        requests_per_sec: rate.and_then(|v| u32::try_from(v).ok()),
-    })
+    let limits: Option<String> = r.try_get("limits").map_err(db_err)?;
+    let limits = match limits {
+        Some(j) => serde_json::from_str(&j).map_err(|e| RepoError::Corrupt(format!("tenant limits {j:?}: {e}")))?,
+        None => TenantLimits::default(),
+    };
+    Ok(Tenant { id: r.try_get("id").map_err(db_err)?, name: r.try_get("name").map_err(db_err)?, limits })
 }
 
 fn variant_from_row(r: &AnyRow) -> Result<Variant, RepoError> {
@@ -303,7 +303,7 @@ impl Repo for SqlRepo {
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
-        let r = sqlx::query("SELECT id, name, requests_per_sec FROM tenants WHERE name = $1")
+        let r = sqlx::query("SELECT id, name, limits FROM tenants WHERE name = $1")
             .bind(name)
             .fetch_one(&self.pool)
             .await
@@ -311,13 +311,26 @@ impl Repo for SqlRepo {
         tenant_from_row(&r)
     }
 
+    async fn tenant_usage(&self, tenant_id: &str) -> Result<(u64, u64), RepoError> {
+        let r = sqlx::query("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes, COUNT(*) AS n FROM media \
+             WHERE tenant_id = $1 AND status <> 'deleted'")
+            .bind(tenant_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        // PostgreSQL sums BIGINT into NUMERIC, which the Any driver cannot read: hence the cast above.
+        let bytes: i64 = r.try_get("bytes").map_err(db_err)?;
+        let n: i64 = r.try_get("n").map_err(db_err)?;
+        Ok((bytes.max(0) as u64, n.max(0) as u64))
+    }
+
     async fn find_tenant(&self, name: &str) -> Result<Option<Tenant>, RepoError> {
-        let r = sqlx::query("SELECT id, name, requests_per_sec FROM tenants WHERE name = $1").bind(name).fetch_optional(&self.pool).await.map_err(db_err)?;
+        let r = sqlx::query("SELECT id, name, limits FROM tenants WHERE name = $1").bind(name).fetch_optional(&self.pool).await.map_err(db_err)?;
         r.map(|r| tenant_from_row(&r)).transpose()
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>, RepoError> {
-        let rows = sqlx::query("SELECT id, name, requests_per_sec FROM tenants ORDER BY name").fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows = sqlx::query("SELECT id, name, limits FROM tenants ORDER BY name").fetch_all(&self.pool).await.map_err(db_err)?;
         rows.iter().map(tenant_from_row).collect()
     }
 
@@ -350,9 +363,10 @@ impl Repo for SqlRepo {
         r.map(|r| r.try_get::<i64, _>("keep_gps").map(|v| v != 0).map_err(db_err)).transpose()
     }
 
-    async fn set_tenant_rate(&self, name: &str, requests_per_sec: Option<u32>) -> Result<bool, RepoError> {
-        let r = sqlx::query("UPDATE tenants SET requests_per_sec = $1 WHERE name = $2")
-            .bind(requests_per_sec.map(i64::from))
+    async fn set_tenant_limits(&self, name: &str, limits: &TenantLimits) -> Result<bool, RepoError> {
+        let json = serde_json::to_string(limits).map_err(|e| RepoError::Other(e.to_string()))?;
+        let r = sqlx::query("UPDATE tenants SET limits = $1 WHERE name = $2")
+            .bind(json)
             .bind(name)
             .execute(&self.pool)
             .await
@@ -393,7 +407,7 @@ impl Repo for SqlRepo {
 
     async fn tenant_for_key(&self, key_hash: &str) -> Result<Option<Tenant>, RepoError> {
         let r = sqlx::query(
-            "SELECT t.id, t.name, t.requests_per_sec FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
+            "SELECT t.id, t.name, t.limits FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
              WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
         )
         .bind(key_hash)

@@ -160,7 +160,7 @@ pub async fn add_media(
                 ));
             }
             let filename = field.file_name().and_then(clean_filename);
-            let up = Upload { tenant_id: &tenant.id, batch_id: Some(b.id.clone()), idem: idem.as_ref().map(|k| format!("{k}/{n}")) };
+            let up = Upload { tenant: &tenant, batch_id: Some(b.id.clone()), idem: idem.as_ref().map(|k| format!("{k}/{n}")) };
             let r = accept(&st, &up, field, None, filename.clone()).await;
             items.push(record(&st, &b.id, filename, r).await?);
             n += 1;
@@ -171,7 +171,7 @@ pub async fn add_media(
     } else {
         let filename = filename_from_headers(&headers);
         let stream = req.into_body().into_data_stream().map_err(|e| e.to_string());
-        let up = Upload { tenant_id: &tenant.id, batch_id: Some(b.id.clone()), idem };
+        let up = Upload { tenant: &tenant, batch_id: Some(b.id.clone()), idem };
         let r = accept(&st, &up, stream, declared_length(&headers), filename.clone()).await;
         items.push(record(&st, &b.id, filename, r).await?);
     }
@@ -261,7 +261,7 @@ pub async fn add_archive(
         let reader = tokio::task::spawn_blocking(move || crate::archive::stream_entry(&z4, &e4, tx));
         let stream = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|v| (v, rx)) });
         let filename = entry.name.rsplit('/').next().and_then(clean_filename);
-        let up = Upload { tenant_id: &tenant.id, batch_id: Some(b.id.clone()), idem: None };
+        let up = Upload { tenant: &tenant, batch_id: Some(b.id.clone()), idem: None };
         let r = accept(&st, &up, Box::pin(stream), Some(entry.size), filename.clone()).await;
         let _ = reader.await;
         match r {

@@ -64,6 +64,7 @@ fn last_event_id(headers: &HeaderMap) -> Option<String> {
 
 fn live_stream(
     st: &AppState,
+    tenant: &mediamill_core::model::Tenant,
     stream_name: &'static str,
     key: String,
     snapshot: serde_json::Value,
@@ -73,6 +74,8 @@ fn live_stream(
     let hub = st.hub.clone().ok_or_else(|| {
         ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "live_unavailable", "live events need a broker")
     })?;
+    let max = st.cfg.tenants.effective(&tenant.limits, "sse_streams");
+    let slot = st.tenants.streams.take(&tenant.id, max, "live event streams", "tenants.sse_streams")?;
     let last = last_event_id(headers);
     let rx = hub.subscribe();
     let missed = hub.since(stream_name, &key, last.as_deref()).unwrap_or_default();
@@ -104,7 +107,11 @@ fn live_stream(
     } else {
         until_final.boxed()
     };
-    Ok(head.chain(live))
+    // The slot goes with the stream: given back when the stream ends or the client goes away.
+    Ok(head.chain(live).map(move |e| {
+        let _held = &slot;
+        e
+    }))
 }
 
 /// `GET /v1/batches/{id}/events`
@@ -118,7 +125,7 @@ pub async fn batch_events(
     let counts = st.repo.batch_counts(&b.id).await?;
     let snapshot = serde_json::to_value(mediamill_core::event::BatchEvent::of(&b, &counts)).unwrap_or_default();
     let done = b.status == mediamill_core::model::BatchStatus::Completed;
-    let s = live_stream(&st, "batch", b.id, snapshot, done, &headers)?;
+    let s = live_stream(&st, &tenant, "batch", b.id, snapshot, done, &headers)?;
     Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }
 
@@ -133,6 +140,6 @@ pub async fn media_events(
     let vs = st.repo.variants(&m.id).await?;
     let snapshot = super::view::media(&st.cfg.public_url(), &m, &vs);
     let done = m.status.is_terminal();
-    let s = live_stream(&st, "media", m.id, snapshot, done, &headers)?;
+    let s = live_stream(&st, &tenant, "media", m.id, snapshot, done, &headers)?;
     Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }

@@ -4,9 +4,9 @@ use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use mediamill_core::event::{self, MediaEvent};
-use mediamill_core::model::{Media, MediaStatus};
+use mediamill_core::model::{Media, MediaStatus, Tenant};
 use mediamill_core::outbox::{job_event, media_event};
 use mediamill_core::repo::{now_ms, Inserted, MediaQuery, OutboxEvent};
 use mediamill_core::store;
@@ -79,13 +79,13 @@ pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, req: Req
             }
         }
     }
-    let upload = Upload { tenant_id: &tenant.id, batch_id: None, idem };
+    let upload = Upload { tenant: &tenant, batch_id: None, idem };
     let m = if is_multipart(&headers) {
         let mut mp = multipart(req, &st).await?;
         let field = next_file!(mp)?.ok_or_else(|| ApiError::bad_request("no_file", "the multipart body has no file field"))?;
         let filename = field.file_name().and_then(clean_filename);
         let field_name = field.name().unwrap_or("").to_string();
-        let stored = store_upload(&st, &tenant.id, field, None).await?;
+        let stored = store_upload(&st, &tenant, field, None).await?;
         // Nothing is recorded until the whole body was read: a second file refuses the request, and the
         // first file's bytes go with it, so a client never believes both were taken.
         let second: Result<Option<_>, ApiError> = next_file!(mp);
@@ -110,7 +110,7 @@ pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, req: Req
         record_upload(&st, &upload, stored, filename).await?
     } else {
         let stream = req.into_body().into_data_stream().map_err(|e| e.to_string());
-        let stored = store_upload(&st, &tenant.id, stream, declared_length(&headers)).await?;
+        let stored = store_upload(&st, &tenant, stream, declared_length(&headers)).await?;
         record_upload(&st, &upload, stored, filename_from_headers(&headers)).await?
     };
     Ok((StatusCode::ACCEPTED, Json(view::accepted(&base, &m))).into_response())
@@ -145,7 +145,7 @@ pub fn is_multipart(headers: &HeaderMap) -> bool {
 
 /// Who an upload belongs to and what it joins.
 pub struct Upload<'a> {
-    pub tenant_id: &'a str,
+    pub tenant: &'a Tenant,
     pub batch_id: Option<String>,
     /// The client's `Idempotency-Key` for this file.
     pub idem: Option<String>,
@@ -158,28 +158,69 @@ pub struct Stored {
     pub received: Received,
 }
 
-/// Streams one uploaded file into the store (sniffed, limited, hashed); nothing is recorded yet.
-pub async fn store_upload<S, E>(st: &AppState, tenant_id: &str, body: S, declared: Option<u64>) -> Result<Stored, ApiError>
+/// Streams one uploaded file into the store (sniffed, limited, hashed, paced to the tenant's upload rate);
+/// nothing is recorded yet. Refused first: a full instance, the tenant's concurrent uploads, its quotas.
+pub async fn store_upload<S, E>(st: &AppState, tenant: &Tenant, body: S, declared: Option<u64>) -> Result<Stored, ApiError>
 where
-    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin + Send,
     E: std::fmt::Display,
 {
     let limit = st.cfg.limits.max_concurrent_uploads;
     let _slot = st.gates.uploads.try_acquire().map_err(|_| crate::state::busy("uploads", "limits.max_concurrent_uploads", limit))?;
+    let own = st.cfg.tenants.effective(&tenant.limits, "concurrent_uploads");
+    let _tenant_slot = st.tenants.uploads.take(&tenant.id, own, "uploads", "tenants.concurrent_uploads")?;
+    check_quotas(st, tenant, declared.unwrap_or(0)).await?;
+    let rate = st.cfg.tenants.effective(&tenant.limits, "upload_bytes_per_sec");
+    let (guards, key) = (st.tenants.clone(), tenant.id.clone());
+    let paced = body.then(move |chunk| {
+        let wait = chunk.as_ref().map(|c| guards.upload_bytes.pace(&key, c.len(), rate)).unwrap_or_default();
+        async move {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            chunk
+        }
+    });
     let media_id = uuid::Uuid::now_v7().to_string();
-    let raw_key = store::raw_key(tenant_id, &media_id);
-    let received = upload::receive(body, st.store.as_ref(), &raw_key, &st.cfg.limits, declared).await?;
+    let raw_key = store::raw_key(&tenant.id, &media_id);
+    let received = upload::receive(Box::pin(paced), st.store.as_ref(), &raw_key, &st.cfg.limits, declared).await?;
     Ok(Stored { media_id, raw_key, received })
+}
+
+/// The tenant's quotas on what it keeps (`stored_bytes`, `media_count`), with `more` bytes on the way.
+async fn check_quotas(st: &AppState, tenant: &Tenant, more: u64) -> Result<(), ApiError> {
+    let max_bytes = st.cfg.tenants.effective(&tenant.limits, "stored_bytes");
+    let max_items = st.cfg.tenants.effective(&tenant.limits, "media_count");
+    if max_bytes == 0 && max_items == 0 {
+        return Ok(());
+    }
+    let (bytes, items) = st.repo.tenant_usage(&tenant.id).await?;
+    if max_items > 0 && items >= max_items {
+        return Err(crate::rate::quota_exceeded("media_count", max_items, format!("this tenant keeps {items} media items")));
+    }
+    if max_bytes > 0 && bytes.saturating_add(more) > max_bytes {
+        return Err(crate::rate::quota_exceeded(
+            "stored_bytes",
+            max_bytes,
+            format!("this tenant keeps {bytes} bytes of uploads and this one adds {more}"),
+        ));
+    }
+    Ok(())
 }
 
 /// Records a stored upload (and its outbox events, and its batch item) in one transaction. An idempotency
 /// key used before answers the first item when the bytes (and batch) are the same, `422` when not.
 pub async fn record_upload(st: &AppState, up: &Upload<'_>, stored: Stored, filename: Option<String>) -> Result<Media, ApiError> {
     let Stored { media_id, raw_key, received } = stored;
+    // Checked again with the real size: a body without Content-Length says its size only at its end.
+    if let Err(e) = check_quotas(st, up.tenant, received.size).await {
+        let _ = st.store.delete(&raw_key).await;
+        return Err(e);
+    }
     let now = now_ms();
     let m = Media {
         id: media_id,
-        tenant_id: up.tenant_id.to_string(),
+        tenant_id: up.tenant.id.clone(),
         kind: received.sniffed.kind,
         status: MediaStatus::Uploaded,
         content_type: received.sniffed.mime.to_string(),
@@ -224,10 +265,10 @@ pub async fn record_upload(st: &AppState, up: &Upload<'_>, stored: Stored, filen
 /// Stores and records one file.
 pub async fn accept<S, E>(st: &AppState, up: &Upload<'_>, body: S, declared: Option<u64>, filename: Option<String>) -> Result<Media, ApiError>
 where
-    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin,
+    S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin + Send,
     E: std::fmt::Display,
 {
-    let stored = store_upload(st, up.tenant_id, body, declared).await?;
+    let stored = store_upload(st, up.tenant, body, declared).await?;
     record_upload(st, up, stored, filename).await
 }
 

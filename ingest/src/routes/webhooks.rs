@@ -69,6 +69,11 @@ fn endpoint_json(e: &Endpoint) -> Value {
 /// `POST /v1/webhooks` → 201 with the endpoint and its secret (shown only here).
 pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, JsonBody(t): JsonBody<NewTarget>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let t = required(t)?;
+    let max = st.cfg.tenants.effective(&tenant.limits, "webhooks");
+    let have = st.repo.list_endpoints(&tenant.id).await?.len() as u64;
+    if max > 0 && have >= max {
+        return Err(crate::rate::quota_exceeded("webhooks", max, format!("this tenant has {have} webhook endpoints")));
+    }
     let url = t.url.ok_or_else(|| ApiError::bad_request("bad_webhook_url", "url is required"))?;
     check_target(&st, &url).await?;
     let e = Endpoint {
@@ -165,6 +170,11 @@ fn valid_address(a: &str) -> bool {
 /// `POST /v1/email-recipients` → 201.
 pub async fn create_recipient(State(st): State<AppState>, Authed(tenant): Authed, JsonBody(t): JsonBody<NewTarget>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let t = required(t)?;
+    let max = st.cfg.tenants.effective(&tenant.limits, "email_recipients");
+    let have = st.repo.list_recipients(&tenant.id).await?.len() as u64;
+    if max > 0 && have >= max {
+        return Err(crate::rate::quota_exceeded("email_recipients", max, format!("this tenant has {have} email recipients")));
+    }
     let address = t.address.filter(|a| valid_address(a)).ok_or_else(|| ApiError::bad_request("bad_address", "address must be one email address"))?;
     let types = match t.event_types {
         Some(t) => event_types(Some(t))?,

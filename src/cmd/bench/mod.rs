@@ -281,7 +281,8 @@ async fn bench_pipeline(cfg: Config, count: usize, rate: f64, url: Option<String
             c.kafka.brokers = String::new();
             c.server.listen = "127.0.0.1:0".parse()?;
             // The benchmark measures the pipeline, not the per-tenant request limit.
-            c.limits.requests_per_sec = 1_000_000;
+            c.tenants.requests_per_sec = 0;
+            c.tenants.upload_bytes_per_sec = 0;
             let r = super::up::start(c).await?;
             let k = r.new_key.clone().context("fresh data folder, fresh key")?;
             let u = format!("http://{}", r.addr);
