@@ -67,6 +67,7 @@ impl Backends {
             gates: mediamill_ingest::Gates::new(&self.cfg.limits),
             ready: Default::default(),
             tenants: Default::default(),
+            keys: Default::default(),
             hub: Some(mediamill_ingest::live::EventHub::start(&self.cfg.kafka.brokers, &self.cfg.kafka.topic_prefix, shutdown.clone())?),
         };
         tokio::spawn(sweep_abandoned_writes(self.store.clone(), shutdown.clone()));
@@ -235,7 +236,10 @@ impl Backends {
             return Ok(None);
         }
         let (secret, hash, prefix) = mediamill_core::apikey::generate();
-        self.repo.create_key(&t.id, &hash, &prefix).await?;
+        let new = repo::NewKey { tenant_id: &t.id, key_hash: &hash, prefix: &prefix, scope: mediamill_core::model::KeyScope::Admin, expires_at: None };
+        let created = |k: &mediamill_core::model::ApiKey| vec![mediamill_core::outbox::key_event(k, mediamill_core::event::KEY_CREATED, None)];
+        self.repo.create_key(&new, &created).await?;
+        self.waker.wake();
         Ok(Some(secret))
     }
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use mediamill_core::event::{Envelope, MEDIA_UPLOADED};
-use mediamill_core::model::{Media, MediaKind, MediaStatus, Variant};
+use mediamill_core::model::{KeyScope, Media, MediaKind, MediaStatus, Variant};
 use mediamill_core::repo::{self, Completion, Inserted, MediaQuery, OutboxEvent, Repo};
 use mediamill_core::store::{ByteRange, LocalStore, S3Store, Store, StoreError};
 use sqlx::Connection;
@@ -53,14 +53,20 @@ async fn repo_suite(r: Arc<dyn Repo>) {
     assert!(!r.set_tenant_keeps_gps("nobody", true).await.unwrap());
     assert_eq!(r.tenant_keeps_gps("no-such-id").await.unwrap(), None);
 
-    // Keys: found by hash until revoked.
-    let k = r.create_key(&t1.id, "hash-1", "mm_abc").await.unwrap();
-    assert_eq!(r.tenant_for_key("hash-1").await.unwrap(), Some(t1.clone()));
-    assert_eq!(r.tenant_for_key("nope").await.unwrap(), None);
+    // Keys: found by hash with their tenant, scope and state; revoked ones are found too (refused by the caller).
+    let none = |_: &mediamill_core::model::ApiKey| vec![];
+    let new = repo::NewKey { tenant_id: &t1.id, key_hash: "hash-1", prefix: "mm_abc", scope: KeyScope::Upload, expires_at: Some(5) };
+    let k = r.create_key(&new, &none).await.unwrap();
+    let (t, found) = r.key_by_hash("hash-1").await.unwrap().unwrap();
+    assert_eq!((t, found.scope, found.expires_at, found.revoked_at), (t1.clone(), KeyScope::Upload, Some(5), None));
+    assert!(found.expired(6) && !found.expired(4));
+    assert!(r.key_by_hash("nope").await.unwrap().is_none());
     assert_eq!(r.list_keys(&t1.id).await.unwrap().len(), 1);
-    assert!(r.revoke_key(&k.id).await.unwrap());
-    assert!(!r.revoke_key(&k.id).await.unwrap(), "revoking twice says so");
-    assert_eq!(r.tenant_for_key("hash-1").await.unwrap(), None);
+    r.touch_key(&k.id, 1234).await.unwrap();
+    assert_eq!(r.list_keys(&t1.id).await.unwrap()[0].last_used_at, Some(1234));
+    assert!(r.revoke_key(&k.id, &none).await.unwrap().is_some());
+    assert!(r.revoke_key(&k.id, &none).await.unwrap().is_none(), "revoking twice says so");
+    assert!(r.key_by_hash("hash-1").await.unwrap().unwrap().1.revoked_at.is_some());
 
     // Insert with an idempotency key: the second insert returns the first item.
     let a = media(&t1.id, Some("idem"));
@@ -168,6 +174,20 @@ async fn repo_suite(r: Arc<dyn Repo>) {
     assert!(r.delete_recipient(&t1.id, &rcpt.id).await.unwrap());
     let due = r.claim_due(repo::now_ms(), 10_000, 100).await.unwrap();
     assert!(!due.iter().any(|d| d.target_id == rcpt.id), "a deleted recipient's delivery was still due");
+
+    // Key events are written with their change; an expiry is announced once.
+    use mediamill_core::outbox::key_event;
+    let before = r.pending_events(10_000).await.unwrap().len();
+    let new = repo::NewKey { tenant_id: &t2.id, key_hash: "hash-2", prefix: "mm_def", scope: KeyScope::Admin, expires_at: Some(1) };
+    let k2 = r.create_key(&new, &|k| vec![key_event(k, mediamill_core::event::KEY_CREATED, None)]).await.unwrap();
+    let expired = |k: &mediamill_core::model::ApiKey| vec![key_event(k, mediamill_core::event::KEY_EXPIRED, None)];
+    assert!(r.report_expiry(&k2, &expired).await.unwrap());
+    assert!(!r.report_expiry(&k2, &expired).await.unwrap(), "announced once");
+    r.revoke_key(&k2.id, &|k| vec![key_event(k, mediamill_core::event::KEY_REVOKED, None)]).await.unwrap();
+    let events = r.pending_events(10_000).await.unwrap();
+    let types: Vec<&str> = events[before..].iter().map(|e| e.event.envelope.ty.as_str()).collect();
+    assert_eq!(types, ["mediamill.auth.key.created.v1", "mediamill.auth.key.expired.v1", "mediamill.auth.key.revoked.v1"]);
+    assert!(events[before..].iter().all(|e| e.event.topic == "auth.events" && e.event.key == k2.id));
 }
 
 async fn store_suite(s: Arc<dyn Store>) {

@@ -37,6 +37,29 @@ pub const BATCH_COMPLETED: &str = "mediamill.batch.completed.v1";
 /// A completed batch had an item requeued: it is open for completion again, in the next round.
 pub const BATCH_REOPENED: &str = "mediamill.batch.reopened.v1";
 
+/// An API key was created.
+pub const KEY_CREATED: &str = "mediamill.auth.key.created.v1";
+/// An API key was revoked; every ingest instance closes the live streams it opened.
+pub const KEY_REVOKED: &str = "mediamill.auth.key.revoked.v1";
+/// An API key's expiry passed (announced when it is first presented after that).
+pub const KEY_EXPIRED: &str = "mediamill.auth.key.expired.v1";
+/// A request came with a revoked or expired key (at most one event per key a minute per instance).
+pub const KEY_REFUSED: &str = "mediamill.auth.key.refused.v1";
+
+/// Body of every `mediamill.auth.key.*.v1` event. Never the key itself.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct KeyEvent {
+    pub key_id: String,
+    pub tenant_id: String,
+    /// The key's first characters, as `keys list` shows them.
+    pub prefix: String,
+    pub scope: crate::model::KeyScope,
+    pub expires_at: Option<i64>,
+    /// `revoked` or `expired` (`refused` events only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
 /// Every event type a webhook or email recipient can subscribe to.
 pub const NOTIFIABLE: &[&str] = &[
     MEDIA_UPLOADED,

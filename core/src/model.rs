@@ -138,6 +138,49 @@ pub struct ApiKey {
     pub prefix: String,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
+    /// What the key may do.
+    pub scope: KeyScope,
+    /// After this (ms), the key is refused.
+    pub expires_at: Option<i64>,
+    /// When it last authenticated a request (to the minute).
+    pub last_used_at: Option<i64>,
+}
+
+impl ApiKey {
+    /// Whether the key has expired at `now` (ms).
+    pub fn expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|e| e <= now)
+    }
+}
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyScope {
+    /// For client apps: upload, read the tenant's media and batches, follow their events.
+    Upload,
+    /// Everything: also webhooks and email recipients.
+    Admin,
+}
+
+impl KeyScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScope::Upload => "upload",
+            KeyScope::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Option<KeyScope> {
+        match s {
+            "upload" => Some(KeyScope::Upload),
+            "admin" => Some(KeyScope::Admin),
+            _ => None,
+        }
+    }
+    /// Whether a key of this scope may do what `needed` allows.
+    pub fn covers(self, needed: KeyScope) -> bool {
+        self == KeyScope::Admin || needed == KeyScope::Upload
+    }
 }
 
 /// One uploaded file.

@@ -57,6 +57,19 @@ pub fn batch_event(b: &Batch, c: &BatchCounts, ty: &str) -> OutboxEvent {
     OutboxEvent { topic: topics::BATCH_EVENTS.to_string(), key: b.id.clone(), envelope }
 }
 
+/// A key event of type `ty` (`reason` for refusals), bound for `auth.events` under the key id.
+pub fn key_event(k: &crate::model::ApiKey, ty: &str, reason: Option<&str>) -> OutboxEvent {
+    let body = event::KeyEvent {
+        key_id: k.id.clone(),
+        tenant_id: k.tenant_id.clone(),
+        prefix: k.prefix.clone(),
+        scope: k.scope,
+        expires_at: k.expires_at,
+        reason: reason.map(str::to_string),
+    };
+    OutboxEvent { topic: topics::AUTH_EVENTS.to_string(), key: k.id.clone(), envelope: Envelope::new(ty, Some(k.id.clone()), &body) }
+}
+
 impl MediaEvent {
     /// The bare body for `m` entering `status`; callers add reason, metadata or variants.
     pub fn of(m: &Media, status: MediaStatus) -> MediaEvent {

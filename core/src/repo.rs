@@ -50,6 +50,20 @@ impl RepoError {
     }
 }
 
+/// Builds the outbox events that go with a change, from the changed row.
+pub type EventsFor<'a, T> = dyn for<'x> Fn(&'x T) -> Vec<OutboxEvent> + Sync + 'a;
+
+/// A key to store.
+#[derive(Debug, Clone)]
+pub struct NewKey<'a> {
+    pub tenant_id: &'a str,
+    /// SHA-256 of the secret; the secret itself is never stored.
+    pub key_hash: &'a str,
+    pub prefix: &'a str,
+    pub scope: crate::model::KeyScope,
+    pub expires_at: Option<i64>,
+}
+
 /// An event waiting in the outbox, with the logical topic it goes to.
 #[derive(Debug, Clone)]
 pub struct OutboxEvent {
@@ -116,14 +130,19 @@ pub trait Repo: NotifyRepo + Send + Sync + 'static {
     async fn set_tenant_limits(&self, name: &str, limits: &TenantLimits) -> Result<bool, RepoError>;
     /// Bytes and number of a tenant's media that are not deleted (for the `stored_bytes` and `media_count` quotas).
     async fn tenant_usage(&self, tenant_id: &str) -> Result<(u64, u64), RepoError>;
-    /// Stores a new key (only its hash) for a tenant.
-    async fn create_key(&self, tenant_id: &str, key_hash: &str, prefix: &str) -> Result<ApiKey, RepoError>;
+    /// Stores a new key (only its hash) with the events `make` builds for it, in one transaction.
+    async fn create_key(&self, new: &NewKey<'_>, make: &EventsFor<'_, ApiKey>) -> Result<ApiKey, RepoError>;
     /// Keys of one tenant, newest first.
     async fn list_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>, RepoError>;
-    /// Revokes a key; `false` if no such key.
-    async fn revoke_key(&self, key_id: &str) -> Result<bool, RepoError>;
-    /// The tenant of an unrevoked key with this hash.
-    async fn tenant_for_key(&self, key_hash: &str) -> Result<Option<Tenant>, RepoError>;
+    /// Revokes a key with the events `make` builds for it, in one transaction; `None` if there is no active
+    /// key with that id.
+    async fn revoke_key(&self, key_id: &str, make: &EventsFor<'_, ApiKey>) -> Result<Option<ApiKey>, RepoError>;
+    /// The key with this hash and its tenant, revoked and expired ones too (the caller refuses those).
+    async fn key_by_hash(&self, key_hash: &str) -> Result<Option<(Tenant, ApiKey)>, RepoError>;
+    /// Records when a key was last used.
+    async fn touch_key(&self, key_id: &str, at: i64) -> Result<(), RepoError>;
+    /// Marks a key's expiry as announced, writing `make`'s events the first time only; true that time.
+    async fn report_expiry(&self, key: &ApiKey, make: &EventsFor<'_, ApiKey>) -> Result<bool, RepoError>;
 
     /// Records an upload and its outbox events in one transaction; an idempotency key already used by the
     /// tenant returns the first item instead.

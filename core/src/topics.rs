@@ -17,6 +17,8 @@ pub fn retry(delay_secs: u64) -> String {
 pub const MEDIA_EVENTS: &str = "media.events";
 /// Batch progress and completion, keyed by batch id.
 pub const BATCH_EVENTS: &str = "batch.events";
+/// API key events (created, revoked, expired, refused), keyed by key id: the Auth service's stream.
+pub const AUTH_EVENTS: &str = "auth.events";
 
 /// The job topic for a kind of media.
 pub fn jobs_for(kind: MediaKind) -> &'static str {
@@ -43,7 +45,14 @@ impl Topics {
     /// Every topic `mediamill topics` creates, with whether it is a job topic (job topics get more partitions):
     /// the fixed ones and one retry topic per tier delay.
     pub fn all(&self, retry_tiers_secs: &[u64]) -> Vec<(String, bool)> {
-        let fixed = [(JOBS_IMAGE, true), (JOBS_VIDEO, true), (JOBS_DLQ, false), (MEDIA_EVENTS, false), (BATCH_EVENTS, false)];
+        let fixed = [
+            (JOBS_IMAGE, true),
+            (JOBS_VIDEO, true),
+            (JOBS_DLQ, false),
+            (MEDIA_EVENTS, false),
+            (BATCH_EVENTS, false),
+            (AUTH_EVENTS, false),
+        ];
         fixed
             .into_iter()
             .map(|(t, job)| (self.name(t), job))

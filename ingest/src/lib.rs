@@ -5,7 +5,7 @@
 //! object store, and the outbox relay publishes it whenever the broker is reachable.
 
 pub mod archive;
-mod auth;
+pub mod auth;
 mod body_guard;
 mod error;
 mod json_body;

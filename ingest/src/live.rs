@@ -23,7 +23,7 @@ const RING: usize = 20_000;
 /// One event as SSE clients see it.
 #[derive(Debug, Clone)]
 pub struct LiveEvent {
-    /// `media` or `batch`.
+    /// `media`, `batch` or `auth` (key events: a revocation closes the key's streams).
     pub stream: &'static str,
     /// The media or batch id (the Kafka key).
     pub key: String,
@@ -62,7 +62,8 @@ impl EventHub {
             .set("enable.auto.commit", "false")
             .create()?;
         let t = Topics::new(prefix);
-        let names = [(t.name(topics::MEDIA_EVENTS), "media"), (t.name(topics::BATCH_EVENTS), "batch")];
+        let names =
+            [(t.name(topics::MEDIA_EVENTS), "media"), (t.name(topics::BATCH_EVENTS), "batch"), (t.name(topics::AUTH_EVENTS), "auth")];
         let h = hub.clone();
         tokio::spawn(async move {
             // Partition counts come from metadata, which may not be there at once after `topics` ran.
@@ -86,7 +87,7 @@ impl EventHub {
                     m = consumer.recv() => m,
                 };
                 let Ok(m) = m else { continue };
-                let stream = if m.topic() == names[1].0 { "batch" } else { "media" };
+                let stream = names.iter().find(|(n, _)| n == m.topic()).map(|(_, s)| *s).unwrap_or("media");
                 let Ok(env) = envelope_from_message(&m) else { continue };
                 let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
                 let json = serde_json::json!({"type": env.ty, "id": env.id, "time": env.time, "data": env.data}).to_string();
@@ -104,6 +105,20 @@ impl EventHub {
             r.push_back(e.clone());
         }
         let _ = self.tx.send(e);
+    }
+
+    /// Resolves when `key_id` is revoked (a `key.revoked` event on `auth.events` reaches this instance).
+    pub fn revoked(&self, key_id: String) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.tx.subscribe();
+        async move {
+            loop {
+                match rx.recv().await {
+                    Ok(e) if e.stream == "auth" && e.ty == mediamill_core::event::KEY_REVOKED && e.key == key_id => return,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                }
+            }
+        }
     }
 
     /// Subscribes to new events (call before reading [`EventHub::since`], so nothing falls in between).

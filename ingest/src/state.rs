@@ -26,6 +26,8 @@ pub struct AppState {
     pub ready: Arc<ReadyCache>,
     /// Per-tenant rates and counts on this instance.
     pub tenants: Arc<crate::TenantGuards>,
+    /// When keys were last recorded as used or refused.
+    pub keys: Arc<crate::auth::KeyActivity>,
 }
 
 /// The last readiness checks and when they ran; one caller checks while the others wait for its answer.

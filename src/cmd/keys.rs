@@ -2,7 +2,10 @@
 
 use mediamill_core::apikey;
 use mediamill_core::config::Config;
-use mediamill_core::model::{ApiKey, Tenant};
+use mediamill_core::event;
+use mediamill_core::model::{ApiKey, KeyScope, Tenant};
+use mediamill_core::outbox::key_event;
+use mediamill_core::repo::NewKey;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -16,6 +19,13 @@ enum Action {
     Create {
         #[arg(long)]
         tenant: String,
+        /// `upload` for client apps (upload, read the tenant's media and batches, follow events) or `admin`
+        /// (also webhooks and email recipients).
+        #[arg(long, default_value = "admin", value_parser = ["upload", "admin"])]
+        scope: String,
+        /// Refused after this long (e.g. 90d, 12h); never, without it.
+        #[arg(long, value_parser = super::jobs::parse_duration)]
+        expires: Option<std::time::Duration>,
     },
     /// List keys: one tenant's with --tenant, else every tenant's.
     List {
@@ -34,22 +44,35 @@ pub fn rfc3339(ms: i64) -> String {
 }
 
 fn print_keys(t: &Tenant, keys: &[ApiKey]) {
+    let when = |t: Option<i64>| t.map(rfc3339).unwrap_or_else(|| "-".into());
     for k in keys {
-        let revoked = k.revoked_at.map(rfc3339).unwrap_or_else(|| "-".into());
-        println!("{}\t{}\t{}…\t{}\t{}", t.name, k.id, k.prefix, rfc3339(k.created_at), revoked);
+        println!(
+            "{}\t{}\t{}…\t{}\t{}\t{}\t{}\t{}",
+            t.name,
+            k.id,
+            k.prefix,
+            rfc3339(k.created_at),
+            when(k.revoked_at),
+            k.scope.as_str(),
+            when(k.expires_at),
+            when(k.last_used_at)
+        );
     }
 }
 
 pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Result<()> {
     match args.action {
-        Action::Create { tenant } => {
+        Action::Create { tenant, scope, expires } => {
             anyhow::ensure!(!tenant.trim().is_empty() && tenant.len() <= 200, "--tenant must be 1 to 200 characters");
             // Creating a key is how a deployment starts: this one may create the database.
             let repo = super::data::open(&cfg).await?;
             let t = repo.ensure_tenant(&tenant).await?;
             let (secret, hash, prefix) = apikey::generate();
-            let k = repo.create_key(&t.id, &hash, &prefix).await?;
-            eprintln!("key {} for tenant {} (shown once; store it now):", k.id, t.name);
+            let scope = KeyScope::parse(&scope).unwrap_or(KeyScope::Admin);
+            let expires_at = expires.map(|d| mediamill_core::repo::now_ms() + d.as_millis() as i64);
+            let new = NewKey { tenant_id: &t.id, key_hash: &hash, prefix: &prefix, scope, expires_at };
+            let k = repo.create_key(&new, &|k| vec![key_event(k, event::KEY_CREATED, None)]).await?;
+            eprintln!("key {} ({}) for tenant {} (shown once; store it now):", k.id, scope.as_str(), t.name);
             println!("{secret}");
         }
         Action::List { tenant } => {
@@ -60,15 +83,16 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
                 })?],
                 None => repo.list_tenants().await?,
             };
-            println!("tenant\tid\tprefix\tcreated_at\trevoked_at");
+            println!("tenant\tid\tprefix\tcreated_at\trevoked_at\tscope\texpires_at\tlast_used_at");
             for t in &tenants {
                 print_keys(t, &repo.list_keys(&t.id).await?);
             }
         }
         Action::Revoke { id } => {
             let repo = super::data::open_existing(&cfg, data).await?;
-            anyhow::ensure!(repo.revoke_key(&id).await?, "no active key with id {id}");
-            println!("revoked {id}");
+            let revoked = repo.revoke_key(&id, &|k| vec![key_event(k, event::KEY_REVOKED, None)]).await?;
+            anyhow::ensure!(revoked.is_some(), "no active key with id {id}");
+            println!("revoked {id} (its live streams close on every ingest instance once auth.events carries it)");
         }
     }
     Ok(())

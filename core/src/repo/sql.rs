@@ -5,11 +5,11 @@ use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
-use super::{
+use super::{EventsFor, NewKey, 
     now_ms, Completion, Inserted, MediaQuery, OutboxEvent, PendingEvent, RelayLock, Repo, RepoError,
 };
 use crate::event::Envelope;
-use crate::model::{ApiKey, Batch, BatchCounts, BatchItem, BatchStatus, Media, MediaKind, MediaStatus, Tenant, TenantLimits, Variant};
+use crate::model::{ApiKey, Batch, BatchCounts, BatchItem, BatchStatus, KeyScope, Media, MediaKind, MediaStatus, Tenant, TenantLimits, Variant};
 
 /// Which SQL backend a [`SqlRepo`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -157,13 +157,19 @@ async fn counts(conn: &mut sqlx::AnyConnection, batch_id: &str) -> Result<BatchC
     Ok(c)
 }
 
+const KEY_COLS: &str = "id, tenant_id, prefix, created_at, revoked_at, scope, expires_at, last_used_at";
+
 fn key_from_row(r: &AnyRow) -> Result<ApiKey, RepoError> {
+    let scope: String = r.try_get("scope").map_err(db_err)?;
     Ok(ApiKey {
         id: r.try_get("id").map_err(db_err)?,
         tenant_id: r.try_get("tenant_id").map_err(db_err)?,
         prefix: r.try_get("prefix").map_err(db_err)?,
         created_at: r.try_get("created_at").map_err(db_err)?,
         revoked_at: r.try_get("revoked_at").map_err(db_err)?,
+        scope: KeyScope::parse(&scope).ok_or_else(|| RepoError::Corrupt(format!("key scope {scope:?}")))?,
+        expires_at: r.try_get("expires_at").map_err(db_err)?,
+        last_used_at: r.try_get("last_used_at").map_err(db_err)?,
     })
 }
 
@@ -334,24 +340,76 @@ impl Repo for SqlRepo {
         rows.iter().map(tenant_from_row).collect()
     }
 
-    async fn create_key(&self, tenant_id: &str, key_hash: &str, prefix: &str) -> Result<ApiKey, RepoError> {
+    async fn create_key(&self, new: &NewKey<'_>, make: &EventsFor<'_, ApiKey>) -> Result<ApiKey, RepoError> {
         let key = ApiKey {
             id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: tenant_id.to_string(),
-            prefix: prefix.to_string(),
+            tenant_id: new.tenant_id.to_string(),
+            prefix: new.prefix.to_string(),
             created_at: now_ms(),
             revoked_at: None,
+            scope: new.scope,
+            expires_at: new.expires_at,
+            last_used_at: None,
         };
-        sqlx::query("INSERT INTO api_keys (id, tenant_id, key_hash, prefix, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&key.id)
-            .bind(tenant_id)
-            .bind(key_hash)
-            .bind(prefix)
-            .bind(key.created_at)
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO api_keys (id, tenant_id, key_hash, prefix, created_at, scope, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&key.id)
+        .bind(new.tenant_id)
+        .bind(new.key_hash)
+        .bind(new.prefix)
+        .bind(key.created_at)
+        .bind(key.scope.as_str())
+        .bind(key.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        write_events(&mut tx, &make(&key)).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(key)
+    }
+
+    async fn key_by_hash(&self, key_hash: &str) -> Result<Option<(Tenant, ApiKey)>, RepoError> {
+        let sql = format!(
+            "SELECT t.id AS t_id, t.name AS t_name, t.limits AS t_limits, k.{} FROM api_keys k \
+             JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1",
+            KEY_COLS.replace(", ", ", k.")
+        );
+        let r = sqlx::query(&sql).bind(key_hash).fetch_optional(&self.pool).await.map_err(db_err)?;
+        let Some(r) = r else { return Ok(None) };
+        let limits: Option<String> = r.try_get("t_limits").map_err(db_err)?;
+        let limits = match limits {
+            Some(j) => serde_json::from_str(&j).map_err(|e| RepoError::Corrupt(format!("tenant limits {j:?}: {e}")))?,
+            None => TenantLimits::default(),
+        };
+        let t = Tenant { id: r.try_get("t_id").map_err(db_err)?, name: r.try_get("t_name").map_err(db_err)?, limits };
+        Ok(Some((t, key_from_row(&r)?)))
+    }
+
+    async fn touch_key(&self, key_id: &str, at: i64) -> Result<(), RepoError> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(key_id)
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
-        Ok(key)
+        Ok(())
+    }
+
+    async fn report_expiry(&self, key: &ApiKey, make: &EventsFor<'_, ApiKey>) -> Result<bool, RepoError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let r = sqlx::query("UPDATE api_keys SET expiry_reported = 1 WHERE id = $1 AND expiry_reported = 0")
+            .bind(&key.id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        if r.rows_affected() == 0 {
+            return Ok(false);
+        }
+        write_events(&mut tx, &make(key)).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(true)
     }
 
     async fn tenant_keeps_gps(&self, tenant_id: &str) -> Result<Option<bool>, RepoError> {
@@ -386,7 +444,7 @@ impl Repo for SqlRepo {
 
     async fn list_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>, RepoError> {
         let rows = sqlx::query(
-            "SELECT id, tenant_id, prefix, created_at, revoked_at FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC",
+            &format!("SELECT {KEY_COLS} FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC"),
         )
         .bind(tenant_id)
         .fetch_all(&self.pool)
@@ -395,27 +453,27 @@ impl Repo for SqlRepo {
         rows.iter().map(key_from_row).collect()
     }
 
-    async fn revoke_key(&self, key_id: &str) -> Result<bool, RepoError> {
+    async fn revoke_key(&self, key_id: &str, make: &EventsFor<'_, ApiKey>) -> Result<Option<ApiKey>, RepoError> {
+        let mut tx = self.pool.begin().await.map_err(db_err)?;
+        let now = now_ms();
         let r = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now_ms())
+            .bind(now)
             .bind(key_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(db_err)?;
-        Ok(r.rows_affected() > 0)
-    }
-
-    async fn tenant_for_key(&self, key_hash: &str) -> Result<Option<Tenant>, RepoError> {
-        let r = sqlx::query(
-            "SELECT t.id, t.name, t.limits FROM api_keys k JOIN tenants t ON t.id = k.tenant_id \
-             WHERE k.key_hash = $1 AND k.revoked_at IS NULL",
-        )
-        .bind(key_hash)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(db_err)?;
-        r.map(|r| tenant_from_row(&r))
-            .transpose()
+        if r.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let row = sqlx::query(&format!("SELECT {KEY_COLS} FROM api_keys WHERE id = $1"))
+            .bind(key_id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db_err)?;
+        let key = key_from_row(&row)?;
+        write_events(&mut tx, &make(&key)).await?;
+        tx.commit().await.map_err(db_err)?;
+        Ok(Some(key))
     }
 
     async fn insert_media(&self, m: &Media, events: &[OutboxEvent]) -> Result<Inserted, RepoError> {

@@ -10,7 +10,7 @@ use std::collections::HashSet;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -65,6 +65,7 @@ fn last_event_id(headers: &HeaderMap) -> Option<String> {
 fn live_stream(
     st: &AppState,
     tenant: &mediamill_core::model::Tenant,
+    caller: &crate::auth::CallerKey,
     stream_name: &'static str,
     key: String,
     snapshot: serde_json::Value,
@@ -107,8 +108,10 @@ fn live_stream(
     } else {
         until_final.boxed()
     };
+    // A revoked key's stream ends on every instance as soon as the revocation arrives on auth.events.
+    let revoked = hub.revoked(caller.0.id.clone());
     // The slot goes with the stream: given back when the stream ends or the client goes away.
-    Ok(head.chain(live).map(move |e| {
+    Ok(head.chain(live).take_until(revoked).map(move |e| {
         let _held = &slot;
         e
     }))
@@ -118,6 +121,7 @@ fn live_stream(
 pub async fn batch_events(
     State(st): State<AppState>,
     Authed(tenant): Authed,
+    Extension(caller): Extension<crate::auth::CallerKey>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -125,7 +129,7 @@ pub async fn batch_events(
     let counts = st.repo.batch_counts(&b.id).await?;
     let snapshot = serde_json::to_value(mediamill_core::event::BatchEvent::of(&b, &counts)).unwrap_or_default();
     let done = b.status == mediamill_core::model::BatchStatus::Completed;
-    let s = live_stream(&st, &tenant, "batch", b.id, snapshot, done, &headers)?;
+    let s = live_stream(&st, &tenant, &caller, "batch", b.id, snapshot, done, &headers)?;
     Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }
 
@@ -133,6 +137,7 @@ pub async fn batch_events(
 pub async fn media_events(
     State(st): State<AppState>,
     Authed(tenant): Authed,
+    Extension(caller): Extension<crate::auth::CallerKey>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
@@ -140,6 +145,6 @@ pub async fn media_events(
     let vs = st.repo.variants(&m.id).await?;
     let snapshot = super::view::media(&st.cfg.public_url(), &m, &vs);
     let done = m.status.is_terminal();
-    let s = live_stream(&st, &tenant, "media", m.id, snapshot, done, &headers)?;
+    let s = live_stream(&st, &tenant, &caller, "media", m.id, snapshot, done, &headers)?;
     Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }

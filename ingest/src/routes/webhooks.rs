@@ -9,7 +9,7 @@ use mediamill_core::webhook_target;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::Authed;
+use crate::auth::AdminAuthed;
 use crate::error::ApiError;
 use crate::json_body::JsonBody;
 use crate::state::AppState;
@@ -67,7 +67,7 @@ fn endpoint_json(e: &Endpoint) -> Value {
 }
 
 /// `POST /v1/webhooks` → 201 with the endpoint and its secret (shown only here).
-pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, JsonBody(t): JsonBody<NewTarget>) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn create(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed, JsonBody(t): JsonBody<NewTarget>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let t = required(t)?;
     let max = st.cfg.tenants.effective(&tenant.limits, "webhooks");
     let have = st.repo.list_endpoints(&tenant.id).await?.len() as u64;
@@ -94,13 +94,13 @@ pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, JsonBody
 }
 
 /// `GET /v1/webhooks`: the tenant's endpoints, with why any was disabled.
-pub async fn list(State(st): State<AppState>, Authed(tenant): Authed) -> Result<Json<Value>, ApiError> {
+pub async fn list(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed) -> Result<Json<Value>, ApiError> {
     let es = st.repo.list_endpoints(&tenant.id).await?;
     Ok(Json(json!({"items": es.iter().map(endpoint_json).collect::<Vec<_>>()})))
 }
 
 /// `DELETE /v1/webhooks/{id}`
-pub async fn delete(State(st): State<AppState>, Authed(tenant): Authed, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     if st.repo.delete_endpoint(&tenant.id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -118,7 +118,7 @@ pub struct LogQuery {
 /// `GET /v1/webhooks/{id}/deliveries`: newest first, each with its attempts.
 pub async fn deliveries(
     State(st): State<AppState>,
-    Authed(tenant): Authed,
+    AdminAuthed(tenant): AdminAuthed,
     Path(id): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -145,7 +145,7 @@ pub async fn deliveries(
 /// `POST /v1/webhooks/{id}/deliveries/{delivery_id}/replay`: send the same message (same `webhook-id`) again.
 pub async fn replay(
     State(st): State<AppState>,
-    Authed(tenant): Authed,
+    AdminAuthed(tenant): AdminAuthed,
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let e = st.repo.get_endpoint(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
@@ -168,7 +168,7 @@ fn valid_address(a: &str) -> bool {
 }
 
 /// `POST /v1/email-recipients` → 201.
-pub async fn create_recipient(State(st): State<AppState>, Authed(tenant): Authed, JsonBody(t): JsonBody<NewTarget>) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn create_recipient(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed, JsonBody(t): JsonBody<NewTarget>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let t = required(t)?;
     let max = st.cfg.tenants.effective(&tenant.limits, "email_recipients");
     let have = st.repo.list_recipients(&tenant.id).await?.len() as u64;
@@ -186,14 +186,14 @@ pub async fn create_recipient(State(st): State<AppState>, Authed(tenant): Authed
 }
 
 /// `GET /v1/email-recipients`
-pub async fn list_recipients(State(st): State<AppState>, Authed(tenant): Authed) -> Result<Json<Value>, ApiError> {
+pub async fn list_recipients(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({"items": st.repo.list_recipients(&tenant.id).await?})))
 }
 
 /// `GET /v1/email-recipients/{id}/deliveries`: the email delivery log, newest first.
 pub async fn recipient_deliveries(
     State(st): State<AppState>,
-    Authed(tenant): Authed,
+    AdminAuthed(tenant): AdminAuthed,
     Path(id): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> Result<Json<Value>, ApiError> {
@@ -207,7 +207,7 @@ pub async fn recipient_deliveries(
 }
 
 /// `DELETE /v1/email-recipients/{id}`
-pub async fn delete_recipient(State(st): State<AppState>, Authed(tenant): Authed, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete_recipient(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
     if st.repo.delete_recipient(&tenant.id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
