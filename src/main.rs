@@ -54,6 +54,9 @@ enum Command {
     Tenants(cmd::tenants::Args),
     /// Print the effective configuration (secrets masked).
     Config,
+    /// Request figures from the gateway log (gateway.requests): per tenant and route, rates, errors,
+    /// latency, bytes, and the rate limit each tenant's traffic suggests.
+    Stats(cmd::stats::Args),
     /// Start `up` on a fresh embedded data folder, run the QA check over the fixtures, report, exit.
     Demo(cmd::demo::Args),
     /// Upload the fixtures of a folder through a running pipeline and check every outcome.
@@ -111,6 +114,7 @@ fn run() -> anyhow::Result<()> {
             Command::Tenants(a) => cmd::tenants::run(cfg, a, &data).await,
             Command::Demo(a) => cmd::demo::run(cfg, a, &data).await,
             Command::Qa(a) => cmd::qa::run(a).await,
+            Command::Stats(a) => cmd::stats::run(cfg, a, &data).await,
             Command::Sandbox(_) => unreachable!("handled before the runtime starts"),
             Command::Config => {
                 print!("{}", cfg.to_toml_masked());

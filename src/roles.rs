@@ -68,6 +68,11 @@ impl Backends {
             ready: Default::default(),
             tenants: Default::default(),
             keys: Default::default(),
+            gateway: Some(mediamill_ingest::gateway_log::GatewayLog::start(
+                self.producer()?,
+                Topics::new(&self.cfg.kafka.topic_prefix).name(topics::GATEWAY_REQUESTS),
+                shutdown.clone(),
+            )),
             hub: Some(mediamill_ingest::live::EventHub::start(&self.cfg.kafka.brokers, &self.cfg.kafka.topic_prefix, shutdown.clone())?),
         };
         tokio::spawn(sweep_abandoned_writes(self.store.clone(), shutdown.clone()));

@@ -19,6 +19,8 @@ pub const MEDIA_EVENTS: &str = "media.events";
 pub const BATCH_EVENTS: &str = "batch.events";
 /// API key events (created, revoked, expired, refused), keyed by key id: the Auth service's stream.
 pub const AUTH_EVENTS: &str = "auth.events";
+/// One record per HTTP request to ingest, keyed by tenant id: the API gateway's log.
+pub const GATEWAY_REQUESTS: &str = "gateway.requests";
 
 /// The job topic for a kind of media.
 pub fn jobs_for(kind: MediaKind) -> &'static str {
@@ -52,6 +54,7 @@ impl Topics {
             (MEDIA_EVENTS, false),
             (BATCH_EVENTS, false),
             (AUTH_EVENTS, false),
+            (GATEWAY_REQUESTS, false),
         ];
         fixed
             .into_iter()

@@ -96,6 +96,10 @@ async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Tenant, Api
             }
         });
     }
+    if let Some(note) = parts.extensions.get::<std::sync::Arc<crate::gateway_log::Note>>() {
+        let _ = note.tenant_id.set(tenant.id.clone());
+        let _ = note.key_id.set(key.id.clone());
+    }
     parts.extensions.insert(CallerKey(key));
     Ok(tenant)
 }

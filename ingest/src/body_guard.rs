@@ -44,8 +44,10 @@ pub async fn guard_bodies(State(st): State<AppState>, req: Request, next: Next) 
     let ended = Arc::new(AtomicBool::new(false));
     let has_body = declares_body(&req);
     let shape = multipart_boundary(&req).map(|b| Shape::new(&b, &st.cfg.limits));
+    let note = req.extensions().get::<Arc<crate::gateway_log::Note>>().cloned();
     let (parts, body) = req.into_parts();
-    let guard = Guard::new(body, &st.cfg.limits, shape, tripped.clone(), ended.clone());
+    let mut guard = Guard::new(body, &st.cfg.limits, shape, tripped.clone(), ended.clone());
+    guard.note = note;
     let res = next.run(Request::from_parts(parts, Body::from_stream(guard))).await;
     let broke = tripped.lock().ok().and_then(|mut t| t.take());
     let mut res = match broke {
@@ -215,6 +217,8 @@ pub struct Guard {
     done: bool,
     /// Set when the body was read to its end.
     ended: Arc<AtomicBool>,
+    /// Where the bytes that came in are counted for the gateway log.
+    note: Option<Arc<crate::gateway_log::Note>>,
 }
 
 impl Guard {
@@ -231,6 +235,7 @@ impl Guard {
             timer: Box::pin(tokio::time::sleep(idle)),
             done: false,
             ended,
+            note: None,
         }
     }
 
@@ -267,6 +272,9 @@ impl Stream for Guard {
         match Pin::new(&mut self.inner).poll_next(cx) {
             Poll::Ready(Some(Ok(chunk))) => {
                 self.received += chunk.len() as u64;
+                if let Some(n) = &self.note {
+                    n.bytes_in.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+                }
                 let elapsed = self.started.elapsed();
                 // The average pace is judged only after a grace period as long as the idle bound.
                 if elapsed >= self.idle && self.received < self.min_rate.saturating_mul(elapsed.as_secs()) {

@@ -6,6 +6,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod gateway_log;
 mod body_guard;
 mod error;
 mod json_body;
@@ -55,8 +56,10 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(routes::health::metrics))
         .fallback(routes::health::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), body_guard::guard_bodies))
-        // Outermost, so it also sees the answers of the method-not-allowed fallback and of the guard.
+        // Outside the guard, so it also sees the answers of the method-not-allowed fallback and of the guard.
         .layer(axum::middleware::from_fn(error::json_errors))
+        // Outermost: every request, with its final status, goes to the gateway log.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), gateway_log::log_requests))
         // Uploads are streamed and limited per kind by our own code, which names the limit that was hit.
         .layer(DefaultBodyLimit::disable())
         .with_state(state)

@@ -13,6 +13,7 @@ pub mod notify;
 pub mod process;
 pub mod qa;
 pub mod sandbox;
+pub mod stats;
 pub mod tenants;
 pub mod topics;
 pub mod up;
