@@ -189,6 +189,10 @@ async fn every_error_is_json_and_names_no_internal_type() {
     assert_eq!(body["error"]["code"], "rate_limited");
     assert_eq!(p.get(&key, "/v1/media").await.0, 200, "another tenant is not slowed");
 
+    // Signed URLs need a key on the server.
+    let (s, _, b) = json_of(http.get(format!("{}/v1/media/{id}/variants/thumb.jpg/signed-url", p.url)).bearer_auth(&key).send().await.unwrap()).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (501, Some("not_configured")), "{b}");
+
     // The 415 message lists every kind, audio included.
     let (s, _, b) = json_of(http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).body("plain text, not media").send().await.unwrap()).await;
     assert_eq!(s, 415);
@@ -211,7 +215,7 @@ async fn every_error_is_json_and_names_no_internal_type() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn streams_end_links_work_and_events_show_variants_as_the_api_does() {
-    let p = Pipeline::start(&[]).await;
+    let p = Pipeline::start(&[("MEDIAMILL_SERVER__URL_SIGNING_KEY", "test-signing-key")]).await;
     let key = p.key("links");
     let http = reqwest::Client::new();
     let (_, _, up) = json_of(http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).body(fixture("progressive.jpg")).send().await.unwrap()).await;
@@ -249,6 +253,25 @@ async fn streams_end_links_work_and_events_show_variants_as_the_api_does() {
         assert!(v["key"].is_string() && v["url"].is_string(), "{v}");
         assert_eq!(http.get(v["url"].as_str().unwrap()).bearer_auth(&key).send().await.unwrap().status(), 200);
     }
+    // A signed URL fetches a variant without the bearer key, for its path only, until it expires.
+    let (s, _, signed) = json_of(http.get(format!("{}/v1/media/{id}/variants/thumb.jpg/signed-url?ttl=600", p.url)).bearer_auth(&key).send().await.unwrap()).await;
+    assert_eq!(s, 200, "{signed}");
+    let url = signed["url"].as_str().unwrap().to_string();
+    let r = http.get(&url).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["content-type"].to_str().unwrap()), (200, "image/jpeg"));
+    let other = url.replace("/thumb.jpg?", "/medium.jpg?");
+    assert_eq!(http.get(&other).send().await.unwrap().status(), 401, "the signature covers one path");
+    let tampered = format!("{}0", &url[..url.len() - 1]);
+    assert_eq!(http.get(&tampered).send().await.unwrap().status(), 401);
+    let (s, _, _) = json_of(http.get(format!("{}/v1/media/{id}/variants/thumb.jpg/signed-url?ttl=99999999", p.url)).bearer_auth(&key).send().await.unwrap()).await;
+    assert_eq!(s, 400, "longer than server.max_signed_url_secs");
+    let (_, _, short) = json_of(http.get(format!("{}/v1/media/{id}/variants/thumb.jpg/signed-url?ttl=1", p.url)).bearer_auth(&key).send().await.unwrap()).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (s, _, b) = json_of(http.get(short["url"].as_str().unwrap()).send().await.unwrap()).await;
+    assert_eq!(s, 401);
+    assert!(b["error"]["message"].as_str().unwrap().contains("expired"), "{b}");
+    assert_eq!(http.get(format!("{}/v1/media/{id}/variants/thumb.jpg", p.url)).send().await.unwrap().status(), 401, "no key, no signature");
+
     // The processed event (what webhooks carry as data) lists the very same variants.
     let events = p.read_topic("media.events", 3, Duration::from_secs(10));
     let processed = events.iter().find(|e| e.1["ce_type"] == "mediamill.media.processed.v1" && e.0 == id).expect("processed event");

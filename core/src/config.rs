@@ -185,6 +185,11 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// A connection that has not sent a request's whole header section in this long is closed.
     pub header_read_timeout_secs: u64,
+    /// Key of signed variant URLs (`…?exp=&sig=`, fetched without the bearer key); the same on every ingest
+    /// instance. Empty: signed URLs are off.
+    pub url_signing_key: String,
+    /// Longest life a signed URL may be asked for.
+    pub max_signed_url_secs: u64,
 }
 
 /// The metadata repository.
@@ -371,6 +376,8 @@ impl Default for ServerConfig {
             ops_listen: String::new(),
             max_connections: 4096,
             header_read_timeout_secs: 10,
+            url_signing_key: String::new(),
+            max_signed_url_secs: 7 * 24 * 3600,
         }
     }
 }
@@ -575,6 +582,9 @@ impl Config {
         c.server.public_url = self.public_url();
         if !c.store.s3.secret_key.is_empty() {
             c.store.s3.secret_key = "********".into();
+        }
+        if !c.server.url_signing_key.is_empty() {
+            c.server.url_signing_key = "********".into();
         }
         c.database.url = mask_url_password(&c.database.url);
         let mut head = String::from("# loaded from: defaults");

@@ -59,7 +59,8 @@ impl KeyActivity {
     }
 }
 
-async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Tenant, ApiError> {
+/// Authenticates a request from its parts (for handlers where the key is optional).
+pub(crate) async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<Tenant, ApiError> {
     let header = parts
         .headers
         .get(axum::http::header::AUTHORIZATION)

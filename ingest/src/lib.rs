@@ -12,6 +12,7 @@ mod error;
 mod json_body;
 mod rate;
 mod server;
+mod signed_url;
 pub mod live;
 mod metrics_handle;
 pub mod ops;
@@ -38,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/batches/{id}/events", get(routes::live::batch_events))
         .route("/v1/media/{id}/variants", get(routes::variants::list))
         .route("/v1/media/{id}/variants/{name}", get(routes::variants::get_variant))
+        .route("/v1/media/{id}/variants/{name}/signed-url", get(routes::variants::signed_url))
         .route("/v1/media/{id}/hls/{file}", get(routes::hls::get_file))
         .route("/v1/batches", get(routes::batches::list).post(routes::batches::create))
         .route("/v1/batches/{id}", get(routes::batches::get_one))
