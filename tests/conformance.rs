@@ -150,8 +150,8 @@ async fn repo_suite(r: Arc<dyn Repo>) {
         address: "ops@example.com".into(),
         event_types: vec!["*".into()],
         created_at: 1,
+        confirmed_at: None,
     };
-    r.create_recipient(&rcpt).await.unwrap();
     let queued = Delivery {
         id: uuid::Uuid::now_v7().to_string(),
         tenant_id: t1.id.clone(),
@@ -170,6 +170,13 @@ async fn repo_suite(r: Arc<dyn Repo>) {
         created_at: 1,
         delivered_at: None,
     };
+    let confirmation = Delivery { id: uuid::Uuid::now_v7().to_string(), event_id: format!("confirm:{}", rcpt.id), ..queued.clone() };
+    r.create_recipient(&rcpt, "token-hash", &confirmation).await.unwrap();
+    assert_eq!(r.list_recipients(&t1.id).await.unwrap()[0].confirmed_at, None, "unconfirmed until the link is followed");
+    assert!(r.confirm_recipient(&rcpt.id, "wrong").await.unwrap().is_none());
+    let confirmed = r.confirm_recipient(&rcpt.id, "token-hash").await.unwrap().expect("the right token confirms");
+    assert!(confirmed.confirmed_at.is_some());
+    assert!(r.confirm_recipient(&rcpt.id, "token-hash").await.unwrap().is_none(), "a link works once");
     r.insert_deliveries(&[queued]).await.unwrap();
     assert!(r.delete_recipient(&t1.id, &rcpt.id).await.unwrap());
     let due = r.claim_due(repo::now_ms(), 10_000, 100).await.unwrap();

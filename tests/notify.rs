@@ -219,6 +219,28 @@ async fn failures_and_completed_batches_are_emailed() {
     let r = reqwest::Client::new().post(format!("{}/v1/email-recipients", p.url)).bearer_auth(&key)
         .json(&serde_json::json!({"address": "not an address"})).send().await.unwrap();
     assert_eq!(r.status(), 400);
+
+    // Unconfirmed, the address gets its confirmation message and nothing else.
+    let (_, early) = p.upload(&key, "truncated.jpg").await;
+    let early = early["id"].as_str().unwrap().to_string();
+    assert_eq!(p.settle(&key, &early).await["status"], "failed");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let token = loop {
+        // The message is quoted-printable (a mail client decodes it before anyone clicks).
+        let log = unquote_printable(&std::fs::read_to_string(&log_path).unwrap_or_default());
+        if let Some(rest) = log.split("confirm?token=").nth(1) {
+            break rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect::<String>();
+        }
+        assert!(Instant::now() < deadline, "no confirmation message arrived:\n{log}\nnotify log:\n{}", p.log("notify"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Give the early failure time to pass the notifier while the address is unconfirmed.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let confirm = |t: &str| reqwest::Client::new().get(format!("{}/v1/email-recipients/{recipient}/confirm?token={t}", p.url)).send();
+    assert_eq!(confirm("wrong-token").await.unwrap().status(), 404);
+    assert_eq!(confirm(&token).await.unwrap().status(), 200);
+    assert_eq!(confirm(&token).await.unwrap().status(), 404, "a link works once");
+
     let (_, body) = p.upload(&key, "truncated.jpg").await;
     let id = body["id"].as_str().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -226,6 +248,7 @@ async fn failures_and_completed_batches_are_emailed() {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         if log.contains(&format!("Upload {id} failed: corrupt")) {
             assert!(log.contains("ops@example.com"), "{log}");
+            assert!(!log.contains(&format!("Upload {early} failed")), "mailed before the address was confirmed:\n{log}");
             break;
         }
         assert!(Instant::now() < deadline, "no email arrived:\n{log}\nnotify log:\n{}", p.log("notify"));
@@ -296,3 +319,24 @@ async fn a_slow_endpoint_holds_back_only_its_own_tenant() {
     );
     gate.notify_waiters();
 }
+
+/// Quoted-printable decoding: soft line breaks joined, `=XX` turned back into its byte.
+fn unquote_printable(s: &str) -> String {
+    let joined = s.replace("=\r\n", "").replace("=\n", "");
+    let b = joined.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' && i + 2 < b.len() {
+            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                out.push(v);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+

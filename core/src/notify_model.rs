@@ -27,7 +27,13 @@ pub struct EmailRecipient {
     pub address: String,
     pub event_types: Vec<String>,
     pub created_at: i64,
+    /// When the address's owner followed the confirmation link; until then it gets nothing else.
+    #[serde(default)]
+    pub confirmed_at: Option<i64>,
 }
+
+/// Type of the one message an unconfirmed recipient gets: the link that confirms it.
+pub const EMAIL_CONFIRM: &str = "mediamill.email.confirm.v1";
 
 /// Checks a subscription filter: `*`, a type of [`crate::event::NOTIFIABLE`], or a prefix ending in `*` that
 /// matches at least one of them. The error names the valid choices, so a typo never subscribes to nothing.

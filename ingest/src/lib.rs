@@ -53,6 +53,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/email-recipients", get(routes::webhooks::list_recipients).post(routes::webhooks::create_recipient))
         .route("/v1/email-recipients/{id}", axum::routing::delete(routes::webhooks::delete_recipient))
         .route("/v1/email-recipients/{id}/deliveries", get(routes::webhooks::recipient_deliveries))
+        .route("/v1/email-recipients/{id}/confirm", get(routes::webhooks::confirm_recipient))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))

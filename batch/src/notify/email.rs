@@ -28,12 +28,20 @@ impl EmailSender {
         let Some(t) = &self.transport else { return fail("email is not configured (notify.smtp_host)".into()) };
         let payload: serde_json::Value = serde_json::from_str(&d.payload).unwrap_or_default();
         let subject = subject(&d.event_type, &payload["data"]);
-        let body = format!(
-            "{subject}\n\n{}\n\n-- \nmediamill notification {} ({})\n",
-            serde_json::to_string_pretty(&payload["data"]).unwrap_or_default(),
-            d.event_id,
-            d.event_type
-        );
+        let body = if d.event_type == mediamill_core::notify_model::EMAIL_CONFIRM {
+            format!(
+                "Someone asked for mediamill notifications to be sent to this address.\n\n\
+                 To get them, open this link:\n{}\n\nIf that was not you, ignore this message: nothing else will be sent.\n",
+                payload["data"]["confirm_url"].as_str().unwrap_or("?")
+            )
+        } else {
+            format!(
+                "{subject}\n\n{}\n\n-- \nmediamill notification {} ({})\n",
+                serde_json::to_string_pretty(&payload["data"]).unwrap_or_default(),
+                d.event_id,
+                d.event_type
+            )
+        };
         let msg = match (self.from.parse(), d.target.parse()) {
             (Ok(from), Ok(to)) => Message::builder()
                 .from(from)
@@ -69,6 +77,7 @@ fn subject(ty: &str, data: &serde_json::Value) -> String {
             data["media_id"].as_str().unwrap_or("?"),
             data["reason"].as_str().unwrap_or("unknown reason")
         ),
+        mediamill_core::notify_model::EMAIL_CONFIRM => "Confirm mediamill notifications to this address".into(),
         other => format!("mediamill: {other}"),
     }
 }

@@ -75,7 +75,8 @@ impl Fanout {
             }
         }
         for r in self.repo.list_recipients(tenant_id).await? {
-            if type_matches(&r.event_types, &env.ty) {
+            // Unconfirmed addresses get their confirmation message and nothing else: no spam relay.
+            if r.confirmed_at.is_some() && type_matches(&r.event_types, &env.ty) {
                 out.push(delivery(env, tenant_id, Channel::Email, &r.id, &r.address, None));
             }
         }

@@ -27,7 +27,11 @@ pub trait NotifyRepo: Send + Sync {
     /// Disables an endpoint with the reason the tenant will see; its pending deliveries die.
     async fn disable_endpoint(&self, id: &str, reason: &str) -> Result<(), RepoError>;
 
-    async fn create_recipient(&self, r: &EmailRecipient) -> Result<(), RepoError>;
+    /// Stores a recipient (unconfirmed: `confirm_token_hash` is what its link must match) with its
+    /// confirmation delivery, in one transaction.
+    async fn create_recipient(&self, r: &EmailRecipient, confirm_token_hash: &str, confirmation: &Delivery) -> Result<(), RepoError>;
+    /// Confirms a recipient whose link token hashes to `token_hash`; `false` for a wrong token or id.
+    async fn confirm_recipient(&self, id: &str, token_hash: &str) -> Result<Option<EmailRecipient>, RepoError>;
     async fn list_recipients(&self, tenant_id: &str) -> Result<Vec<EmailRecipient>, RepoError>;
     async fn delete_recipient(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError>;
 

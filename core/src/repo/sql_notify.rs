@@ -126,37 +126,57 @@ impl NotifyRepo for SqlRepo {
         Ok(())
     }
 
-    async fn create_recipient(&self, r: &EmailRecipient) -> Result<(), RepoError> {
-        sqlx::query("INSERT INTO email_recipients (id, tenant_id, address, event_types, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&r.id)
-            .bind(&r.tenant_id)
-            .bind(&r.address)
-            .bind(r.event_types.join(","))
-            .bind(r.created_at)
-            .execute(self.pool())
+    async fn create_recipient(&self, r: &EmailRecipient, confirm_token_hash: &str, confirmation: &Delivery) -> Result<(), RepoError> {
+        let mut tx = self.pool().begin().await.map_err(db_err)?;
+        sqlx::query(
+            "INSERT INTO email_recipients (id, tenant_id, address, event_types, created_at, confirmed_at, confirm_token_hash) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&r.id)
+        .bind(&r.tenant_id)
+        .bind(&r.address)
+        .bind(r.event_types.join(","))
+        .bind(r.created_at)
+        .bind(r.confirmed_at)
+        .bind(confirm_token_hash)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        tx.commit().await.map_err(db_err)?;
+        self.insert_deliveries(std::slice::from_ref(confirmation)).await
+    }
+
+    async fn confirm_recipient(&self, id: &str, token_hash: &str) -> Result<Option<EmailRecipient>, RepoError> {
+        let r = sqlx::query(
+            "UPDATE email_recipients SET confirmed_at = $1, confirm_token_hash = NULL \
+             WHERE id = $2 AND confirm_token_hash = $3 AND confirmed_at IS NULL",
+        )
+        .bind(now_ms())
+        .bind(id)
+        .bind(token_hash)
+        .execute(self.pool())
+        .await
+        .map_err(db_err)?;
+        if r.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let row = sqlx::query("SELECT id, tenant_id, address, event_types, created_at, confirmed_at FROM email_recipients WHERE id = $1")
+            .bind(id)
+            .fetch_one(self.pool())
             .await
             .map_err(db_err)?;
-        Ok(())
+        recipient_from_row(&row).map(Some)
     }
 
     async fn list_recipients(&self, tenant_id: &str) -> Result<Vec<EmailRecipient>, RepoError> {
-        let rows = sqlx::query("SELECT id, tenant_id, address, event_types, created_at FROM email_recipients WHERE tenant_id = $1 ORDER BY id")
-            .bind(tenant_id)
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                let types: String = r.try_get("event_types").map_err(db_err)?;
-                Ok(EmailRecipient {
-                    id: r.try_get("id").map_err(db_err)?,
-                    tenant_id: r.try_get("tenant_id").map_err(db_err)?,
-                    address: r.try_get("address").map_err(db_err)?,
-                    event_types: split(&types),
-                    created_at: r.try_get("created_at").map_err(db_err)?,
-                })
-            })
-            .collect()
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, address, event_types, created_at, confirmed_at FROM email_recipients WHERE tenant_id = $1 ORDER BY id",
+        )
+        .bind(tenant_id)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        rows.iter().map(recipient_from_row).collect()
     }
 
     async fn delete_recipient(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError> {
@@ -318,4 +338,16 @@ impl NotifyRepo for SqlRepo {
         .map_err(db_err)?;
         Ok(r.rows_affected() > 0)
     }
+}
+
+fn recipient_from_row(r: &sqlx::any::AnyRow) -> Result<EmailRecipient, RepoError> {
+    let types: String = r.try_get("event_types").map_err(db_err)?;
+    Ok(EmailRecipient {
+        id: r.try_get("id").map_err(db_err)?,
+        tenant_id: r.try_get("tenant_id").map_err(db_err)?,
+        address: r.try_get("address").map_err(db_err)?,
+        event_types: split(&types),
+        created_at: r.try_get("created_at").map_err(db_err)?,
+        confirmed_at: r.try_get("confirmed_at").map_err(db_err)?,
+    })
 }

@@ -180,9 +180,68 @@ pub async fn create_recipient(State(st): State<AppState>, AdminAuthed(tenant): A
         Some(t) => event_types(Some(t))?,
         None => vec!["mediamill.batch.completed.v1".into(), "mediamill.media.failed.v1".into()],
     };
-    let r = EmailRecipient { id: uuid::Uuid::now_v7().to_string(), tenant_id: tenant.id, address, event_types: types, created_at: now_ms() };
-    st.repo.create_recipient(&r).await?;
-    Ok((StatusCode::CREATED, Json(serde_json::to_value(&r).unwrap_or_default())))
+    let r = EmailRecipient {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant.id.clone(),
+        address,
+        event_types: types,
+        created_at: now_ms(),
+        confirmed_at: None,
+    };
+    // The address's owner must confirm before anything else is sent to it: one message with a link holding a
+    // random token (only its hash is stored).
+    let token = mediamill_core::webhook_target::new_secret().trim_start_matches("whsec_").replace(['+', '/', '='], "");
+    let token_hash = mediamill_core::apikey::hash(&token);
+    let url = format!("{}/v1/email-recipients/{}/confirm?token={token}", st.cfg.public_url(), r.id);
+    let confirmation = confirmation_delivery(&r, &tenant.name, &url);
+    st.repo.create_recipient(&r, &token_hash, &confirmation).await?;
+    let mut out = serde_json::to_value(&r).unwrap_or_default();
+    out["status"] = json!("pending_confirmation");
+    Ok((StatusCode::CREATED, Json(out)))
+}
+
+fn confirmation_delivery(r: &EmailRecipient, tenant: &str, url: &str) -> mediamill_core::notify_model::Delivery {
+    use mediamill_core::notify_model::{Channel, Delivery, DeliveryStatus, EMAIL_CONFIRM};
+    let now = now_ms();
+    let payload = json!({"type": EMAIL_CONFIRM, "data": {"confirm_url": url, "tenant": tenant, "address": r.address}});
+    Delivery {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: r.tenant_id.clone(),
+        channel: Channel::Email,
+        target_id: r.id.clone(),
+        target: r.address.clone(),
+        secret: None,
+        event_id: format!("confirm:{}", r.id),
+        event_type: EMAIL_CONFIRM.into(),
+        payload: payload.to_string(),
+        status: DeliveryStatus::Pending,
+        attempts: 0,
+        next_attempt_at: now,
+        last_status: None,
+        last_error: None,
+        created_at: now,
+        delivered_at: None,
+    }
+}
+
+/// Query of the confirmation link.
+#[derive(Debug, Deserialize)]
+pub struct ConfirmQuery {
+    token: String,
+}
+
+/// `GET /v1/email-recipients/{id}/confirm?token=`: the link in the confirmation message (no key: the owner of
+/// the address follows it). A wrong token or id answers 404 and says nothing more.
+pub async fn confirm_recipient(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    Query(q): Query<ConfirmQuery>,
+) -> Result<Json<Value>, ApiError> {
+    if q.token.is_empty() || q.token.len() > 200 {
+        return Err(ApiError::not_found("confirmation"));
+    }
+    let r = st.repo.confirm_recipient(&id, &mediamill_core::apikey::hash(&q.token)).await?.ok_or_else(|| ApiError::not_found("confirmation"))?;
+    Ok(Json(json!({"id": r.id, "address": r.address, "status": "confirmed", "confirmed_at": r.confirmed_at})))
 }
 
 /// `GET /v1/email-recipients`
