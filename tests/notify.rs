@@ -340,3 +340,39 @@ fn unquote_printable(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
+    let p = Pipeline::start(&FAST_RETRIES).await;
+    let key = p.key("rotate");
+    let (rx, url) = Receiver::start(0).await;
+    let ep = register(&p, &key, &url, &["mediamill.media.uploaded.v1"]).await;
+    let (id, old) = (ep["id"].as_str().unwrap().to_string(), ep["secret"].as_str().unwrap().to_string());
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/webhooks/{id}/rotate-secret", p.url))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"overlap_secs": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let new = r.json::<serde_json::Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
+    assert!(new.starts_with("whsec_") && new != old);
+
+    // During the overlap: both sign; a receiver holding either secret verifies with the reference library.
+    p.upload(&key, "still.gif").await;
+    rx.wait_for(1, 60).await;
+    let (h, b) = rx.seen.lock().unwrap()[0].clone();
+    assert_eq!(h["webhook-signature"].to_str().unwrap().split(' ').count(), 2);
+    verify_with_reference(&new, &h, &b).expect("the new secret verifies");
+    verify_with_reference(&old, &h, &b).expect("the old secret still verifies");
+
+    // After it: only the new one.
+    tokio::time::sleep(Duration::from_millis(3500)).await;
+    p.upload(&key, "still.gif").await;
+    rx.wait_for(2, 60).await;
+    let (h, b) = rx.seen.lock().unwrap()[1].clone();
+    assert_eq!(h["webhook-signature"].to_str().unwrap().split(' ').count(), 1);
+    verify_with_reference(&new, &h, &b).expect("the new secret verifies");
+    assert!(verify_with_reference(&old, &h, &b).is_err(), "the old secret no longer signs");
+}

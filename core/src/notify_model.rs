@@ -17,6 +17,22 @@ pub struct Endpoint {
     pub disabled_reason: Option<String>,
     pub failing_since: Option<i64>,
     pub created_at: i64,
+    /// The secret before the last rotation, still signing beside `secret` until `previous_secret_until`.
+    #[serde(skip_serializing)]
+    pub previous_secret: Option<String>,
+    /// When the previous secret stops signing (ms).
+    pub previous_secret_until: Option<i64>,
+}
+
+impl Endpoint {
+    /// The secrets that sign a message sent at `now` (ms): the current one, and the previous one during the
+    /// overlap after a rotation, space-separated as Standard Webhooks lists several signatures.
+    pub fn signing_secrets(&self, now: i64) -> String {
+        match (&self.previous_secret, self.previous_secret_until) {
+            (Some(old), Some(until)) if until > now => format!("{} {old}", self.secret),
+            _ => self.secret.clone(),
+        }
+    }
 }
 
 /// A tenant's email recipient.

@@ -48,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/batches/{id}/seal", axum::routing::post(routes::batches::seal))
         .route("/v1/webhooks", get(routes::webhooks::list).post(routes::webhooks::create))
         .route("/v1/webhooks/{id}", axum::routing::delete(routes::webhooks::delete))
+        .route("/v1/webhooks/{id}/rotate-secret", axum::routing::post(routes::webhooks::rotate_secret))
         .route("/v1/webhooks/{id}/deliveries", get(routes::webhooks::deliveries))
         .route("/v1/webhooks/{id}/deliveries/{delivery_id}/replay", axum::routing::post(routes::webhooks::replay))
         .route("/v1/email-recipients", get(routes::webhooks::list_recipients).post(routes::webhooks::create_recipient))

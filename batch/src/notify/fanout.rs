@@ -62,7 +62,7 @@ impl Fanout {
         let mut out = Vec::new();
         for e in self.repo.list_endpoints(tenant_id).await? {
             if e.enabled && type_matches(&e.event_types, &env.ty) {
-                out.push(delivery(env, tenant_id, Channel::Webhook, &e.id, &e.url, Some(e.secret.clone())));
+                out.push(delivery(env, tenant_id, Channel::Webhook, &e.id, &e.url, Some(e.signing_secrets(now_ms()))));
             }
         }
         if env.ty.starts_with("mediamill.batch.") {

@@ -6,6 +6,12 @@ use base64::Engine;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+/// The `webhook-signature` header value for one message: one `v1,…` signature per secret in `secrets`
+/// (space-separated; during a rotation both the new and the old secret sign, as Standard Webhooks allows).
+pub fn sign_all(secrets: &str, id: &str, timestamp: i64, body: &str) -> String {
+    secrets.split_whitespace().map(|s| sign(s, id, timestamp, body)).collect::<Vec<_>>().join(" ")
+}
+
 /// The `webhook-signature` header value for one message.
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
     let key = STANDARD.decode(secret.strip_prefix("whsec_").unwrap_or(secret)).unwrap_or_else(|_| secret.as_bytes().to_vec());
@@ -17,6 +23,14 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_secret_of_a_rotation_signs() {
+        let (a, b) = ("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3Q=");
+        let both = sign_all(&format!("{a} {b}"), "m", 1, "{}");
+        assert_eq!(both, format!("{} {}", sign(a, "m", 1, "{}"), sign(b, "m", 1, "{}")));
+        assert_eq!(sign_all(a, "m", 1, "{}"), sign(a, "m", 1, "{}"));
+    }
 
     #[test]
     fn matches_the_specs_example() {

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mediamill_core::notify_model::{Attempt, Delivery};
 
-use super::signing::sign;
+use super::signing::sign_all;
 use mediamill_core::webhook_target as target;
 
 /// An HTTP client for webhooks.
@@ -65,7 +65,7 @@ impl WebhookSender {
             .header("webhook-timestamp", ts.to_string())
             .body(d.payload.clone());
         if let Some(secret) = &d.secret {
-            req = req.header("webhook-signature", sign(secret, &d.event_id, ts, &d.payload));
+            req = req.header("webhook-signature", sign_all(secret, &d.event_id, ts, &d.payload));
         }
         let r = req.send().await;
         let duration_ms = started.elapsed().as_millis() as u64;

@@ -23,6 +23,10 @@ pub trait NotifyRepo: Send + Sync {
     async fn list_endpoints(&self, tenant_id: &str) -> Result<Vec<Endpoint>, RepoError>;
     async fn get_endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<Endpoint>, RepoError>;
     /// Deletes an endpoint and drops its pending deliveries; `false` if the tenant has no such endpoint.
+    /// Makes `new_secret` the endpoint's secret; the old one keeps signing beside it until `overlap_until`
+    /// (ms). `None` if the tenant has no such endpoint.
+    async fn rotate_endpoint_secret(&self, tenant_id: &str, id: &str, new_secret: &str, overlap_until: i64)
+        -> Result<Option<Endpoint>, RepoError>;
     async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError>;
     /// Disables an endpoint with the reason the tenant will see; its pending deliveries die.
     async fn disable_endpoint(&self, id: &str, reason: &str) -> Result<(), RepoError>;

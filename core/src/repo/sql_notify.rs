@@ -25,6 +25,8 @@ fn endpoint_from_row(r: &AnyRow) -> Result<Endpoint, RepoError> {
         disabled_reason: r.try_get("disabled_reason").map_err(db_err)?,
         failing_since: r.try_get("failing_since").map_err(db_err)?,
         created_at: r.try_get("created_at").map_err(db_err)?,
+        previous_secret: r.try_get("previous_secret").map_err(db_err)?,
+        previous_secret_until: r.try_get("previous_secret_until").map_err(db_err)?,
     })
 }
 
@@ -91,6 +93,24 @@ impl NotifyRepo for SqlRepo {
             .await
             .map_err(db_err)?;
         r.as_ref().map(endpoint_from_row).transpose()
+    }
+
+    async fn rotate_endpoint_secret(&self, tenant_id: &str, id: &str, new_secret: &str, overlap_until: i64) -> Result<Option<Endpoint>, RepoError> {
+        let r = sqlx::query(
+            "UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = $1, secret = $2 \
+             WHERE tenant_id = $3 AND id = $4 AND deleted = 0",
+        )
+        .bind(overlap_until)
+        .bind(new_secret)
+        .bind(tenant_id)
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .map_err(db_err)?;
+        if r.rows_affected() == 0 {
+            return Ok(None);
+        }
+        self.get_endpoint(tenant_id, id).await
     }
 
     async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError> {

@@ -63,6 +63,7 @@ fn endpoint_json(e: &Endpoint) -> Value {
     json!({
         "id": e.id, "url": e.url, "event_types": e.event_types, "enabled": e.enabled,
         "disabled_reason": e.disabled_reason, "failing_since": e.failing_since, "created_at": e.created_at,
+        "previous_secret_until": e.previous_secret_until,
     })
 }
 
@@ -86,11 +87,41 @@ pub async fn create(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed
         disabled_reason: None,
         failing_since: None,
         created_at: now_ms(),
+        previous_secret: None,
+        previous_secret_until: None,
     };
     st.repo.create_endpoint(&e).await?;
     let mut out = endpoint_json(&e);
     out["secret"] = json!(e.secret);
     Ok((StatusCode::CREATED, Json(out)))
+}
+
+/// Body of `POST /v1/webhooks/{id}/rotate-secret`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rotation {
+    /// How long the old secret keeps signing beside the new one (default a day, at most a week).
+    overlap_secs: Option<u64>,
+}
+
+/// `POST /v1/webhooks/{id}/rotate-secret` → the new secret (shown only here); until the overlap ends, every
+/// delivery carries a signature by each secret, so a receiver can switch at its own pace.
+pub async fn rotate_secret(
+    State(st): State<AppState>,
+    AdminAuthed(tenant): AdminAuthed,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<Rotation>,
+) -> Result<Json<Value>, ApiError> {
+    let overlap = body.unwrap_or_default().overlap_secs.unwrap_or(24 * 3600);
+    if overlap > 7 * 24 * 3600 {
+        return Err(ApiError::bad_request("bad_overlap", "overlap_secs is at most 604800 (a week)"));
+    }
+    let until = now_ms() + overlap as i64 * 1000;
+    let secret = webhook_target::new_secret();
+    let e = st.repo.rotate_endpoint_secret(&tenant.id, &id, &secret, until).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let mut out = endpoint_json(&e);
+    out["secret"] = json!(secret);
+    Ok(Json(out))
 }
 
 /// `GET /v1/webhooks`: the tenant's endpoints, with why any was disabled.
