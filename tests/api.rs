@@ -189,9 +189,9 @@ async fn every_error_is_json_and_names_no_internal_type() {
     assert_eq!(body["error"]["code"], "rate_limited");
     assert_eq!(p.get(&key, "/v1/media").await.0, 200, "another tenant is not slowed");
 
-    // Signed URLs need a key on the server.
+    // A deleted item's variant has no signed URL.
     let (s, _, b) = json_of(http.get(format!("{}/v1/media/{id}/variants/thumb.jpg/signed-url", p.url)).bearer_auth(&key).send().await.unwrap()).await;
-    assert_eq!((s, b["error"]["code"].as_str()), (501, Some("not_configured")), "{b}");
+    assert_eq!((s, b["error"]["code"].as_str()), (410, Some("deleted")), "whose the item is comes first: {b}");
 
     // The 415 message lists every kind, audio included.
     let (s, _, b) = json_of(http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).body("plain text, not media").send().await.unwrap()).await;

@@ -43,12 +43,13 @@ pub async fn signed_url(
     Path((id, name)): Path<(String, String)>,
     Query(q): Query<Signed>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    // Whose the item is, first: another tenant's id is a 404 whatever the server's settings.
+    let m = super::media::existing(&st, &tenant.id, &id).await?;
+    find(&st.repo.variants(&m.id).await?, &name)?;
     let key = &st.cfg.server.url_signing_key;
     if key.is_empty() {
         return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "not_configured", "signed URLs are off: set server.url_signing_key"));
     }
-    let m = super::media::existing(&st, &tenant.id, &id).await?;
-    find(&st.repo.variants(&m.id).await?, &name)?;
     let max = st.cfg.server.max_signed_url_secs;
     let ttl = q.ttl.unwrap_or(3600);
     if ttl == 0 || ttl > max {
