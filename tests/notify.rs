@@ -376,3 +376,41 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
     verify_with_reference(&new, &h, &b).expect("the new secret verifies");
     assert!(verify_with_reference(&old, &h, &b).is_err(), "the old secret no longer signs");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_notifier_ignores_proxies_from_the_environment() {
+    // A proxy from the environment would connect for us, to whatever it resolves: webhooks never use one.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    // What reached the proxy: each connection's first bytes (other clients of the process, such as the
+    // object store's, may honour the variables; the webhook client must not).
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let s2 = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = proxy.accept().await {
+            let s3 = s2.clone();
+            tokio::spawn(async move {
+                use tokio::io::AsyncReadExt;
+                let mut buf = vec![0u8; 2048];
+                let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await.ok().and_then(|r| r.ok()).unwrap_or(0);
+                s3.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            });
+        }
+    });
+    let mut p = Pipeline::start(&FAST_RETRIES).await;
+    if let Some(mut n) = p.notify.take() {
+        let _ = n.kill();
+        let _ = n.wait();
+    }
+    let env = [("HTTP_PROXY", proxy_url.as_str()), ("http_proxy", proxy_url.as_str()), ("ALL_PROXY", proxy_url.as_str()), ("NO_PROXY", "")];
+    p.notify = Some(p.spawn_with("notify-proxied", &["notify"], &env));
+    let key = p.key("proxied");
+    let (rx, url) = Receiver::start(0).await;
+    register(&p, &key, &url, &["mediamill.media.uploaded.v1"]).await;
+    p.upload(&key, "still.gif").await;
+    rx.wait_for(1, 60).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let hook_port = url.split(':').nth(2).and_then(|r| r.split('/').next()).unwrap().to_string();
+    let through: Vec<String> = seen.lock().unwrap().iter().filter(|r| r.contains("/hook") || r.contains(&hook_port)).cloned().collect();
+    assert!(through.is_empty(), "a delivery went through the environment's proxy: {through:?}");
+}
