@@ -68,6 +68,7 @@ impl Backends {
             ready: Default::default(),
             tenants: Default::default(),
             keys: Default::default(),
+            cors: Default::default(),
             gateway: Some(mediamill_ingest::gateway_log::GatewayLog::start(
                 self.producer()?,
                 Topics::new(&self.cfg.kafka.topic_prefix).name(topics::GATEWAY_REQUESTS),

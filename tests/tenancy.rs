@@ -106,6 +106,29 @@ async fn every_route_keeps_tenants_apart_and_scopes_hold() {
     let r = http.get(format!("{}/v1/media/{media}/variants/thumb.jpg/signed-url", p.url)).bearer_auth(&a).send().await.unwrap();
     assert_eq!(r.status(), 501);
 
+    // CORS: a preflight passes for an origin some tenant lists; the answer itself only for that tenant's keys.
+    let out = p.run(&["tenants", "set", "alice", "--cors-origin", "https://app.example"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let preflight = |origin: &str| {
+        http.request(reqwest::Method::OPTIONS, format!("{}/v1/media", p.url))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "authorization")
+            .send()
+    };
+    let r = preflight("https://app.example").await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example");
+    assert!(r.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
+    let r = preflight("https://evil.example").await.unwrap();
+    assert!(!r.headers().contains_key("access-control-allow-origin"), "an origin no tenant lists");
+    let get = |k: &str| http.get(format!("{}/v1/media", p.url)).bearer_auth(k.to_string()).header("origin", "https://app.example").send();
+    let r = get(&a).await.unwrap();
+    assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example");
+    let r = get(&b).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(!r.headers().contains_key("access-control-allow-origin"), "another tenant's keys do not get alice's origin");
+
     // An upload key of Alice's: 403 on every admin route, never on the others it may read.
     let out = p.run(&["keys", "create", "--tenant", "alice", "--scope", "upload"]);
     let narrow = String::from_utf8_lossy(&out.stdout).trim().to_string();

@@ -75,6 +75,9 @@ pub struct Tenant {
     /// The tenant's own limits and quotas; what it does not set takes the `[tenants]` defaults.
     #[serde(default)]
     pub limits: TenantLimits,
+    /// Browser origins (`https://app.example.com`) allowed to call the API with this tenant's keys (CORS).
+    #[serde(default)]
+    pub cors_origins: Vec<String>,
 }
 
 /// A tenant's own limits and quotas (`mediamill tenants set NAME --limit KEY=VALUE`). Each `None` takes the

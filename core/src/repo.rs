@@ -128,6 +128,8 @@ pub trait Repo: NotifyRepo + Send + Sync + 'static {
     async fn set_tenant_keeps_gps(&self, name: &str, keep: bool) -> Result<bool, RepoError>;
     /// Replaces the limits of the tenant named `name`; false if there is none.
     async fn set_tenant_limits(&self, name: &str, limits: &TenantLimits) -> Result<bool, RepoError>;
+    /// Replaces the browser origins allowed for the tenant named `name` (empty: none); false if there is none.
+    async fn set_tenant_cors(&self, name: &str, origins: &[String]) -> Result<bool, RepoError>;
     /// Bytes and number of a tenant's media that are not deleted (for the `stored_bytes` and `media_count` quotas).
     async fn tenant_usage(&self, tenant_id: &str) -> Result<(u64, u64), RepoError>;
     /// Stores a new key (only its hash) with the events `make` builds for it, in one transaction.

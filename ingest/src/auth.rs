@@ -101,6 +101,9 @@ pub(crate) async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<
         let _ = note.tenant_id.set(tenant.id.clone());
         let _ = note.key_id.set(key.id.clone());
     }
+    if let Some(allowed) = parts.extensions.get::<std::sync::Arc<crate::cors::AllowedOrigins>>() {
+        let _ = allowed.0.set(tenant.cors_origins.clone());
+    }
     parts.extensions.insert(CallerKey(key));
     Ok(tenant)
 }

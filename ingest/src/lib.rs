@@ -8,6 +8,7 @@ pub mod archive;
 pub mod auth;
 pub mod gateway_log;
 mod body_guard;
+pub mod cors;
 mod error;
 mod json_body;
 mod rate;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), body_guard::guard_bodies))
         // Outside the guard, so it also sees the answers of the method-not-allowed fallback and of the guard.
         .layer(axum::middleware::from_fn(error::json_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), cors::cors))
         // Outermost: every request, with its final status, goes to the gateway log.
         .layer(axum::middleware::from_fn_with_state(state.clone(), gateway_log::log_requests))
         // Uploads are streamed and limited per kind by our own code, which names the limit that was hit.

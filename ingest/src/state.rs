@@ -28,6 +28,8 @@ pub struct AppState {
     pub tenants: Arc<crate::TenantGuards>,
     /// When keys were last recorded as used or refused.
     pub keys: Arc<crate::auth::KeyActivity>,
+    /// Every origin some tenant allows (CORS preflights).
+    pub cors: Arc<crate::cors::CorsCache>,
     /// Where every request is logged (`gateway.requests`); `None` without a broker.
     pub gateway: Option<crate::gateway_log::GatewayLog>,
 }

@@ -24,6 +24,10 @@ enum Action {
         /// number (bytes may end in K, M, G, T), 0 for unlimited, or `default` for the [tenants] default.
         #[arg(long = "limit", value_parser = parse_limit)]
         limits: Vec<(String, Option<u64>)>,
+        /// A browser origin allowed to call the API with this tenant's keys (repeatable; replaces the list;
+        /// `none` clears it), e.g. https://app.example.com
+        #[arg(long = "cors-origin", value_parser = parse_origin)]
+        cors_origins: Vec<String>,
     },
     /// Show a tenant's settings and the limits that apply to it.
     Show { name: String },
@@ -32,9 +36,12 @@ enum Action {
 pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Result<()> {
     let repo = super::data::open_existing(&cfg, data).await?;
     match args.action {
-        Action::Set { name, keep_gps, limits } => {
+        Action::Set { name, keep_gps, limits, cors_origins } => {
             anyhow::ensure!(!name.trim().is_empty() && name.len() <= 200, "the tenant name must be 1 to 200 characters");
-            anyhow::ensure!(keep_gps.is_some() || !limits.is_empty(), "nothing to set: give --keep-gps and/or --limit KEY=VALUE");
+            anyhow::ensure!(
+                keep_gps.is_some() || !limits.is_empty() || !cors_origins.is_empty(),
+                "nothing to set: give --keep-gps, --limit KEY=VALUE and/or --cors-origin ORIGIN"
+            );
             let t = repo.ensure_tenant(&name).await?;
             if let Some(keep) = keep_gps {
                 anyhow::ensure!(repo.set_tenant_keeps_gps(&name, keep).await?, "no tenant {name}");
@@ -50,11 +57,18 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
                 anyhow::ensure!(repo.set_tenant_limits(&name, &own).await?, "no tenant {name}");
                 print_limits(&cfg, &name, &own);
             }
+            if !cors_origins.is_empty() {
+                let origins: Vec<String> = cors_origins.into_iter().filter(|o| o != "none").collect();
+                anyhow::ensure!(repo.set_tenant_cors(&name, &origins).await?, "no tenant {name}");
+                println!("tenant {name}: cors_origins = {}", if origins.is_empty() { "none".into() } else { origins.join(", ") });
+            }
         }
         Action::Show { name } => {
             let t = repo.find_tenant(&name).await?.ok_or_else(|| anyhow::anyhow!("no tenant named {name:?}"))?;
             let keep = repo.tenant_keeps_gps(&t.id).await?.unwrap_or(false);
             println!("tenant {name} ({}): keep_gps = {keep}", t.id);
+            let cors = if t.cors_origins.is_empty() { "none".to_string() } else { t.cors_origins.join(", ") };
+            println!("tenant {name}: cors_origins = {cors}");
             print_limits(&cfg, &name, &t.limits);
         }
     }
@@ -70,6 +84,19 @@ fn print_limits(cfg: &Config, name: &str, own: &TenantLimits) {
         let whose = if mine.is_some() { "own" } else { "default" };
         println!("tenant {name}: {key} = {shown} ({whose})");
     }
+}
+
+/// An origin of `--cors-origin`: `scheme://host[:port]`, nothing else (or `none`).
+fn parse_origin(s: &str) -> Result<String, String> {
+    if s == "none" {
+        return Ok(s.into());
+    }
+    let u = url::Url::parse(s).map_err(|e| format!("{s:?} is not an origin: {e}"))?;
+    let ok = matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/" && u.query().is_none() && !s.ends_with('/');
+    if !ok {
+        return Err(format!("{s:?} is not an origin: scheme://host[:port], without a path"));
+    }
+    Ok(s.to_string())
 }
 
 /// `KEY=VALUE` of `--limit`.
@@ -99,6 +126,15 @@ fn parse_limit(s: &str) -> Result<(String, Option<u64>), String> {
 #[cfg(test)]
 mod tests {
     use super::parse_limit;
+
+    #[test]
+    fn origins_are_scheme_host_and_port_only() {
+        assert_eq!(super::parse_origin("https://app.example.com"), Ok("https://app.example.com".into()));
+        assert_eq!(super::parse_origin("http://localhost:5173"), Ok("http://localhost:5173".into()));
+        for bad in ["https://app.example.com/", "https://a.example/path", "ftp://a.example", "app.example.com", "*"] {
+            assert!(super::parse_origin(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn limits_parse_with_units_and_defaults() {

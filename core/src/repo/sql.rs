@@ -96,7 +96,12 @@ fn tenant_from_row(r: &AnyRow) -> Result<Tenant, RepoError> {
         Some(j) => serde_json::from_str(&j).map_err(|e| RepoError::Corrupt(format!("tenant limits {j:?}: {e}")))?,
         None => TenantLimits::default(),
     };
-    Ok(Tenant { id: r.try_get("id").map_err(db_err)?, name: r.try_get("name").map_err(db_err)?, limits })
+    let cors: Option<String> = r.try_get("cors_origins").map_err(db_err)?;
+    Ok(Tenant { id: r.try_get("id").map_err(db_err)?, name: r.try_get("name").map_err(db_err)?, limits, cors_origins: split_list(cors) })
+}
+
+fn split_list(s: Option<String>) -> Vec<String> {
+    s.map(|s| s.split(',').map(str::trim).filter(|o| !o.is_empty()).map(String::from).collect()).unwrap_or_default()
 }
 
 fn variant_from_row(r: &AnyRow) -> Result<Variant, RepoError> {
@@ -309,7 +314,7 @@ impl Repo for SqlRepo {
             .execute(&self.pool)
             .await
             .map_err(db_err)?;
-        let r = sqlx::query("SELECT id, name, limits FROM tenants WHERE name = $1")
+        let r = sqlx::query("SELECT id, name, limits, cors_origins FROM tenants WHERE name = $1")
             .bind(name)
             .fetch_one(&self.pool)
             .await
@@ -331,12 +336,12 @@ impl Repo for SqlRepo {
     }
 
     async fn find_tenant(&self, name: &str) -> Result<Option<Tenant>, RepoError> {
-        let r = sqlx::query("SELECT id, name, limits FROM tenants WHERE name = $1").bind(name).fetch_optional(&self.pool).await.map_err(db_err)?;
+        let r = sqlx::query("SELECT id, name, limits, cors_origins FROM tenants WHERE name = $1").bind(name).fetch_optional(&self.pool).await.map_err(db_err)?;
         r.map(|r| tenant_from_row(&r)).transpose()
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>, RepoError> {
-        let rows = sqlx::query("SELECT id, name, limits FROM tenants ORDER BY name").fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows = sqlx::query("SELECT id, name, limits, cors_origins FROM tenants ORDER BY name").fetch_all(&self.pool).await.map_err(db_err)?;
         rows.iter().map(tenant_from_row).collect()
     }
 
@@ -372,7 +377,7 @@ impl Repo for SqlRepo {
 
     async fn key_by_hash(&self, key_hash: &str) -> Result<Option<(Tenant, ApiKey)>, RepoError> {
         let sql = format!(
-            "SELECT t.id AS t_id, t.name AS t_name, t.limits AS t_limits, k.{} FROM api_keys k \
+            "SELECT t.id AS t_id, t.name AS t_name, t.limits AS t_limits, t.cors_origins AS t_cors, k.{} FROM api_keys k \
              JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1",
             KEY_COLS.replace(", ", ", k.")
         );
@@ -383,7 +388,8 @@ impl Repo for SqlRepo {
             Some(j) => serde_json::from_str(&j).map_err(|e| RepoError::Corrupt(format!("tenant limits {j:?}: {e}")))?,
             None => TenantLimits::default(),
         };
-        let t = Tenant { id: r.try_get("t_id").map_err(db_err)?, name: r.try_get("t_name").map_err(db_err)?, limits };
+        let cors: Option<String> = r.try_get("t_cors").map_err(db_err)?;
+        let t = Tenant { id: r.try_get("t_id").map_err(db_err)?, name: r.try_get("t_name").map_err(db_err)?, limits, cors_origins: split_list(cors) };
         Ok(Some((t, key_from_row(&r)?)))
     }
 
@@ -425,6 +431,17 @@ impl Repo for SqlRepo {
         let json = serde_json::to_string(limits).map_err(|e| RepoError::Other(e.to_string()))?;
         let r = sqlx::query("UPDATE tenants SET limits = $1 WHERE name = $2")
             .bind(json)
+            .bind(name)
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(r.rows_affected() > 0)
+    }
+
+    async fn set_tenant_cors(&self, name: &str, origins: &[String]) -> Result<bool, RepoError> {
+        let value = (!origins.is_empty()).then(|| origins.join(","));
+        let r = sqlx::query("UPDATE tenants SET cors_origins = $1 WHERE name = $2")
+            .bind(value)
             .bind(name)
             .execute(&self.pool)
             .await
