@@ -7,6 +7,7 @@
 //! anchors and the ratios; then the cost of the full default variant set (with WebP) on its own line.
 
 mod isolation;
+mod limits;
 mod load;
 mod video;
 
@@ -82,6 +83,14 @@ enum What {
         video: PathBuf,
         #[arg(long, default_value_t = 5)]
         rounds: usize,
+    },
+    /// What a request-rate check costs in this instance's memory (what ingest does) against a bucket shared
+    /// through the configured database (what a limit over all instances would cost), per request.
+    Limits {
+        #[arg(long, default_value_t = 200_000)]
+        checks: usize,
+        #[arg(long, default_value_t = 100)]
+        tenants: usize,
     },
     /// Images per CPU-second against vipsthumbnail and ImageMagick on a folder of photos.
     Images {
@@ -336,6 +345,7 @@ async fn bench_pipeline(cfg: Config, count: usize, rate: f64, url: Option<String
 pub async fn run_cmd(cfg: Config, args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Pipeline { count, rate, url, key } => bench_pipeline(cfg, count, rate, url, key).await,
+        What::Limits { checks, tenants } => limits::run(&cfg, checks, tenants).await,
         What::Images { dir, max_files } => tokio::task::spawn_blocking(move || bench_images(&cfg, &dir, max_files)).await?,
         What::Video { file, ladder, runs } => tokio::task::spawn_blocking(move || video::bench(&cfg, &file, &ladder, runs)).await?,
         What::Load { url, key, count, pids } => load::run(&url, &key, count, &pids).await,
