@@ -57,6 +57,24 @@ async fn huge_bodies_are_cut_at_their_bound_and_memory_stays_flat() {
     // POST /v1/batches reads JSON: the multipart guard or the JSON bound, whichever trips first, with a 413.
     assert_eq!(r.expect("an answer").0, 413);
 
+    // A batch request with more parts than the bound (max_parts_per_request files, as many again of other
+    // fields): refused as the parts arrive, naming the limit.
+    let b = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+    let mut many = Vec::new();
+    for i in 0..2100 {
+        many.extend_from_slice(format!("--XyZ\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nx\r\n").as_bytes());
+    }
+    many.extend_from_slice(b"--XyZ--\r\n");
+    let r = answer(
+        http.post(format!("{}/v1/batches/{}/media", p.url, b["id"].as_str().unwrap()))
+            .bearer_auth(&key)
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(many),
+    )
+    .await;
+    let (s, code, _) = r.expect("an answer");
+    assert_eq!((s, code.as_str()), (413, "too_many_parts"));
+
     let after = p.ingest_peak_rss_kib();
     assert!(after < 150 * MIB, "ingest peaked at {} MiB (before: {} MiB)", after / 1024, before / 1024);
     // Still serving.
@@ -102,6 +120,7 @@ async fn connections_and_concurrent_uploads_are_capped() {
     let p = Pipeline::start(&[
         ("MEDIAMILL_SERVER__MAX_CONNECTIONS", "3"),
         ("MEDIAMILL_LIMITS__MAX_CONCURRENT_UPLOADS", "1"),
+        ("MEDIAMILL_LIMITS__MAX_CONCURRENT_ARCHIVES", "1"),
     ])
     .await;
     let key = p.key("greedy");
@@ -126,6 +145,23 @@ async fn connections_and_concurrent_uploads_are_capped() {
     assert_eq!(first.await.unwrap().unwrap(), 202, "the upload holding the slot completes");
     let (s, _, _) = answer(reqwest::Client::new().post(format!("{}/v1/media", p.url)).bearer_auth(&key).body(gif)).await.unwrap();
     assert_eq!(s, 202, "the slot is free again");
+
+    // One archive spooling holds the only archive slot; a second archive answers 429 meanwhile.
+    let batch = reqwest::Client::new().post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap()
+        .json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let (atx, arx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    atx.send(Ok(Bytes::from_static(b"PK\x03\x04 the start of a zip"))).await.unwrap();
+    let (url, k, b2) = (p.url.clone(), key.clone(), batch.clone());
+    let spooling = tokio::spawn(async move {
+        let body = reqwest::Body::wrap_stream(tokio_stream_of(arx));
+        reqwest::Client::new().post(format!("{url}/v1/batches/{b2}/archive")).bearer_auth(&k).body(body).send().await.map(|r| r.status().as_u16())
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (s, code, h) = answer(reqwest::Client::new().post(format!("{}/v1/batches/{batch}/archive", p.url)).bearer_auth(&key).body(vec![0u8; 10])).await.unwrap();
+    assert_eq!((s, code.as_str()), (429, "instance_busy"));
+    assert!(h.contains_key("retry-after"));
+    drop(atx);
+    assert_eq!(spooling.await.unwrap().unwrap(), 400, "the held archive was not a zip after all");
 
     // Three kept-alive connections fill the cap (each proven served; one refused while an earlier client's
     // connection was still closing is opened again); a fourth is closed at once.
