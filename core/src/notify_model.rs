@@ -138,6 +138,44 @@ pub struct Delivery {
     pub delivered_at: Option<i64>,
 }
 
+/// Where a delivery goes: one endpoint, batch URL or email recipient of a tenant.
+#[derive(Debug, Clone)]
+pub struct DeliveryTarget<'a> {
+    pub tenant_id: &'a str,
+    pub channel: Channel,
+    /// Endpoint id, `batch:{id}` or recipient id.
+    pub target_id: &'a str,
+    /// URL or address.
+    pub target: &'a str,
+    /// Signing secrets (webhooks), space-separated.
+    pub secret: Option<String>,
+}
+
+impl Delivery {
+    /// A new delivery of one message to `to`, due now.
+    pub fn pending(to: DeliveryTarget<'_>, event_id: String, event_type: String, payload: String) -> Delivery {
+        let now = crate::repo::now_ms();
+        Delivery {
+            id: uuid::Uuid::now_v7().to_string(),
+            tenant_id: to.tenant_id.to_string(),
+            channel: to.channel,
+            target_id: to.target_id.to_string(),
+            target: to.target.to_string(),
+            secret: to.secret,
+            event_id,
+            event_type,
+            payload,
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_status: None,
+            last_error: None,
+            created_at: now,
+            delivered_at: None,
+        }
+    }
+}
+
 /// The result of one attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use mediamill_core::event::Envelope;
 use mediamill_core::kafka::{Handler, Outcome, OwnedJob};
-use mediamill_core::notify_model::{type_matches, Channel, Delivery, DeliveryStatus};
+use mediamill_core::notify_model::{type_matches, Channel, Delivery, DeliveryTarget};
 use mediamill_core::repo::{now_ms, Repo, RepoError};
 use mediamill_core::shutdown::Shutdown;
 use tokio::sync::Notify;
@@ -30,29 +30,8 @@ pub fn payload(env: &Envelope) -> String {
 }
 
 fn delivery(env: &Envelope, tenant_id: &str, channel: Channel, target_id: &str, target: &str, secret: Option<String>) -> Delivery {
-    let now = now_ms();
-    Delivery {
-        id: uuid_v7(),
-        tenant_id: tenant_id.to_string(),
-        channel,
-        target_id: target_id.to_string(),
-        target: target.to_string(),
-        secret,
-        event_id: env.id.clone(),
-        event_type: env.ty.clone(),
-        payload: payload(env),
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        next_attempt_at: now,
-        last_status: None,
-        last_error: None,
-        created_at: now,
-        delivered_at: None,
-    }
-}
-
-fn uuid_v7() -> String {
-    uuid::Uuid::now_v7().to_string()
+    let to = DeliveryTarget { tenant_id, channel, target_id, target, secret };
+    Delivery::pending(to, env.id.clone(), env.ty.clone(), payload(env))
 }
 
 impl Fanout {

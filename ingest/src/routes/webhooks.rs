@@ -232,27 +232,10 @@ pub async fn create_recipient(State(st): State<AppState>, AdminAuthed(tenant): A
 }
 
 fn confirmation_delivery(r: &EmailRecipient, tenant: &str, url: &str) -> mediamill_core::notify_model::Delivery {
-    use mediamill_core::notify_model::{Channel, Delivery, DeliveryStatus, EMAIL_CONFIRM};
-    let now = now_ms();
+    use mediamill_core::notify_model::{Channel, Delivery, DeliveryTarget, EMAIL_CONFIRM};
     let payload = json!({"type": EMAIL_CONFIRM, "data": {"confirm_url": url, "tenant": tenant, "address": r.address}});
-    Delivery {
-        id: uuid::Uuid::now_v7().to_string(),
-        tenant_id: r.tenant_id.clone(),
-        channel: Channel::Email,
-        target_id: r.id.clone(),
-        target: r.address.clone(),
-        secret: None,
-        event_id: format!("confirm:{}", r.id),
-        event_type: EMAIL_CONFIRM.into(),
-        payload: payload.to_string(),
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        next_attempt_at: now,
-        last_status: None,
-        last_error: None,
-        created_at: now,
-        delivered_at: None,
-    }
+    let to = DeliveryTarget { tenant_id: &r.tenant_id, channel: Channel::Email, target_id: &r.id, target: &r.address, secret: None };
+    Delivery::pending(to, format!("confirm:{}", r.id), EMAIL_CONFIRM.into(), payload.to_string())
 }
 
 /// Query of the confirmation link.
