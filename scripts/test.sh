@@ -19,6 +19,8 @@ source "$STACK/env"
 
 # Build first so the (long) compile is not counted against the tests' own timeouts.
 cargo build --workspace --all-targets --locked
+# Lints are part of the build: a warning fails the run.
+cargo clippy --workspace --all-targets --locked -- -D warnings
 LOG="$STACK/cargo-test.log"
 set +e
 cargo test --workspace --all-targets --locked -- --test-threads 4 2>&1 | tee "$LOG"

@@ -137,7 +137,8 @@ async fn poison_messages_are_dead_lettered_and_the_worker_carries_on() {
     let producer: FutureProducer = rdkafka::ClientConfig::new().set("bootstrap.servers", &p.kafka).create().unwrap();
     let jobs = format!("{}media.jobs.image", p.topic_prefix);
     // Garbage, a JSON body without CloudEvents headers, and a job with a broken body.
-    let bad: Vec<(Vec<u8>, Vec<(&str, &str)>)> = vec![
+    type Message<'a> = (Vec<u8>, Vec<(&'a str, &'a str)>);
+    let bad: Vec<Message> = vec![
         (vec![0xff, 0x00, 0x13, 0x37], vec![]),
         (br#"{"media_id": "x"}"#.to_vec(), vec![]),
         (b"{not json".to_vec(), vec![("ce_specversion", "1.0"), ("ce_id", "p1"), ("ce_type", "mediamill.job.image.v1"),

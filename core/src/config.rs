@@ -674,6 +674,8 @@ pub fn mask_url_password(url: &str) -> String {
 }
 
 #[cfg(test)]
+// figment's Jail closures return its (large) error type by design.
+#[allow(clippy::result_large_err)]
 mod tests {
     use super::*;
 

@@ -72,7 +72,7 @@ pub async fn cors(State(st): State<AppState>, mut req: Request, next: Next) -> R
     let mut res = next.run(req).await;
     let h = res.headers_mut();
     h.append(header::VARY, HeaderValue::from_static("origin"));
-    if allowed.0.get().is_some_and(|list| list.iter().any(|o| *o == origin)) {
+    if allowed.0.get().is_some_and(|list| list.contains(&origin)) {
         if let Ok(v) = HeaderValue::from_str(&origin) {
             h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
             h.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(EXPOSE_HEADERS));

@@ -61,7 +61,9 @@ pub async fn check(args: &Args) -> anyhow::Result<Vec<Row>> {
     let auth = format!("Bearer {}", args.key);
 
     // Upload everything first, so the pipeline works on them in parallel.
-    let mut pending: Vec<(String, &Expect, Result<String, (u16, String)>)> = Vec::new();
+    // (file, what it should become, the upload's id or its refusal (status, body)).
+    type Pending<'a> = (String, &'a Expect, Result<String, (u16, String)>);
+    let mut pending: Vec<Pending> = Vec::new();
     for (file, exp) in &manifest {
         let bytes = std::fs::read(args.dir.join(file)).with_context(|| format!("reading fixture {file}"))?;
         let resp = http

@@ -15,34 +15,25 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, Stream, StreamExt};
-use tokio_stream_shim::BroadcastStream;
+use tokio::sync::broadcast;
 
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::live::LiveEvent;
 use crate::state::AppState;
 
-mod tokio_stream_shim {
-    //! A broadcast receiver as a stream (lagged receivers skip ahead; the client still converges from
-    //! its snapshot on reconnect).
-    use futures::Stream;
-    use tokio::sync::broadcast;
-
-    pub struct BroadcastStream;
-
-    impl BroadcastStream {
-        pub fn new<T: Clone + Send + 'static>(rx: broadcast::Receiver<T>) -> impl Stream<Item = T> + Send {
-            futures::stream::unfold(rx, |mut rx| async move {
-                loop {
-                    match rx.recv().await {
-                        Ok(v) => return Some((v, rx)),
-                        Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                        Err(broadcast::error::RecvError::Closed) => return None,
-                    }
-                }
-            })
+/// A broadcast receiver as a stream; a lagged receiver skips ahead (the client still converges from its
+/// snapshot on reconnect).
+fn broadcast_stream<T: Clone + Send + 'static>(rx: broadcast::Receiver<T>) -> impl Stream<Item = T> + Send {
+    stream::unfold(rx, |mut rx| async move {
+        loop {
+            match rx.recv().await {
+                Ok(v) => return Some((v, rx)),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
         }
-    }
+    })
 }
 
 fn is_final(stream: &str, ty: &str) -> bool {
@@ -62,16 +53,24 @@ fn last_event_id(headers: &HeaderMap) -> Option<String> {
     (!v.is_empty() && v.len() <= 200).then(|| v.to_string())
 }
 
+/// What a live stream follows: one media item or batch, as it is now.
+struct Watched {
+    /// `media` or `batch`.
+    stream_name: &'static str,
+    /// Its id (the Kafka key of its events).
+    key: String,
+    snapshot: serde_json::Value,
+    already_final: bool,
+}
+
 fn live_stream(
     st: &AppState,
     tenant: &mediamill_core::model::Tenant,
     caller: &crate::auth::CallerKey,
-    stream_name: &'static str,
-    key: String,
-    snapshot: serde_json::Value,
-    already_final: bool,
+    watched: Watched,
     headers: &HeaderMap,
 ) -> Result<impl Stream<Item = Result<Event, Infallible>> + Send + 'static, ApiError> {
+    let Watched { stream_name, key, snapshot, already_final } = watched;
     let hub = st.hub.clone().ok_or_else(|| {
         ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "live_unavailable", "live events need a broker")
     })?;
@@ -84,7 +83,7 @@ fn live_stream(
     let first = Event::default().event("snapshot").data(snapshot.to_string());
     let final_missed = missed.iter().any(|e| is_final(stream_name, &e.ty));
     let head = stream::iter(std::iter::once(first).chain(missed.iter().map(to_sse)).map(Ok).collect::<Vec<_>>());
-    let mine = BroadcastStream::new(rx).filter(move |e| {
+    let mine = broadcast_stream(rx).filter(move |e| {
         let take = e.stream == stream_name && e.key == key && seen.insert(e.id.clone());
         futures::future::ready(take)
     });
@@ -129,7 +128,8 @@ pub async fn batch_events(
     let counts = st.repo.batch_counts(&b.id).await?;
     let snapshot = serde_json::to_value(mediamill_core::event::BatchEvent::of(&b, &counts)).unwrap_or_default();
     let done = b.status == mediamill_core::model::BatchStatus::Completed;
-    let s = live_stream(&st, &tenant, &caller, "batch", b.id, snapshot, done, &headers)?;
+    let watched = Watched { stream_name: "batch", key: b.id, snapshot, already_final: done };
+    let s = live_stream(&st, &tenant, &caller, watched, &headers)?;
     Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }
 
@@ -145,6 +145,7 @@ pub async fn media_events(
     let vs = st.repo.variants(&m.id).await?;
     let snapshot = super::view::media(&st.cfg.public_url(), &m, &vs);
     let done = m.status.is_terminal();
-    let s = live_stream(&st, &tenant, &caller, "media", m.id, snapshot, done, &headers)?;
+    let watched = Watched { stream_name: "media", key: m.id, snapshot, already_final: done };
+    let s = live_stream(&st, &tenant, &caller, watched, &headers)?;
     Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }

@@ -249,7 +249,7 @@ pub async fn read_capped_line<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R, cap
     let mut line = Vec::new();
     loop {
         let buf = match r.fill_buf().await {
-            Ok(b) if b.is_empty() => return (!line.is_empty()).then_some(line),
+            Ok([]) => return (!line.is_empty()).then_some(line),
             Ok(b) => b,
             Err(_) => return (!line.is_empty()).then_some(line),
         };
