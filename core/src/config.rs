@@ -84,25 +84,24 @@ impl Default for TenantDefaults {
 }
 
 impl TenantDefaults {
-    /// The default named `key` (one of [`crate::model::TenantLimits::KEYS`]).
-    pub fn field(&self, key: &str) -> Option<u64> {
-        Some(match key {
-            "requests_per_sec" => self.requests_per_sec,
-            "upload_bytes_per_sec" => self.upload_bytes_per_sec,
-            "concurrent_uploads" => self.concurrent_uploads,
-            "sse_streams" => self.sse_streams,
-            "webhooks" => self.webhooks,
-            "email_recipients" => self.email_recipients,
-            "stored_bytes" => self.stored_bytes,
-            "media_count" => self.media_count,
-            _ => return None,
-        })
+    /// The default of `limit`.
+    pub fn default_of(&self, limit: crate::model::TenantLimit) -> u64 {
+        use crate::model::TenantLimit as L;
+        match limit {
+            L::RequestsPerSec => self.requests_per_sec,
+            L::UploadBytesPerSec => self.upload_bytes_per_sec,
+            L::ConcurrentUploads => self.concurrent_uploads,
+            L::SseStreams => self.sse_streams,
+            L::Webhooks => self.webhooks,
+            L::EmailRecipients => self.email_recipients,
+            L::StoredBytes => self.stored_bytes,
+            L::MediaCount => self.media_count,
+        }
     }
 
-    /// What applies to `tenant` for `key`: its own value, else the default (0: unlimited).
-    pub fn effective(&self, own: &crate::model::TenantLimits, key: &str) -> u64 {
-        let mut own = own.clone();
-        own.field_mut(key).and_then(|v| *v).or_else(|| self.field(key)).unwrap_or(0)
+    /// What applies to a tenant with limits `own` for `limit`: its own value, else the default (0: unlimited).
+    pub fn effective(&self, own: &crate::model::TenantLimits, limit: crate::model::TenantLimit) -> u64 {
+        own.get(limit).unwrap_or_else(|| self.default_of(limit))
     }
 }
 
@@ -685,15 +684,20 @@ mod tests {
     }
 
     #[test]
-    fn every_tenant_limit_has_a_default_and_a_field() {
+    fn a_tenants_own_limit_wins_over_the_default() {
+        use crate::model::{TenantLimit, TenantLimits};
         let d = TenantDefaults::default();
-        let mut own = crate::model::TenantLimits::default();
-        for key in crate::model::TenantLimits::KEYS {
-            assert!(d.field(key).is_some(), "{key} has no default");
-            *own.field_mut(key).unwrap_or_else(|| panic!("{key} has no field")) = Some(7);
-            assert_eq!(d.effective(&own, key), 7, "{key}: the tenant's own value wins");
+        let mut own = TenantLimits::default();
+        for limit in TenantLimit::ALL {
+            assert_eq!(TenantLimit::parse(limit.key()), Some(limit));
+            *own.field_mut(limit) = Some(7);
+            assert_eq!(own.get(limit), Some(7));
+            assert_eq!(d.effective(&own, limit), 7, "{}: the tenant's own value wins", limit.key());
         }
-        assert_eq!(d.effective(&crate::model::TenantLimits::default(), "requests_per_sec"), 100);
+        assert_eq!(d.effective(&TenantLimits::default(), TenantLimit::RequestsPerSec), 100);
+        // The stored JSON uses the same names as the keys.
+        let json = serde_json::to_value(&own).unwrap();
+        assert!(TenantLimit::ALL.iter().all(|l| json[l.key()] == 7), "{json}");
     }
 
     #[test]

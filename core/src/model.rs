@@ -103,32 +103,79 @@ pub struct TenantLimits {
     pub media_count: Option<u64>,
 }
 
-impl TenantLimits {
-    /// The names `--limit` takes, in the order they are shown.
-    pub const KEYS: [&'static str; 8] = [
-        "requests_per_sec",
-        "upload_bytes_per_sec",
-        "concurrent_uploads",
-        "sse_streams",
-        "webhooks",
-        "email_recipients",
-        "stored_bytes",
-        "media_count",
+/// One of a tenant's limits, by name: a typed key, so a misspelt limit is a compile error, never "unlimited".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantLimit {
+    RequestsPerSec,
+    UploadBytesPerSec,
+    ConcurrentUploads,
+    SseStreams,
+    Webhooks,
+    EmailRecipients,
+    StoredBytes,
+    MediaCount,
+}
+
+impl TenantLimit {
+    /// Every limit, in the order they are shown.
+    pub const ALL: [TenantLimit; 8] = [
+        TenantLimit::RequestsPerSec,
+        TenantLimit::UploadBytesPerSec,
+        TenantLimit::ConcurrentUploads,
+        TenantLimit::SseStreams,
+        TenantLimit::Webhooks,
+        TenantLimit::EmailRecipients,
+        TenantLimit::StoredBytes,
+        TenantLimit::MediaCount,
     ];
 
-    /// The field named `key`.
-    pub fn field_mut(&mut self, key: &str) -> Option<&mut Option<u64>> {
-        Some(match key {
-            "requests_per_sec" => &mut self.requests_per_sec,
-            "upload_bytes_per_sec" => &mut self.upload_bytes_per_sec,
-            "concurrent_uploads" => &mut self.concurrent_uploads,
-            "sse_streams" => &mut self.sse_streams,
-            "webhooks" => &mut self.webhooks,
-            "email_recipients" => &mut self.email_recipients,
-            "stored_bytes" => &mut self.stored_bytes,
-            "media_count" => &mut self.media_count,
-            _ => return None,
-        })
+    /// Its name in `--limit KEY=VALUE`, in the stored JSON and (as `tenants.KEY`) in the configuration.
+    pub fn key(self) -> &'static str {
+        match self {
+            TenantLimit::RequestsPerSec => "requests_per_sec",
+            TenantLimit::UploadBytesPerSec => "upload_bytes_per_sec",
+            TenantLimit::ConcurrentUploads => "concurrent_uploads",
+            TenantLimit::SseStreams => "sse_streams",
+            TenantLimit::Webhooks => "webhooks",
+            TenantLimit::EmailRecipients => "email_recipients",
+            TenantLimit::StoredBytes => "stored_bytes",
+            TenantLimit::MediaCount => "media_count",
+        }
+    }
+
+    /// The limit named `key`.
+    pub fn parse(key: &str) -> Option<TenantLimit> {
+        TenantLimit::ALL.into_iter().find(|l| l.key() == key)
+    }
+}
+
+impl TenantLimits {
+    /// The tenant's own value of `limit`, if it set one.
+    pub fn get(&self, limit: TenantLimit) -> Option<u64> {
+        match limit {
+            TenantLimit::RequestsPerSec => self.requests_per_sec,
+            TenantLimit::UploadBytesPerSec => self.upload_bytes_per_sec,
+            TenantLimit::ConcurrentUploads => self.concurrent_uploads,
+            TenantLimit::SseStreams => self.sse_streams,
+            TenantLimit::Webhooks => self.webhooks,
+            TenantLimit::EmailRecipients => self.email_recipients,
+            TenantLimit::StoredBytes => self.stored_bytes,
+            TenantLimit::MediaCount => self.media_count,
+        }
+    }
+
+    /// The field of `limit`.
+    pub fn field_mut(&mut self, limit: TenantLimit) -> &mut Option<u64> {
+        match limit {
+            TenantLimit::RequestsPerSec => &mut self.requests_per_sec,
+            TenantLimit::UploadBytesPerSec => &mut self.upload_bytes_per_sec,
+            TenantLimit::ConcurrentUploads => &mut self.concurrent_uploads,
+            TenantLimit::SseStreams => &mut self.sse_streams,
+            TenantLimit::Webhooks => &mut self.webhooks,
+            TenantLimit::EmailRecipients => &mut self.email_recipients,
+            TenantLimit::StoredBytes => &mut self.stored_bytes,
+            TenantLimit::MediaCount => &mut self.media_count,
+        }
     }
 }
 

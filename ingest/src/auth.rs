@@ -13,7 +13,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use mediamill_core::event;
-use mediamill_core::model::{ApiKey, KeyScope, Tenant};
+use mediamill_core::model::{ApiKey, KeyScope, Tenant, TenantLimit};
 use mediamill_core::outbox::key_event;
 use mediamill_core::repo::now_ms;
 
@@ -87,7 +87,7 @@ pub(crate) async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<
         announce_refusal(state, &key, reason, now).await;
         return Err(ApiError::unauthorized(format!("this API key was {reason}")));
     }
-    state.tenants.requests.check(&tenant.id, state.cfg.tenants.effective(&tenant.limits, "requests_per_sec"))?;
+    state.tenants.requests.check(&tenant.id, state.cfg.tenants.effective(&tenant.limits, TenantLimit::RequestsPerSec))?;
     if KeyActivity::due(&state.keys.touched, &key.id, now) {
         let (repo, id) = (state.repo.clone(), key.id.clone());
         // Off the request's path: when a key was last used is worth a write a minute, not a wait.

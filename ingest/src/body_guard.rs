@@ -66,8 +66,7 @@ pub async fn guard_bodies(State(st): State<AppState>, req: Request, next: Next) 
 /// Whether a request says it carries a body.
 fn declares_body(req: &Request) -> bool {
     let h = req.headers();
-    h.contains_key(axum::http::header::TRANSFER_ENCODING)
-        || h.get(axum::http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0")
+    h.contains_key(axum::http::header::TRANSFER_ENCODING) || crate::routes::media::declared_length(h).is_some_and(|n| n > 0)
 }
 
 /// The boundary of a multipart body, from its Content-Type.
@@ -98,10 +97,10 @@ enum Stage {
 /// chunk edges with a carried tail of a few bytes.
 #[derive(Debug)]
 pub struct Shape {
-    /// `--boundary`: how the first part starts.
-    delim: Vec<u8>,
-    /// `\r\n--boundary`: how every later part starts (a boundary counts only at a line start).
-    line_delim: Vec<u8>,
+    /// Finds `--boundary`: how the first part starts. Built once per body, not per chunk.
+    first: memchr::memmem::Finder<'static>,
+    /// Finds `\r\n--boundary`: how every later part starts (a boundary counts only at a line start).
+    later: memchr::memmem::Finder<'static>,
     stage: Stage,
     /// Bytes seen in the current preamble or header section.
     run: usize,
@@ -115,8 +114,8 @@ impl Shape {
     /// A scanner for `delim` (`--` + the boundary).
     pub fn new(delim: &[u8], limits: &Limits) -> Shape {
         Shape {
-            delim: delim.to_vec(),
-            line_delim: [b"\r\n".as_slice(), delim].concat(),
+            first: memchr::memmem::Finder::new(delim).into_owned(),
+            later: memchr::memmem::Finder::new(&[b"\r\n".as_slice(), delim].concat()).into_owned(),
             stage: Stage::Preamble,
             run: 0,
             parts: 0,
@@ -136,10 +135,10 @@ impl Shape {
         loop {
             match self.stage {
                 Stage::Preamble | Stage::Data => {
-                    let delim = if self.stage == Stage::Preamble { self.delim.clone() } else { self.line_delim.clone() };
-                    match memchr::memmem::find(&buf[at..], &delim) {
+                    let finder = if self.stage == Stage::Preamble { &self.first } else { &self.later };
+                    let delim_len = finder.needle().len();
+                    match finder.find(&buf[at..]) {
                     Some(i) => {
-                        let delim_len = delim.len();
                         if self.stage == Stage::Preamble {
                             self.run += (at + i).saturating_sub(carried.max(at));
                             self.check_run("text before the first multipart boundary")?;
@@ -162,7 +161,7 @@ impl Shape {
                         self.run = 0;
                     }
                     None => {
-                        let keep = (delim.len() - 1).min(buf.len() - at);
+                        let keep = (delim_len - 1).min(buf.len() - at);
                         if self.stage == Stage::Preamble {
                             self.run += (buf.len() - at).saturating_sub(carried.saturating_sub(at));
                             self.check_run("text before the first multipart boundary")?;

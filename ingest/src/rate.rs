@@ -149,11 +149,11 @@ pub struct TenantGuards {
 }
 
 /// `413 quota_exceeded` naming the quota.
-pub fn quota_exceeded(key: &str, limit: u64, what: String) -> ApiError {
+pub fn quota_exceeded(quota: mediamill_core::model::TenantLimit, limit: u64, what: String) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "quota_exceeded",
-        format!("{what}; the quota is {limit} (tenants.{key}, or the tenant's own limit)"),
+        format!("{what}; the quota is {limit} (tenants.{}, or the tenant's own limit)", quota.key()),
     )
 }
 

@@ -2,7 +2,7 @@
 //! quotas (each one it does not set takes the `[tenants]` default of the configuration).
 
 use mediamill_core::config::Config;
-use mediamill_core::model::TenantLimits;
+use mediamill_core::model::{TenantLimit, TenantLimits};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -23,7 +23,7 @@ enum Action {
         /// concurrent_uploads, sse_streams, webhooks, email_recipients, stored_bytes, media_count. VALUE is a
         /// number (bytes may end in K, M, G, T), 0 for unlimited, or `default` for the [tenants] default.
         #[arg(long = "limit", value_parser = parse_limit)]
-        limits: Vec<(String, Option<u64>)>,
+        limits: Vec<(TenantLimit, Option<u64>)>,
         /// A browser origin allowed to call the API with this tenant's keys (repeatable; replaces the list;
         /// `none` clears it), e.g. https://app.example.com
         #[arg(long = "cors-origin", value_parser = parse_origin)]
@@ -49,10 +49,8 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
             }
             if !limits.is_empty() {
                 let mut own = t.limits.clone();
-                for (key, value) in &limits {
-                    if let Some(field) = own.field_mut(key) {
-                        *field = *value;
-                    }
+                for (limit, value) in &limits {
+                    *own.field_mut(*limit) = *value;
                 }
                 anyhow::ensure!(repo.set_tenant_limits(&name, &own).await?, "no tenant {name}");
                 print_limits(&cfg, &name, &own);
@@ -76,13 +74,11 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
 }
 
 fn print_limits(cfg: &Config, name: &str, own: &TenantLimits) {
-    let mut own = own.clone();
-    for key in TenantLimits::KEYS {
-        let mine = own.field_mut(key).and_then(|v| *v);
-        let value = cfg.tenants.effective(&own, key);
+    for limit in TenantLimit::ALL {
+        let value = cfg.tenants.effective(own, limit);
         let shown = if value == 0 { "unlimited".to_string() } else { value.to_string() };
-        let whose = if mine.is_some() { "own" } else { "default" };
-        println!("tenant {name}: {key} = {shown} ({whose})");
+        let whose = if own.get(limit).is_some() { "own" } else { "default" };
+        println!("tenant {name}: {} = {shown} ({whose})", limit.key());
     }
 }
 
@@ -100,15 +96,16 @@ fn parse_origin(s: &str) -> Result<String, String> {
 }
 
 /// `KEY=VALUE` of `--limit`.
-fn parse_limit(s: &str) -> Result<(String, Option<u64>), String> {
+fn parse_limit(s: &str) -> Result<(TenantLimit, Option<u64>), String> {
     let (key, value) = s.split_once('=').ok_or_else(|| format!("{s:?} is not KEY=VALUE"))?;
     let key = key.trim();
-    if !TenantLimits::KEYS.contains(&key) {
-        return Err(format!("{key:?} is not a limit; limits: {}", TenantLimits::KEYS.join(", ")));
-    }
+    let limit = TenantLimit::parse(key).ok_or_else(|| {
+        let all: Vec<&str> = TenantLimit::ALL.iter().map(|l| l.key()).collect();
+        format!("{key:?} is not a limit; limits: {}", all.join(", "))
+    })?;
     let value = value.trim();
     if value == "default" {
-        return Ok((key.to_string(), None));
+        return Ok((limit, None));
     }
     let (digits, unit) = value.split_at(value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len()));
     let scale: u64 = match unit.to_ascii_uppercase().as_str() {
@@ -120,7 +117,7 @@ fn parse_limit(s: &str) -> Result<(String, Option<u64>), String> {
         _ => return Err(format!("{value:?}: a number, optionally ending in K, M, G or T, or `default`")),
     };
     let n: u64 = digits.parse().map_err(|_| format!("{value:?} is not a number"))?;
-    n.checked_mul(scale).map(|v| (key.to_string(), Some(v))).ok_or_else(|| format!("{value:?} is too large"))
+    n.checked_mul(scale).map(|v| (limit, Some(v))).ok_or_else(|| format!("{value:?} is too large"))
 }
 
 #[cfg(test)]
@@ -138,9 +135,10 @@ mod tests {
 
     #[test]
     fn limits_parse_with_units_and_defaults() {
-        assert_eq!(parse_limit("stored_bytes=2G"), Ok(("stored_bytes".into(), Some(2 << 30))));
-        assert_eq!(parse_limit("requests_per_sec=5"), Ok(("requests_per_sec".into(), Some(5))));
-        assert_eq!(parse_limit("webhooks=default"), Ok(("webhooks".into(), None)));
+        use mediamill_core::model::TenantLimit as L;
+        assert_eq!(parse_limit("stored_bytes=2G"), Ok((L::StoredBytes, Some(2 << 30))));
+        assert_eq!(parse_limit("requests_per_sec=5"), Ok((L::RequestsPerSec, Some(5))));
+        assert_eq!(parse_limit("webhooks=default"), Ok((L::Webhooks, None)));
         assert!(parse_limit("stored_byte=1").unwrap_err().contains("not a limit"));
         assert!(parse_limit("media_count=lots").is_err());
         assert!(parse_limit("stored_bytes=99999999999T").is_err());

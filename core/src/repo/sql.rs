@@ -91,13 +91,25 @@ fn media_from_row(r: &AnyRow) -> Result<Media, RepoError> {
 }
 
 fn tenant_from_row(r: &AnyRow) -> Result<Tenant, RepoError> {
-    let limits: Option<String> = r.try_get("limits").map_err(db_err)?;
+    tenant_from_columns(r, "")
+}
+
+/// A tenant from columns `{prefix}id`, `{prefix}name`, `{prefix}limits`, `{prefix}cors_origins` (a join
+/// names them with a prefix beside another table's `id`).
+fn tenant_from_columns(r: &AnyRow, prefix: &str) -> Result<Tenant, RepoError> {
+    let col = |c: &str| format!("{prefix}{c}");
+    let limits: Option<String> = r.try_get(col("limits").as_str()).map_err(db_err)?;
     let limits = match limits {
         Some(j) => serde_json::from_str(&j).map_err(|e| RepoError::Corrupt(format!("tenant limits {j:?}: {e}")))?,
         None => TenantLimits::default(),
     };
-    let cors: Option<String> = r.try_get("cors_origins").map_err(db_err)?;
-    Ok(Tenant { id: r.try_get("id").map_err(db_err)?, name: r.try_get("name").map_err(db_err)?, limits, cors_origins: split_list(cors) })
+    let cors: Option<String> = r.try_get(col("cors_origins").as_str()).map_err(db_err)?;
+    Ok(Tenant {
+        id: r.try_get(col("id").as_str()).map_err(db_err)?,
+        name: r.try_get(col("name").as_str()).map_err(db_err)?,
+        limits,
+        cors_origins: split_list(cors),
+    })
 }
 
 fn split_list(s: Option<String>) -> Vec<String> {
@@ -377,20 +389,13 @@ impl Repo for SqlRepo {
 
     async fn key_by_hash(&self, key_hash: &str) -> Result<Option<(Tenant, ApiKey)>, RepoError> {
         let sql = format!(
-            "SELECT t.id AS t_id, t.name AS t_name, t.limits AS t_limits, t.cors_origins AS t_cors, k.{} FROM api_keys k \
+            "SELECT t.id AS t_id, t.name AS t_name, t.limits AS t_limits, t.cors_origins AS t_cors_origins, k.{} FROM api_keys k \
              JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1",
             KEY_COLS.replace(", ", ", k.")
         );
         let r = sqlx::query(&sql).bind(key_hash).fetch_optional(&self.pool).await.map_err(db_err)?;
         let Some(r) = r else { return Ok(None) };
-        let limits: Option<String> = r.try_get("t_limits").map_err(db_err)?;
-        let limits = match limits {
-            Some(j) => serde_json::from_str(&j).map_err(|e| RepoError::Corrupt(format!("tenant limits {j:?}: {e}")))?,
-            None => TenantLimits::default(),
-        };
-        let cors: Option<String> = r.try_get("t_cors").map_err(db_err)?;
-        let t = Tenant { id: r.try_get("t_id").map_err(db_err)?, name: r.try_get("t_name").map_err(db_err)?, limits, cors_origins: split_list(cors) };
-        Ok(Some((t, key_from_row(&r)?)))
+        Ok(Some((tenant_from_columns(&r, "t_")?, key_from_row(&r)?)))
     }
 
     async fn touch_key(&self, key_id: &str, at: i64) -> Result<(), RepoError> {

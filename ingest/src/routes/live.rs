@@ -74,7 +74,7 @@ fn live_stream(
     let hub = st.hub.clone().ok_or_else(|| {
         ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "live_unavailable", "live events need a broker")
     })?;
-    let max = st.cfg.tenants.effective(&tenant.limits, "sse_streams");
+    let max = st.cfg.tenants.effective(&tenant.limits, mediamill_core::model::TenantLimit::SseStreams);
     let slot = st.tenants.streams.take(&tenant.id, max, "live event streams", "tenants.sse_streams")?;
     let last = last_event_id(headers);
     let rx = hub.subscribe();

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::{StreamExt, TryStreamExt};
 use mediamill_core::event::{self, MediaEvent};
-use mediamill_core::model::{Media, MediaStatus, Tenant};
+use mediamill_core::model::{Media, MediaStatus, Tenant, TenantLimit};
 use mediamill_core::outbox::{job_event, media_event};
 use mediamill_core::repo::{now_ms, Inserted, MediaQuery, OutboxEvent};
 use mediamill_core::store;
@@ -167,10 +167,10 @@ where
 {
     let limit = st.cfg.limits.max_concurrent_uploads;
     let _slot = st.gates.uploads.try_acquire().map_err(|_| crate::state::busy("uploads", "limits.max_concurrent_uploads", limit))?;
-    let own = st.cfg.tenants.effective(&tenant.limits, "concurrent_uploads");
+    let own = st.cfg.tenants.effective(&tenant.limits, TenantLimit::ConcurrentUploads);
     let _tenant_slot = st.tenants.uploads.take(&tenant.id, own, "uploads", "tenants.concurrent_uploads")?;
     check_quotas(st, tenant, declared.unwrap_or(0)).await?;
-    let rate = st.cfg.tenants.effective(&tenant.limits, "upload_bytes_per_sec");
+    let rate = st.cfg.tenants.effective(&tenant.limits, TenantLimit::UploadBytesPerSec);
     let (guards, key) = (st.tenants.clone(), tenant.id.clone());
     let paced = body.then(move |chunk| {
         let wait = chunk.as_ref().map(|c| guards.upload_bytes.pace(&key, c.len(), rate)).unwrap_or_default();
@@ -189,18 +189,18 @@ where
 
 /// The tenant's quotas on what it keeps (`stored_bytes`, `media_count`), with `more` bytes on the way.
 async fn check_quotas(st: &AppState, tenant: &Tenant, more: u64) -> Result<(), ApiError> {
-    let max_bytes = st.cfg.tenants.effective(&tenant.limits, "stored_bytes");
-    let max_items = st.cfg.tenants.effective(&tenant.limits, "media_count");
+    let max_bytes = st.cfg.tenants.effective(&tenant.limits, TenantLimit::StoredBytes);
+    let max_items = st.cfg.tenants.effective(&tenant.limits, TenantLimit::MediaCount);
     if max_bytes == 0 && max_items == 0 {
         return Ok(());
     }
     let (bytes, items) = st.repo.tenant_usage(&tenant.id).await?;
     if max_items > 0 && items >= max_items {
-        return Err(crate::rate::quota_exceeded("media_count", max_items, format!("this tenant keeps {items} media items")));
+        return Err(crate::rate::quota_exceeded(TenantLimit::MediaCount, max_items, format!("this tenant keeps {items} media items")));
     }
     if max_bytes > 0 && bytes.saturating_add(more) > max_bytes {
         return Err(crate::rate::quota_exceeded(
-            "stored_bytes",
+            TenantLimit::StoredBytes,
             max_bytes,
             format!("this tenant keeps {bytes} bytes of uploads and this one adds {more}"),
         ));

@@ -3,6 +3,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
+use mediamill_core::model::TenantLimit;
 use mediamill_core::notify_model::{EmailRecipient, Endpoint};
 use mediamill_core::repo::now_ms;
 use mediamill_core::webhook_target;
@@ -67,14 +68,29 @@ fn endpoint_json(e: &Endpoint) -> Value {
     })
 }
 
+/// One more of what `count` counts fits the tenant's `quota`; `count` runs only when there is a quota.
+async fn within_count(
+    st: &AppState,
+    tenant: &mediamill_core::model::Tenant,
+    quota: TenantLimit,
+    what: &str,
+    count: impl std::future::Future<Output = Result<usize, mediamill_core::repo::RepoError>>,
+) -> Result<(), ApiError> {
+    let max = st.cfg.tenants.effective(&tenant.limits, quota);
+    if max == 0 {
+        return Ok(());
+    }
+    let have = count.await? as u64;
+    if have >= max {
+        return Err(crate::rate::quota_exceeded(quota, max, format!("this tenant has {have} {what}")));
+    }
+    Ok(())
+}
+
 /// `POST /v1/webhooks` → 201 with the endpoint and its secret (shown only here).
 pub async fn create(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed, JsonBody(t): JsonBody<NewTarget>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let t = required(t)?;
-    let max = st.cfg.tenants.effective(&tenant.limits, "webhooks");
-    let have = st.repo.list_endpoints(&tenant.id).await?.len() as u64;
-    if max > 0 && have >= max {
-        return Err(crate::rate::quota_exceeded("webhooks", max, format!("this tenant has {have} webhook endpoints")));
-    }
+    within_count(&st, &tenant, TenantLimit::Webhooks, "webhook endpoints", async { Ok(st.repo.list_endpoints(&tenant.id).await?.len()) }).await?;
     let url = t.url.ok_or_else(|| ApiError::bad_request("bad_webhook_url", "url is required"))?;
     check_target(&st, &url).await?;
     let e = Endpoint {
@@ -201,11 +217,10 @@ fn valid_address(a: &str) -> bool {
 /// `POST /v1/email-recipients` → 201.
 pub async fn create_recipient(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed, JsonBody(t): JsonBody<NewTarget>) -> Result<(StatusCode, Json<Value>), ApiError> {
     let t = required(t)?;
-    let max = st.cfg.tenants.effective(&tenant.limits, "email_recipients");
-    let have = st.repo.list_recipients(&tenant.id).await?.len() as u64;
-    if max > 0 && have >= max {
-        return Err(crate::rate::quota_exceeded("email_recipients", max, format!("this tenant has {have} email recipients")));
-    }
+    within_count(&st, &tenant, TenantLimit::EmailRecipients, "email recipients", async {
+        Ok(st.repo.list_recipients(&tenant.id).await?.len())
+    })
+    .await?;
     let address = t.address.filter(|a| valid_address(a)).ok_or_else(|| ApiError::bad_request("bad_address", "address must be one email address"))?;
     let types = match t.event_types {
         Some(t) => event_types(Some(t))?,
