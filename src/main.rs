@@ -54,6 +54,8 @@ enum Command {
     Tenants(cmd::tenants::Args),
     /// Print the effective configuration (secrets masked).
     Config,
+    /// Exit 0 when this role's own /healthz answers (the container image's HEALTHCHECK).
+    Healthcheck(cmd::healthcheck::Args),
     /// Request figures from the gateway log (gateway.requests): per tenant and route, rates, errors,
     /// latency, bytes, and the rate limit each tenant's traffic suggests.
     Stats(cmd::stats::Args),
@@ -108,6 +110,7 @@ fn run() -> anyhow::Result<()> {
             Command::Process(a) => cmd::process::run(cfg, a).await,
             Command::Bench(a) => cmd::bench::run_cmd(cfg, a).await,
             Command::Dlq(a) => cmd::dlq::run(cfg, a, &data).await,
+            Command::Healthcheck(a) => cmd::healthcheck::run(cfg, a).await,
             Command::Migrate => cmd::migrate::run(cfg).await,
             Command::Topics => cmd::topics::run(cfg).await,
             Command::Keys(a) => cmd::keys::run(cfg, a, &data).await,

@@ -38,6 +38,29 @@ impl Backends {
         Ok(Backends { cfg: Arc::new(cfg), repo, store, waker: Waker::new() })
     }
 
+    /// Opens the backends for a long-running role (`ingest`, `worker`, `batch`, `notify`): like [`open`], but
+    /// waits up to `server.startup_wait_secs` for the database, the object store and the Kafka topics (made by
+    /// `mediamill topics`) to be there, since an orchestrator starts a role beside its backends, not after them.
+    ///
+    /// [`open`]: Backends::open
+    pub async fn open_for_role(cfg: Config) -> anyhow::Result<Backends> {
+        let wait = Duration::from_secs(cfg.server.startup_wait_secs);
+        let url = mask(&cfg.database.url);
+        let repo = wait_for(&format!("database {url}"), wait, || repo::open(&cfg.database.url, cfg.database.max_connections)).await?;
+        let store = wait_for("object store", wait, || store::open(&cfg.store)).await?;
+        anyhow::ensure!(!cfg.kafka.brokers.is_empty(), "kafka.brokers is not set (MEDIAMILL_KAFKA__BROKERS)");
+        let tiers = cfg.worker.retry_tiers_secs.clone();
+        wait_for("kafka topics (run `mediamill topics`)", wait, || async {
+            let missing = mediamill_core::kafka::missing_topics(&cfg.kafka, &tiers, Duration::from_secs(5)).await?;
+            match missing.first() {
+                None => Ok(()),
+                Some(first) => Err(anyhow::anyhow!("{} missing, {first} among them", missing.len())),
+            }
+        })
+        .await?;
+        Ok(Backends { cfg: Arc::new(cfg), repo, store, waker: Waker::new() })
+    }
+
     fn producer(&self) -> anyhow::Result<EventProducer> {
         anyhow::ensure!(!self.cfg.kafka.brokers.is_empty(), "kafka.brokers is not set (MEDIAMILL_KAFKA__BROKERS)");
         // librdkafka keeps retrying a send for this long; the outbox keeps the event beyond that.
@@ -357,6 +380,29 @@ pub async fn join_all(tasks: Vec<JoinHandle<()>>) {
     for t in tasks {
         if let Err(e) = t.await {
             tracing::error!(error = %e, "task failed");
+        }
+    }
+}
+
+/// Calls `attempt` until it succeeds or `wait` has passed, pausing 0.5 s doubling up to 5 s between tries and
+/// logging each failure, then returns the last error with what was awaited.
+pub async fn wait_for<T, E, F, Fut>(what: &str, wait: Duration, mut attempt: F) -> anyhow::Result<T>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + wait;
+    let mut pause = Duration::from_millis(500);
+    loop {
+        match attempt().await {
+            Ok(v) => return Ok(v),
+            Err(e) if tokio::time::Instant::now() + pause < deadline => {
+                tracing::warn!(error = %e, "waiting for {what}");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+            }
+            Err(e) => anyhow::bail!("gave up waiting for {what} after {}s (server.startup_wait_secs): {e}", wait.as_secs()),
         }
     }
 }

@@ -189,6 +189,9 @@ pub struct ServerConfig {
     pub url_signing_key: String,
     /// Longest life a signed URL may be asked for.
     pub max_signed_url_secs: u64,
+    /// How long a role waits at start for its database, object store and Kafka topics before it gives up:
+    /// in compose or Kubernetes the roles start beside their backends, in no guaranteed order.
+    pub startup_wait_secs: u64,
 }
 
 /// The metadata repository.
@@ -377,6 +380,7 @@ impl Default for ServerConfig {
             header_read_timeout_secs: 10,
             url_signing_key: String::new(),
             max_signed_url_secs: 7 * 24 * 3600,
+            startup_wait_secs: 120,
         }
     }
 }

@@ -9,7 +9,7 @@ mod offsets;
 mod producer;
 pub mod retry;
 
-pub use admin::create_topics;
+pub use admin::{create_topics, missing_topics};
 pub use consumer::{run_consumer, ConsumerSettings, Handler, Outcome};
 pub use message::{envelope_from_message, OwnedJob};
 pub use offsets::OffsetTracker;

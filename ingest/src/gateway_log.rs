@@ -130,6 +130,11 @@ pub async fn log_requests(State(st): State<AppState>, mut req: Request, next: Ne
         user_agent: req.headers().get("user-agent").and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect()),
     };
     let mut res = next.run(req).await;
+    // Labelled by route template, never by path: ids would make a series per item.
+    let status = res.status().as_u16().to_string();
+    metrics::counter!("mediamill_http_requests_total", "route" => partial.route.clone(), "method" => partial.method.clone(), "status" => status)
+        .increment(1);
+    metrics::histogram!("mediamill_http_request_seconds", "route" => partial.route.clone()).record(started.elapsed().as_secs_f64());
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
     }

@@ -3,6 +3,7 @@
 MEDIAMILL_CACHE="${MEDIAMILL_CACHE:-/var/tmp/mediamill-cache}"
 KAFKA_VERSION="4.4.0"
 SEAWEEDFS_VERSION="4.48"
+PODMAN_COMPOSE_VERSION="1.6.0"
 INFRA_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 
 # A TCP port that is free on loopback right now.

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod data;
 pub mod demo;
 pub mod dlq;
+pub mod healthcheck;
 pub mod ingest;
 pub mod jobs;
 pub mod keys;

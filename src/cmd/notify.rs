@@ -7,7 +7,7 @@ use mediamill_core::shutdown;
 use crate::roles::{join_all, Backends};
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    let b = Backends::open(cfg).await?;
+    let b = Backends::open_for_role(cfg).await?;
     let (trigger, sd) = shutdown::channel();
     shutdown::on_signals(trigger);
     tracing::info!("notifier started");

@@ -20,7 +20,7 @@ enum Kind {
 }
 
 pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
-    let b = Backends::open(cfg).await?;
+    let b = Backends::open_for_role(cfg).await?;
     let (trigger, sd) = shutdown::channel();
     shutdown::on_signals(trigger);
     let worker = match args.kind {

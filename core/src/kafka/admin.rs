@@ -1,9 +1,10 @@
-//! Topic creation (`mediamill topics`, and tests with their own prefix).
+//! Topic creation (`mediamill topics`, and tests with their own prefix) and the start-up check that they exist.
 
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 
 use super::{base_config, KafkaError};
@@ -32,4 +33,18 @@ pub async fn create_topics(cfg: &KafkaConfig, retry_tiers_secs: &[u64]) -> Resul
         }
     }
     Ok(created)
+}
+
+/// The configured topics the cluster does not have yet (all of them when no broker answers within `timeout`).
+/// Roles call this at start to wait for `mediamill topics`, which an orchestrator may run beside them.
+pub async fn missing_topics(cfg: &KafkaConfig, retry_tiers_secs: &[u64], timeout: Duration) -> Result<Vec<String>, KafkaError> {
+    let client: BaseConsumer = base_config(&cfg.brokers).create()?;
+    let wanted: Vec<String> = Topics::new(&cfg.topic_prefix).all(retry_tiers_secs).into_iter().map(|(t, _)| t).collect();
+    // fetch_metadata blocks on the network: keep it off the async threads.
+    let meta = tokio::task::spawn_blocking(move || {
+        client.fetch_metadata(None, timeout).map(|m| m.topics().iter().map(|t| t.name().to_string()).collect::<Vec<_>>())
+    })
+    .await
+    .map_err(|e| KafkaError::Other(format!("metadata task: {e}")))??;
+    Ok(wanted.into_iter().filter(|t| !meta.contains(t)).collect())
 }
