@@ -14,6 +14,8 @@ PKGS=(
   build-essential cmake nasm
   # test infrastructure and independent checkers of outputs
   postgresql ffmpeg imagemagick libvips-tools libimage-exiftool-perl curl
+  # deployment checks: promtool (alert rules); the container test installs podman itself (containers.sh)
+  prometheus
 )
 
 missing=()

@@ -81,6 +81,7 @@ podman healthcheck run "${PROJECT}_ingest_1" > /dev/null || { log "ingest: healt
 
 # The host's binary is only a client here: operator commands and the QA check, over loopback.
 export MEDIAMILL_DATABASE__URL="postgres://mediamill:mediamill@127.0.0.1:$PG_PORT/mediamill"
+export MEDIAMILL_KAFKA__BROKERS="127.0.0.1:$KAFKA_PORT"
 KEY=$("$BIN" keys create --tenant containers 2>/dev/null)
 "$BIN" tenants set containers --limit requests_per_sec=0 --limit upload_bytes_per_sec=0 --limit concurrent_uploads=0 > /dev/null
 
@@ -106,6 +107,16 @@ upload_batch() {
 counts() {
   curl -sf "$URL/v1/batches/$1?limit=1" -H "authorization: Bearer $KEY" |
     python3 -c 'import json,sys; b=json.load(sys.stdin); c=b["counts"]; print(c.get("processed",0), c.get("failed",0), b.get("outcome") or "-")'
+}
+# Waits until N image workers are members of their consumer group (`mediamill status`), up to 60 s.
+wait_members() {
+  local n=$1 m=-1
+  for _ in $(seq 1 120); do
+    m=$("$BIN" status --json | python3 -c 'import json,sys; s=json.load(sys.stdin); print(next(len(g["members"]) for g in s["groups"] if g["group"].endswith(".workers.image")))')
+    [ "$m" -eq "$n" ] && return 0
+    sleep 0.5
+  done
+  log "expected $n image workers in the group, status shows $m"; return 1
 }
 # Waits until the batch has at least N processed items (or completes), up to 300 s.
 wait_processed() {
@@ -137,7 +148,8 @@ id=$(upload_batch $N)
 wait_processed "$id" 5
 compose up -d --no-deps --no-recreate --scale worker-image=3 worker-image > "$RUN/scale.log" 2>&1 || { cat "$RUN/scale.log" >&2; exit 1; }
 [ "$(workers | wc -l)" -eq 3 ] || { log "scaling to 3 gave: $(workers | tr '\n' ' ')"; exit 1; }
-log "scaled to 3 image workers: $(workers | tr '\n' ' ')"
+wait_members 3
+log "scaled to 3 image workers, all in the group: $(workers | tr '\n' ' ')"
 wait_processed "$id" 30
 # podman-compose 1.6 scales up only; down is what `docker compose --scale` does: the highest-numbered replicas
 # are stopped gracefully (SIGTERM: in-flight jobs finish or are handed back) and removed.
@@ -147,10 +159,12 @@ log "scaled back to 1 image worker"
 expect_complete "$id" $N "scaling 1 → 3 → 1 mid-batch"
 
 compose up -d --no-deps --no-recreate --scale worker-image=2 worker-image > "$RUN/scale.log" 2>&1 || { cat "$RUN/scale.log" >&2; exit 1; }
+# Both members hold partitions before the batch, so the one killed has jobs in hand.
+wait_members 2
 id=$(upload_batch $N)
 wait_processed "$id" 10
 victim=$(workers | tail -1)
 podman kill -s KILL "$victim" > /dev/null
-log "SIGKILLed $victim mid-batch"
+log "SIGKILLed $victim mid-batch ($(counts "$id" | cut -d' ' -f1) of $N processed)"
 expect_complete "$id" $N "a worker killed mid-batch"
 log "passed in $(( $(date +%s) - t0 )) s"

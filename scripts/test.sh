@@ -26,7 +26,14 @@ set +e
 cargo test --workspace --all-targets --locked -- --test-threads 4 2>&1 | tee "$LOG"
 status=${PIPESTATUS[0]}
 set -e
+# What operators deploy: manifests against the Kubernetes and KEDA schemas, alert rules, the metric reference;
+# then the images and the compose stack on this host (scripts/test-containers.sh).
+deploy=0; bash scripts/check-deploy.sh > "$STACK/deploy.log" 2>&1 || deploy=$?
+[ "$deploy" -eq 0 ] || cat "$STACK/deploy.log"
+containers=0; bash scripts/test-containers.sh || containers=$?
 # One closing line over every test binary, so the total is read, not the last binary's count.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
      END { printf "tests: %d passed, %d failed\n", p, f }' "$LOG"
-exit "$status"
+echo "deploy checks: $([ "$deploy" -eq 0 ] && echo passed || echo FAILED)"
+echo "container test: $([ "$containers" -eq 0 ] && echo passed || echo FAILED)"
+[ "$status" -eq 0 ] && [ "$deploy" -eq 0 ] && [ "$containers" -eq 0 ]

@@ -59,6 +59,9 @@ enum Command {
     /// Request figures from the gateway log (gateway.requests): per tenant and route, rates, errors,
     /// latency, bytes, and the rate limit each tenant's traffic suggests.
     Stats(cmd::stats::Args),
+    /// One screen for an operator: consumer groups (members, lag), dead letters, items per state and stuck,
+    /// open batches, outbox backlog. `--json` too.
+    Status(cmd::status::Args),
     /// Start `up` on a fresh embedded data folder, run the QA check over the fixtures, report, exit.
     Demo(cmd::demo::Args),
     /// Upload the fixtures of a folder through a running pipeline and check every outcome.
@@ -110,6 +113,7 @@ fn run() -> anyhow::Result<()> {
             Command::Process(a) => cmd::process::run(cfg, a).await,
             Command::Bench(a) => cmd::bench::run_cmd(cfg, a).await,
             Command::Dlq(a) => cmd::dlq::run(cfg, a, &data).await,
+            Command::Status(a) => cmd::status::run(cfg, a, &data).await,
             Command::Healthcheck(a) => cmd::healthcheck::run(cfg, a).await,
             Command::Migrate => cmd::migrate::run(cfg).await,
             Command::Topics => cmd::topics::run(cfg).await,

@@ -3,6 +3,7 @@
 
 mod admin;
 mod consumer;
+pub mod groups;
 pub mod dlq;
 mod message;
 mod offsets;

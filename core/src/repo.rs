@@ -81,6 +81,21 @@ pub struct PendingEvent {
     pub event: OutboxEvent,
 }
 
+/// The database's side of `mediamill status`.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct OpsSummary {
+    /// Items per status (`uploaded`, `processing`, `processed`, `failed`, `deleted`).
+    pub media: std::collections::BTreeMap<String, i64>,
+    /// Items in `uploaded` or `processing` unchanged for longer than the stuck threshold, per status.
+    pub stuck: std::collections::BTreeMap<String, i64>,
+    /// Batches not completed yet (open or sealed).
+    pub open_batches: i64,
+    /// Outbox events written but not yet published to Kafka.
+    pub outbox_backlog: i64,
+    /// Age in milliseconds of the oldest unpublished outbox event.
+    pub outbox_oldest_ms: Option<i64>,
+}
+
 /// What inserting an upload did.
 #[derive(Debug, Clone)]
 pub enum Inserted {
@@ -214,6 +229,10 @@ pub trait Repo: NotifyRepo + Send + Sync + 'static {
         media_id: &str,
         make: &(dyn for<'x> Fn(&'x Media, u32, Option<(&'x Batch, &'x BatchCounts)>) -> Vec<OutboxEvent> + Sync),
     ) -> Result<Option<(Media, u32, Option<Batch>)>, RepoError>;
+
+    /// What an operator's `mediamill status` shows from the database; items unchanged since before `stuck_before`
+    /// (ms) and not terminal count as stuck.
+    async fn ops_summary(&self, stuck_before: i64) -> Result<OpsSummary, RepoError>;
 
     /// Events not yet published, in outbox order.
     async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>, RepoError>;

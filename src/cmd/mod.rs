@@ -15,6 +15,7 @@ pub mod process;
 pub mod qa;
 pub mod sandbox;
 pub mod stats;
+pub mod status;
 pub mod tenants;
 pub mod topics;
 pub mod up;

@@ -159,6 +159,7 @@ impl Dispatcher {
             if let Err(err) = self.repo.disable_endpoint(&e.id, &reason).await {
                 tracing::warn!(endpoint = %e.id, error = %err, "disabling endpoint");
             } else {
+                metrics::counter!("mediamill_webhook_endpoints_disabled_total").increment(1);
                 tracing::warn!(endpoint = %e.id, reason, "endpoint disabled");
             }
         }

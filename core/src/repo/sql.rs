@@ -6,7 +6,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 use super::{EventsFor, NewKey, 
-    now_ms, Completion, Inserted, MediaQuery, OutboxEvent, PendingEvent, RelayLock, Repo, RepoError,
+    now_ms, Completion, Inserted, MediaQuery, OpsSummary, OutboxEvent, PendingEvent, RelayLock, Repo, RepoError,
 };
 use crate::event::Envelope;
 use crate::model::{ApiKey, Batch, BatchCounts, BatchItem, BatchStatus, KeyScope, Media, MediaKind, MediaStatus, Tenant, TenantLimits, Variant};
@@ -930,6 +930,38 @@ impl Repo for SqlRepo {
         write_events(&mut tx, &make(&m, attempt, reopened.as_ref().zip(reopened_counts.as_ref()))).await?;
         tx.commit().await.map_err(db_err)?;
         Ok(Some((m, attempt, reopened)))
+    }
+
+    async fn ops_summary(&self, stuck_before: i64) -> Result<OpsSummary, RepoError> {
+        let mut out = OpsSummary::default();
+        let rows = sqlx::query(
+            "SELECT status, COUNT(*) AS n, SUM(CASE WHEN status IN ('uploaded', 'processing') AND updated_at < $1 \
+             THEN 1 ELSE 0 END) AS stuck FROM media GROUP BY status",
+        )
+        .bind(stuck_before)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
+        for r in rows {
+            let status: String = r.try_get("status").map_err(db_err)?;
+            let stuck: Option<i64> = r.try_get("stuck").map_err(db_err)?;
+            out.media.insert(status.clone(), r.try_get("n").map_err(db_err)?);
+            if let Some(n) = stuck.filter(|n| *n > 0) {
+                out.stuck.insert(status, n);
+            }
+        }
+        out.open_batches = sqlx::query_scalar("SELECT COUNT(*) FROM batches WHERE completed_at IS NULL")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(db_err)?;
+        let (backlog, oldest): (i64, Option<i64>) =
+            sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(db_err)?;
+        out.outbox_backlog = backlog;
+        out.outbox_oldest_ms = oldest.map(|t| (now_ms() - t).max(0));
+        Ok(out)
     }
 
     async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>, RepoError> {
