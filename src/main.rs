@@ -2,6 +2,7 @@
 
 mod cmd;
 mod roles;
+mod telemetry;
 
 use std::path::PathBuf;
 
@@ -84,25 +85,18 @@ fn main() -> std::process::ExitCode {
 }
 
 fn run() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,rdkafka=warn,sqlx=warn,aws=warn")),
-        )
-        .with_writer(std::io::stderr)
-        // Colour only on a terminal: log files and collectors get plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
     // Before anything else: the child limits itself first and needs no configuration or runtime.
     if let Command::Sandbox(a) = cli.command {
+        telemetry::init_logs();
         return cmd::sandbox::run(a);
     }
     let mut cfg = mediamill_core::config::Config::load(cli.config.as_deref())?;
     let data = cli.data;
     cmd::data::apply(&mut cfg, &data);
+    let telemetry = telemetry::init(&cfg.telemetry.otlp_endpoint, &service_name(&cli.command))?;
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-    rt.block_on(async move {
+    let result = rt.block_on(async move {
         match cli.command {
             Command::Up(a) => cmd::up::run(cfg, a, &data).await,
             Command::Ingest => cmd::ingest::run(cfg).await,
@@ -128,5 +122,21 @@ fn run() -> anyhow::Result<()> {
                 Ok(())
             }
         }
-    })
+    });
+    drop(rt);
+    telemetry.shutdown();
+    result
+}
+
+/// The service name traces carry: the role, so a trace shows which process did what.
+fn service_name(c: &Command) -> String {
+    let role = match c {
+        Command::Up(_) => "up",
+        Command::Ingest => "ingest",
+        Command::Worker(a) => a.kind_name(),
+        Command::Batch => "batch",
+        Command::Notify => "notify",
+        _ => "cli",
+    };
+    format!("mediamill-{role}")
 }

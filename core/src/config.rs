@@ -48,9 +48,18 @@ pub struct Config {
     /// Every tenant's limits and quotas unless it has its own (`mediamill tenants set NAME --limit KEY=VALUE`);
     /// 0 means unlimited.
     pub tenants: TenantDefaults,
+    pub telemetry: TelemetryConfig,
     /// Where this configuration came from (files read, environment), for `mediamill config`; not a setting.
     #[serde(skip)]
     pub sources: Vec<String>,
+}
+
+/// Traces: each process exports its spans over OTLP when an endpoint is set; off (and free) by default.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP base URL of a collector (`http://collector:4318`); spans go to `{endpoint}/v1/traces`. Empty: off.
+    pub otlp_endpoint: String,
 }
 
 /// The `[tenants]` section: default limits and quotas of every tenant (0: unlimited). Rates and concurrent

@@ -82,6 +82,9 @@ pub struct Envelope {
     /// The subject the event is about (a media id).
     pub subject: Option<String>,
     pub data: serde_json::Value,
+    /// W3C trace context of the span that caused the event (CloudEvents distributed-tracing extension, sent as
+    /// the `traceparent` header); `None` with tracing off.
+    pub traceparent: Option<String>,
 }
 
 /// Why a message is not a valid event.
@@ -107,6 +110,7 @@ impl Envelope {
             time: Utc::now(),
             subject,
             data: serde_json::to_value(data).unwrap_or(serde_json::Value::Null),
+            traceparent: crate::telemetry::current_traceparent(),
         }
     }
 
@@ -123,6 +127,9 @@ impl Envelope {
         if let Some(s) = &self.subject {
             h.push(("ce_subject", s.clone()));
         }
+        if let Some(t) = &self.traceparent {
+            h.push((crate::telemetry::TRACEPARENT, t.clone()));
+        }
         h
     }
 
@@ -137,6 +144,7 @@ impl Envelope {
         body: &[u8],
     ) -> Result<Envelope, EnvelopeError> {
         let (mut id, mut ty, mut source, mut time, mut subject, mut spec) = (None, None, None, None, None, None);
+        let mut traceparent = None;
         for (k, v) in headers {
             let v = String::from_utf8_lossy(v).into_owned();
             match k {
@@ -146,6 +154,7 @@ impl Envelope {
                 "ce_time" => time = Some(v),
                 "ce_subject" => subject = Some(v),
                 "ce_specversion" => spec = Some(v),
+                crate::telemetry::TRACEPARENT => traceparent = Some(v),
                 _ => {}
             }
         }
@@ -164,6 +173,7 @@ impl Envelope {
             time,
             subject,
             data,
+            traceparent,
         })
     }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
+use tracing::Instrument;
 
 use crate::event::{self, BatchEvent, Envelope, Job, MediaEvent};
 use crate::kafka::EventProducer;
@@ -179,6 +180,20 @@ impl Relay {
 
     async fn send(&self, e: &OutboxEvent) -> Result<(), String> {
         let topic = self.topics.name(&e.topic);
-        self.producer.send(&topic, &e.key, &e.envelope).await.map(|_| ()).map_err(|err| format!("{topic}: {err}"))
+        // The publish is a span of the trace that wrote the event, and the message carries the publish span's
+        // context, so the consumer's span hangs under it. Without a stored context (tracing off) nothing changes.
+        let Some(tp) = e.envelope.traceparent.as_deref() else {
+            return self.producer.send(&topic, &e.key, &e.envelope).await.map(|_| ()).map_err(|err| format!("{topic}: {err}"));
+        };
+        let span = tracing::info_span!("relay.publish", topic = %topic, event_type = %e.envelope.ty);
+        crate::telemetry::set_remote_parent(&span, Some(tp));
+        let mut env = e.envelope.clone();
+        env.traceparent = crate::telemetry::traceparent_of(&span).or(env.traceparent);
+        self.producer
+            .send(&topic, &e.key, &env)
+            .instrument(span)
+            .await
+            .map(|_| ())
+            .map_err(|err| format!("{topic}: {err}"))
     }
 }

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use crate::state::AppState;
+use tracing::Instrument;
 
 /// Type of a gateway record.
 pub const REQUEST: &str = "mediamill.gateway.request.v1";
@@ -129,7 +130,13 @@ pub async fn log_requests(State(st): State<AppState>, mut req: Request, next: Ne
         client: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
         user_agent: req.headers().get("user-agent").and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect()),
     };
-    let mut res = next.run(req).await;
+    // The request's span continues the client's trace when it sent a W3C `traceparent`.
+    let span = tracing::info_span!("http.request", method = %partial.method, route = %partial.route, request_id = %id);
+    mediamill_core::telemetry::set_remote_parent(
+        &span,
+        req.headers().get(mediamill_core::telemetry::TRACEPARENT).and_then(|v| v.to_str().ok()),
+    );
+    let mut res = next.run(req).instrument(span).await;
     // Labelled by route template, never by path: ids would make a series per item.
     let status = res.status().as_u16().to_string();
     metrics::counter!("mediamill_http_requests_total", "route" => partial.route.clone(), "method" => partial.method.clone(), "status" => status)

@@ -11,6 +11,7 @@ use mediamill_core::store::{ObjectWriter, Store};
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
+use tracing::Instrument;
 
 /// A stored upload.
 #[derive(Debug, Clone)]
@@ -93,7 +94,8 @@ where
     let mut hasher = Sha256::new();
     let mut size = head.len() as u64;
     hasher.update(&head);
-    let mut writer = store.writer(key, sniffed.mime).await?;
+    let span = tracing::info_span!("store.put", key, content_type = sniffed.mime);
+    let mut writer = store.writer(key, sniffed.mime).instrument(span.clone()).await?;
     let res: Result<(), ApiError> = async {
         writer.write(head.freeze()).await?;
         if !ended {
@@ -109,8 +111,9 @@ where
         }
         Ok(())
     }
+    .instrument(span.clone())
     .await;
-    finish(writer, res).await?;
+    finish(writer, res).instrument(span).await?;
     Ok(Received { sniffed, size, sha256: hex::encode(hasher.finalize()) })
 }
 

@@ -13,6 +13,16 @@ pub struct Args {
     kind: Kind,
 }
 
+impl Args {
+    /// `worker-image` or `worker-video`.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Image => "worker-image",
+            Kind::Video => "worker-video",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 enum Kind {
     Image,

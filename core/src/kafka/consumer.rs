@@ -15,6 +15,7 @@ use futures::FutureExt;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::offsets::{OffsetTracker, Ticket};
 use super::{base_config, KafkaError, OwnedJob};
@@ -123,6 +124,7 @@ pub async fn run_consumer(
         .create_with_context(ctx)?;
     let topics: Vec<&str> = settings.topics.iter().map(String::as_str).collect();
     consumer.subscribe(&topics)?;
+    let group = settings.group_id.clone();
 
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<(Ticket, Outcome)>();
     let mut tracker = OffsetTracker::new();
@@ -151,9 +153,12 @@ pub async fn run_consumer(
                     in_flight += 1;
                     let h = handler.clone();
                     let tx = done_tx.clone();
+                    // One span per message, a child of the span that published it (the trace of its upload).
+                    let span = tracing::info_span!("consume", group = %group, topic = %job.topic, partition = job.partition, offset = job.offset);
+                    crate::telemetry::set_remote_parent(&span, job.envelope.as_ref().ok().and_then(|e| e.traceparent.as_deref()));
                     tokio::spawn(async move {
                         let (topic, offset) = (job.topic.clone(), job.offset);
-                        let outcome = match AssertUnwindSafe(h.handle(job)).catch_unwind().await {
+                        let outcome = match AssertUnwindSafe(h.handle(job).instrument(span)).catch_unwind().await {
                             Ok(o) => o,
                             Err(_) => {
                                 tracing::error!(topic, offset, "job handler panicked; the item stays unfinished");

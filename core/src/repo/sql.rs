@@ -195,8 +195,8 @@ async fn write_events(conn: &mut sqlx::AnyConnection, events: &[OutboxEvent]) ->
     for e in events {
         let env = &e.envelope;
         sqlx::query(
-            "INSERT INTO outbox (event_id, topic, msg_key, ce_type, ce_time, subject, data, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO outbox (event_id, topic, msg_key, ce_type, ce_time, subject, data, created_at, traceparent) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&env.id)
         .bind(&e.topic)
@@ -206,6 +206,7 @@ async fn write_events(conn: &mut sqlx::AnyConnection, events: &[OutboxEvent]) ->
         .bind(env.subject.clone())
         .bind(env.data.to_string())
         .bind(now)
+        .bind(env.traceparent.clone())
         .execute(&mut *conn)
         .await
         .map_err(db_err)?;
@@ -966,7 +967,7 @@ impl Repo for SqlRepo {
 
     async fn pending_events(&self, limit: u32) -> Result<Vec<PendingEvent>, RepoError> {
         let rows = sqlx::query(
-            "SELECT seq, event_id, topic, msg_key, ce_type, ce_time, subject, data FROM outbox \
+            "SELECT seq, event_id, topic, msg_key, ce_type, ce_time, subject, data, traceparent FROM outbox \
              WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
         )
         .bind(limit as i64)
@@ -990,6 +991,7 @@ impl Repo for SqlRepo {
                                 .map_err(|e| RepoError::Corrupt(format!("outbox ce_time {time:?}: {e}")))?
                                 .with_timezone(&chrono::Utc),
                             subject: r.try_get("subject").map_err(db_err)?,
+                            traceparent: r.try_get("traceparent").map_err(db_err)?,
                             data: serde_json::from_str(&data)
                                 .map_err(|e| RepoError::Corrupt(format!("outbox data: {e}")))?,
                         },

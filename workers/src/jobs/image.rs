@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use mediamill_core::model::Media;
 use mediamill_core::repo::Completion;
+use tracing::Instrument;
 
 use super::transfer;
 use super::{Processor, Services, Step};
@@ -34,21 +35,32 @@ pub struct ImageProcessor {
 #[async_trait]
 impl Processor for ImageProcessor {
     async fn process(&self, m: &Media, svc: &Services) -> Result<Completion, Step> {
-        let raw: Bytes = svc.store.get(&m.raw_key).await?;
+        let raw: Bytes = svc.store.get(&m.raw_key).instrument(tracing::info_span!("download", bytes = m.size)).await?;
         let settings = self.settings.clone();
         let started = std::time::Instant::now();
-        let processed = match &self.sandbox {
-            Some(sb) => sb.image(&raw, &settings, self.job_timeout).await?,
-            None => {
-                let raw = raw.clone();
-                self.pool.run(self.job_timeout, move || image::process(&raw, &settings)).await?
+        // Decode, resize and encode: one span, since in a sandbox child they run in another process.
+        let processed = async {
+            match &self.sandbox {
+                Some(sb) => sb.image(&raw, &settings, self.job_timeout).await.map_err(Step::from),
+                None => {
+                    let raw = raw.clone();
+                    self.pool.run(self.job_timeout, move || image::process(&raw, &settings)).await.map_err(Step::from)
+                }
             }
-        };
+        }
+        .instrument(tracing::info_span!("process", sandboxed = self.sandbox.is_some()))
+        .await?;
         metrics::histogram!("mediamill_image_process_seconds").record(started.elapsed().as_secs_f64());
         let mut variants = Vec::with_capacity(processed.outputs.len() + 1);
-        for o in processed.outputs {
-            variants.push(transfer::put_image(svc.store.as_ref(), m, o).await?);
+        let outputs = processed.outputs.len();
+        async {
+            for o in processed.outputs {
+                variants.push(transfer::put_image(svc.store.as_ref(), m, o).await?);
+            }
+            Ok::<(), Step>(())
         }
+        .instrument(tracing::info_span!("store", outputs))
+        .await?;
         if processed.metadata.animated && processed.metadata.format == "gif" {
             let dir = tempfile::Builder::new()
                 .prefix("mediamill-gif-")

@@ -18,6 +18,7 @@ use mediamill_core::outbox::{media_event, Waker};
 use mediamill_core::repo::{Completion, Repo, RepoError};
 use mediamill_core::shutdown::Shutdown;
 use mediamill_core::store::{self, Store, StoreError};
+use tracing::Instrument;
 
 use crate::failure::ProcessError;
 use crate::sandbox::CallError;
@@ -226,7 +227,8 @@ impl<P: Processor> Handler for JobHandler<P> {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.attempt(&m).await {
+            let span = tracing::info_span!("job", media_id = %m.id, kind = ?m.kind, attempt);
+            match self.attempt(&m).instrument(span).await {
                 Ok(()) => {
                     metrics::counter!("mediamill_jobs_processed_total").increment(1);
                     tracing::debug!(media_id = %m.id, "job done");

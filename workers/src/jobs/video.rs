@@ -17,6 +17,7 @@ use mediamill_core::model::{Media, MediaStatus};
 use mediamill_core::outbox::media_event;
 use mediamill_core::repo::Completion;
 use mediamill_core::store;
+use tracing::Instrument;
 
 use super::transfer;
 use super::{Processor, Services, Step};
@@ -135,22 +136,27 @@ impl Processor for VideoProcessor {
         let input = dir.path().join("source");
         let out = dir.path().join("out");
         tokio::fs::create_dir(&out).await.map_err(|e| Step::Transient(format!("creating {}: {e}", out.display())))?;
-        transfer::download(svc.store.as_ref(), &m.raw_key, &input).await?;
+        transfer::download(svc.store.as_ref(), &m.raw_key, &input).instrument(tracing::info_span!("download", bytes = m.size)).await?;
 
         let started = Instant::now();
-        let mut processed = self.run(m, svc, input, out).await?;
+        let mut processed = self.run(m, svc, input, out).instrument(tracing::info_span!("process", sandboxed = self.sandbox.is_some())).await?;
         metrics::histogram!("mediamill_video_process_seconds").record(started.elapsed().as_secs_f64());
 
         let mut variants = Vec::new();
-        for o in std::mem::take(&mut processed.images) {
-            variants.push(transfer::put_image(svc.store.as_ref(), m, o).await?);
+        async {
+            for o in std::mem::take(&mut processed.images) {
+                variants.push(transfer::put_image(svc.store.as_ref(), m, o).await?);
+            }
+            for r in &processed.renditions {
+                variants.push(transfer::put_rendition(svc.store.as_ref(), m, r).await?);
+            }
+            if let Some(master) = processed.hls.first() {
+                variants.push(store_hls(svc, m, &processed, master).await?);
+            }
+            Ok::<(), Step>(())
         }
-        for r in &processed.renditions {
-            variants.push(transfer::put_rendition(svc.store.as_ref(), m, r).await?);
-        }
-        if let Some(master) = processed.hls.first() {
-            variants.push(store_hls(svc, m, &processed, master).await?);
-        }
+        .instrument(tracing::info_span!("store"))
+        .await?;
         let mut metadata = serde_json::to_value(&processed.metadata).unwrap_or_default();
         metadata["processing_ms"] = serde_json::json!(started.elapsed().as_millis() as u64);
         Ok(Completion { width: processed.metadata.width, height: processed.metadata.height, metadata, variants })
