@@ -169,6 +169,7 @@ async fn repo_suite(r: Arc<dyn Repo>) {
         last_error: None,
         created_at: 1,
         delivered_at: None,
+        traceparent: None,
     };
     let confirmation = Delivery { id: uuid::Uuid::now_v7().to_string(), event_id: format!("confirm:{}", rcpt.id), ..queued.clone() };
     r.create_recipient(&rcpt, "token-hash", &confirmation).await.unwrap();

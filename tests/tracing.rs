@@ -1,5 +1,5 @@
-//! One upload is one trace: with `telemetry.otlp_endpoint` set, the spans of ingest, the image worker and the
-//! batch tracker for one upload reach a real OTLP/HTTP receiver under the trace id the client sent, each
+//! One upload is one trace: with `telemetry.otlp_endpoint` set, the spans of ingest, the image worker, the
+//! batch tracker and the notifier's webhook delivery for one upload reach a real OTLP/HTTP receiver under the trace id the client sent, each
 //! parented on a span of the same trace. The receiver decodes the OpenTelemetry protocol with the official
 //! protobuf definitions (opentelemetry-proto).
 
@@ -75,12 +75,29 @@ async fn one_upload_is_one_trace_across_ingest_worker_and_tracker() {
     let spans: Spans = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind receiver");
     let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = axum::Router::new().route("/v1/traces", post(receive)).with_state(spans.clone());
+    // The same server takes the webhook deliveries: the notifier's delivery joins the trace too.
+    let app = axum::Router::new()
+        .route("/v1/traces", post(receive))
+        .route("/hook", post(|| async { axum::http::StatusCode::NO_CONTENT }))
+        .with_state(spans.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
 
-    let p = Pipeline::start(&[("MEDIAMILL_TELEMETRY__OTLP_ENDPOINT", &endpoint), ("OTEL_BSP_SCHEDULE_DELAY", "200")]).await;
+    let p = Pipeline::start(&[
+        ("MEDIAMILL_TELEMETRY__OTLP_ENDPOINT", &endpoint),
+        ("OTEL_BSP_SCHEDULE_DELAY", "200"),
+        ("MEDIAMILL_NOTIFY__ALLOW_PRIVATE_TARGETS", "true"),
+    ])
+    .await;
     let key = p.key("traced");
     let http = reqwest::Client::new();
+    let r = http
+        .post(format!("{}/v1/webhooks", p.url))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"url": format!("{endpoint}/hook"), "event_types": ["mediamill.media.processed.v1"]}))
+        .send()
+        .await
+        .expect("register webhook");
+    assert_eq!(r.status().as_u16(), 201);
     let batch: serde_json::Value = http
         .post(format!("{}/v1/batches", p.url))
         .bearer_auth(&key)
@@ -109,14 +126,16 @@ async fn one_upload_is_one_trace_across_ingest_worker_and_tracker() {
     assert_eq!(p.settle(&key, &media_id).await["status"], "processed");
 
     // Spans arrive in batches: wait for the tracker's handling of the processed event, the last step.
-    let wanted = ["mediamill-ingest", "mediamill-worker-image", "mediamill-batch"];
+    let wanted = ["mediamill-ingest", "mediamill-worker-image", "mediamill-batch", "mediamill-notify"];
     let deadline = Instant::now() + Duration::from_secs(30);
     let ours = loop {
         let ours: Vec<Got> = spans.lock().expect("spans").iter().filter(|s| s.trace == trace).cloned().collect();
         let ids: Vec<&str> = ours.iter().map(|s| s.id.as_str()).collect();
         // A span is exported when it ends, so a parent may arrive after its child: wait for the whole tree.
         let whole = ours.iter().all(|s| s.parent == client_span || ids.contains(&s.parent.as_str()));
-        if whole && wanted.iter().all(|w| ours.iter().any(|s| s.service == *w && (s.service != "mediamill-batch" || s.name == "consume"))) {
+        let last_steps = ours.iter().any(|s| s.service == "mediamill-batch" && s.name == "consume")
+            && ours.iter().any(|s| s.service == "mediamill-notify" && s.name == "notify.deliver");
+        if whole && last_steps && wanted.iter().all(|w| ours.iter().any(|s| s.service == *w)) {
             break ours;
         }
         assert!(Instant::now() < deadline, "not every role's spans, or not every parent, arrived in 30 s; of this trace: {ours:#?}");
@@ -147,6 +166,7 @@ async fn one_upload_is_one_trace_across_ingest_worker_and_tracker() {
         ("mediamill-worker-image", "download"),
         ("mediamill-worker-image", "process"),
         ("mediamill-worker-image", "store"),
+        ("mediamill-notify", "notify.deliver"),
     ] {
         assert!(ours.iter().any(|s| s.service == service && s.name == name), "no {name} span from {service}: {ours:#?}");
     }

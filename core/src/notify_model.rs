@@ -136,6 +136,9 @@ pub struct Delivery {
     pub last_error: Option<String>,
     pub created_at: i64,
     pub delivered_at: Option<i64>,
+    /// W3C trace context of the event handling that made the delivery: its attempts join the upload's trace.
+    #[serde(skip)]
+    pub traceparent: Option<String>,
 }
 
 /// Where a delivery goes: one endpoint, batch URL or email recipient of a tenant.
@@ -172,6 +175,7 @@ impl Delivery {
             last_error: None,
             created_at: now,
             delivered_at: None,
+            traceparent: crate::telemetry::current_traceparent(),
         }
     }
 }

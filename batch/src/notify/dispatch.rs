@@ -18,6 +18,7 @@ use tokio::sync::Notify;
 
 use super::email::EmailSender;
 use super::webhook::WebhookSender;
+use tracing::Instrument;
 
 /// Deliveries in flight at once, over all targets.
 const CLAIM: u32 = 32;
@@ -124,9 +125,11 @@ impl Dispatcher {
     }
 
     async fn deliver(&self, d: Delivery) {
+        let span = tracing::info_span!("notify.deliver", channel = d.channel.as_str(), event_type = %d.event_type, attempt = d.attempts + 1);
+        mediamill_core::telemetry::set_remote_parent(&span, d.traceparent.as_deref());
         let a: Attempt = match d.channel {
-            Channel::Webhook => self.webhooks.send(&d).await,
-            Channel::Email => self.email.send(&d).await,
+            Channel::Webhook => self.webhooks.send(&d).instrument(span).await,
+            Channel::Email => self.email.send(&d).instrument(span).await,
         };
         let attempts = d.attempts + 1;
         let next = if a.ok() {

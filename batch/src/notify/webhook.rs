@@ -160,6 +160,7 @@ mod tests {
             last_error: None,
             created_at: 0,
             delivered_at: None,
+            traceparent: None,
         }
     }
 }

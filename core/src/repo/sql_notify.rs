@@ -31,7 +31,7 @@ fn endpoint_from_row(r: &AnyRow) -> Result<Endpoint, RepoError> {
 }
 
 const DELIVERY_COLS: &str = "id, tenant_id, channel, target_id, target, secret, event_id, event_type, payload, status, \
-    attempts, next_attempt_at, last_status, last_error, created_at, delivered_at";
+    attempts, next_attempt_at, last_status, last_error, created_at, delivered_at, traceparent";
 
 fn delivery_from_row(r: &AnyRow) -> Result<Delivery, RepoError> {
     let channel: String = r.try_get("channel").map_err(db_err)?;
@@ -54,6 +54,7 @@ fn delivery_from_row(r: &AnyRow) -> Result<Delivery, RepoError> {
         last_error: r.try_get("last_error").map_err(db_err)?,
         created_at: r.try_get("created_at").map_err(db_err)?,
         delivered_at: r.try_get("delivered_at").map_err(db_err)?,
+        traceparent: r.try_get("traceparent").map_err(db_err)?,
     })
 }
 
@@ -224,7 +225,8 @@ impl NotifyRepo for SqlRepo {
         for d in ds {
             sqlx::query(
                 "INSERT INTO deliveries (id, tenant_id, channel, target_id, target, secret, event_id, event_type, payload, \
-                 status, attempts, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $11) \
+                 status, attempts, next_attempt_at, created_at, traceparent) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $11, $12) \
                  ON CONFLICT (target_id, event_id) DO NOTHING",
             )
             .bind(&d.id)
@@ -238,6 +240,7 @@ impl NotifyRepo for SqlRepo {
             .bind(&d.payload)
             .bind(d.next_attempt_at)
             .bind(d.created_at)
+            .bind(d.traceparent.clone())
             .execute(&mut *tx)
             .await
             .map_err(db_err)?;
