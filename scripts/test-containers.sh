@@ -33,6 +33,8 @@ cleanup() {
     done
   fi
   compose down -v -t 2 > "$RUN/down.log" 2>&1 || true
+  # Each run's rebuilt images leave the previous ones untagged: keep the cache, drop those.
+  podman image prune -f > /dev/null 2>&1 || true
   rm -rf "$RUN"
   exit $rc
 }

@@ -9,6 +9,7 @@
 mod isolation;
 mod limits;
 mod load;
+mod scale;
 mod video;
 
 use std::path::{Path, PathBuf};
@@ -62,6 +63,23 @@ enum What {
         /// Processes whose memory to sample (e.g. ingest and workers).
         #[arg(long, value_delimiter = ',')]
         pids: Vec<u32>,
+    },
+    /// Scale-out: N photographs drained by 1 worker, then by 2, each pinned to its own CPU; the ratio and the
+    /// CPU of every process. Needs a running ingest and this process's config pointing at its database and Kafka.
+    Scale {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        key: String,
+        /// Folder of JPEG photographs (scripts/fetch-bench-photos.sh).
+        #[arg(long)]
+        photos: PathBuf,
+        /// Photographs per drain: enough that jobs spread evenly over the partitions the workers split.
+        #[arg(long, default_value_t = 228)]
+        count: usize,
+        /// Other processes whose CPU to report, as NAME:PID (ingest, kafka, postgres, s3).
+        #[arg(long, value_delimiter = ',')]
+        infra: Vec<String>,
     },
     /// One transcode in a child process of `bench video` (measured from outside).
     #[command(hide = true)]
@@ -349,6 +367,7 @@ pub async fn run_cmd(cfg: Config, args: Args) -> anyhow::Result<()> {
         What::Images { dir, max_files } => tokio::task::spawn_blocking(move || bench_images(&cfg, &dir, max_files)).await?,
         What::Video { file, ladder, runs } => tokio::task::spawn_blocking(move || video::bench(&cfg, &file, &ladder, runs)).await?,
         What::Load { url, key, count, pids } => load::run(&url, &key, count, &pids).await,
+        What::Scale { url, key, photos, count, infra } => scale::run(&url, &key, &photos, count, &infra).await,
         What::Isolation { dir, video, rounds } => isolation::run(&cfg, &dir, &video, rounds).await,
         What::Transcode { file, out, short_edges } => {
             tokio::task::spawn_blocking(move || video::transcode_child(&cfg, &file, &out, &short_edges)).await?
