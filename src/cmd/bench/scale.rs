@@ -127,9 +127,22 @@ async fn counts(http: &reqwest::Client, url: &str, key: &str, id: &str) -> anyho
     Ok((c["processed"].as_u64().unwrap_or(0), c["failed"].as_u64().unwrap_or(0), b["outcome"].as_str().map(str::to_string)))
 }
 
+/// What every drain shares.
+struct Bench {
+    http: reqwest::Client,
+    url: String,
+    key: String,
+    photos: Vec<PathBuf>,
+    count: usize,
+    /// Other processes whose CPU to report: (name, pid).
+    infra: Vec<(String, u32)>,
+    logs: PathBuf,
+}
+
 /// One drain: a batch preloaded with no worker running, then `workers` workers pinned to CPUs 0.. until it completes.
-async fn drain(http: &reqwest::Client, url: &str, key: &str, photos: &[PathBuf], count: usize, workers: usize, infra: &[(String, u32)], logs: &Path)
-    -> anyhow::Result<f64> {
+async fn drain(b: &Bench, workers: usize) -> anyhow::Result<f64> {
+    let Bench { http, url, key, photos, count, infra, logs } = b;
+    let (url, key, count) = (url.as_str(), key.as_str(), *count);
     let id = upload_batch(http, url, key, photos, count).await?;
     // Let the outbox relay publish every job before the clock starts.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -192,8 +205,9 @@ pub async fn run(url: &str, key: &str, photos: &Path, count: usize, infra: &[Str
     std::fs::create_dir_all(&logs)?;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
     println!("{count} real photographs ({} files from {}) per drain, each worker pinned to its own CPU, one job at a time", files.len(), photos.display());
-    let one = drain(&http, url, key, &files, count, 1, &infra, &logs).await?;
-    let two = drain(&http, url, key, &files, count, 2, &infra, &logs).await?;
+    let bench = Bench { http, url: url.to_string(), key: key.to_string(), photos: files, count, infra, logs: logs.clone() };
+    let one = drain(&bench, 1).await?;
+    let two = drain(&bench, 2).await?;
     println!("scale-out: 2 workers drain {:.2}x as fast as 1 (target 1.8x; {cpus} CPUs on this machine, shared with the infrastructure)", one / two);
     let _ = std::fs::remove_dir_all(&logs);
     Ok(())
