@@ -50,7 +50,7 @@ if [ "$FULL" = "--full" ]; then
 else
   mkdir -p "$RUN/bin"
   strip -o "$RUN/bin/mediamill" "$BIN"
-  build localhost/mediamill:test "$RUN/bin" -f docker/Dockerfile --build-arg BINARY=prebuilt \
+  build localhost/mediamill:test "$RUN/bin" -f docker/Dockerfile --target prebuilt \
     --build-arg REVISION="$(git rev-parse HEAD)"
 fi
 log "mediamill image built in $(( $(date +%s) - t0 )) s: $(podman image inspect localhost/mediamill:test --format '{{.Size}}' | awk '{printf "%.0f MB", $1/1e6}')"

@@ -134,3 +134,24 @@ async fn a_role_waits_for_its_topics_and_gives_up_with_a_reason() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+#[tokio::test]
+async fn a_store_that_refuses_is_a_500_naming_it_not_a_503() {
+    let mut p = Pipeline::prepare(&[]).await;
+    // Wrong credentials: SeaweedFS answers 403 to every request. Not an outage, so no "try again shortly".
+    p.ingest = p.spawn_with(
+        "ingest",
+        &["ingest"],
+        &[("MEDIAMILL_STORE__S3__SECRET_KEY", "not-the-secret"), ("MEDIAMILL_STORE__S3__CREATE_BUCKET", "false")],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reqwest::get(format!("{}/healthz", p.url)).await.is_err() {
+        assert!(Instant::now() < deadline, "ingest never answered:\n{}", p.log("ingest"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let key = p.key("refused");
+    let (code, body) = p.upload(&key, "cmyk.jpg").await;
+    assert_eq!(code, 500, "{body}");
+    assert_eq!(body["error"]["code"], "store_refused", "{body}");
+    assert!(p.log("ingest").contains("check store.s3 credentials"), "{}", p.log("ingest"));
+}

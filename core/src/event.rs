@@ -102,6 +102,11 @@ pub enum EnvelopeError {
 
 impl Envelope {
     /// A new event with a fresh time-ordered id.
+    ///
+    /// # Panics
+    /// When `data` cannot be turned into JSON. Event bodies are the contract's own structs (string keys, no
+    /// custom serializers), so that is a bug in this crate, never bad input; it used to become `null` data
+    /// silently, which consumers would have taken for a real event.
     pub fn new(ty: &str, subject: Option<String>, data: &impl Serialize) -> Envelope {
         Envelope {
             id: Uuid::now_v7().to_string(),
@@ -109,7 +114,7 @@ impl Envelope {
             source: SOURCE.to_string(),
             time: Utc::now(),
             subject,
-            data: serde_json::to_value(data).unwrap_or(serde_json::Value::Null),
+            data: serde_json::to_value(data).unwrap_or_else(|e| panic!("event {ty} cannot be serialized: {e}")),
             traceparent: crate::telemetry::current_traceparent(),
         }
     }

@@ -35,13 +35,18 @@ pub enum StoreError {
     /// The key is not one this store accepts.
     #[error("invalid object key {0:?}")]
     InvalidKey(String),
+    /// The store answered but refused the request (HTTP 4xx other than 404/416: credentials, permissions, a
+    /// malformed request). Asking again will not help until its configuration changes.
+    #[error("object store refused the request: {0}")]
+    Refused(String),
     /// Anything else the backend reported.
     #[error("object store error: {0}")]
     Other(String),
 }
 
 impl StoreError {
-    /// Whether the same call may succeed later (an outage), as opposed to never.
+    /// Whether the same call may succeed later (an outage), as opposed to not without a change here. `Other`
+    /// (a failure with no answer from the store) counts as an outage.
     pub fn is_transient(&self) -> bool {
         matches!(self, StoreError::Unavailable(_) | StoreError::Other(_))
     }

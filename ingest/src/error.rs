@@ -83,6 +83,15 @@ impl From<StoreError> for ApiError {
             )
             // RFC 9110 §14.4: a 416 names the representation's length so the client can ask again.
             .with_header(header::CONTENT_RANGE, format!("bytes */{size}")),
+            // Credentials or permissions: no retry by the client helps, so not a 503.
+            StoreError::Refused(_) | StoreError::InvalidKey(_) => {
+                tracing::error!(error = %e, "object store refused a request: check store.s3 credentials and permissions");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "store_refused",
+                    "the object store refused the request; nothing was stored; the operator must fix its configuration",
+                )
+            }
             other => {
                 tracing::warn!(error = %other, "object store");
                 ApiError::new(

@@ -27,7 +27,8 @@ use crate::shutdown::Shutdown;
 pub enum Outcome {
     /// Finished: the offset may be committed once every earlier one is.
     Done,
-    /// Given up at shutdown before its effect was durable: never committed, so it is redelivered.
+    /// Given up before its effect was durable (at shutdown, or after a panic nothing could record): never
+    /// committed, so it is redelivered; the partition's commits wait behind it.
     Abandoned,
 }
 
@@ -35,6 +36,20 @@ pub enum Outcome {
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
     async fn handle(&self, job: OwnedJob) -> Outcome;
+
+    /// `handle` panicked on `job` (a bug): record a durable outcome if the handler can, so the message is not
+    /// committed as if it had been handled. By default it is left uncommitted (`Abandoned`): nothing is lost, a
+    /// restart redelivers it, and the partition's growing lag shows that something is wrong.
+    async fn panicked(&self, job: OwnedJob, panic: String) -> Outcome {
+        tracing::error!(topic = %job.topic, partition = job.partition, offset = job.offset, panic,
+            "handler panicked; the message stays uncommitted and is redelivered after a restart");
+        Outcome::Abandoned
+    }
+}
+
+/// A panic's message, when it carried one.
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".into())
 }
 
 /// How to consume.
@@ -157,13 +172,11 @@ pub async fn run_consumer(
                     let span = tracing::info_span!("consume", group = %group, topic = %job.topic, partition = job.partition, offset = job.offset);
                     crate::telemetry::set_remote_parent(&span, job.envelope.as_ref().ok().and_then(|e| e.traceparent.as_deref()));
                     tokio::spawn(async move {
-                        let (topic, offset) = (job.topic.clone(), job.offset);
-                        let outcome = match AssertUnwindSafe(h.handle(job).instrument(span)).catch_unwind().await {
+                        // Kept for the panic path: the handler takes the message by value.
+                        let copy = job.clone();
+                        let outcome = match AssertUnwindSafe(h.handle(job).instrument(span.clone())).catch_unwind().await {
                             Ok(o) => o,
-                            Err(_) => {
-                                tracing::error!(topic, offset, "job handler panicked; the item stays unfinished");
-                                Outcome::Done
-                            }
+                            Err(p) => h.panicked(copy, panic_message(p.as_ref())).instrument(span).await,
                         };
                         let _ = tx.send((ticket, outcome));
                     });

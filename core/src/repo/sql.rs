@@ -60,6 +60,11 @@ pub(super) fn db_err(e: sqlx::Error) -> RepoError {
     }
 }
 
+/// A JSON column read back: damaged JSON is a `Corrupt` error naming the column, never a silent `None`.
+fn json_column(what: &str, v: Option<String>) -> Result<Option<serde_json::Value>, RepoError> {
+    v.map(|m| serde_json::from_str(&m).map_err(|e| RepoError::Corrupt(format!("{what}: {e}")))).transpose()
+}
+
 fn opt_u32(v: Option<i64>) -> Option<u32> {
     v.and_then(|x| u32::try_from(x).ok())
 }
@@ -80,7 +85,7 @@ fn media_from_row(r: &AnyRow) -> Result<Media, RepoError> {
         raw_key: r.try_get("raw_key").map_err(db_err)?,
         width: opt_u32(r.try_get("width").map_err(db_err)?),
         height: opt_u32(r.try_get("height").map_err(db_err)?),
-        metadata: metadata.and_then(|m| serde_json::from_str(&m).ok()),
+        metadata: json_column("media metadata", metadata)?,
         failure_reason: r.try_get("failure_reason").map_err(db_err)?,
         failure_message: r.try_get("failure_message").map_err(db_err)?,
         batch_id: r.try_get("batch_id").map_err(db_err)?,
@@ -142,7 +147,7 @@ fn batch_from_row(r: &AnyRow) -> Result<Batch, RepoError> {
         tenant_id: r.try_get("tenant_id").map_err(db_err)?,
         name: r.try_get("name").map_err(db_err)?,
         expected_count: expected.map(|e| e.max(0) as u64),
-        metadata: metadata.and_then(|m| serde_json::from_str(&m).ok()),
+        metadata: json_column("batch metadata", metadata)?,
         webhook_url: r.try_get("webhook_url").map_err(db_err)?,
         webhook_secret: r.try_get("webhook_secret").map_err(db_err)?,
         status: BatchStatus::parse(&status).ok_or_else(|| RepoError::Corrupt(format!("batch status {status:?}")))?,

@@ -42,6 +42,8 @@ fn sdk_err<E: ProvideErrorMetadata + std::fmt::Debug>(key: &str, e: SdkError<E>)
                 StoreError::RangeNotSatisfiable { size: 0 }
             } else if status >= 500 || status == 429 {
                 StoreError::Unavailable(format!("{code} (HTTP {status})"))
+            } else if (400..500).contains(&status) {
+                StoreError::Refused(format!("{code} (HTTP {status}): {}", se.err().message().unwrap_or("")))
             } else {
                 StoreError::Other(format!("{code} (HTTP {status}): {}", se.err().message().unwrap_or("")))
             }

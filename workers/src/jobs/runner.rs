@@ -68,6 +68,8 @@ impl From<StoreError> for Step {
     fn from(e: StoreError) -> Step {
         match e {
             StoreError::NotFound(_) => Step::Permanent(ProcessError::SourceMissing),
+            // A refusal (bad credentials, a missing permission) is the deployment's to fix, not the file's fault:
+            // the job waits through the retry tiers and then the dead-letter topic, to be requeued once fixed.
             other => Step::Transient(other.to_string()),
         }
     }
@@ -254,6 +256,23 @@ impl<P: Processor> Handler for JobHandler<P> {
                 }
                 Err(Step::Transient(e)) => return self.after_attempts(&msg, &m, attempt, &e).await,
             }
+        }
+    }
+
+    /// A bug panicked the job: the item fails as `crashed` (it would otherwise stay `processing` forever) and
+    /// the message goes to the dead-letter topic, so an operator sees it and can requeue it once fixed.
+    async fn panicked(&self, msg: OwnedJob, panic: String) -> Outcome {
+        tracing::error!(topic = %msg.topic, offset = msg.offset, panic, "job handler panicked");
+        let error = format!("the job handler panicked: {panic}");
+        if self.dead_letter(&msg, "handler_panicked", &error).await == Outcome::Abandoned {
+            return Outcome::Abandoned;
+        }
+        let media = msg.envelope.as_ref().ok().and_then(|e| e.data_as::<Job>().ok()).map(|j| j.media_id);
+        let Some(media_id) = media else { return Outcome::Done };
+        match self.load(&media_id).await {
+            Ok(Some(m)) if !m.status.is_terminal() => self.fail(&m, ProcessError::Crashed(String::new()).reason(), &error).await,
+            Ok(_) => Outcome::Done,
+            Err(o) => o,
         }
     }
 }
