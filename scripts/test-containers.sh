@@ -46,7 +46,7 @@ t0=$(date +%s)
 if [ "$FULL" = "--full" ]; then
   # The sandbox's HTTPS goes through its own CA: the build reaches crates.io and rustup with the host's bundle.
   build localhost/mediamill:test . -f docker/Dockerfile --build-arg REVISION="$(git rev-parse HEAD)" \
-    -v /etc/ssl/certs/ca-certificates.crt:/etc/ssl/certs/ca-certificates.crt:ro
+    -v /etc/ssl/certs/ca-certificates.crt:/run/host-ca.crt:ro --build-arg CA_BUNDLE=/run/host-ca.crt
 else
   mkdir -p "$RUN/bin"
   strip -o "$RUN/bin/mediamill" "$BIN"

@@ -17,6 +17,8 @@ bash scripts/infra/stack.sh up "$STACK"
 # shellcheck disable=SC1091
 source "$STACK/env"
 
+# One format for the whole tree (rustfmt.toml): an unformatted file fails the run before anything is built.
+cargo fmt --all --check
 # Build first so the (long) compile is not counted against the tests' own timeouts.
 cargo build --workspace --all-targets --locked
 # Lints are part of the build: a warning fails the run.

@@ -46,7 +46,9 @@ impl Backends {
     pub async fn open_for_role(cfg: Config) -> anyhow::Result<Backends> {
         let wait = Duration::from_secs(cfg.server.startup_wait_secs);
         let url = mask(&cfg.database.url);
-        let repo = wait_for(&format!("database {url}"), wait, || repo::open(&cfg.database.url, cfg.database.max_connections)).await?;
+        let repo =
+            wait_for(&format!("database {url}"), wait, || repo::open(&cfg.database.url, cfg.database.max_connections))
+                .await?;
         let store = wait_for("object store", wait, || store::open(&cfg.store)).await?;
         anyhow::ensure!(!cfg.kafka.brokers.is_empty(), "kafka.brokers is not set (MEDIAMILL_KAFKA__BROKERS)");
         let tiers = cfg.worker.retry_tiers_secs.clone();
@@ -80,7 +82,11 @@ impl Backends {
     }
 
     /// Starts the HTTP API on `listener`.
-    pub fn spawn_ingest(&self, listener: tokio::net::TcpListener, shutdown: Shutdown) -> anyhow::Result<JoinHandle<()>> {
+    pub fn spawn_ingest(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: Shutdown,
+    ) -> anyhow::Result<JoinHandle<()>> {
         let state = AppState {
             cfg: self.cfg.clone(),
             repo: self.repo.clone(),
@@ -97,7 +103,11 @@ impl Backends {
                 Topics::new(&self.cfg.kafka.topic_prefix).name(topics::GATEWAY_REQUESTS),
                 shutdown.clone(),
             )),
-            hub: Some(mediamill_ingest::live::EventHub::start(&self.cfg.kafka.brokers, &self.cfg.kafka.topic_prefix, shutdown.clone())?),
+            hub: Some(mediamill_ingest::live::EventHub::start(
+                &self.cfg.kafka.brokers,
+                &self.cfg.kafka.topic_prefix,
+                shutdown.clone(),
+            )?),
         };
         tokio::spawn(sweep_abandoned_writes(self.store.clone(), shutdown.clone()));
         Ok(tokio::spawn(async move {
@@ -113,7 +123,8 @@ impl Backends {
         if addr.is_empty() {
             return Ok(None);
         }
-        let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding server.ops_listen {addr}"))?;
+        let listener =
+            tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding server.ops_listen {addr}"))?;
         tracing::info!(addr, "serving /metrics and /healthz");
         Ok(Some(tokio::spawn(async move {
             if let Err(e) = mediamill_ingest::ops::serve(listener, shutdown).await {
@@ -165,7 +176,8 @@ impl Backends {
         }
         let spec = spec.context("finding the mediamill executable for sandbox children")?;
         let kind = spec.kind;
-        let sb = Supervisor::start(spec, size).await.with_context(|| format!("starting the {kind} sandbox children"))?;
+        let sb =
+            Supervisor::start(spec, size).await.with_context(|| format!("starting the {kind} sandbox children"))?;
         Ok(Some(sb))
     }
 
@@ -177,7 +189,10 @@ impl Backends {
             return Ok(None);
         }
         let t = Topics::new(&cfg.kafka.topic_prefix);
-        let forwarder = Arc::new(mediamill_core::kafka::retry::RetryForwarder { producer: self.producer()?, shutdown: shutdown.clone() });
+        let forwarder = Arc::new(mediamill_core::kafka::retry::RetryForwarder {
+            producer: self.producer()?,
+            shutdown: shutdown.clone(),
+        });
         let settings = ConsumerSettings {
             brokers: cfg.kafka.brokers.clone(),
             group_id: format!("{}.retry", cfg.kafka.group_prefix),
@@ -207,10 +222,24 @@ impl Backends {
         let handler = Arc::new(JobHandler {
             kind,
             processor,
-            svc: Services { repo: self.repo.clone(), store: self.store.clone(), waker: self.waker.clone(), shutdown: shutdown.clone(), public_url: self.cfg.public_url() },
+            svc: Services {
+                repo: self.repo.clone(),
+                store: self.store.clone(),
+                waker: self.waker.clone(),
+                shutdown: shutdown.clone(),
+                public_url: self.cfg.public_url(),
+            },
             max_attempts: cfg.worker.max_attempts,
-            dlq: self.producer().ok().map(|producer| mediamill_core::kafka::dlq::DeadLetters { producer, topic: t.name(topics::JOBS_DLQ) }),
-            retry_tiers: cfg.worker.retry_tiers_secs.iter().map(|d| (t.name(&topics::retry(*d)), Duration::from_secs(*d))).collect(),
+            dlq: self
+                .producer()
+                .ok()
+                .map(|producer| mediamill_core::kafka::dlq::DeadLetters { producer, topic: t.name(topics::JOBS_DLQ) }),
+            retry_tiers: cfg
+                .worker
+                .retry_tiers_secs
+                .iter()
+                .map(|d| (t.name(&topics::retry(*d)), Duration::from_secs(*d)))
+                .collect(),
         });
         mediamill_ingest::ops::install_recorder();
         if kind == "image" {
@@ -265,8 +294,16 @@ impl Backends {
             return Ok(None);
         }
         let (secret, hash, prefix) = mediamill_core::apikey::generate();
-        let new = repo::NewKey { tenant_id: &t.id, key_hash: &hash, prefix: &prefix, scope: mediamill_core::model::KeyScope::Admin, expires_at: None };
-        let created = |k: &mediamill_core::model::ApiKey| vec![mediamill_core::outbox::key_event(k, mediamill_core::event::KEY_CREATED, None)];
+        let new = repo::NewKey {
+            tenant_id: &t.id,
+            key_hash: &hash,
+            prefix: &prefix,
+            scope: mediamill_core::model::KeyScope::Admin,
+            expires_at: None,
+        };
+        let created = |k: &mediamill_core::model::ApiKey| {
+            vec![mediamill_core::outbox::key_event(k, mediamill_core::event::KEY_CREATED, None)]
+        };
         self.repo.create_key(&new, &created).await?;
         self.waker.wake();
         Ok(Some(secret))
@@ -329,7 +366,8 @@ impl Backends {
             max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
             drain_timeout: Duration::from_secs(10),
         };
-        let dispatcher = Dispatcher::new(self.repo.clone(), cfg.notify.clone(), wake).context("building the webhook client")?;
+        let dispatcher =
+            Dispatcher::new(self.repo.clone(), cfg.notify.clone(), wake).context("building the webhook client")?;
         let sd = shutdown.clone();
         Ok(vec![
             tokio::spawn(async move {
@@ -355,7 +393,8 @@ fn work_root() -> anyhow::Result<std::path::PathBuf> {
     if orphans > 0 {
         tracing::info!(orphans, dir = %tmp.display(), "removed job folders of killed workers");
     }
-    mediamill_workers::jobs::video::work_root(&tmp).with_context(|| format!("creating a work folder in {}", tmp.display()))
+    mediamill_workers::jobs::video::work_root(&tmp)
+        .with_context(|| format!("creating a work folder in {}", tmp.display()))
 }
 
 /// Hourly, removes what writers of killed processes left in the store (temporary files, unfinished
@@ -402,7 +441,9 @@ where
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(5));
             }
-            Err(e) => anyhow::bail!("gave up waiting for {what} after {}s (server.startup_wait_secs): {e}", wait.as_secs()),
+            Err(e) => {
+                anyhow::bail!("gave up waiting for {what} after {}s (server.startup_wait_secs): {e}", wait.as_secs())
+            }
         }
     }
 }

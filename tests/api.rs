@@ -70,8 +70,11 @@ async fn uploads_drop_nothing_silently_and_idempotency_keys_fingerprint_the_requ
     let http = reqwest::Client::new();
 
     // Two files to the single-file endpoint: refused, naming the field and the batch endpoint; nothing kept.
-    let form = reqwest::multipart::Form::new().part("file", part("a.jpg", "progressive.jpg")).part("other", part("b.gif", "still.gif"));
-    let (status, _, body) = json_of(http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap()).await;
+    let form = reqwest::multipart::Form::new()
+        .part("file", part("a.jpg", "progressive.jpg"))
+        .part("other", part("b.gif", "still.gif"));
+    let (status, _, body) =
+        json_of(http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap()).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "multiple_files");
     let msg = body["error"]["message"].as_str().unwrap();
@@ -110,7 +113,11 @@ async fn uploads_drop_nothing_silently_and_idempotency_keys_fingerprint_the_requ
         for (n, f) in files {
             form = form.part("file", part(n, f));
         }
-        http.post(format!("{}/v1/batches/{bid}/media", p.url)).bearer_auth(&key).header("idempotency-key", "batch-req-1").multipart(form).send()
+        http.post(format!("{}/v1/batches/{bid}/media", p.url))
+            .bearer_auth(&key)
+            .header("idempotency-key", "batch-req-1")
+            .multipart(form)
+            .send()
     };
     let (_, _, one) = json_of(send(&[("x.gif", "still.gif"), ("y.png", "alpha.png")]).await.unwrap()).await;
     let (_, _, two) = json_of(send(&[("x.gif", "still.gif"), ("y.png", "alpha.png")]).await.unwrap()).await;
@@ -129,7 +136,8 @@ async fn every_error_is_json_and_names_no_internal_type() {
     let key = p.key("errors");
     let http = reqwest::Client::new();
 
-    let (s, _, b) = json_of(http.get(format!("{}/v1/media?limit=abc", p.url)).bearer_auth(&key).send().await.unwrap()).await;
+    let (s, _, b) =
+        json_of(http.get(format!("{}/v1/media?limit=abc", p.url)).bearer_auth(&key).send().await.unwrap()).await;
     assert_eq!(s, 400);
     assert_eq!(b["error"]["code"], "bad_request");
     assert!(b["error"]["message"].as_str().unwrap().contains("limit"), "{b}");
@@ -141,33 +149,61 @@ async fn every_error_is_json_and_names_no_internal_type() {
     assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
     assert!(b["error"]["message"].as_str().unwrap().contains("PUT"), "{b}");
 
-    let (s, _, b) = json_of(http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).json(&json!([1, 2, 3, 4])).send().await.unwrap()).await;
+    let (s, _, b) = json_of(
+        http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).json(&json!([1, 2, 3, 4])).send().await.unwrap(),
+    )
+    .await;
     assert_eq!(s, 400);
     let msg = b["error"]["message"].as_str().unwrap();
     assert!(!msg.contains("NewBatch") && !msg.contains("struct"), "{msg}");
-    let (s, _, b) = json_of(http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).json(&json!({"nmae": "x"})).send().await.unwrap()).await;
+    let (s, _, b) = json_of(
+        http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).json(&json!({"nmae": "x"})).send().await.unwrap(),
+    )
+    .await;
     assert_eq!(s, 400);
     assert!(b["error"]["message"].as_str().unwrap().contains("unknown field `nmae`"), "{b}");
 
     // A path that does not parse, an unknown route, a deleted item: JSON, with honest statuses.
     let (s, _, _) = json_of(http.get(format!("{}/nowhere", p.url)).send().await.unwrap()).await;
     assert_eq!(s, 404);
-    let (_, _, up) = json_of(http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).body(fixture("still.gif")).send().await.unwrap()).await;
+    let (_, _, up) = json_of(
+        http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).body(fixture("still.gif")).send().await.unwrap(),
+    )
+    .await;
     let id = up["id"].as_str().unwrap().to_string();
     p.settle(&key, &id).await;
 
     // 416 names the length so a client can ask again.
-    let r = http.get(format!("{}/v1/media/{id}/variants/thumb.jpg", p.url)).bearer_auth(&key).header("range", "bytes=99999999-").send().await.unwrap();
+    let r = http
+        .get(format!("{}/v1/media/{id}/variants/thumb.jpg", p.url))
+        .bearer_auth(&key)
+        .header("range", "bytes=99999999-")
+        .send()
+        .await
+        .unwrap();
     let (s, h, b) = json_of(r).await;
     assert_eq!(s, 416, "{b}");
-    let size = p.get(&key, &format!("/v1/media/{id}")).await.1["variants"].as_array().unwrap().iter()
-        .find(|v| v["name"] == "thumb" && v["format"] == "jpeg").unwrap()["size"].as_u64().unwrap();
+    let size = p.get(&key, &format!("/v1/media/{id}")).await.1["variants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "thumb" && v["format"] == "jpeg")
+        .unwrap()["size"]
+        .as_u64()
+        .unwrap();
     assert_eq!(h["content-range"], format!("bytes */{size}").as_str());
 
     assert_eq!(http.delete(format!("{}/v1/media/{id}", p.url)).bearer_auth(&key).send().await.unwrap().status(), 204);
     let (s, _, b) = json_of(http.get(format!("{}/v1/media/{id}", p.url)).bearer_auth(&key).send().await.unwrap()).await;
     assert_eq!((s, b["error"]["code"].as_str()), (410, Some("deleted")), "{b}");
-    let (s, _, _) = json_of(http.get(format!("{}/v1/media/00000000-0000-0000-0000-000000000000", p.url)).bearer_auth(&key).send().await.unwrap()).await;
+    let (s, _, _) = json_of(
+        http.get(format!("{}/v1/media/00000000-0000-0000-0000-000000000000", p.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 404, "never existed is not gone");
 
     // A tenant over its own request rate gets 429 with the headers that say when to come back; others do not.
@@ -190,23 +226,47 @@ async fn every_error_is_json_and_names_no_internal_type() {
     assert_eq!(p.get(&key, "/v1/media").await.0, 200, "another tenant is not slowed");
 
     // A deleted item's variant has no signed URL.
-    let (s, _, b) = json_of(http.get(format!("{}/v1/media/{id}/variants/thumb.jpg/signed-url", p.url)).bearer_auth(&key).send().await.unwrap()).await;
+    let (s, _, b) = json_of(
+        http.get(format!("{}/v1/media/{id}/variants/thumb.jpg/signed-url", p.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((s, b["error"]["code"].as_str()), (410, Some("deleted")), "whose the item is comes first: {b}");
 
     // The 415 message lists every kind, audio included.
-    let (s, _, b) = json_of(http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).body("plain text, not media").send().await.unwrap()).await;
+    let (s, _, b) = json_of(
+        http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).body("plain text, not media").send().await.unwrap(),
+    )
+    .await;
     assert_eq!(s, 415);
     let msg = b["error"]["message"].as_str().unwrap();
     assert!(msg.contains("audio: MP3") && msg.contains("MPEG") && msg.contains("HEIC"), "{msg}");
 
     // Subscriptions are checked: a typo would never fire.
-    let (s, _, b) = json_of(http.post(format!("{}/v1/webhooks", p.url)).bearer_auth(&key)
-        .json(&json!({"url": "http://127.0.0.1:9/hook", "event_types": ["media.procesed"]})).send().await.unwrap()).await;
+    let (s, _, b) = json_of(
+        http.post(format!("{}/v1/webhooks", p.url))
+            .bearer_auth(&key)
+            .json(&json!({"url": "http://127.0.0.1:9/hook", "event_types": ["media.procesed"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 400, "{b}");
     let msg = b["error"]["message"].as_str().unwrap();
     assert!(msg.contains("media.procesed") && msg.contains("mediamill.media.processed.v1"), "{msg}");
-    let (s, _, b) = json_of(http.post(format!("{}/v1/email-recipients", p.url)).bearer_auth(&key)
-        .json(&json!({"address": "ops@example.com", "event_types": ["mediamill.nothing.*"]})).send().await.unwrap()).await;
+    let (s, _, b) = json_of(
+        http.post(format!("{}/v1/email-recipients", p.url))
+            .bearer_auth(&key)
+            .json(&json!({"address": "ops@example.com", "event_types": ["mediamill.nothing.*"]}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 400, "{b}");
     let (s, _, b) = json_of(http.post(format!("{}/v1/webhooks", p.url)).bearer_auth(&key)
         .json(&json!({"url": "http://127.0.0.1:9/hook", "event_types": ["mediamill.media.*", "mediamill.batch.completed.v1"]})).send().await.unwrap()).await;
@@ -218,7 +278,15 @@ async fn streams_end_links_work_and_events_show_variants_as_the_api_does() {
     let p = Pipeline::start(&[("MEDIAMILL_SERVER__URL_SIGNING_KEY", "test-signing-key")]).await;
     let key = p.key("links");
     let http = reqwest::Client::new();
-    let (_, _, up) = json_of(http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).body(fixture("progressive.jpg")).send().await.unwrap()).await;
+    let (_, _, up) = json_of(
+        http.post(format!("{}/v1/media", p.url))
+            .bearer_auth(&key)
+            .body(fixture("progressive.jpg"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     let id = up["id"].as_str().unwrap().to_string();
 
     // A live media stream closes after its terminal event.
@@ -236,7 +304,13 @@ async fn streams_end_links_work_and_events_show_variants_as_the_api_does() {
 
     // A hostile Last-Event-ID (once it overflowed while a lock was held) is just an unknown id.
     for hostile in ["0-9223372036854775807", "-1--1", &"9".repeat(150)] {
-        let resp = http.get(format!("{}/v1/media/{id}/events", p.url)).bearer_auth(&key).header("last-event-id", hostile).send().await.unwrap();
+        let resp = http
+            .get(format!("{}/v1/media/{id}/events", p.url))
+            .bearer_auth(&key)
+            .header("last-event-id", hostile)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 200, "{hostile}");
         let (events, _) = read_to_end(resp, Duration::from_secs(8)).await;
         assert_eq!(events.first().map(|e| e.1.as_str()), Some("snapshot"), "{hostile}");
@@ -244,7 +318,8 @@ async fn streams_end_links_work_and_events_show_variants_as_the_api_does() {
 
     // links.variants works, in the same shape and order as the item's variants.
     let item = p.settle(&key, &id).await;
-    let (s, _, vs) = json_of(http.get(item["links"]["variants"].as_str().unwrap()).bearer_auth(&key).send().await.unwrap()).await;
+    let (s, _, vs) =
+        json_of(http.get(item["links"]["variants"].as_str().unwrap()).bearer_auth(&key).send().await.unwrap()).await;
     assert_eq!(s, 200);
     assert_eq!(vs["items"], item["variants"]);
     let widths: Vec<u64> = item["variants"].as_array().unwrap().iter().map(|v| v["width"].as_u64().unwrap()).collect();
@@ -254,7 +329,14 @@ async fn streams_end_links_work_and_events_show_variants_as_the_api_does() {
         assert_eq!(http.get(v["url"].as_str().unwrap()).bearer_auth(&key).send().await.unwrap().status(), 200);
     }
     // A signed URL fetches a variant without the bearer key, for its path only, until it expires.
-    let (s, _, signed) = json_of(http.get(format!("{}/v1/media/{id}/variants/thumb.jpg/signed-url?ttl=600", p.url)).bearer_auth(&key).send().await.unwrap()).await;
+    let (s, _, signed) = json_of(
+        http.get(format!("{}/v1/media/{id}/variants/thumb.jpg/signed-url?ttl=600", p.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 200, "{signed}");
     let url = signed["url"].as_str().unwrap().to_string();
     let r = http.get(&url).send().await.unwrap();
@@ -263,44 +345,94 @@ async fn streams_end_links_work_and_events_show_variants_as_the_api_does() {
     assert_eq!(http.get(&other).send().await.unwrap().status(), 401, "the signature covers one path");
     let tampered = format!("{}0", &url[..url.len() - 1]);
     assert_eq!(http.get(&tampered).send().await.unwrap().status(), 401);
-    let (s, _, _) = json_of(http.get(format!("{}/v1/media/{id}/variants/thumb.jpg/signed-url?ttl=99999999", p.url)).bearer_auth(&key).send().await.unwrap()).await;
+    let (s, _, _) = json_of(
+        http.get(format!("{}/v1/media/{id}/variants/thumb.jpg/signed-url?ttl=99999999", p.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(s, 400, "longer than server.max_signed_url_secs");
-    let (_, _, short) = json_of(http.get(format!("{}/v1/media/{id}/variants/thumb.jpg/signed-url?ttl=1", p.url)).bearer_auth(&key).send().await.unwrap()).await;
+    let (_, _, short) = json_of(
+        http.get(format!("{}/v1/media/{id}/variants/thumb.jpg/signed-url?ttl=1", p.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let (s, _, b) = json_of(http.get(short["url"].as_str().unwrap()).send().await.unwrap()).await;
     assert_eq!(s, 401);
     assert!(b["error"]["message"].as_str().unwrap().contains("expired"), "{b}");
-    assert_eq!(http.get(format!("{}/v1/media/{id}/variants/thumb.jpg", p.url)).send().await.unwrap().status(), 401, "no key, no signature");
+    assert_eq!(
+        http.get(format!("{}/v1/media/{id}/variants/thumb.jpg", p.url)).send().await.unwrap().status(),
+        401,
+        "no key, no signature"
+    );
 
     // The processed event (what webhooks carry as data) lists the very same variants.
     let events = p.read_topic("media.events", 3, Duration::from_secs(10));
-    let processed = events.iter().find(|e| e.1["ce_type"] == "mediamill.media.processed.v1" && e.0 == id).expect("processed event");
+    let processed =
+        events.iter().find(|e| e.1["ce_type"] == "mediamill.media.processed.v1" && e.0 == id).expect("processed event");
     let data: Value = serde_json::from_slice(&processed.2).unwrap();
     assert_eq!(data["variants"], item["variants"]);
 
     // Batches: listed and paged; one with expected_count completes without a seal, and its stream ends.
     let mut made = vec![];
     for n in 0..3 {
-        let (_, _, b) = json_of(http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).json(&json!({"name": format!("b{n}"), "expected_count": 2})).send().await.unwrap()).await;
+        let (_, _, b) = json_of(
+            http.post(format!("{}/v1/batches", p.url))
+                .bearer_auth(&key)
+                .json(&json!({"name": format!("b{n}"), "expected_count": 2}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
         made.push(b["id"].as_str().unwrap().to_string());
     }
     let (_, page1) = p.get(&key, "/v1/batches?limit=2").await;
     let next = page1["next_cursor"].as_str().unwrap().to_string();
     let (_, page2) = p.get(&key, &format!("/v1/batches?limit=2&cursor={next}")).await;
-    let listed: Vec<Value> = page1["items"].as_array().unwrap().iter().chain(page2["items"].as_array().unwrap()).map(|b| b["id"].clone()).collect();
+    let listed: Vec<Value> = page1["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(page2["items"].as_array().unwrap())
+        .map(|b| b["id"].clone())
+        .collect();
     assert_eq!(listed, made.iter().map(|m| json!(m)).collect::<Vec<_>>());
     let other = p.key("someone-else");
     assert!(p.get(&other, "/v1/batches").await.1["items"].as_array().unwrap().is_empty());
 
     let bid = &made[0];
     let resp = http.get(format!("{}/v1/batches/{bid}/events", p.url)).bearer_auth(&key).send().await.unwrap();
-    let form = reqwest::multipart::Form::new().part("file", part("a.gif", "still.gif")).part("file", part("b.png", "alpha.png"));
-    assert_eq!(http.post(format!("{}/v1/batches/{bid}/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap().status(), 202);
+    let form = reqwest::multipart::Form::new()
+        .part("file", part("a.gif", "still.gif"))
+        .part("file", part("b.png", "alpha.png"));
+    assert_eq!(
+        http.post(format!("{}/v1/batches/{bid}/media", p.url))
+            .bearer_auth(&key)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
     let (events, ended) = read_to_end(resp, Duration::from_secs(60)).await;
     assert!(ended, "batch stream kept going: {events:?}");
     assert_eq!(events.last().map(|e| e.1.as_str()), Some("mediamill.batch.completed.v1"));
     let (_, b) = p.get(&key, &format!("/v1/batches/{bid}")).await;
     assert_eq!((b["status"].as_str(), b["total"].as_u64()), (Some("completed"), Some(2)), "{b}");
-    let r = http.post(format!("{}/v1/batches/{bid}/media", p.url)).bearer_auth(&key).body(fixture("still.gif")).send().await.unwrap();
+    let r = http
+        .post(format!("{}/v1/batches/{bid}/media", p.url))
+        .bearer_auth(&key)
+        .body(fixture("still.gif"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 409, "full at its expected count");
 }

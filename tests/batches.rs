@@ -48,10 +48,19 @@ async fn a_mixed_batch_of_200_completes_once_with_exact_counts() {
         let mut form = reqwest::multipart::Form::new();
         for (name, n) in plan {
             for i in 0..n {
-                form = form.part("file", reqwest::multipart::Part::bytes(fixture(name)).file_name(format!("{round}-{i}-{name}")));
+                form = form.part(
+                    "file",
+                    reqwest::multipart::Part::bytes(fixture(name)).file_name(format!("{round}-{i}-{name}")),
+                );
             }
         }
-        let r = http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap();
+        let r = http
+            .post(format!("{}/v1/batches/{id}/media", p.url))
+            .bearer_auth(&key)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 202);
         let body: serde_json::Value = r.json().await.unwrap();
         let items = body["items"].as_array().unwrap();
@@ -61,7 +70,13 @@ async fn a_mixed_batch_of_200_completes_once_with_exact_counts() {
     }
     let r = http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    let r = http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&key).body(fixture("still.gif")).send().await.unwrap();
+    let r = http
+        .post(format!("{}/v1/batches/{id}/media", p.url))
+        .bearer_auth(&key)
+        .body(fixture("still.gif"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 409, "a sealed batch takes no more files");
 
     let b = wait_for(&p, &key, &id, "completed").await;
@@ -91,7 +106,10 @@ async fn a_mixed_batch_of_200_completes_once_with_exact_counts() {
         for (hk, hv) in h {
             headers = headers.insert(Header { key: hk, value: Some(hv.as_bytes()) });
         }
-        producer.send(FutureRecord::to(&topic).key(k).payload(body).headers(headers), Duration::from_secs(5)).await.unwrap();
+        producer
+            .send(FutureRecord::to(&topic).key(k).payload(body).headers(headers), Duration::from_secs(5))
+            .await
+            .unwrap();
     }
     let until = Instant::now() + Duration::from_secs(6);
     while Instant::now() < until {
@@ -117,11 +135,29 @@ async fn batch_requests_are_checked() {
     let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).body("{not json").send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["code"], "bad_json");
-    let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).json(&serde_json::json!({"unknown": 1})).send().await.unwrap();
+    let r = http
+        .post(format!("{}/v1/batches", p.url))
+        .bearer_auth(&a)
+        .json(&serde_json::json!({"unknown": 1}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).json(&serde_json::json!({"webhook_url": "file:///etc/passwd"})).send().await.unwrap();
+    let r = http
+        .post(format!("{}/v1/batches", p.url))
+        .bearer_auth(&a)
+        .json(&serde_json::json!({"webhook_url": "file:///etc/passwd"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).json(&serde_json::json!({"webhook_url": "http://169.254.169.254/latest"})).send().await.unwrap();
+    let r = http
+        .post(format!("{}/v1/batches", p.url))
+        .bearer_auth(&a)
+        .json(&serde_json::json!({"webhook_url": "http://169.254.169.254/latest"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400, "SSRF: link-local metadata address");
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["code"], "bad_webhook_url");
     let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).body(vec![b' '; 100_000]).send().await.unwrap();
@@ -132,7 +168,13 @@ async fn batch_requests_are_checked() {
     assert_eq!(r.status(), 201);
     let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     assert_eq!(p.get(&b, &format!("/v1/batches/{id}")).await.0, 404);
-    let r = http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&b).body(fixture("still.gif")).send().await.unwrap();
+    let r = http
+        .post(format!("{}/v1/batches/{id}/media", p.url))
+        .bearer_auth(&b)
+        .body(fixture("still.gif"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
     let r = http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&a).send().await.unwrap();
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["status"], "completed");
@@ -146,7 +188,14 @@ async fn an_unsealed_batch_is_sealed_automatically() {
     let http = reqwest::Client::new();
     let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap();
     let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    let r = http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&key).header("x-filename", "s.gif").body(fixture("still.gif")).send().await.unwrap();
+    let r = http
+        .post(format!("{}/v1/batches/{id}/media", p.url))
+        .bearer_auth(&key)
+        .header("x-filename", "s.gif")
+        .body(fixture("still.gif"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let b = wait_for(&p, &key, &id, "completed").await;
     assert_eq!(b["outcome"], "completed");
@@ -173,9 +222,15 @@ async fn read_sse(
             let frame: String = buf.drain(..end + 2).collect();
             let (mut id, mut ev, mut data) = (String::new(), String::new(), String::new());
             for line in frame.lines() {
-                if let Some(v) = line.strip_prefix("id:") { id = v.trim().into() }
-                if let Some(v) = line.strip_prefix("event:") { ev = v.trim().into() }
-                if let Some(v) = line.strip_prefix("data:") { data.push_str(v.trim()) }
+                if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().into()
+                }
+                if let Some(v) = line.strip_prefix("event:") {
+                    ev = v.trim().into()
+                }
+                if let Some(v) = line.strip_prefix("data:") {
+                    data.push_str(v.trim())
+                }
             }
             if !ev.is_empty() {
                 out.push((id, ev, data));
@@ -203,9 +258,22 @@ async fn sse_shows_progress_to_completion_on_any_instance_and_resumes() {
     }
     let key = p.key("live");
     let http = reqwest::Client::new();
-    let id = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap()
-        .json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    assert_eq!(http.get(format!("{other}/v1/batches/nope/events")).bearer_auth(&key).send().await.unwrap().status(), 404);
+    let id = http
+        .post(format!("{}/v1/batches", p.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        http.get(format!("{other}/v1/batches/nope/events")).bearer_auth(&key).send().await.unwrap().status(),
+        404
+    );
 
     // Connect to the second instance, upload through the first, read until the first progress event.
     let resp = http.get(format!("{other}/v1/batches/{id}/events")).bearer_auth(&key).send().await.unwrap();
@@ -215,7 +283,16 @@ async fn sse_shows_progress_to_completion_on_any_instance_and_resumes() {
     for i in 0..6 {
         form = form.part("file", reqwest::multipart::Part::bytes(fixture("still.gif")).file_name(format!("{i}.gif")));
     }
-    assert_eq!(http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap().status(), 202);
+    assert_eq!(
+        http.post(format!("{}/v1/batches/{id}/media", p.url))
+            .bearer_auth(&key)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
     let first = read_sse(resp, |evs| evs.iter().any(|e| e.1 == "mediamill.batch.progress.v1")).await;
     assert_eq!(first[0].1, "snapshot", "{first:?}");
     let last_id = first.iter().rev().find(|e| !e.0.is_empty()).map(|e| e.0.clone()).expect("an event with an id");
@@ -225,18 +302,29 @@ async fn sse_shows_progress_to_completion_on_any_instance_and_resumes() {
     drop(first);
     http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
     wait_for(&p, &key, &id, "completed").await;
-    let resp = http.get(format!("{other}/v1/batches/{id}/events")).bearer_auth(&key).header("last-event-id", &last_id).send().await.unwrap();
+    let resp = http
+        .get(format!("{other}/v1/batches/{id}/events"))
+        .bearer_auth(&key)
+        .header("last-event-id", &last_id)
+        .send()
+        .await
+        .unwrap();
     let rest = read_sse(resp, |evs| evs.iter().any(|e| e.1 == "mediamill.batch.completed.v1")).await;
     assert_eq!(rest[0].1, "snapshot");
     let snapshot: serde_json::Value = serde_json::from_str(&rest[0].2).unwrap();
     assert_eq!(snapshot["status"], "completed");
-    let completed = rest.iter().find(|e| e.1 == "mediamill.batch.completed.v1").expect("the missed completion is replayed");
+    let completed =
+        rest.iter().find(|e| e.1 == "mediamill.batch.completed.v1").expect("the missed completion is replayed");
     let data: serde_json::Value = serde_json::from_str(&completed.2).unwrap();
     assert_eq!(data["data"]["counts"]["processed"], 6);
     for e in rest.iter().skip(1) {
         assert!(!seen_before.contains(&e.0), "event {} was already seen before {last_id}", e.0);
     }
-    assert_eq!(rest.last().map(|e| e.1.as_str()), Some("mediamill.batch.completed.v1"), "nothing after the final event");
+    assert_eq!(
+        rest.last().map(|e| e.1.as_str()),
+        Some("mediamill.batch.completed.v1"),
+        "nothing after the final event"
+    );
     let _ = second.kill();
     let _ = second.wait();
 }
@@ -261,7 +349,14 @@ async fn archives_become_items_and_hostile_ones_are_refused() {
     let key = p.key("zips");
     let http = reqwest::Client::new();
     let new_batch = || async {
-        http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap().json::<serde_json::Value>().await.unwrap()["id"]
+        http.post(format!("{}/v1/batches", p.url))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()["id"]
             .as_str()
             .unwrap()
             .to_string()
@@ -271,7 +366,14 @@ async fn archives_become_items_and_hostile_ones_are_refused() {
         let url = format!("{}/v1/batches/{id}/archive", p.url);
         let key = key.clone();
         async move {
-            let r = http.post(url).bearer_auth(key).header("content-type", "application/zip").body(body).send().await.unwrap();
+            let r = http
+                .post(url)
+                .bearer_auth(key)
+                .header("content-type", "application/zip")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
             (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap_or_default())
         }
     };
@@ -293,7 +395,10 @@ async fn archives_become_items_and_hostile_ones_are_refused() {
     let (status, body) = post(id.clone(), good).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body["items"].as_array().unwrap().len(), 4, "{body}");
-    let skipped: Vec<(String, String)> = body["skipped"].as_array().unwrap().iter()
+    let skipped: Vec<(String, String)> = body["skipped"]
+        .as_array()
+        .unwrap()
+        .iter()
         .map(|s| (s["name"].as_str().unwrap().to_string(), s["reason"].as_str().unwrap().to_string()))
         .collect();
     assert!(skipped.contains(&("notes.txt".into(), "unsupported_media_type".into())), "{skipped:?}");
@@ -311,7 +416,16 @@ async fn archives_become_items_and_hostile_ones_are_refused() {
         (zip_of(&[("../evil.gif", fixture("still.gif"))], &[]), 422, "unsafe_archive"),
         (zip_of(&[("/etc/evil.gif", fixture("still.gif"))], &[]), 422, "unsafe_archive"),
         (zip_of(&[("ok.gif", fixture("still.gif"))], &[("link.gif", "/etc/passwd")]), 422, "unsafe_archive"),
-        (zip_of(&(0..21).map(|i| (Box::leak(format!("{i}.gif").into_boxed_str()) as &str, fixture("still.gif"))).collect::<Vec<_>>(), &[]), 413, "too_many_entries"),
+        (
+            zip_of(
+                &(0..21)
+                    .map(|i| (Box::leak(format!("{i}.gif").into_boxed_str()) as &str, fixture("still.gif")))
+                    .collect::<Vec<_>>(),
+                &[],
+            ),
+            413,
+            "too_many_entries",
+        ),
         (b"PK\x03\x04 this is not really a zip".to_vec(), 400, "bad_archive"),
         (fixture("still.gif"), 400, "bad_archive"),
         (Vec::new(), 400, "empty"),
@@ -329,13 +443,32 @@ async fn a_requeued_item_reopens_its_batch_which_completes_again() {
     let mut p = Pipeline::start(&[]).await;
     let key = p.key("requeue");
     let http = reqwest::Client::new();
-    let id = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap()
-        .json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = http
+        .post(format!("{}/v1/batches", p.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut form = reqwest::multipart::Form::new();
     for name in ["still.gif", "truncated.jpg"] {
         form = form.part("file", reqwest::multipart::Part::bytes(fixture(name)).file_name(name));
     }
-    let up: serde_json::Value = http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap().json().await.unwrap();
+    let up: serde_json::Value = http
+        .post(format!("{}/v1/batches/{id}/media", p.url))
+        .bearer_auth(&key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let broken = up["items"][1]["media_id"].as_str().unwrap().to_string();
     http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
     let b = wait_for(&p, &key, &id, "completed").await;
@@ -361,7 +494,8 @@ async fn a_requeued_item_reopens_its_batch_which_completes_again() {
     };
     assert_eq!(b["counts"], serde_json::json!({"uploaded": 0, "processing": 0, "processed": 1, "failed": 1}));
     let events = p.read_topic("batch.events", 1000, Duration::from_secs(5));
-    let types: Vec<(&str, &str)> = events.iter()
+    let types: Vec<(&str, &str)> = events
+        .iter()
         .filter(|e| e.1["ce_type"] != "mediamill.batch.progress.v1")
         .map(|e| (e.1["ce_type"].as_str(), e.1["ce_id"].as_str()))
         .collect();

@@ -93,7 +93,10 @@ fn config_typos_stop_the_start_and_config_says_what_it_loaded() {
     let o = run_in(&here, &["config"], &[]);
     let (_, err) = text(&o);
     assert!(!o.status.success());
-    assert!(err.contains("unknown key notify.allow_private_target ") && err.contains("notify.allow_private_targets"), "{err}");
+    assert!(
+        err.contains("unknown key notify.allow_private_target ") && err.contains("notify.allow_private_targets"),
+        "{err}"
+    );
 
     std::fs::write(here.join("mediamill.toml"), "[server]\nlisten = \"127.0.0.1:8181\"\n").unwrap();
     let o = run_in(&here, &["config"], &[("MEDIAMILL_LIMITS__MAX_IMAGE_BYTE", "5")]);

@@ -38,7 +38,11 @@ fn media(tenant: &str, idem: Option<&str>) -> Media {
 }
 
 fn event(m: &Media) -> OutboxEvent {
-    OutboxEvent { topic: "media.events".into(), key: m.id.clone(), envelope: Envelope::new(MEDIA_UPLOADED, Some(m.id.clone()), &1) }
+    OutboxEvent {
+        topic: "media.events".into(),
+        key: m.id.clone(),
+        envelope: Envelope::new(MEDIA_UPLOADED, Some(m.id.clone()), &1),
+    }
 }
 
 async fn repo_suite(r: Arc<dyn Repo>) {
@@ -55,7 +59,13 @@ async fn repo_suite(r: Arc<dyn Repo>) {
 
     // Keys: found by hash with their tenant, scope and state; revoked ones are found too (refused by the caller).
     let none = |_: &mediamill_core::model::ApiKey| vec![];
-    let new = repo::NewKey { tenant_id: &t1.id, key_hash: "hash-1", prefix: "mm_abc", scope: KeyScope::Upload, expires_at: Some(5) };
+    let new = repo::NewKey {
+        tenant_id: &t1.id,
+        key_hash: "hash-1",
+        prefix: "mm_abc",
+        scope: KeyScope::Upload,
+        expires_at: Some(5),
+    };
     let k = r.create_key(&new, &none).await.unwrap();
     let (t, found) = r.key_by_hash("hash-1").await.unwrap().unwrap();
     assert_eq!((t, found.scope, found.expires_at, found.revoked_at), (t1.clone(), KeyScope::Upload, Some(5), None));
@@ -93,8 +103,14 @@ async fn repo_suite(r: Arc<dyn Repo>) {
         height: Some(3),
         metadata: serde_json::json!({"format": "png"}),
         variants: vec![Variant {
-            name: "thumb".into(), format: "jpeg".into(), key: "k".into(), content_type: "image/jpeg".into(),
-            width: 4, height: 3, size: 9, url: None,
+            name: "thumb".into(),
+            format: "jpeg".into(),
+            key: "k".into(),
+            content_type: "image/jpeg".into(),
+            width: 4,
+            height: 3,
+            size: 9,
+            url: None,
         }],
     };
     assert!(r.complete(&a.id, &done, &[event(&a)]).await.unwrap());
@@ -111,7 +127,8 @@ async fn repo_suite(r: Arc<dyn Repo>) {
     // Listing: filter and pages.
     let all = r.list_media(&t1.id, &MediaQuery { status: None, after: None, limit: 10 }).await.unwrap();
     assert_eq!(all.iter().map(|m| m.id.clone()).collect::<Vec<_>>(), vec![a.id.clone(), b.id.clone()]);
-    let failed = r.list_media(&t1.id, &MediaQuery { status: Some(MediaStatus::Failed), after: None, limit: 10 }).await.unwrap();
+    let failed =
+        r.list_media(&t1.id, &MediaQuery { status: Some(MediaStatus::Failed), after: None, limit: 10 }).await.unwrap();
     assert_eq!(failed.len(), 1);
     let page2 = r.list_media(&t1.id, &MediaQuery { status: None, after: Some(a.id.clone()), limit: 1 }).await.unwrap();
     assert_eq!(page2[0].id, b.id);
@@ -171,9 +188,14 @@ async fn repo_suite(r: Arc<dyn Repo>) {
         delivered_at: None,
         traceparent: None,
     };
-    let confirmation = Delivery { id: uuid::Uuid::now_v7().to_string(), event_id: format!("confirm:{}", rcpt.id), ..queued.clone() };
+    let confirmation =
+        Delivery { id: uuid::Uuid::now_v7().to_string(), event_id: format!("confirm:{}", rcpt.id), ..queued.clone() };
     r.create_recipient(&rcpt, "token-hash", &confirmation).await.unwrap();
-    assert_eq!(r.list_recipients(&t1.id).await.unwrap()[0].confirmed_at, None, "unconfirmed until the link is followed");
+    assert_eq!(
+        r.list_recipients(&t1.id).await.unwrap()[0].confirmed_at,
+        None,
+        "unconfirmed until the link is followed"
+    );
     assert!(r.confirm_recipient(&rcpt.id, "wrong").await.unwrap().is_none());
     let confirmed = r.confirm_recipient(&rcpt.id, "token-hash").await.unwrap().expect("the right token confirms");
     assert!(confirmed.confirmed_at.is_some());
@@ -186,7 +208,13 @@ async fn repo_suite(r: Arc<dyn Repo>) {
     // Key events are written with their change; an expiry is announced once.
     use mediamill_core::outbox::key_event;
     let before = r.pending_events(10_000).await.unwrap().len();
-    let new = repo::NewKey { tenant_id: &t2.id, key_hash: "hash-2", prefix: "mm_def", scope: KeyScope::Admin, expires_at: Some(1) };
+    let new = repo::NewKey {
+        tenant_id: &t2.id,
+        key_hash: "hash-2",
+        prefix: "mm_def",
+        scope: KeyScope::Admin,
+        expires_at: Some(1),
+    };
     let k2 = r.create_key(&new, &|k| vec![key_event(k, mediamill_core::event::KEY_CREATED, None)]).await.unwrap();
     let expired = |k: &mediamill_core::model::ApiKey| vec![key_event(k, mediamill_core::event::KEY_EXPIRED, None)];
     assert!(r.report_expiry(&k2, &expired).await.unwrap());
@@ -194,7 +222,10 @@ async fn repo_suite(r: Arc<dyn Repo>) {
     r.revoke_key(&k2.id, &|k| vec![key_event(k, mediamill_core::event::KEY_REVOKED, None)]).await.unwrap();
     let events = r.pending_events(10_000).await.unwrap();
     let types: Vec<&str> = events[before..].iter().map(|e| e.event.envelope.ty.as_str()).collect();
-    assert_eq!(types, ["mediamill.auth.key.created.v1", "mediamill.auth.key.expired.v1", "mediamill.auth.key.revoked.v1"]);
+    assert_eq!(
+        types,
+        ["mediamill.auth.key.created.v1", "mediamill.auth.key.expired.v1", "mediamill.auth.key.revoked.v1"]
+    );
     assert!(events[before..].iter().all(|e| e.event.topic == "auth.events" && e.event.key == k2.id));
 }
 
@@ -248,7 +279,11 @@ async fn store_suite(s: Arc<dyn Store>) {
     let w = s.writer(&format!("{prefix}/killed"), "video/mp4").await.unwrap();
     let mut w = std::mem::ManuallyDrop::new(w); // as if the process died: no cleanup runs
     w.write(Bytes::from(vec![3u8; 9 << 20])).await.unwrap();
-    assert_eq!(s.sweep_incomplete(std::time::Duration::from_secs(3600)).await.unwrap(), 0, "young writes are left alone");
+    assert_eq!(
+        s.sweep_incomplete(std::time::Duration::from_secs(3600)).await.unwrap(),
+        0,
+        "young writes are left alone"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     assert!(s.sweep_incomplete(std::time::Duration::from_secs(1)).await.unwrap() >= 1);
     assert_eq!(s.incomplete_writes(&prefix).await.unwrap(), before);

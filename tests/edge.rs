@@ -14,8 +14,10 @@ use harness::Pipeline;
 /// A body of `total` bytes made on the fly from `chunk`, after `head`: nothing of it is held in memory.
 fn endless(head: &'static [u8], chunk: &'static [u8], total: usize) -> reqwest::Body {
     let n = total / chunk.len();
-    let s = futures::stream::iter(std::iter::once(Bytes::from_static(head)).chain((0..n).map(move |_| Bytes::from_static(chunk))))
-        .map(Ok::<_, std::io::Error>);
+    let s = futures::stream::iter(
+        std::iter::once(Bytes::from_static(head)).chain((0..n).map(move |_| Bytes::from_static(chunk))),
+    )
+    .map(Ok::<_, std::io::Error>);
     reqwest::Body::wrap_stream(s)
 }
 
@@ -41,28 +43,57 @@ async fn huge_bodies_are_cut_at_their_bound_and_memory_stays_flat() {
 
     // 300 MB of "JSON" without a Content-Length: cut after limits.max_json_bytes.
     let body = endless(b"{\"url\": \"", &[b'a'; 64 * 1024], 300 << 20);
-    let r = answer(http.post(format!("{}/v1/webhooks", p.url)).bearer_auth(&key).header("content-type", "application/json").body(body)).await;
+    let r = answer(
+        http.post(format!("{}/v1/webhooks", p.url))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .body(body),
+    )
+    .await;
     let (s, code, _) = r.expect("an answer, not a dropped connection");
     assert_eq!((s, code.as_str()), (413, "too_large"));
 
     // A multipart part whose header section never ends (300 MB of one header line).
-    let body = endless(b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"", &[b'a'; 64 * 1024], 300 << 20);
-    let r = answer(http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).header("content-type", "multipart/form-data; boundary=XyZ").body(body)).await;
+    let body =
+        endless(b"--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"", &[b'a'; 64 * 1024], 300 << 20);
+    let r = answer(
+        http.post(format!("{}/v1/media", p.url))
+            .bearer_auth(&key)
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(body),
+    )
+    .await;
     let (s, code, _) = r.expect("an answer");
     assert_eq!((s, code.as_str()), (413, "part_header_too_large"));
 
     // Text before the first boundary, likewise.
     let body = endless(b"", &[b'p'; 64 * 1024], 300 << 20);
-    let r = answer(http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).header("content-type", "multipart/form-data; boundary=XyZ").body(body)).await;
+    let r = answer(
+        http.post(format!("{}/v1/batches", p.url))
+            .bearer_auth(&key)
+            .header("content-type", "multipart/form-data; boundary=XyZ")
+            .body(body),
+    )
+    .await;
     // POST /v1/batches reads JSON: the multipart guard or the JSON bound, whichever trips first, with a 413.
     assert_eq!(r.expect("an answer").0, 413);
 
     // A batch request with more parts than the bound (max_parts_per_request files, as many again of other
     // fields): refused as the parts arrive, naming the limit.
-    let b = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap().json::<serde_json::Value>().await.unwrap();
+    let b = http
+        .post(format!("{}/v1/batches", p.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap();
     let mut many = Vec::new();
     for i in 0..2100 {
-        many.extend_from_slice(format!("--XyZ\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nx\r\n").as_bytes());
+        many.extend_from_slice(
+            format!("--XyZ\r\nContent-Disposition: form-data; name=\"f{i}\"\r\n\r\nx\r\n").as_bytes(),
+        );
     }
     many.extend_from_slice(b"--XyZ--\r\n");
     let r = answer(
@@ -99,7 +130,13 @@ async fn a_trickling_body_is_cut_and_a_slow_header_closes_the_connection() {
         Some((Ok::<_, std::io::Error>(Bytes::from_static(b"x")), i + 1))
     });
     let started = Instant::now();
-    let r = answer(reqwest::Client::new().post(format!("{}/v1/media", p.url)).bearer_auth(&key).body(reqwest::Body::wrap_stream(s))).await;
+    let r = answer(
+        reqwest::Client::new()
+            .post(format!("{}/v1/media", p.url))
+            .bearer_auth(&key)
+            .body(reqwest::Body::wrap_stream(s)),
+    )
+    .await;
     let (status, code, _) = r.expect("an answer");
     assert_eq!((status, code.as_str()), (408, "body_too_slow"));
     assert!(started.elapsed() < Duration::from_secs(25), "cut long before the 30 s the trickle would take");
@@ -134,30 +171,63 @@ async fn connections_and_concurrent_uploads_are_capped() {
     let k = key.clone();
     let first = tokio::spawn(async move {
         let body = reqwest::Body::wrap_stream(tokio_stream_of(rx));
-        reqwest::Client::new().post(format!("{url}/v1/media")).bearer_auth(&k).body(body).send().await.map(|r| r.status().as_u16())
+        reqwest::Client::new()
+            .post(format!("{url}/v1/media"))
+            .bearer_auth(&k)
+            .body(body)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (s, code, h) = answer(reqwest::Client::new().post(format!("{}/v1/media", p.url)).bearer_auth(&key).body(gif.clone())).await.unwrap();
+    let (s, code, h) =
+        answer(reqwest::Client::new().post(format!("{}/v1/media", p.url)).bearer_auth(&key).body(gif.clone()))
+            .await
+            .unwrap();
     assert_eq!((s, code.as_str()), (429, "instance_busy"));
     assert!(h.contains_key("retry-after"));
     tx.send(Ok(Bytes::from(gif[gif.len() / 2..].to_vec()))).await.unwrap();
     drop(tx);
     assert_eq!(first.await.unwrap().unwrap(), 202, "the upload holding the slot completes");
-    let (s, _, _) = answer(reqwest::Client::new().post(format!("{}/v1/media", p.url)).bearer_auth(&key).body(gif)).await.unwrap();
+    let (s, _, _) =
+        answer(reqwest::Client::new().post(format!("{}/v1/media", p.url)).bearer_auth(&key).body(gif)).await.unwrap();
     assert_eq!(s, 202, "the slot is free again");
 
     // One archive spooling holds the only archive slot; a second archive answers 429 meanwhile.
-    let batch = reqwest::Client::new().post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap()
-        .json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let batch = reqwest::Client::new()
+        .post(format!("{}/v1/batches", p.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let (atx, arx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     atx.send(Ok(Bytes::from_static(b"PK\x03\x04 the start of a zip"))).await.unwrap();
     let (url, k, b2) = (p.url.clone(), key.clone(), batch.clone());
     let spooling = tokio::spawn(async move {
         let body = reqwest::Body::wrap_stream(tokio_stream_of(arx));
-        reqwest::Client::new().post(format!("{url}/v1/batches/{b2}/archive")).bearer_auth(&k).body(body).send().await.map(|r| r.status().as_u16())
+        reqwest::Client::new()
+            .post(format!("{url}/v1/batches/{b2}/archive"))
+            .bearer_auth(&k)
+            .body(body)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let (s, code, h) = answer(reqwest::Client::new().post(format!("{}/v1/batches/{batch}/archive", p.url)).bearer_auth(&key).body(vec![0u8; 10])).await.unwrap();
+    let (s, code, h) = answer(
+        reqwest::Client::new()
+            .post(format!("{}/v1/batches/{batch}/archive", p.url))
+            .bearer_auth(&key)
+            .body(vec![0u8; 10]),
+    )
+    .await
+    .unwrap();
     assert_eq!((s, code.as_str()), (429, "instance_busy"));
     assert!(h.contains_key("retry-after"));
     drop(atx);
@@ -205,7 +275,8 @@ async fn each_tenant_keeps_to_its_own_quotas_and_counts() {
     let key = p.key("small");
     let other = p.key("roomy");
     let gif = std::fs::read(harness::repo_root().join("fixtures/media/still.gif")).unwrap();
-    let limits = ["--limit", "media_count=2", "--limit", "stored_bytes=1M", "--limit", "webhooks=1", "--limit", "sse_streams=1"];
+    let limits =
+        ["--limit", "media_count=2", "--limit", "stored_bytes=1M", "--limit", "webhooks=1", "--limit", "sse_streams=1"];
     let out = p.run(&[&["tenants", "set", "small"][..], &limits].concat());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let shown = String::from_utf8_lossy(&p.run(&["tenants", "show", "small"]).stdout).to_string();
@@ -224,7 +295,10 @@ async fn each_tenant_keeps_to_its_own_quotas_and_counts() {
     let (_, list) = p.get(&key, "/v1/media").await;
     ids.extend(list["items"].as_array().unwrap().iter().map(|i| i["id"].as_str().unwrap().to_string()));
     assert_eq!(ids.len(), 2);
-    assert_eq!(http.delete(format!("{}/v1/media/{}", p.url, ids[0])).bearer_auth(&key).send().await.unwrap().status(), 204);
+    assert_eq!(
+        http.delete(format!("{}/v1/media/{}", p.url, ids[0])).bearer_auth(&key).send().await.unwrap().status(),
+        204
+    );
     // stored_bytes: 1 MiB; a 2 MiB upload is over it (checked by Content-Length first, and by size at the end).
     let (s, code, _) = answer(up(&key, vec![0xFF; 2 << 20])).await.unwrap();
     assert_eq!((s, code.as_str()), (413, "quota_exceeded"));
@@ -236,7 +310,11 @@ async fn each_tenant_keeps_to_its_own_quotas_and_counts() {
     }
 
     // webhooks: one endpoint, the second refused.
-    let hook = |k: &str| http.post(format!("{}/v1/webhooks", p.url)).bearer_auth(k.to_string()).json(&serde_json::json!({"url": "http://127.0.0.1:9/h"}));
+    let hook = |k: &str| {
+        http.post(format!("{}/v1/webhooks", p.url))
+            .bearer_auth(k.to_string())
+            .json(&serde_json::json!({"url": "http://127.0.0.1:9/h"}))
+    };
     assert_eq!(answer(hook(&key)).await.unwrap().0, 201);
     let (s, code, _) = answer(hook(&key)).await.unwrap();
     assert_eq!((s, code.as_str()), (413, "quota_exceeded"));
@@ -251,7 +329,8 @@ async fn each_tenant_keeps_to_its_own_quotas_and_counts() {
     let bid = batch["id"].as_str().unwrap();
     let first = http.get(format!("{}/v1/batches/{bid}/events", p.url)).bearer_auth(&key).send().await.unwrap();
     assert_eq!(first.status(), 200);
-    let (s, code, _) = answer(http.get(format!("{}/v1/media/{open_id}/events", p.url)).bearer_auth(&key)).await.unwrap();
+    let (s, code, _) =
+        answer(http.get(format!("{}/v1/media/{open_id}/events", p.url)).bearer_auth(&key)).await.unwrap();
     assert_eq!((s, code.as_str()), (429, "too_many_concurrent"));
     drop(first);
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -81,7 +81,8 @@ fn up_killed_mid_run_loses_nothing() {
         ids.push(r.json::<serde_json::Value>().unwrap()["id"].as_str().unwrap().to_string());
     }
     let status = |id: &str| {
-        http.get(format!("{url}/v1/media/{id}")).bearer_auth(&key).send().unwrap().json::<serde_json::Value>().unwrap()["status"]
+        http.get(format!("{url}/v1/media/{id}")).bearer_auth(&key).send().unwrap().json::<serde_json::Value>().unwrap()
+            ["status"]
             .as_str()
             .unwrap_or("")
             .to_string()
@@ -130,7 +131,9 @@ fn operator_commands_reach_up_through_its_data_folder() {
     );
     wait_ready(&reqwest::blocking::Client::new(), &url);
     // From another directory, named by --data: the same database and the in-process broker.
-    let run = |args: &[&str]| Command::new(bin()).current_dir(std::env::temp_dir()).args(["--data", d]).args(args).output().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(bin()).current_dir(std::env::temp_dir()).args(["--data", d]).args(args).output().unwrap()
+    };
     let o = run(&["keys", "list"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).lines().any(|l| l.starts_with("default\t")), "the key `up` made");

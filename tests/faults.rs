@@ -23,18 +23,42 @@ fn started_and_done(log: &str) -> (HashSet<String>, HashSet<String>) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killing_one_of_two_workers_mid_batch_loses_nothing() {
-    let mut p = Pipeline::start(&[("RUST_LOG", "info,mediamill_workers=debug,rdkafka=warn"), ("MEDIAMILL_WORKER__CONCURRENCY", "2")]).await;
+    let mut p = Pipeline::start(&[
+        ("RUST_LOG", "info,mediamill_workers=debug,rdkafka=warn"),
+        ("MEDIAMILL_WORKER__CONCURRENCY", "2"),
+    ])
+    .await;
     let second = p.spawn("worker2", &["worker", "--kind", "image"]);
     let key = p.key("faults");
     let http = reqwest::Client::new();
-    let id = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).json(&serde_json::json!({"expected_count": 300}))
-        .send().await.unwrap().json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = http
+        .post(format!("{}/v1/batches", p.url))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"expected_count": 300}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for round in 0..10 {
         let mut form = reqwest::multipart::Form::new();
         for i in 0..30 {
-            form = form.part("file", reqwest::multipart::Part::bytes(fixture("progressive.jpg")).file_name(format!("{round}-{i}.jpg")));
+            form = form.part(
+                "file",
+                reqwest::multipart::Part::bytes(fixture("progressive.jpg")).file_name(format!("{round}-{i}.jpg")),
+            );
         }
-        let r = http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap();
+        let r = http
+            .post(format!("{}/v1/batches/{id}/media", p.url))
+            .bearer_auth(&key)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 202);
     }
     http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
@@ -82,8 +106,11 @@ async fn killing_one_of_two_workers_mid_batch_loses_nothing() {
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 300, "each item exactly once");
     assert!(items.iter().all(|i| i["variants"].as_array().unwrap().len() == 6));
-    let completed = p.read_topic("batch.events", 10_000, Duration::from_secs(5))
-        .into_iter().filter(|e| e.1["ce_type"] == "mediamill.batch.completed.v1").count();
+    let completed = p
+        .read_topic("batch.events", 10_000, Duration::from_secs(5))
+        .into_iter()
+        .filter(|e| e.1["ce_type"] == "mediamill.batch.completed.v1")
+        .count();
     assert_eq!(completed, 1);
     drop(second);
 }
@@ -141,15 +168,29 @@ async fn poison_messages_are_dead_lettered_and_the_worker_carries_on() {
     let bad: Vec<Message> = vec![
         (vec![0xff, 0x00, 0x13, 0x37], vec![]),
         (br#"{"media_id": "x"}"#.to_vec(), vec![]),
-        (b"{not json".to_vec(), vec![("ce_specversion", "1.0"), ("ce_id", "p1"), ("ce_type", "mediamill.job.image.v1"),
-            ("ce_source", "test"), ("ce_time", "2026-11-25T00:00:00Z")]),
+        (
+            b"{not json".to_vec(),
+            vec![
+                ("ce_specversion", "1.0"),
+                ("ce_id", "p1"),
+                ("ce_type", "mediamill.job.image.v1"),
+                ("ce_source", "test"),
+                ("ce_time", "2026-11-25T00:00:00Z"),
+            ],
+        ),
     ];
     for (body, headers) in &bad {
         let mut hs = OwnedHeaders::new();
         for (k, v) in headers {
             hs = hs.insert(Header { key: k, value: Some(v.as_bytes()) });
         }
-        producer.send(FutureRecord::<str, [u8]>::to(&jobs).key("poison").payload(body.as_slice()).headers(hs), Duration::from_secs(5)).await.unwrap();
+        producer
+            .send(
+                FutureRecord::<str, [u8]>::to(&jobs).key("poison").payload(body.as_slice()).headers(hs),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
     }
     // The same worker, never restarted, still processes real uploads.
     let (_, b) = p.upload(&key, "still.gif").await;
@@ -190,28 +231,48 @@ async fn poison_messages_are_dead_lettered_and_the_worker_carries_on() {
     }
 
     // A real job put on the dead-letter topic is requeued by the operator: attempt 2, processed again.
-    let job = p.read_topic("media.jobs.image", 100, Duration::from_secs(5))
+    let job = p
+        .read_topic("media.jobs.image", 100, Duration::from_secs(5))
         .into_iter()
         .find(|m| m.0 == good)
         .expect("the good job on the job topic");
     let mut hs = OwnedHeaders::new();
-    for (k, v) in job.1.iter().map(|(k, v)| (k.clone(), v.clone())).chain([("mm_dlq_reason".to_string(), "source_missing".to_string())]) {
+    for (k, v) in job
+        .1
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .chain([("mm_dlq_reason".to_string(), "source_missing".to_string())])
+    {
         hs = hs.insert(Header { key: &k, value: Some(v.as_bytes()) });
     }
     let dlq = format!("{}media.jobs.dlq", p.topic_prefix);
-    producer.send(FutureRecord::<str, [u8]>::to(&dlq).key(&good).payload(job.2.as_slice()).headers(hs), Duration::from_secs(5)).await.unwrap();
+    producer
+        .send(
+            FutureRecord::<str, [u8]>::to(&dlq).key(&good).payload(job.2.as_slice()).headers(hs),
+            Duration::from_secs(5),
+        )
+        .await
+        .unwrap();
     let out = p.run(&["dlq", "requeue", "--reason", "source_missing"]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(said.contains(&format!("requeued {good} (attempt 2)")), "{said}\n{}", String::from_utf8_lossy(&out.stderr));
     let out = p.run(&["dlq", "requeue", "--reason", "unreadable"]);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("0 requeued, 3 skipped"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("0 requeued, 3 skipped"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(!p.run(&["dlq", "requeue"]).status.success(), "requeue needs a selector");
     assert_eq!(p.settle(&key, &good).await["status"], "processed");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_drains_the_worker_and_exits_cleanly() {
-    let mut p = Pipeline::start(&[("RUST_LOG", "info,mediamill_workers=debug,rdkafka=warn"), ("MEDIAMILL_WORKER__CONCURRENCY", "2")]).await;
+    let mut p = Pipeline::start(&[
+        ("RUST_LOG", "info,mediamill_workers=debug,rdkafka=warn"),
+        ("MEDIAMILL_WORKER__CONCURRENCY", "2"),
+    ])
+    .await;
     let key = p.key("term");
     let mut ids = Vec::new();
     for _ in 0..12 {
@@ -274,7 +335,11 @@ async fn an_object_store_outage_fails_uploads_cleanly_and_jobs_ride_it_out() {
     let r = reqwest::get(format!("{}/readyz", p.url)).await.unwrap();
     assert_eq!(r.status(), 503);
     let ready: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(ready["checks"], serde_json::json!({"database": "ok", "store": "unavailable", "broker": "ok"}), "{ready}");
+    assert_eq!(
+        ready["checks"],
+        serde_json::json!({"database": "ok", "store": "unavailable", "broker": "ok"}),
+        "{ready}"
+    );
     tokio::time::sleep(Duration::from_secs(18)).await;
     s3.start();
     for id in &ids {
@@ -290,7 +355,9 @@ async fn an_object_store_outage_fails_uploads_cleanly_and_jobs_ride_it_out() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_job_failing_through_every_retry_tier_is_dead_lettered_as_retries_exhausted() {
-    let mut p = Pipeline::prepare(&[("MEDIAMILL_WORKER__MAX_ATTEMPTS", "1"), ("MEDIAMILL_WORKER__RETRY_TIERS_SECS", "[1, 2]")]).await;
+    let mut p =
+        Pipeline::prepare(&[("MEDIAMILL_WORKER__MAX_ATTEMPTS", "1"), ("MEDIAMILL_WORKER__RETRY_TIERS_SECS", "[1, 2]")])
+            .await;
     p.ingest = p.spawn("ingest", &["ingest"]);
     p.wait_ready().await;
     let key = p.key("gone");
@@ -317,7 +384,10 @@ async fn a_job_failing_through_every_retry_tier_is_dead_lettered_as_retries_exha
     assert_eq!(p.read_topic("media.jobs.retry.1s", 10, Duration::from_secs(5)).len(), 2);
     assert_eq!(p.read_topic("media.jobs.retry.2s", 10, Duration::from_secs(5)).len(), 2);
     let dead = p.read_topic("media.jobs.dlq", 10, Duration::from_secs(10));
-    assert_eq!(dead.iter().filter(|m| m.1.get("mm_dlq_reason").map(String::as_str) == Some("retries_exhausted")).count(), 2);
+    assert_eq!(
+        dead.iter().filter(|m| m.1.get("mm_dlq_reason").map(String::as_str) == Some("retries_exhausted")).count(),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -355,8 +425,18 @@ async fn replaying_every_job_changes_no_output_and_no_count() {
     let p = Pipeline::start(&[]).await;
     let key = p.key("replay");
     let http = reqwest::Client::new();
-    let id = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).send().await.unwrap()
-        .json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let id = http
+        .post(format!("{}/v1/batches", p.url))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let mut form = reqwest::multipart::Form::new();
     for (i, name) in ["still.gif", "alpha.png", "truncated.jpg", "orient6.jpg"].iter().enumerate() {
         form = form.part("file", reqwest::multipart::Part::bytes(fixture(name)).file_name(format!("{i}-{name}")));
@@ -366,7 +446,9 @@ async fn replaying_every_job_changes_no_output_and_no_count() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let before = loop {
         let (_, b) = p.get(&key, &format!("/v1/batches/{id}")).await;
-        if b["status"] == "completed" { break b; }
+        if b["status"] == "completed" {
+            break b;
+        }
         assert!(Instant::now() < deadline, "{b}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };

@@ -13,7 +13,13 @@ async fn every_request_is_logged_once_and_stats_add_up() {
     let p = Pipeline::start(&[]).await;
     let key = p.key("gw");
     let http = reqwest::Client::new();
-    let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).header("x-request-id", "gw-0").send().await.unwrap();
+    let r = http
+        .post(format!("{}/v1/batches", p.url))
+        .bearer_auth(&key)
+        .header("x-request-id", "gw-0")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     // What the test sends, and what it expects each to look like: (request id, route, status).
     let mut sent: Vec<(String, &str, u16)> = vec![("gw-0".into(), "/v1/batches", 201)];
@@ -29,7 +35,9 @@ async fn every_request_is_logged_once_and_stats_add_up() {
             ("/v1/media", 200) => http.get(format!("{}/v1/media?limit=5&sig=secret-looking", p.url)),
             ("/v1/media/{id}", _) => http.get(format!("{}/v1/media/no-such-item", p.url)),
             ("/v1/batches", _) => http.get(format!("{}/v1/batches", p.url)),
-            _ => http.post(format!("{}/v1/media", p.url)).body(std::fs::read(harness::repo_root().join("fixtures/media/still.gif")).unwrap()),
+            _ => http
+                .post(format!("{}/v1/media", p.url))
+                .body(std::fs::read(harness::repo_root().join("fixtures/media/still.gif")).unwrap()),
         };
         let r = req.bearer_auth(&key).header("x-request-id", &id).send().await.unwrap();
         assert_eq!(r.status().as_u16(), status, "{id}");
@@ -37,7 +45,13 @@ async fn every_request_is_logged_once_and_stats_add_up() {
         sent.push((id, route, status));
     }
     // Without a valid key: logged too, without a tenant.
-    let r = http.get(format!("{}/v1/media", p.url)).bearer_auth("mm_nope").header("x-request-id", "gw-anon").send().await.unwrap();
+    let r = http
+        .get(format!("{}/v1/media", p.url))
+        .bearer_auth("mm_nope")
+        .header("x-request-id", "gw-anon")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 401);
 
     // Every request is on the topic exactly once, with its route template and status, and no secrets.
@@ -45,7 +59,8 @@ async fn every_request_is_logged_once_and_stats_add_up() {
     let records = loop {
         let all = p.read_topic("gateway.requests", 10_000, Duration::from_secs(2));
         let recs: Vec<serde_json::Value> = all.iter().map(|m| serde_json::from_slice(&m.2).unwrap()).collect();
-        let mine: Vec<serde_json::Value> = recs.into_iter().filter(|r| r["request_id"].as_str().is_some_and(|i| i.starts_with("gw-"))).collect();
+        let mine: Vec<serde_json::Value> =
+            recs.into_iter().filter(|r| r["request_id"].as_str().is_some_and(|i| i.starts_with("gw-"))).collect();
         if mine.len() > sent.len() || Instant::now() > deadline {
             break mine;
         }
@@ -64,11 +79,17 @@ async fn every_request_is_logged_once_and_stats_add_up() {
     let anon = &by_id["gw-anon"];
     assert_eq!((anon.len(), anon[0]["tenant_id"].is_null(), anon[0]["status"].as_u64()), (1, true, Some(401)));
     let upload = by_id["gw-3"][0];
-    assert_eq!(upload["bytes_in"].as_u64(), Some(std::fs::metadata(harness::repo_root().join("fixtures/media/still.gif")).unwrap().len()));
+    assert_eq!(
+        upload["bytes_in"].as_u64(),
+        Some(std::fs::metadata(harness::repo_root().join("fixtures/media/still.gif")).unwrap().len())
+    );
     assert!(upload["bytes_out"].as_u64().unwrap() > 0);
     for r in &records {
         let text = r.to_string();
-        assert!(!text.contains(&key) && !text.contains("secret-looking") && !text.contains("mm_nope"), "a secret in {text}");
+        assert!(
+            !text.contains(&key) && !text.contains("secret-looking") && !text.contains("mm_nope"),
+            "a secret in {text}"
+        );
     }
 
     // `mediamill stats` counts what the test counted.

@@ -46,7 +46,10 @@ async fn every_hostile_file_fails_cleanly_without_a_worker_restart() {
         let item = p.settle_within(&key, id, Duration::from_secs(180)).await;
         let got = (item["status"].as_str().unwrap_or(""), item["failure"]["reason"].as_str());
         if got != (exp.status.as_str(), exp.reason.as_deref()) {
-            wrong.push(format!("{name}: expected {} {:?}, got {got:?}: {}", exp.status, exp.reason, item["failure"]["message"]));
+            wrong.push(format!(
+                "{name}: expected {} {:?}, got {got:?}: {}",
+                exp.status, exp.reason, item["failure"]["message"]
+            ));
         }
         if got.0 == "failed" && item["failure"]["message"].as_str().is_none_or(|m| m.len() < 10) {
             wrong.push(format!("{name}: a failure without a message: {item}"));

@@ -71,7 +71,10 @@ async fn a_child_makes_the_same_variants_as_in_process_work() {
             assert_eq!(c.bytes, l.bytes, "{name}: {} differs", c.name);
         }
     }
-    assert!(image::process(&fixture("orient6.jpg"), &settings()).unwrap().metadata.exif.gps.is_some(), "the GPS check checks something");
+    assert!(
+        image::process(&fixture("orient6.jpg"), &settings()).unwrap().metadata.exif.gps.is_some(),
+        "the GPS check checks something"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -138,8 +141,14 @@ async fn a_decode_over_the_memory_limit_is_out_of_memory_and_small_files_still_f
         ::image::codecs::png::CompressionType::Default,
         ::image::codecs::png::FilterType::NoFilter,
     );
-    ::image::ImageEncoder::write_image(enc, &vec![90u8; 12_000 * 12_000 * 3], 12_000, 12_000, ::image::ExtendedColorType::Rgb8)
-        .expect("encode");
+    ::image::ImageEncoder::write_image(
+        enc,
+        &vec![90u8; 12_000 * 12_000 * 3],
+        12_000,
+        12_000,
+        ::image::ExtendedColorType::Rgb8,
+    )
+    .expect("encode");
     assert!(big.len() < 4 << 20, "the PNG is {} bytes: the decode, not the upload, must be what runs out", big.len());
     let roomy = ImageSettings { max_pixels: 200_000_000, ..settings() };
     let (why, msg) = reason(sb.image(&big, &roomy, MINUTE).await);
@@ -179,7 +188,8 @@ async fn a_child_that_talks_nonsense_is_a_crash_not_a_hang_or_a_panic() {
     // Stand-ins for a child a decoder exploit took over once started: random bytes, a huge announced header,
     // an early exit. Each says Ready (the frame below) first, so its nonsense lands on a job.
     let ready = r"printf '\007\000\000\000\000\000\000\000\042Ready\042'";
-    for then in ["head -c 4096 /dev/urandom; sleep 5", r"printf '\377\377\377\177\000\000\000\000'; sleep 5", "exit 3"] {
+    for then in ["head -c 4096 /dev/urandom; sleep 5", r"printf '\377\377\377\177\000\000\000\000'; sleep 5", "exit 3"]
+    {
         let script = format!("{ready}; {then}");
         let sb = Supervisor::start(spec("/bin/sh", &["-c", &script, "sh"], 0), 1).await.expect("start");
         let (why, msg) = reason(sb.image(&fixture("alpha.png"), &settings(), MINUTE).await);
@@ -190,7 +200,11 @@ async fn a_child_that_talks_nonsense_is_a_crash_not_a_hang_or_a_panic() {
     let missing = Supervisor::start(spec("/nonexistent/mediamill", &["sandbox"], 0), 1).await;
     assert!(matches!(missing, Err(CallError::Spawn(_))));
     let refuses = Supervisor::start(spec(bin(), &["sandbox", "--no-such-flag"], 0), 1).await;
-    assert!(matches!(&refuses, Err(CallError::Spawn(e)) if e.to_string().contains("did not start")), "{:?}", refuses.err());
+    assert!(
+        matches!(&refuses, Err(CallError::Spawn(e)) if e.to_string().contains("did not start")),
+        "{:?}",
+        refuses.err()
+    );
     let too_small = Supervisor::start(spec(bin(), &["sandbox"], 70), 1).await;
     assert!(matches!(too_small, Err(CallError::Spawn(_))), "70 MiB is too little to load the program");
 }
@@ -246,7 +260,8 @@ async fn a_hijacked_decoder_reaches_no_network_no_files_and_no_secrets() {
     let sb = sandbox(2048).await;
     let (reason, msg) = reason(sb.image(&faulty("probe"), &settings(), MINUTE).await);
     assert_eq!(reason, "crashed", "{msg}");
-    for refused in ["probe connect: refused", "probe udp: refused", "probe /etc/passwd: refused", "probe exec: refused"] {
+    for refused in ["probe connect: refused", "probe udp: refused", "probe /etc/passwd: refused", "probe exec: refused"]
+    {
         assert!(msg.contains(refused), "{refused:?} not in: {msg}");
     }
     let env = msg.split("probe environment: ").nth(1).and_then(|s| s.split(';').next()).unwrap_or("?");
@@ -254,4 +269,3 @@ async fn a_hijacked_decoder_reaches_no_network_no_files_and_no_secrets() {
     // The same child carries on with ordinary work.
     assert!(sb.image(&fixture("alpha.png"), &settings(), MINUTE).await.is_ok());
 }
-

@@ -24,7 +24,11 @@ async fn scopes_expiry_revocation_and_their_events() {
 
     // An upload key uploads and reads, but may not manage webhooks; an admin key may.
     assert_eq!(p.get(&upload_key, "/v1/media").await.0, 200);
-    let hook = |k: &str| http.post(format!("{}/v1/webhooks", p.url)).bearer_auth(k.to_string()).json(&serde_json::json!({"url": "http://127.0.0.1:9/h"}));
+    let hook = |k: &str| {
+        http.post(format!("{}/v1/webhooks", p.url))
+            .bearer_auth(k.to_string())
+            .json(&serde_json::json!({"url": "http://127.0.0.1:9/h"}))
+    };
     let r = hook(&upload_key).send().await.unwrap();
     assert_eq!(r.status(), 403);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["code"], "insufficient_scope");
@@ -43,7 +47,12 @@ async fn scopes_expiry_revocation_and_their_events() {
         let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&upload_key).send().await.unwrap();
         (r.status(), r.json::<serde_json::Value>().await.unwrap())
     };
-    let resp = http.get(format!("{}/v1/batches/{}/events", p.url, b["id"].as_str().unwrap())).bearer_auth(&upload_key).send().await.unwrap();
+    let resp = http
+        .get(format!("{}/v1/batches/{}/events", p.url, b["id"].as_str().unwrap()))
+        .bearer_auth(&upload_key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     let listed = String::from_utf8_lossy(&p.run(&["keys", "list", "--tenant", "app"]).stdout).to_string();
     let row = listed.lines().find(|l| l.contains(&upload_key[..8])).unwrap_or_else(|| panic!("{listed}"));
@@ -84,7 +93,9 @@ async fn scopes_expiry_revocation_and_their_events() {
     let reasons: Vec<String> = evs
         .iter()
         .filter(|e| e.1.get("ce_type").map(String::as_str) == Some("mediamill.auth.key.refused.v1"))
-        .map(|e| serde_json::from_slice::<serde_json::Value>(&e.2).unwrap()["reason"].as_str().unwrap_or("").to_string())
+        .map(|e| {
+            serde_json::from_slice::<serde_json::Value>(&e.2).unwrap()["reason"].as_str().unwrap_or("").to_string()
+        })
         .collect();
     assert!(reasons.contains(&"expired".to_string()) && reasons.contains(&"revoked".to_string()), "{reasons:?}");
     for e in &evs {

@@ -33,7 +33,11 @@ impl Receiver {
                         seen.push((headers, body));
                         seen.len()
                     };
-                    if n <= st.fail_first.load(Ordering::SeqCst) { StatusCode::INTERNAL_SERVER_ERROR } else { StatusCode::NO_CONTENT }
+                    if n <= st.fail_first.load(Ordering::SeqCst) {
+                        StatusCode::INTERNAL_SERVER_ERROR
+                    } else {
+                        StatusCode::NO_CONTENT
+                    }
                 }
             }),
         );
@@ -66,7 +70,11 @@ fn verify_with_reference(secret: &str, headers: &HeaderMap, body: &str) -> Resul
         .args([secret, body, &h("webhook-id"), &h("webhook-timestamp"), &h("webhook-signature")])
         .output()
         .expect("python");
-    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
 }
 
 async fn register(p: &Pipeline, key: &str, url: &str, types: &[&str]) -> serde_json::Value {
@@ -158,15 +166,38 @@ async fn webhook_targets_are_checked_and_failing_endpoints_disabled() {
     // SSRF protection on (the default): loopback, private and metadata addresses are refused.
     let p = Pipeline::start(&[]).await;
     let key = p.key("ssrf");
-    for url in ["http://127.0.0.1:9/hook", "http://10.0.0.1/", "http://169.254.169.254/", "ftp://example.com/", "http://[::1]/"] {
-        let r = reqwest::Client::new().post(format!("{}/v1/webhooks", p.url)).bearer_auth(&key).json(&serde_json::json!({"url": url})).send().await.unwrap();
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://10.0.0.1/",
+        "http://169.254.169.254/",
+        "ftp://example.com/",
+        "http://[::1]/",
+    ] {
+        let r = reqwest::Client::new()
+            .post(format!("{}/v1/webhooks", p.url))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"url": url}))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "{url}");
         assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["code"], "bad_webhook_url");
     }
-    let r = reqwest::Client::new().post(format!("{}/v1/webhooks", p.url)).bearer_auth(&key).body("{broken").send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/webhooks", p.url))
+        .bearer_auth(&key)
+        .body("{broken")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
-    let r = reqwest::Client::new().post(format!("{}/v1/webhooks", p.url)).bearer_auth(&key)
-        .json(&serde_json::json!({"url": "https://example.com/h", "event_types": ["bad type!"]})).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/webhooks", p.url))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"url": "https://example.com/h", "event_types": ["bad type!"]}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     drop(p);
 
@@ -188,7 +219,8 @@ async fn webhook_targets_are_checked_and_failing_endpoints_disabled() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let id = ep["id"].as_str().unwrap();
-    let r = reqwest::Client::new().delete(format!("{}/v1/webhooks/{id}", p.url)).bearer_auth(&key).send().await.unwrap();
+    let r =
+        reqwest::Client::new().delete(format!("{}/v1/webhooks/{id}", p.url)).bearer_auth(&key).send().await.unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(p.get(&key, &format!("/v1/webhooks/{id}/deliveries")).await.0, 404);
 }
@@ -200,7 +232,16 @@ async fn failures_and_completed_batches_are_emailed() {
     let log_path = std::env::temp_dir().join(format!("smtp-{port}.log"));
     let mut smtpd = harness::Proc::spawn(
         Command::new(python)
-            .args(["-u", "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Debugging", "-l", &format!("127.0.0.1:{port}")])
+            .args([
+                "-u",
+                "-m",
+                "aiosmtpd",
+                "-n",
+                "-c",
+                "aiosmtpd.handlers.Debugging",
+                "-l",
+                &format!("127.0.0.1:{port}"),
+            ])
             .stdout(std::fs::File::create(&log_path).unwrap())
             .stderr(Stdio::null()),
     );
@@ -212,12 +253,22 @@ async fn failures_and_completed_batches_are_emailed() {
     ])
     .await;
     let key = p.key("mail");
-    let r = reqwest::Client::new().post(format!("{}/v1/email-recipients", p.url)).bearer_auth(&key)
-        .json(&serde_json::json!({"address": "ops@example.com"})).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/email-recipients", p.url))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"address": "ops@example.com"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     let recipient = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    let r = reqwest::Client::new().post(format!("{}/v1/email-recipients", p.url)).bearer_auth(&key)
-        .json(&serde_json::json!({"address": "not an address"})).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/email-recipients", p.url))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"address": "not an address"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 
     // Unconfirmed, the address gets its confirmation message and nothing else.
@@ -236,7 +287,9 @@ async fn failures_and_completed_batches_are_emailed() {
     };
     // Give the early failure time to pass the notifier while the address is unconfirmed.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let confirm = |t: &str| reqwest::Client::new().get(format!("{}/v1/email-recipients/{recipient}/confirm?token={t}", p.url)).send();
+    let confirm = |t: &str| {
+        reqwest::Client::new().get(format!("{}/v1/email-recipients/{recipient}/confirm?token={t}", p.url)).send()
+    };
     assert_eq!(confirm("wrong-token").await.unwrap().status(), 404);
     assert_eq!(confirm(&token).await.unwrap().status(), 200);
     assert_eq!(confirm(&token).await.unwrap().status(), 404, "a link works once");
@@ -248,7 +301,10 @@ async fn failures_and_completed_batches_are_emailed() {
         let log = std::fs::read_to_string(&log_path).unwrap_or_default();
         if log.contains(&format!("Upload {id} failed: corrupt")) {
             assert!(log.contains("ops@example.com"), "{log}");
-            assert!(!log.contains(&format!("Upload {early} failed")), "mailed before the address was confirmed:\n{log}");
+            assert!(
+                !log.contains(&format!("Upload {early} failed")),
+                "mailed before the address was confirmed:\n{log}"
+            );
             break;
         }
         assert!(Instant::now() < deadline, "no email arrived:\n{log}\nnotify log:\n{}", p.log("notify"));
@@ -340,7 +396,6 @@ fn unquote_printable(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
     let p = Pipeline::start(&FAST_RETRIES).await;
@@ -392,7 +447,11 @@ async fn the_notifier_ignores_proxies_from_the_environment() {
             tokio::spawn(async move {
                 use tokio::io::AsyncReadExt;
                 let mut buf = vec![0u8; 2048];
-                let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf)).await.ok().and_then(|r| r.ok()).unwrap_or(0);
+                let n = tokio::time::timeout(Duration::from_secs(2), s.read(&mut buf))
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok())
+                    .unwrap_or(0);
                 s3.lock().unwrap().push(String::from_utf8_lossy(&buf[..n]).into_owned());
             });
         }
@@ -402,7 +461,12 @@ async fn the_notifier_ignores_proxies_from_the_environment() {
         let _ = n.kill();
         let _ = n.wait();
     }
-    let env = [("HTTP_PROXY", proxy_url.as_str()), ("http_proxy", proxy_url.as_str()), ("ALL_PROXY", proxy_url.as_str()), ("NO_PROXY", "")];
+    let env = [
+        ("HTTP_PROXY", proxy_url.as_str()),
+        ("http_proxy", proxy_url.as_str()),
+        ("ALL_PROXY", proxy_url.as_str()),
+        ("NO_PROXY", ""),
+    ];
     p.notify = Some(p.spawn_with("notify-proxied", &["notify"], &env));
     let key = p.key("proxied");
     let (rx, url) = Receiver::start(0).await;
@@ -411,6 +475,7 @@ async fn the_notifier_ignores_proxies_from_the_environment() {
     rx.wait_for(1, 60).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let hook_port = url.split(':').nth(2).and_then(|r| r.split('/').next()).unwrap().to_string();
-    let through: Vec<String> = seen.lock().unwrap().iter().filter(|r| r.contains("/hook") || r.contains(&hook_port)).cloned().collect();
+    let through: Vec<String> =
+        seen.lock().unwrap().iter().filter(|r| r.contains("/hook") || r.contains(&hook_port)).cloned().collect();
     assert!(through.is_empty(), "a delivery went through the environment's proxy: {through:?}");
 }

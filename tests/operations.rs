@@ -16,7 +16,10 @@ fn status(p: &Pipeline) -> serde_json::Value {
 }
 
 fn group<'a>(s: &'a serde_json::Value, suffix: &str) -> &'a serde_json::Value {
-    s["groups"].as_array().and_then(|g| g.iter().find(|g| g["group"].as_str().is_some_and(|n| n.ends_with(suffix)))).expect("group listed")
+    s["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["group"].as_str().is_some_and(|n| n.ends_with(suffix))))
+        .expect("group listed")
 }
 
 /// Polls `status` until `ok` holds (or 60 s pass); returns the last reading.

@@ -79,7 +79,9 @@ async fn lag_after(p: &Pipeline, group: &str, handler: Arc<dyn Handler>, handled
     let mut last = -1;
     loop {
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        let s = group_status(&p.kafka, group, std::slice::from_ref(&topic), Duration::from_secs(10)).await.expect("group status");
+        let s = group_status(&p.kafka, group, std::slice::from_ref(&topic), Duration::from_secs(10))
+            .await
+            .expect("group status");
         let lag = s.topics[0].lag;
         if lag == last {
             trigger.fire();
@@ -103,7 +105,8 @@ async fn a_panic_nothing_recorded_is_never_committed() {
 async fn a_panic_the_handler_records_lets_the_partition_move_on() {
     let p = Pipeline::prepare(&[]).await;
     let h = Arc::new(Flaky { handled: AtomicUsize::new(0), panics: AtomicUsize::new(0) });
-    let lag = lag_after(&p, &format!("g{}.panics-recorded", p.id), h.clone(), || h.handled.load(Ordering::SeqCst)).await;
+    let lag =
+        lag_after(&p, &format!("g{}.panics-recorded", p.id), h.clone(), || h.handled.load(Ordering::SeqCst)).await;
     assert_eq!(h.panics.load(Ordering::SeqCst), 1, "panicked() was not called exactly once");
     assert_eq!(lag, 0);
 }

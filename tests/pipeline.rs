@@ -40,7 +40,11 @@ fn read_media_events(p: &Pipeline, want: usize) -> Vec<(String, String, String)>
             assert_eq!(h["ce_specversion"], "1.0");
             let body: serde_json::Value = serde_json::from_slice(m.payload().unwrap_or_default()).expect("JSON body");
             let media = body["media_id"].as_str().expect("media_id").to_string();
-            assert_eq!(m.key().map(|k| String::from_utf8_lossy(k).into_owned()), Some(media.clone()), "keyed by media id");
+            assert_eq!(
+                m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                Some(media.clone()),
+                "keyed by media id"
+            );
             out.push((media, h["ce_type"].clone(), h["ce_id"].clone()));
         }
     }
@@ -53,11 +57,26 @@ async fn fixtures_pass_qa_and_events_arrive_in_order() {
     let p = Pipeline::start(&[("MEDIAMILL_VIDEO__PROGRESS_INTERVAL_SECS", "3600")]).await;
     let key = p.key("qa");
     let out = Command::new(bin())
-        .args(["qa", repo_root().join("fixtures/media").to_str().unwrap(), "--url", &p.url, "--key", &key, "--timeout", "120"])
+        .args([
+            "qa",
+            repo_root().join("fixtures/media").to_str().unwrap(),
+            "--url",
+            &p.url,
+            "--key",
+            &key,
+            "--timeout",
+            "120",
+        ])
         .output()
         .expect("run qa");
     let table = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "qa failed:\n{table}\n{}\nworker:\n{}\nvideo:\n{}", String::from_utf8_lossy(&out.stderr), p.log("worker"), p.log("video"));
+    assert!(
+        out.status.success(),
+        "qa failed:\n{table}\n{}\nworker:\n{}\nvideo:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        p.log("worker"),
+        p.log("video")
+    );
     assert!(table.contains(" 0 failed"), "{table}");
 
     // 18 processed (10 images, 6 videos, 2 audio) and 5 failed: uploaded → processing → processed|failed, in
@@ -72,7 +91,8 @@ async fn fixtures_pass_qa_and_events_arrive_in_order() {
     assert_eq!(per_media.len(), 23, "{per_media:#?}");
     let (mut processed, mut failed) = (0, 0);
     for (m, types) in &per_media {
-        let t: Vec<&str> = types.iter().map(|s| s.trim_start_matches("mediamill.media.").trim_end_matches(".v1")).collect();
+        let t: Vec<&str> =
+            types.iter().map(|s| s.trim_start_matches("mediamill.media.").trim_end_matches(".v1")).collect();
         match t.as_slice() {
             ["uploaded", "processing", "processed"] => processed += 1,
             ["uploaded", "processing", "failed"] => failed += 1,
@@ -95,7 +115,9 @@ async fn variants_are_upright_stripped_and_typed() {
     assert_eq!((item["width"].as_u64(), item["height"].as_u64()), (Some(600), Some(900)), "EXIF orientation 6 applied");
     assert_eq!(item["variants"].as_array().unwrap().len(), 6, "3 sizes × JPEG and WebP");
 
-    for (name, ct, ext) in [("thumb", "image/jpeg", "jpg"), ("thumb", "image/webp", "webp"), ("medium", "image/jpeg", "jpg")] {
+    for (name, ct, ext) in
+        [("thumb", "image/jpeg", "jpg"), ("thumb", "image/webp", "webp"), ("medium", "image/jpeg", "jpg")]
+    {
         let r = reqwest::Client::new()
             .get(format!("{}/v1/media/{id}/variants/{name}.{ext}", p.url))
             .bearer_auth(&key)
@@ -142,7 +164,11 @@ async fn tenants_are_isolated_and_revoked_keys_stop_at_once() {
     let (_, body) = p.upload(&a, "still.gif").await;
     let id = body["id"].as_str().unwrap().to_string();
 
-    assert_eq!(p.get(&b, &format!("/v1/media/{id}")).await.0, 404, "another tenant's media is not found, not forbidden");
+    assert_eq!(
+        p.get(&b, &format!("/v1/media/{id}")).await.0,
+        404,
+        "another tenant's media is not found, not forbidden"
+    );
     assert_eq!(p.get(&b, &format!("/v1/media/{id}/variants/thumb")).await.0, 404);
     let (_, list) = p.get(&b, "/v1/media").await;
     assert!(list["items"].as_array().unwrap().is_empty());
@@ -177,7 +203,8 @@ async fn tenants_are_isolated_and_revoked_keys_stop_at_once() {
     assert_eq!(p.get("mm_not-a-real-key", "/v1/media").await.0, 401);
     let listed = p.run(&["keys", "list", "--tenant", "alice"]);
     // Columns: tenant, id, prefix, created_at, revoked_at.
-    let key_id = String::from_utf8_lossy(&listed.stdout).lines().nth(1).and_then(|l| l.split('\t').nth(1)).unwrap().to_string();
+    let key_id =
+        String::from_utf8_lossy(&listed.stdout).lines().nth(1).and_then(|l| l.split('\t').nth(1)).unwrap().to_string();
     assert!(p.run(&["keys", "revoke", &key_id]).status.success());
     let (status, body) = p.get(&a, "/v1/media").await;
     assert_eq!(status, 401);
@@ -222,7 +249,13 @@ async fn bad_uploads_get_honest_errors_and_retries_are_idempotent() {
         reqwest::multipart::Part::bytes(std::fs::read(repo_root().join("fixtures/media/alpha.png")).unwrap())
             .file_name("../../alpha.png"),
     );
-    let r = reqwest::Client::new().post(format!("{}/v1/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/media", p.url))
+        .bearer_auth(&key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 202);
     let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let item = p.settle(&key, &id).await;
@@ -244,7 +277,11 @@ async fn a_gib_upload_streams_in_flat_memory() {
     let mut first = vec![0u8; CHUNK];
     first[..24].copy_from_slice(b"\0\0\0\x18ftypmp42\0\0\0\0mp42isom");
     let chunks = (0..TOTAL / CHUNK as u64).map(move |i| {
-        Ok::<_, std::io::Error>(if i == 0 { bytes::Bytes::from(first.clone()) } else { bytes::Bytes::from(vec![0u8; CHUNK]) })
+        Ok::<_, std::io::Error>(if i == 0 {
+            bytes::Bytes::from(first.clone())
+        } else {
+            bytes::Bytes::from(vec![0u8; CHUNK])
+        })
     });
     let body = reqwest::Body::wrap_stream(futures::stream::iter(chunks));
     let r = reqwest::Client::new()
@@ -273,15 +310,25 @@ async fn up_runs_every_role_on_the_real_parts() {
     let port: u16 = get("MEDIAMILL_SERVER__LISTEN").rsplit(':').next().unwrap().parse().unwrap();
     let flags = [
         "up".to_string(),
-        "--listen".into(), format!("127.0.0.1:{port}"),
-        "--kafka".into(), p.kafka.clone(),
-        "--s3-endpoint".into(), get("MEDIAMILL_STORE__S3__ENDPOINT"),
-        "--database-url".into(), get("MEDIAMILL_DATABASE__URL"),
+        "--listen".into(),
+        format!("127.0.0.1:{port}"),
+        "--kafka".into(),
+        p.kafka.clone(),
+        "--s3-endpoint".into(),
+        get("MEDIAMILL_STORE__S3__ENDPOINT"),
+        "--database-url".into(),
+        get("MEDIAMILL_DATABASE__URL"),
     ];
     // Only what has no flag stays in the environment.
     p.env.retain(|(k, _)| {
-        !["MEDIAMILL_SERVER__LISTEN", "MEDIAMILL_KAFKA__BROKERS", "MEDIAMILL_STORE__S3__ENDPOINT", "MEDIAMILL_DATABASE__URL", "MEDIAMILL_STORE__BACKEND"]
-            .contains(&k.as_str())
+        ![
+            "MEDIAMILL_SERVER__LISTEN",
+            "MEDIAMILL_KAFKA__BROKERS",
+            "MEDIAMILL_STORE__S3__ENDPOINT",
+            "MEDIAMILL_DATABASE__URL",
+            "MEDIAMILL_STORE__BACKEND",
+        ]
+        .contains(&k.as_str())
     });
     let args: Vec<&str> = flags.iter().map(String::as_str).collect();
     p.ingest = p.spawn("up", &args);

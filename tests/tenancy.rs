@@ -27,7 +27,11 @@ fn routes() -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_route_keeps_tenants_apart_and_scopes_hold() {
-    let p = Pipeline::start(&[("MEDIAMILL_NOTIFY__ALLOW_PRIVATE_TARGETS", "true"), ("MEDIAMILL_NOTIFY__RETRY_BASE_MS", "300")]).await;
+    let p = Pipeline::start(&[
+        ("MEDIAMILL_NOTIFY__ALLOW_PRIVATE_TARGETS", "true"),
+        ("MEDIAMILL_NOTIFY__RETRY_BASE_MS", "300"),
+    ])
+    .await;
     let a = p.key("alice");
     let b = p.key("bob");
     let http = reqwest::Client::new();
@@ -36,12 +40,44 @@ async fn every_route_keeps_tenants_apart_and_scopes_hold() {
     let (_, up) = p.upload(&a, "still.gif").await;
     let media = up["id"].as_str().unwrap().to_string();
     p.settle(&a, &media).await;
-    let batch = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).send().await.unwrap().json::<serde_json::Value>().await.unwrap()["id"]
-        .as_str().unwrap().to_string();
-    let hook = http.post(format!("{}/v1/webhooks", p.url)).bearer_auth(&a).json(&serde_json::json!({"url": "http://127.0.0.1:9/h"}))
-        .send().await.unwrap().json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    let recipient = http.post(format!("{}/v1/email-recipients", p.url)).bearer_auth(&a).json(&serde_json::json!({"address": "a@example.com"}))
-        .send().await.unwrap().json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
+    let batch = http
+        .post(format!("{}/v1/batches", p.url))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let hook = http
+        .post(format!("{}/v1/webhooks", p.url))
+        .bearer_auth(&a)
+        .json(&serde_json::json!({"url": "http://127.0.0.1:9/h"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let recipient = http
+        .post(format!("{}/v1/email-recipients", p.url))
+        .bearer_auth(&a)
+        .json(&serde_json::json!({"address": "a@example.com"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<serde_json::Value>()
+        .await
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     p.upload(&a, "alpha.png").await; // an event for the webhook: a delivery to walk
     let deadline = Instant::now() + Duration::from_secs(30);
     let delivery = loop {
@@ -62,7 +98,10 @@ async fn every_route_keeps_tenants_apart_and_scopes_hold() {
         } else {
             &recipient
         };
-        path.replace("{id}", id).replace("{name}", "thumb.jpg").replace("{file}", "master.m3u8").replace("{delivery_id}", &delivery)
+        path.replace("{id}", id)
+            .replace("{name}", "thumb.jpg")
+            .replace("{file}", "master.m3u8")
+            .replace("{delivery_id}", &delivery)
     };
     let send = |method: &str, url: String, key: &str| {
         let req = match method {
@@ -103,7 +142,12 @@ async fn every_route_keeps_tenants_apart_and_scopes_hold() {
     assert_eq!(p.get(&a, "/v1/email-recipients").await.1["items"].as_array().unwrap().len(), 1);
 
     // Her own item: a signed URL needs a key on the server (this one has none).
-    let r = http.get(format!("{}/v1/media/{media}/variants/thumb.jpg/signed-url", p.url)).bearer_auth(&a).send().await.unwrap();
+    let r = http
+        .get(format!("{}/v1/media/{media}/variants/thumb.jpg/signed-url", p.url))
+        .bearer_auth(&a)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 501);
 
     // CORS: a preflight passes for an origin some tenant lists; the answer itself only for that tenant's keys.
@@ -122,12 +166,20 @@ async fn every_route_keeps_tenants_apart_and_scopes_hold() {
     assert!(r.headers()["access-control-allow-headers"].to_str().unwrap().contains("authorization"));
     let r = preflight("https://evil.example").await.unwrap();
     assert!(!r.headers().contains_key("access-control-allow-origin"), "an origin no tenant lists");
-    let get = |k: &str| http.get(format!("{}/v1/media", p.url)).bearer_auth(k.to_string()).header("origin", "https://app.example").send();
+    let get = |k: &str| {
+        http.get(format!("{}/v1/media", p.url))
+            .bearer_auth(k.to_string())
+            .header("origin", "https://app.example")
+            .send()
+    };
     let r = get(&a).await.unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "https://app.example");
     let r = get(&b).await.unwrap();
     assert_eq!(r.status(), 200);
-    assert!(!r.headers().contains_key("access-control-allow-origin"), "another tenant's keys do not get alice's origin");
+    assert!(
+        !r.headers().contains_key("access-control-allow-origin"),
+        "another tenant's keys do not get alice's origin"
+    );
 
     // An upload key of Alice's: 403 on every admin route, never on the others it may read.
     let out = p.run(&["keys", "create", "--tenant", "alice", "--scope", "upload"]);

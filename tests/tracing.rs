@@ -52,7 +52,11 @@ async fn receive(State(spans): State<Spans>, body: Bytes) -> (axum::http::Status
                     trace: hex::encode(&s.trace_id),
                     id: hex::encode(&s.span_id),
                     parent: hex::encode(&s.parent_span_id),
-                    attrs: s.attributes.iter().filter_map(|a| Some((a.key.clone(), text(a.value.as_ref()?.value.as_ref()?)))).collect(),
+                    attrs: s
+                        .attributes
+                        .iter()
+                        .filter_map(|a| Some((a.key.clone(), text(a.value.as_ref()?.value.as_ref()?))))
+                        .collect(),
                 });
             }
         }
@@ -122,7 +126,11 @@ async fn one_upload_is_one_trace_across_ingest_worker_and_tracker() {
         .expect("upload");
     assert_eq!(r.status().as_u16(), 202);
     let body: serde_json::Value = r.json().await.expect("JSON");
-    let media_id = body["items"][0]["media_id"].as_str().or(body["items"][0]["id"].as_str()).unwrap_or_else(|| panic!("no media id in {body}")).to_string();
+    let media_id = body["items"][0]["media_id"]
+        .as_str()
+        .or(body["items"][0]["id"].as_str())
+        .unwrap_or_else(|| panic!("no media id in {body}"))
+        .to_string();
     assert_eq!(p.settle(&key, &media_id).await["status"], "processed");
 
     // Spans arrive in batches: wait for the tracker's handling of the processed event, the last step.
@@ -138,28 +146,48 @@ async fn one_upload_is_one_trace_across_ingest_worker_and_tracker() {
         if whole && last_steps && wanted.iter().all(|w| ours.iter().any(|s| s.service == *w)) {
             break ours;
         }
-        assert!(Instant::now() < deadline, "not every role's spans, or not every parent, arrived in 30 s; of this trace: {ours:#?}");
+        assert!(
+            Instant::now() < deadline,
+            "not every role's spans, or not every parent, arrived in 30 s; of this trace: {ours:#?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
 
     // Correctly parented: every span hangs under the client's span or another span of this trace.
     let ids: HashMap<&str, &Got> = ours.iter().map(|s| (s.id.as_str(), s)).collect();
     for s in &ours {
-        assert!(s.parent == client_span || ids.contains_key(s.parent.as_str()), "{} ({}) has a parent outside the trace: {s:?}", s.name, s.service);
+        assert!(
+            s.parent == client_span || ids.contains_key(s.parent.as_str()),
+            "{} ({}) has a parent outside the trace: {s:?}",
+            s.name,
+            s.service
+        );
     }
-    let request = ours.iter().find(|s| s.name == "http.request" && s.service == "mediamill-ingest").expect("ingest's request span");
+    let request = ours
+        .iter()
+        .find(|s| s.name == "http.request" && s.service == "mediamill-ingest")
+        .expect("ingest's request span");
     assert_eq!(request.parent, client_span, "the request span continues the client's trace");
     // The worker's job for this item descends from ingest's request span, through the relay and the consumer.
-    let job = ours.iter().find(|s| s.name == "job" && s.attrs.get("media_id") == Some(&media_id)).expect("the worker's job span");
+    let job = ours
+        .iter()
+        .find(|s| s.name == "job" && s.attrs.get("media_id") == Some(&media_id))
+        .expect("the worker's job span");
     let mut chain = vec![job.name.clone()];
     let mut at = job;
     while let Some(up) = ids.get(at.parent.as_str()) {
         chain.push(format!("{} ({})", up.name, up.service));
         at = up;
     }
-    assert!(std::ptr::eq(at, *ids.get(request.id.as_str()).expect("request")), "job's ancestry does not reach the request: {chain:?}");
+    assert!(
+        std::ptr::eq(at, *ids.get(request.id.as_str()).expect("request")),
+        "job's ancestry does not reach the request: {chain:?}"
+    );
     eprintln!("job ancestry: {chain:?}; {} spans in the trace", ours.len());
-    assert!(chain.iter().any(|c| c.starts_with("relay.publish")) && chain.iter().any(|c| c.starts_with("consume")), "{chain:?}");
+    assert!(
+        chain.iter().any(|c| c.starts_with("relay.publish")) && chain.iter().any(|c| c.starts_with("consume")),
+        "{chain:?}"
+    );
     // The stages have their spans, each in the process that does it.
     for (service, name) in [
         ("mediamill-ingest", "store.put"),
@@ -168,6 +196,9 @@ async fn one_upload_is_one_trace_across_ingest_worker_and_tracker() {
         ("mediamill-worker-image", "store"),
         ("mediamill-notify", "notify.deliver"),
     ] {
-        assert!(ours.iter().any(|s| s.service == service && s.name == name), "no {name} span from {service}: {ours:#?}");
+        assert!(
+            ours.iter().any(|s| s.service == service && s.name == name),
+            "no {name} span from {service}: {ours:#?}"
+        );
     }
 }

@@ -13,7 +13,17 @@ use harness::{repo_root, Pipeline};
 fn make_clip(dir: &Path, name: &str, size: &str, secs: u32) -> PathBuf {
     let path = dir.join(name);
     let out = Command::new("ffmpeg")
-        .args(["-loglevel", "error", "-y", "-f", "lavfi", "-i", &format!("testsrc2=size={size}:rate=30"), "-t", &secs.to_string()])
+        .args([
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("testsrc2=size={size}:rate=30"),
+            "-t",
+            &secs.to_string(),
+        ])
         .args(["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
         .arg(&path)
         .output()
@@ -35,7 +45,11 @@ fn ffprobe(path: &Path) -> (Vec<(String, u32, u32)>, f64) {
         .into_iter()
         .flatten()
         .map(|s| {
-            (s["codec_name"].as_str().unwrap_or("").to_string(), s["width"].as_u64().unwrap_or(0) as u32, s["height"].as_u64().unwrap_or(0) as u32)
+            (
+                s["codec_name"].as_str().unwrap_or("").to_string(),
+                s["width"].as_u64().unwrap_or(0) as u32,
+                s["height"].as_u64().unwrap_or(0) as u32,
+            )
         })
         .collect();
     (streams, v["format"]["duration"].as_str().and_then(|d| d.parse().ok()).unwrap_or(-1.0))
@@ -114,8 +128,17 @@ async fn renditions_read_back_with_ffprobe_and_seek_by_range() {
     assert_eq!((rotated["width"].as_u64(), rotated["height"].as_u64()), (Some(240), Some(320)));
 
     // Players seek with Range requests.
-    let url = variant(&p.get(&key, &format!("/v1/media/{}", ids[0])).await.1, "720p", "mp4")["url"].as_str().unwrap().to_string();
-    let r = reqwest::Client::new().get(&url).bearer_auth(&key).header("range", "bytes=100-199").send().await.expect("range");
+    let url = variant(&p.get(&key, &format!("/v1/media/{}", ids[0])).await.1, "720p", "mp4")["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = reqwest::Client::new()
+        .get(&url)
+        .bearer_auth(&key)
+        .header("range", "bytes=100-199")
+        .send()
+        .await
+        .expect("range");
     assert_eq!(r.status(), 206);
     assert_eq!(r.bytes().await.expect("range body").len(), 100);
 }
@@ -217,7 +240,8 @@ async fn limits_timeouts_and_damage_fail_cleanly_and_leave_no_temporary_files() 
         assert_eq!(item["failure"]["reason"], *reason, "{}: {item}", f.display());
         assert!(item["failure"]["message"].as_str().is_some_and(|m| m.len() > 10), "{item}");
     }
-    let cut_msg = p.get(&key, &format!("/v1/media/{}", ids[3])).await.1["failure"]["message"].as_str().unwrap().to_string();
+    let cut_msg =
+        p.get(&key, &format!("/v1/media/{}", ids[3])).await.1["failure"]["message"].as_str().unwrap().to_string();
     assert!(cut_msg.contains("truncated"), "{cut_msg}");
 
     // Oversized uploads stop at the door with the limit named.

@@ -27,7 +27,11 @@ impl Progress {
     /// Marks a batch as changed.
     pub fn touch(&self, batch_id: &str, tenant_id: &str) {
         if let Ok(mut m) = self.batches.lock() {
-            let e = m.entry(batch_id.to_string()).or_insert(Entry { tenant_id: tenant_id.to_string(), dirty: false, last: None });
+            let e = m.entry(batch_id.to_string()).or_insert(Entry {
+                tenant_id: tenant_id.to_string(),
+                dirty: false,
+                last: None,
+            });
             e.dirty = true;
         }
     }

@@ -28,7 +28,8 @@ pub fn completed_events(b: &Batch, c: &BatchCounts) -> Vec<mediamill_core::repo:
 
 impl BatchTracker {
     async fn apply(&self, ev: &MediaEvent) -> Result<(), RepoError> {
-        let changed = self.repo.advance_item(&ev.media_id, ev.status, ev.reason.as_deref(), ev.message.as_deref()).await?;
+        let changed =
+            self.repo.advance_item(&ev.media_id, ev.status, ev.reason.as_deref(), ev.message.as_deref()).await?;
         if let Some(batch_id) = changed {
             self.progress.touch(&batch_id, &ev.tenant_id);
             if let Some((b, _)) = self.repo.complete_batch_if_done(&batch_id, &completed_events).await? {

@@ -402,7 +402,11 @@ impl Default for DatabaseConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        StoreConfig { backend: StoreBackend::Local, local_dir: "mediamill-data/objects".into(), s3: S3Config::default() }
+        StoreConfig {
+            backend: StoreBackend::Local,
+            local_dir: "mediamill-data/objects".into(),
+            s3: S3Config::default(),
+        }
     }
 }
 
@@ -503,7 +507,11 @@ impl Config {
         let env = Env::prefixed("MEDIAMILL_").filter(|k| k.as_str().contains("__")).split("__");
         let env_dict = provider_dict(&env)?;
         if let Some(u) = keys::first_unknown(&known, &env_dict, keys::Spelling::Env) {
-            return Err(ConfigError::UnknownKey { key: u.key, source_name: "the environment".into(), nearest: u.nearest });
+            return Err(ConfigError::UnknownKey {
+                key: u.key,
+                source_name: "the environment".into(),
+                nearest: u.nearest,
+            });
         }
         if !env_dict.is_empty() {
             sources.push("MEDIAMILL_* environment variables".into());
@@ -564,7 +572,10 @@ impl Config {
         parse_hex_colour(&self.image.background)
             .ok_or(ConfigError::Invalid { key: "image.background", problem: "must be #rrggbb".into() })?;
         if self.store.backend == StoreBackend::S3 && self.store.s3.bucket.is_empty() {
-            return Err(ConfigError::Invalid { key: "store.s3.bucket", problem: "must be set for the s3 backend".into() });
+            return Err(ConfigError::Invalid {
+                key: "store.s3.bucket",
+                problem: "must be set for the s3 backend".into(),
+            });
         }
         Ok(())
     }
@@ -675,7 +686,9 @@ pub fn mask_url_password(url: &str) -> String {
         let masked: Vec<String> = q
             .split('&')
             .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword") => format!("{k}=****"),
+                Some((k, _)) if k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword") => {
+                    format!("{k}=****")
+                }
                 _ => kv.to_string(),
             })
             .collect();
@@ -770,7 +783,10 @@ mod tests {
         figment::Jail::expect_with(|jail| {
             jail.create_file("mediamill.toml", "[notify]\nallow_private_target = true\n")?;
             let e = Config::load(None).unwrap_err().to_string();
-            assert!(e.contains("notify.allow_private_target ") && e.contains("did you mean notify.allow_private_targets?"), "{e}");
+            assert!(
+                e.contains("notify.allow_private_target ") && e.contains("did you mean notify.allow_private_targets?"),
+                "{e}"
+            );
             assert!(e.contains("mediamill.toml"), "names the file: {e}");
             jail.create_file("mediamill.toml", "")?;
             jail.set_env("MEDIAMILL_KAFKA__BROKER", "x:1");

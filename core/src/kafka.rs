@@ -3,8 +3,8 @@
 
 mod admin;
 mod consumer;
-pub mod groups;
 pub mod dlq;
+pub mod groups;
 mod message;
 mod offsets;
 mod producer;

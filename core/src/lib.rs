@@ -14,7 +14,7 @@ pub mod outbox;
 pub mod repo;
 pub mod shutdown;
 pub mod sniff;
-pub mod telemetry;
 pub mod store;
+pub mod telemetry;
 pub mod topics;
 pub mod webhook_target;

@@ -55,11 +55,15 @@ pub const EMAIL_CONFIRM: &str = "mediamill.email.confirm.v1";
 /// matches at least one of them. The error names the valid choices, so a typo never subscribes to nothing.
 pub fn check_type_filter(f: &str) -> Result<(), String> {
     let known = crate::event::NOTIFIABLE;
-    let ok = f == "*" || known.contains(&f) || f.strip_suffix('*').is_some_and(|p| known.iter().any(|t| t.starts_with(p)));
+    let ok =
+        f == "*" || known.contains(&f) || f.strip_suffix('*').is_some_and(|p| known.iter().any(|t| t.starts_with(p)));
     if ok {
         Ok(())
     } else {
-        Err(format!("{f:?} is not an event type; valid: *, a prefix ending in * (e.g. mediamill.media.*), or one of {}", known.join(", ")))
+        Err(format!(
+            "{f:?} is not an event type; valid: *, a prefix ending in * (e.g. mediamill.media.*), or one of {}",
+            known.join(", ")
+        ))
     }
 }
 

@@ -68,7 +68,11 @@ pub fn key_event(k: &crate::model::ApiKey, ty: &str, reason: Option<&str>) -> Ou
         expires_at: k.expires_at,
         reason: reason.map(str::to_string),
     };
-    OutboxEvent { topic: topics::AUTH_EVENTS.to_string(), key: k.id.clone(), envelope: Envelope::new(ty, Some(k.id.clone()), &body) }
+    OutboxEvent {
+        topic: topics::AUTH_EVENTS.to_string(),
+        key: k.id.clone(),
+        envelope: Envelope::new(ty, Some(k.id.clone()), &body),
+    }
 }
 
 impl MediaEvent {
@@ -167,8 +171,7 @@ impl Relay {
         let results = futures::future::join_all(sends).await;
         // Mark only the contiguous prefix that was acknowledged; the rest is sent again next round
         // (consumers dedupe on the event id).
-        let ok: Vec<i64> =
-            pending.iter().zip(&results).take_while(|(_, r)| r.is_ok()).map(|(p, _)| p.seq).collect();
+        let ok: Vec<i64> = pending.iter().zip(&results).take_while(|(_, r)| r.is_ok()).map(|(p, _)| p.seq).collect();
         let n = ok.len();
         self.repo.mark_sent(&ok).await.map_err(|e| e.to_string())?;
         metrics::counter!("mediamill_outbox_published_total").increment(n as u64);
@@ -183,7 +186,12 @@ impl Relay {
         // The publish is a span of the trace that wrote the event, and the message carries the publish span's
         // context, so the consumer's span hangs under it. Without a stored context (tracing off) nothing changes.
         let Some(tp) = e.envelope.traceparent.as_deref() else {
-            return self.producer.send(&topic, &e.key, &e.envelope).await.map(|_| ()).map_err(|err| format!("{topic}: {err}"));
+            return self
+                .producer
+                .send(&topic, &e.key, &e.envelope)
+                .await
+                .map(|_| ())
+                .map_err(|err| format!("{topic}: {err}"));
         };
         let span = tracing::info_span!("relay.publish", topic = %topic, event_type = %e.envelope.ty);
         crate::telemetry::set_remote_parent(&span, Some(tp));

@@ -182,11 +182,20 @@ pub trait Repo: NotifyRepo + Send + Sync + 'static {
     /// A non-terminal item → `processed`, storing its results and events; `false` if already terminal.
     async fn complete(&self, media_id: &str, done: &Completion, events: &[OutboxEvent]) -> Result<bool, RepoError>;
     /// A non-terminal item → `failed`, with its reason and events; `false` if already terminal.
-    async fn fail(&self, media_id: &str, reason: &str, message: &str, events: &[OutboxEvent])
-        -> Result<bool, RepoError>;
+    async fn fail(
+        &self,
+        media_id: &str,
+        reason: &str,
+        message: &str,
+        events: &[OutboxEvent],
+    ) -> Result<bool, RepoError>;
     /// Any state → `deleted` (variants removed), with its events; `None` if the tenant has no such item.
-    async fn delete_media(&self, tenant_id: &str, media_id: &str, events: &[OutboxEvent])
-        -> Result<Option<Media>, RepoError>;
+    async fn delete_media(
+        &self,
+        tenant_id: &str,
+        media_id: &str,
+        events: &[OutboxEvent],
+    ) -> Result<Option<Media>, RepoError>;
 
     /// Adds events to the outbox on their own (re-enqueued jobs).
     async fn append_events(&self, events: &[OutboxEvent]) -> Result<(), RepoError>;
@@ -197,8 +206,13 @@ pub trait Repo: NotifyRepo + Send + Sync + 'static {
     /// One batch of a tenant.
     async fn get_batch(&self, tenant_id: &str, batch_id: &str) -> Result<Option<Batch>, RepoError>;
     /// Records a file of a batch that was refused at upload, as a failed item with its reason.
-    async fn add_refused_item(&self, batch_id: &str, filename: Option<&str>, reason: &str, message: &str)
-        -> Result<(), RepoError>;
+    async fn add_refused_item(
+        &self,
+        batch_id: &str,
+        filename: Option<&str>,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), RepoError>;
     /// `open` → `sealed`; `false` when the batch was not open.
     async fn seal_batch(&self, batch_id: &str) -> Result<bool, RepoError>;
     /// Open batches created before `created_before` (ms), for auto-sealing.
@@ -209,8 +223,13 @@ pub trait Repo: NotifyRepo + Send + Sync + 'static {
     async fn batch_items(&self, batch_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<BatchItem>, RepoError>;
     /// Moves the batch item of `media_id` forward to `state` (never backwards or sideways between terminal
     /// states); returns its batch id when something changed.
-    async fn advance_item(&self, media_id: &str, state: MediaStatus, reason: Option<&str>, message: Option<&str>)
-        -> Result<Option<String>, RepoError>;
+    async fn advance_item(
+        &self,
+        media_id: &str,
+        state: MediaStatus,
+        reason: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<Option<String>, RepoError>;
     /// `sealed` → `completed` when no item is left unfinished, writing the event `make` builds in the same
     /// transaction; returns the completed batch and its counts, or `None` when it is not (yet) complete.
     async fn complete_batch_if_done(
@@ -251,7 +270,10 @@ pub struct RelayLock {
 }
 
 impl RelayLock {
-    pub(crate) fn new(inner: Option<Box<dyn std::any::Any + Send>>, listener: Option<sqlx::postgres::PgListener>) -> RelayLock {
+    pub(crate) fn new(
+        inner: Option<Box<dyn std::any::Any + Send>>,
+        listener: Option<sqlx::postgres::PgListener>,
+    ) -> RelayLock {
         RelayLock { _inner: inner, listener }
     }
 

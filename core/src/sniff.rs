@@ -60,7 +60,12 @@ pub fn supported_formats() -> String {
         }
         names.join(", ")
     };
-    format!("images: {}; videos: {}; audio: {}", group(MediaKind::Image), group(MediaKind::Video), group(MediaKind::Audio))
+    format!(
+        "images: {}; videos: {}; audio: {}",
+        group(MediaKind::Image),
+        group(MediaKind::Video),
+        group(MediaKind::Audio)
+    )
 }
 
 #[cfg(test)]

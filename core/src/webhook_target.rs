@@ -153,13 +153,28 @@ mod tests {
     #[tokio::test]
     async fn private_and_odd_targets_are_refused() {
         for u in [
-            "http://127.0.0.1/hook", "http://10.1.2.3/", "http://192.168.0.1/", "http://172.16.5.5/",
-            "http://169.254.169.254/latest/meta-data", "http://[::1]/", "http://[fd00::1]/", "http://0.0.0.0/",
-            "http://[::ffff:127.0.0.1]/", "http://localhost/", "http://100.64.0.1/",
+            "http://127.0.0.1/hook",
+            "http://10.1.2.3/",
+            "http://192.168.0.1/",
+            "http://172.16.5.5/",
+            "http://169.254.169.254/latest/meta-data",
+            "http://[::1]/",
+            "http://[fd00::1]/",
+            "http://0.0.0.0/",
+            "http://[::ffff:127.0.0.1]/",
+            "http://localhost/",
+            "http://100.64.0.1/",
             // Ranges that reach internal hosts through translation, or are not unicast at all.
-            "http://[64:ff9b::a00:1]/", "http://[2002:a00:1::1]/", "http://[fec0::1]/", "http://[ff02::1]/",
-            "http://224.0.0.1/", "http://198.18.0.1/", "http://240.0.0.1/", "http://255.255.255.255/",
-            "http://[::10.0.0.1]/", "http://192.0.0.8/",
+            "http://[64:ff9b::a00:1]/",
+            "http://[2002:a00:1::1]/",
+            "http://[fec0::1]/",
+            "http://[ff02::1]/",
+            "http://224.0.0.1/",
+            "http://198.18.0.1/",
+            "http://240.0.0.1/",
+            "http://255.255.255.255/",
+            "http://[::10.0.0.1]/",
+            "http://192.0.0.8/",
         ] {
             assert!(check(u, &strict()).await.is_err(), "{u} accepted");
         }

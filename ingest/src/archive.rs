@@ -86,7 +86,8 @@ impl Seek for SharedFile {
             SeekFrom::End(d) => self.len.checked_add_signed(d),
             SeekFrom::Current(d) => self.pos.checked_add_signed(d),
         };
-        self.pos = next.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))?;
+        self.pos =
+            next.ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "seek before the start"))?;
         Ok(self.pos)
     }
 }
@@ -145,10 +146,20 @@ fn plan(zip: &mut Archive, limits: &Limits) -> Result<Plan, ArchiveError> {
     let mut total = 0u64;
     for i in 0..zip.len() {
         let e = zip.by_index_raw(i).map_err(|e| ArchiveError::Unreadable(format!("entry {i}: {e}")))?;
-        let name = e.name().map_err(|err| ArchiveError::Unreadable(format!("entry {i} has an unreadable name: {err}")))?.to_string();
+        let name = e
+            .name()
+            .map_err(|err| ArchiveError::Unreadable(format!("entry {i} has an unreadable name: {err}")))?
+            .to_string();
         let parts: Vec<&str> = name.split(['/', '\\']).collect();
-        if name.starts_with('/') || name.starts_with('\\') || name.contains(':') || parts.contains(&"..") || e.enclosed_name().is_none() {
-            return Err(ArchiveError::Unsafe(format!("entry {name:?} would escape its folder (absolute or '..' path)")));
+        if name.starts_with('/')
+            || name.starts_with('\\')
+            || name.contains(':')
+            || parts.contains(&"..")
+            || e.enclosed_name().is_none()
+        {
+            return Err(ArchiveError::Unsafe(format!(
+                "entry {name:?} would escape its folder (absolute or '..' path)"
+            )));
         }
         if e.is_symlink() {
             return Err(ArchiveError::Unsafe(format!("entry {name:?} is a symbolic link")));

@@ -87,7 +87,10 @@ pub(crate) async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<
         announce_refusal(state, &key, reason, now).await;
         return Err(ApiError::unauthorized(format!("this API key was {reason}")));
     }
-    state.tenants.requests.check(&tenant.id, state.cfg.tenants.effective(&tenant.limits, TenantLimit::RequestsPerSec))?;
+    state
+        .tenants
+        .requests
+        .check(&tenant.id, state.cfg.tenants.effective(&tenant.limits, TenantLimit::RequestsPerSec))?;
     if KeyActivity::due(&state.keys.touched, &key.id, now) {
         let (repo, id) = (state.repo.clone(), key.id.clone());
         // Off the request's path: when a key was last used is worth a write a minute, not a wait.

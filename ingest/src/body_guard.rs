@@ -24,8 +24,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures::Stream;
-use std::future::Future;
 use mediamill_core::config::Limits;
+use std::future::Future;
 use tokio::time::{Instant, Sleep};
 
 use crate::error::ApiError;
@@ -66,7 +66,8 @@ pub async fn guard_bodies(State(st): State<AppState>, req: Request, next: Next) 
 /// Whether a request says it carries a body.
 fn declares_body(req: &Request) -> bool {
     let h = req.headers();
-    h.contains_key(axum::http::header::TRANSFER_ENCODING) || crate::routes::media::declared_length(h).is_some_and(|n| n > 0)
+    h.contains_key(axum::http::header::TRANSFER_ENCODING)
+        || crate::routes::media::declared_length(h).is_some_and(|n| n > 0)
 }
 
 /// The boundary of a multipart body, from its Content-Type.
@@ -138,16 +139,16 @@ impl Shape {
                     let finder = if self.stage == Stage::Preamble { &self.first } else { &self.later };
                     let delim_len = finder.needle().len();
                     match finder.find(&buf[at..]) {
-                    Some(i) => {
-                        if self.stage == Stage::Preamble {
-                            self.run += (at + i).saturating_sub(carried.max(at));
-                            self.check_run("text before the first multipart boundary")?;
-                        }
-                        at += i + delim_len;
-                        self.parts += 1;
-                        // The closing boundary counts as one more.
-                        if self.parts > self.max_parts + 1 {
-                            return Err(ApiError::new(
+                        Some(i) => {
+                            if self.stage == Stage::Preamble {
+                                self.run += (at + i).saturating_sub(carried.max(at));
+                                self.check_run("text before the first multipart boundary")?;
+                            }
+                            at += i + delim_len;
+                            self.parts += 1;
+                            // The closing boundary counts as one more.
+                            if self.parts > self.max_parts + 1 {
+                                return Err(ApiError::new(
                                 StatusCode::PAYLOAD_TOO_LARGE,
                                 "too_many_parts",
                                 format!(
@@ -156,19 +157,19 @@ impl Shape {
                                     self.max_parts
                                 ),
                             ));
+                            }
+                            self.stage = Stage::Header;
+                            self.run = 0;
                         }
-                        self.stage = Stage::Header;
-                        self.run = 0;
-                    }
-                    None => {
-                        let keep = (delim_len - 1).min(buf.len() - at);
-                        if self.stage == Stage::Preamble {
-                            self.run += (buf.len() - at).saturating_sub(carried.saturating_sub(at));
-                            self.check_run("text before the first multipart boundary")?;
+                        None => {
+                            let keep = (delim_len - 1).min(buf.len() - at);
+                            if self.stage == Stage::Preamble {
+                                self.run += (buf.len() - at).saturating_sub(carried.saturating_sub(at));
+                                self.check_run("text before the first multipart boundary")?;
+                            }
+                            self.tail = buf[buf.len() - keep..].to_vec();
+                            return Ok(());
                         }
-                        self.tail = buf[buf.len() - keep..].to_vec();
-                        return Ok(());
-                    }
                     }
                 }
                 Stage::Header => match memchr::memmem::find(&buf[at..], b"\r\n\r\n") {
@@ -338,7 +339,8 @@ mod tests {
 
     #[test]
     fn ordinary_bodies_pass_in_any_chunking() {
-        let b = body(&[("Content-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"", "data--Xy not a boundary")]);
+        let b =
+            body(&[("Content-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"", "data--Xy not a boundary")]);
         assert!(feed_all(&b).iter().all(Option::is_none));
     }
 

@@ -65,7 +65,11 @@ impl From<RepoError> for ApiError {
     fn from(e: RepoError) -> ApiError {
         tracing::warn!(error = %e, "repository");
         if e.is_transient() {
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "database_unavailable", "the database is unavailable; try again shortly")
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                "the database is unavailable; try again shortly",
+            )
         } else {
             ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
         }

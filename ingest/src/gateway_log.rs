@@ -105,7 +105,9 @@ fn request_id(req: &Request) -> String {
     req.headers()
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c)))
+        .filter(|v| {
+            !v.is_empty() && v.len() <= 64 && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+        })
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::now_v7().to_string())
 }
@@ -122,13 +124,21 @@ pub async fn log_requests(State(st): State<AppState>, mut req: Request, next: Ne
         tenant_id: None,
         key_id: None,
         method: req.method().to_string(),
-        route: req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "(no route)".into()),
+        route: req
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_else(|| "(no route)".into()),
         status: 0,
         bytes_in: 0,
         bytes_out: 0,
         latency_ms: 0.0,
         client: req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string()),
-        user_agent: req.headers().get("user-agent").and_then(|v| v.to_str().ok()).map(|s| s.chars().take(256).collect()),
+        user_agent: req
+            .headers()
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(|s| s.chars().take(256).collect()),
     };
     // The request's span continues the client's trace when it sent a W3C `traceparent`.
     let span = tracing::info_span!("http.request", method = %partial.method, route = %partial.route, request_id = %id);
@@ -141,7 +151,8 @@ pub async fn log_requests(State(st): State<AppState>, mut req: Request, next: Ne
     let status = res.status().as_u16().to_string();
     metrics::counter!("mediamill_http_requests_total", "route" => partial.route.clone(), "method" => partial.method.clone(), "status" => status)
         .increment(1);
-    metrics::histogram!("mediamill_http_request_seconds", "route" => partial.route.clone()).record(started.elapsed().as_secs_f64());
+    metrics::histogram!("mediamill_http_request_seconds", "route" => partial.route.clone())
+        .record(started.elapsed().as_secs_f64());
     if let Ok(v) = HeaderValue::from_str(&id) {
         res.headers_mut().insert("x-request-id", v);
     }
@@ -186,7 +197,10 @@ impl http_body::Body for Counted {
     type Data = Bytes;
     type Error = axum::Error;
 
-    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
         let this = self.get_mut();
         let r = Pin::new(&mut this.inner).poll_frame(cx);
         match &r {

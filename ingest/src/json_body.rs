@@ -46,8 +46,8 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<Option<T>, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    let v: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request("bad_json", format!("the body is not valid JSON: {e}")))?;
+    let v: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request("bad_json", format!("the body is not valid JSON: {e}")))?;
     if !v.is_object() {
         return Err(ApiError::bad_request("bad_json", "the body must be a JSON object"));
     }

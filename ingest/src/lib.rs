@@ -6,18 +6,18 @@
 
 pub mod archive;
 pub mod auth;
-pub mod gateway_log;
 mod body_guard;
 pub mod cors;
 mod error;
+pub mod gateway_log;
 mod json_body;
-mod rate;
-mod server;
-mod signed_url;
 pub mod live;
 mod metrics_handle;
 pub mod ops;
+mod rate;
 mod routes;
+mod server;
+mod signed_url;
 mod state;
 mod upload;
 

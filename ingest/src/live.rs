@@ -62,8 +62,11 @@ impl EventHub {
             .set("enable.auto.commit", "false")
             .create()?;
         let t = Topics::new(prefix);
-        let names =
-            [(t.name(topics::MEDIA_EVENTS), "media"), (t.name(topics::BATCH_EVENTS), "batch"), (t.name(topics::AUTH_EVENTS), "auth")];
+        let names = [
+            (t.name(topics::MEDIA_EVENTS), "media"),
+            (t.name(topics::BATCH_EVENTS), "batch"),
+            (t.name(topics::AUTH_EVENTS), "auth"),
+        ];
         let h = hub.clone();
         tokio::spawn(async move {
             // Partition counts come from metadata, which may not be there at once after `topics` ran.
@@ -90,8 +93,17 @@ impl EventHub {
                 let stream = names.iter().find(|(n, _)| n == m.topic()).map(|(_, s)| *s).unwrap_or("media");
                 let Ok(env) = envelope_from_message(&m) else { continue };
                 let key = m.key().map(|k| String::from_utf8_lossy(k).into_owned()).unwrap_or_default();
-                let json = serde_json::json!({"type": env.ty, "id": env.id, "time": env.time, "data": env.data}).to_string();
-                h.publish(LiveEvent { stream, key, partition: m.partition(), offset: m.offset(), id: env.id, ty: env.ty, json });
+                let json =
+                    serde_json::json!({"type": env.ty, "id": env.id, "time": env.time, "data": env.data}).to_string();
+                h.publish(LiveEvent {
+                    stream,
+                    key,
+                    partition: m.partition(),
+                    offset: m.offset(),
+                    id: env.id,
+                    ty: env.ty,
+                    json,
+                });
             }
         });
         Ok(hub)
@@ -113,7 +125,9 @@ impl EventHub {
         async move {
             loop {
                 match rx.recv().await {
-                    Ok(e) if e.stream == "auth" && e.ty == mediamill_core::event::KEY_REVOKED && e.key == key_id => return,
+                    Ok(e) if e.stream == "auth" && e.ty == mediamill_core::event::KEY_REVOKED && e.key == key_id => {
+                        return
+                    }
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
                 }
@@ -162,7 +176,15 @@ mod tests {
         let hub = EventHub { tx, recent: Mutex::new(VecDeque::new()) };
         for (i, key) in ["b1", "b2", "b1", "b1"].iter().enumerate() {
             let id = format!("ev{i}");
-            hub.publish(LiveEvent { stream: "batch", key: key.to_string(), partition: 0, offset: i as i64, id, ty: "t".into(), json: "{}".into() });
+            hub.publish(LiveEvent {
+                stream: "batch",
+                key: key.to_string(),
+                partition: 0,
+                offset: i as i64,
+                id,
+                ty: "t".into(),
+                json: "{}".into(),
+            });
         }
         let after: Vec<i64> = hub.since("batch", "b1", Some("ev0")).unwrap().iter().map(|e| e.offset).collect();
         assert_eq!(after, vec![2, 3]);
@@ -177,7 +199,15 @@ mod tests {
         // at other events. Ids are event ids, so an unknown one resumes nowhere (the snapshot covers it).
         let (tx, _) = broadcast::channel(8);
         let hub = EventHub { tx, recent: Mutex::new(VecDeque::new()) };
-        hub.publish(LiveEvent { stream: "media", key: "m".into(), partition: 0, offset: 0, id: "new".into(), ty: "t".into(), json: "{}".into() });
+        hub.publish(LiveEvent {
+            stream: "media",
+            key: "m".into(),
+            partition: 0,
+            offset: 0,
+            id: "new".into(),
+            ty: "t".into(),
+            json: "{}".into(),
+        });
         assert!(hub.since("media", "m", Some("old-event-id")).is_none());
     }
 }

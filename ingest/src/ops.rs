@@ -10,7 +10,10 @@ pub fn install_recorder() {
 }
 
 /// Serves `/metrics` and `/healthz` on `listener` until `shutdown` fires.
-pub async fn serve(listener: tokio::net::TcpListener, shutdown: mediamill_core::shutdown::Shutdown) -> std::io::Result<()> {
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    shutdown: mediamill_core::shutdown::Shutdown,
+) -> std::io::Result<()> {
     install_recorder();
     let app = Router::new()
         .route("/metrics", get(crate::routes::health::metrics))

@@ -77,7 +77,10 @@ impl RateLimiter {
             ),
         )
         .with_header(header::RETRY_AFTER, wait.to_string())
-        .with_header(HeaderName::from_static("ratelimit-policy"), format!("\"requests\";q={burst};w={}", burst.div_ceil(rate)))
+        .with_header(
+            HeaderName::from_static("ratelimit-policy"),
+            format!("\"requests\";q={burst};w={}", burst.div_ceil(rate)),
+        )
         .with_header(HeaderName::from_static("ratelimit"), format!("\"requests\";r=0;t={wait}")))
     }
 
@@ -111,13 +114,18 @@ pub struct Slot {
 impl Slots {
     /// A slot for `key` if it holds fewer than `max` (0: unlimited); `what`/`setting` name it in the refusal.
     pub fn take(self: &Arc<Self>, key: &str, max: u64, what: &str, setting: &str) -> Result<Slot, ApiError> {
-        let mut counts = self.counts.lock().map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))?;
+        let mut counts = self
+            .counts
+            .lock()
+            .map_err(|_| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error"))?;
         let n = counts.entry(key.to_string()).or_insert(0);
         if max > 0 && *n >= max {
             return Err(ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "too_many_concurrent",
-                format!("this tenant has {max} {what} open on this instance already ({setting}); try again when one ends"),
+                format!(
+                    "this tenant has {max} {what} open on this instance already ({setting}); try again when one ends"
+                ),
             )
             .with_header(header::RETRY_AFTER, "1"));
         }

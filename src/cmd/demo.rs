@@ -32,13 +32,9 @@ pub async fn run(mut cfg: Config, args: Args, data_dir: &std::path::Path) -> any
     let running = up::start(cfg).await?;
     let key = running.new_key.clone().context("a fresh data folder always gets a new key")?;
     eprintln!("demo: pipeline up on http://{} (embedded: SQLite, local disk, in-process broker)", running.addr);
-    let rows = qa::check(&qa::Args {
-        dir: args.fixtures.clone(),
-        url: format!("http://{}", running.addr),
-        key,
-        timeout: 120,
-    })
-    .await;
+    let rows =
+        qa::check(&qa::Args { dir: args.fixtures.clone(), url: format!("http://{}", running.addr), key, timeout: 120 })
+            .await;
     running.stop().await;
     let rows = rows?;
     println!();

@@ -44,7 +44,8 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// The events of a requeue: a fresh job, the `uploaded` event, and `batch.reopened` when a batch reopened.
 pub fn requeue_events(m: &Media, attempt: u32, reopened: Option<(&Batch, &BatchCounts)>) -> Vec<OutboxEvent> {
-    let mut evs = vec![job_event(m, attempt), media_event(m, event::MEDIA_UPLOADED, &MediaEvent::of(m, MediaStatus::Uploaded))];
+    let mut evs =
+        vec![job_event(m, attempt), media_event(m, event::MEDIA_UPLOADED, &MediaEvent::of(m, MediaStatus::Uploaded))];
     if let Some((b, c)) = reopened {
         evs.push(batch_event(b, c, event::BATCH_REOPENED));
     }
@@ -60,7 +61,13 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
             println!("id\tstatus\tkind\tbatch\tidle_s");
             for m in &items {
                 let idle = (now_ms() - m.updated_at) / 1000;
-                println!("{}\t{}\t{}\t{}\t{idle}", m.id, m.status.as_str(), m.kind.as_str(), m.batch_id.as_deref().unwrap_or("-"));
+                println!(
+                    "{}\t{}\t{}\t{}\t{idle}",
+                    m.id,
+                    m.status.as_str(),
+                    m.kind.as_str(),
+                    m.batch_id.as_deref().unwrap_or("-")
+                );
             }
             eprintln!("{} stuck item(s) idle for more than {}s", items.len(), older_than.as_secs());
         }

@@ -79,7 +79,9 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
             let repo = super::data::open_existing(&cfg, data).await?;
             let tenants = match tenant {
                 Some(name) => vec![repo.find_tenant(&name).await?.ok_or_else(|| {
-                    anyhow::anyhow!("no tenant named {name:?}; `mediamill keys list` without --tenant lists every tenant's keys")
+                    anyhow::anyhow!(
+                        "no tenant named {name:?}; `mediamill keys list` without --tenant lists every tenant's keys"
+                    )
                 })?],
                 None => repo.list_tenants().await?,
             };

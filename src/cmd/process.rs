@@ -51,7 +51,8 @@ fn one(path: &Path, out: &Path, s: &Settings) -> Result<serde_json::Value, Failu
     if meta.len() > limit {
         return Err(("too_large".into(), format!("file is {} bytes; the limit is {limit} bytes ({key})", meta.len())));
     }
-    let stem = path.file_name().map(|s| s.to_string_lossy().replace(['/', '\\'], "_")).unwrap_or_else(|| "input".into());
+    let stem =
+        path.file_name().map(|s| s.to_string_lossy().replace(['/', '\\'], "_")).unwrap_or_else(|| "input".into());
     let dir = out.join(stem);
     let existed = dir.exists();
     std::fs::create_dir_all(&dir).map_err(write_err)?;

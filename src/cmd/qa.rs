@@ -53,7 +53,8 @@ pub struct Row {
 /// Runs the check and prints the table; returns the rows.
 pub async fn check(args: &Args) -> anyhow::Result<Vec<Row>> {
     let manifest_path = args.dir.join("expected.toml");
-    let text = std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
+    let text =
+        std::fs::read_to_string(&manifest_path).with_context(|| format!("reading {}", manifest_path.display()))?;
     let manifest: BTreeMap<String, Expect> =
         toml::from_str(&text).with_context(|| format!("parsing {}", manifest_path.display()))?;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
@@ -155,7 +156,13 @@ async fn settle(
     }
 }
 
-async fn check_item(http: &reqwest::Client, auth: &str, item: &serde_json::Value, exp: &Expect, problems: &mut Vec<String>) {
+async fn check_item(
+    http: &reqwest::Client,
+    auth: &str,
+    item: &serde_json::Value,
+    exp: &Expect,
+    problems: &mut Vec<String>,
+) {
     if let (Some(w), Some(h)) = (exp.width, exp.height) {
         let got = (item["width"].as_u64().unwrap_or(0) as u32, item["height"].as_u64().unwrap_or(0) as u32);
         if got != (w, h) {
@@ -219,7 +226,8 @@ async fn fetch(http: &reqwest::Client, auth: &str, url: &str) -> anyhow::Result<
         let codecs = p.video.iter().map(|v| v.codec.clone()).chain(p.audio.iter().map(|a| a.codec.clone())).collect();
         return Ok(Fetched { content_type, width, height, duration: Some(p.duration_secs), codecs });
     }
-    let (width, height) = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format()?.into_dimensions()?;
+    let (width, height) =
+        image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format()?.into_dimensions()?;
     Ok(Fetched { content_type, width, height, duration: None, codecs: vec![] })
 }
 

@@ -74,7 +74,13 @@ fn figures(rs: &[&RequestRecord], window_secs: f64, suggest: bool) -> Figures {
         *per_second.entry(r.time / 1000).or_default() += 1;
     }
     let peak = per_second.values().copied().max().unwrap_or(0);
-    let ratio = |lo: u16, hi: u16| if n == 0 { 0.0 } else { rs.iter().filter(|r| (lo..=hi).contains(&r.status)).count() as f64 / n as f64 };
+    let ratio = |lo: u16, hi: u16| {
+        if n == 0 {
+            0.0
+        } else {
+            rs.iter().filter(|r| (lo..=hi).contains(&r.status)).count() as f64 / n as f64
+        }
+    };
     Figures {
         requests: n,
         per_sec: n as f64 / window_secs.max(1.0),
@@ -101,10 +107,13 @@ pub fn report(records: &[RequestRecord], window_secs: u64) -> Report {
     Report {
         window_secs,
         records: records.len() as u64,
-        tenants: by_tenant.into_iter().map(|(k, rs)| {
-            let suggest = k != "anonymous";
-            (k, figures(&rs, w, suggest))
-        }).collect(),
+        tenants: by_tenant
+            .into_iter()
+            .map(|(k, rs)| {
+                let suggest = k != "anonymous";
+                (k, figures(&rs, w, suggest))
+            })
+            .collect(),
         routes: by_route.into_iter().map(|(k, rs)| (k, figures(&rs, w, false))).collect(),
     }
 }
@@ -172,7 +181,9 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
     println!("{} requests in the last {} s", rep.records, rep.window_secs);
     for (title, rows) in [("tenant", &rep.tenants), ("route", &rep.routes)] {
         println!();
-        println!("{title}\trequests\tper_s\t4xx\t5xx\tp50_ms\tp99_ms\tbytes_in\tbytes_out\tpeak_per_s\tsuggested_limit");
+        println!(
+            "{title}\trequests\tper_s\t4xx\t5xx\tp50_ms\tp99_ms\tbytes_in\tbytes_out\tpeak_per_s\tsuggested_limit"
+        );
         for (k, f) in rows {
             println!(
                 "{k}\t{}\t{:.2}\t{:.1}%\t{:.1}%\t{:.1}\t{:.1}\t{}\t{}\t{}\t{}",

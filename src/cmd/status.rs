@@ -39,12 +39,15 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
     let t = Topics::new(&cfg.kafka.topic_prefix);
     let mut groups = Vec::new();
     for (group, topics) in consumer_groups(&cfg, &t) {
-        let g = groups::group_status(&brokers, &group, &topics, timeout).await.with_context(|| format!("reading group {group}"))?;
+        let g = groups::group_status(&brokers, &group, &topics, timeout)
+            .await
+            .with_context(|| format!("reading group {group}"))?;
         groups.push(g);
     }
     let (b, dlq) = (brokers.clone(), t.name(topics::JOBS_DLQ));
-    let dlq_messages =
-        tokio::task::spawn_blocking(move || mediamill_core::kafka::dlq::size(&b, &dlq)).await?.context("reading the dead-letter topic")?;
+    let dlq_messages = tokio::task::spawn_blocking(move || mediamill_core::kafka::dlq::size(&b, &dlq))
+        .await?
+        .context("reading the dead-letter topic")?;
     let status = Status { groups, dlq_messages, database };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&status)?);
@@ -70,8 +73,11 @@ fn print_tables(s: &Status) {
     println!("{:<28} {:<31} {:>7}  {:<24} {:>10} {:>8}", "group", "state", "members", "topic", "partitions", "lag");
     for g in &s.groups {
         for (i, t) in g.topics.iter().enumerate() {
-            let (name, state, members) =
-                if i == 0 { (g.group.as_str(), g.state.as_str(), g.members.len().to_string()) } else { ("", "", String::new()) };
+            let (name, state, members) = if i == 0 {
+                (g.group.as_str(), g.state.as_str(), g.members.len().to_string())
+            } else {
+                ("", "", String::new())
+            };
             println!("{name:<28} {state:<31} {members:>7}  {:<24} {:>10} {:>8}", t.topic, t.partitions, t.lag);
         }
     }

@@ -37,7 +37,10 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
     let repo = super::data::open_existing(&cfg, data).await?;
     match args.action {
         Action::Set { name, keep_gps, limits, cors_origins } => {
-            anyhow::ensure!(!name.trim().is_empty() && name.len() <= 200, "the tenant name must be 1 to 200 characters");
+            anyhow::ensure!(
+                !name.trim().is_empty() && name.len() <= 200,
+                "the tenant name must be 1 to 200 characters"
+            );
             anyhow::ensure!(
                 keep_gps.is_some() || !limits.is_empty() || !cors_origins.is_empty(),
                 "nothing to set: give --keep-gps, --limit KEY=VALUE and/or --cors-origin ORIGIN"
@@ -58,7 +61,10 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
             if !cors_origins.is_empty() {
                 let origins: Vec<String> = cors_origins.into_iter().filter(|o| o != "none").collect();
                 anyhow::ensure!(repo.set_tenant_cors(&name, &origins).await?, "no tenant {name}");
-                println!("tenant {name}: cors_origins = {}", if origins.is_empty() { "none".into() } else { origins.join(", ") });
+                println!(
+                    "tenant {name}: cors_origins = {}",
+                    if origins.is_empty() { "none".into() } else { origins.join(", ") }
+                );
             }
         }
         Action::Show { name } => {
@@ -88,7 +94,11 @@ fn parse_origin(s: &str) -> Result<String, String> {
         return Ok(s.into());
     }
     let u = url::Url::parse(s).map_err(|e| format!("{s:?} is not an origin: {e}"))?;
-    let ok = matches!(u.scheme(), "http" | "https") && u.host_str().is_some() && u.path() == "/" && u.query().is_none() && !s.ends_with('/');
+    let ok = matches!(u.scheme(), "http" | "https")
+        && u.host_str().is_some()
+        && u.path() == "/"
+        && u.query().is_none()
+        && !s.ends_with('/');
     if !ok {
         return Err(format!("{s:?} is not an origin: scheme://host[:port], without a path"));
     }

@@ -10,8 +10,10 @@ pub async fn run(cfg: Config) -> anyhow::Result<()> {
     let tiers = &cfg.worker.retry_tiers_secs;
     let wait = Duration::from_secs(cfg.server.startup_wait_secs);
     let brokers = &cfg.kafka.brokers;
-    let created =
-        crate::roles::wait_for(&format!("kafka at {brokers}"), wait, || mediamill_core::kafka::create_topics(&cfg.kafka, tiers)).await?;
+    let created = crate::roles::wait_for(&format!("kafka at {brokers}"), wait, || {
+        mediamill_core::kafka::create_topics(&cfg.kafka, tiers)
+    })
+    .await?;
     for t in mediamill_core::topics::Topics::new(&cfg.kafka.topic_prefix).all(tiers) {
         let state = if created.contains(&t.0) { "created" } else { "exists" };
         println!("{state}\t{}", t.0);

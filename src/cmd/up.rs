@@ -83,7 +83,11 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
         tracing::info!(requeued, "re-enqueued unfinished media from the database");
     }
     let new_key = b.first_key().await?;
-    let mut tasks = vec![b.spawn_relay(sd.clone())?, b.spawn_image_worker(sd.clone()).await?, b.spawn_video_worker(sd.clone()).await?];
+    let mut tasks = vec![
+        b.spawn_relay(sd.clone())?,
+        b.spawn_image_worker(sd.clone()).await?,
+        b.spawn_video_worker(sd.clone()).await?,
+    ];
     tasks.extend(b.spawn_retry_forwarder(sd.clone())?);
     tasks.extend(b.spawn_batch(sd.clone()));
     tasks.extend(b.spawn_notify(sd.clone())?);
@@ -109,7 +113,8 @@ pub async fn run(mut cfg: Config, args: Args, data: &std::path::Path) -> anyhow:
     let local = cfg.store.backend == mediamill_core::config::StoreBackend::Local;
     let running = start(cfg).await?;
     // Operator commands (`dlq list`, …) reach the in-process broker through this file while `up` runs.
-    let _broker_file = if running.embedded { Some(super::data::BrokerFile::write(data, &running.brokers)?) } else { None };
+    let _broker_file =
+        if running.embedded { Some(super::data::BrokerFile::write(data, &running.brokers)?) } else { None };
     let broker = if running.embedded { "embedded broker" } else { "external broker" };
     eprintln!("mediamill up: API on http://{} ({broker}). Ctrl-C stops it.", running.addr);
     eprintln!(

@@ -267,13 +267,23 @@ impl Pipeline {
             if matches!(s, "processed" | "failed") || status == 410 {
                 return item;
             }
-            assert!(Instant::now() < deadline, "{id} never settled: {item}\nworker log:\n{}\nvideo log:\n{}", self.log("worker"), self.log("video"));
+            assert!(
+                Instant::now() < deadline,
+                "{id} never settled: {item}\nworker log:\n{}\nvideo log:\n{}",
+                self.log("worker"),
+                self.log("video")
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// Every message on one of this pipeline's topics, from the beginning: (key, headers, body).
-    pub fn read_topic(&self, logical: &str, want: usize, wait: Duration) -> Vec<(String, std::collections::BTreeMap<String, String>, Vec<u8>)> {
+    pub fn read_topic(
+        &self,
+        logical: &str,
+        want: usize,
+        wait: Duration,
+    ) -> Vec<(String, std::collections::BTreeMap<String, String>, Vec<u8>)> {
         use rdkafka::consumer::{BaseConsumer, Consumer};
         use rdkafka::message::{Headers, Message};
         let c: BaseConsumer = rdkafka::ClientConfig::new()
@@ -417,4 +427,3 @@ mod guard_tests {
         assert!(wait_gone(pid), "sleep {pid} outlived the thread that started it");
     }
 }
-

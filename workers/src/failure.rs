@@ -78,7 +78,8 @@ impl ProcessError {
 
     /// A panic caught around processing, as the `crashed` failure it is.
     pub fn from_panic(payload: Box<dyn std::any::Any + Send>) -> ProcessError {
-        let msg = payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned());
+        let msg =
+            payload.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| payload.downcast_ref::<String>().cloned());
         ProcessError::Crashed(msg.unwrap_or_else(|| "panic".into()))
     }
 

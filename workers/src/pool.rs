@@ -53,8 +53,12 @@ mod tests {
         let pool = CpuPool::new(2);
         let r: Result<(), _> = pool.run(Duration::from_secs(5), || panic!("boom")).await;
         assert_eq!(r, Err(ProcessError::Crashed("boom".into())));
-        let r: Result<(), _> =
-            pool.run(Duration::from_millis(50), || { std::thread::sleep(Duration::from_millis(500)); Ok(()) }).await;
+        let r: Result<(), _> = pool
+            .run(Duration::from_millis(50), || {
+                std::thread::sleep(Duration::from_millis(500));
+                Ok(())
+            })
+            .await;
         assert_eq!(r, Err(ProcessError::Timeout(0)));
         assert_eq!(pool.run(Duration::from_secs(5), || Ok(7)).await, Ok(7));
     }

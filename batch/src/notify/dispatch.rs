@@ -74,7 +74,8 @@ impl Dispatcher {
             let full = free > 0 && due.len() as u32 == free;
             for d in due {
                 if !this.take_target(&d.target_id) {
-                    metrics::counter!("mediamill_notifications_deferred_total", "channel" => d.channel.as_str()).increment(1);
+                    metrics::counter!("mediamill_notifications_deferred_total", "channel" => d.channel.as_str())
+                        .increment(1);
                     continue;
                 }
                 let Ok(permit) = slots.clone().try_acquire_owned() else {
@@ -139,7 +140,8 @@ impl Dispatcher {
         } else {
             AfterAttempt::RetryAt(now_ms() + backoff(&self.cfg, attempts).as_millis() as i64)
         };
-        metrics::counter!("mediamill_notifications_total", "channel" => d.channel.as_str(), "ok" => a.ok().to_string()).increment(1);
+        metrics::counter!("mediamill_notifications_total", "channel" => d.channel.as_str(), "ok" => a.ok().to_string())
+            .increment(1);
         if let Err(e) = self.repo.record_attempt(&d, &a, next).await {
             tracing::warn!(delivery = %d.id, error = %e, "notifier: recording attempt (the lease expires and it is sent again)");
             return;

@@ -24,7 +24,11 @@ impl EmailSender {
     /// One attempt at a delivery.
     pub async fn send(&self, d: &Delivery) -> Attempt {
         let started = Instant::now();
-        let fail = |e: String| Attempt { status_code: None, error: Some(e), duration_ms: started.elapsed().as_millis() as u64 };
+        let fail = |e: String| Attempt {
+            status_code: None,
+            error: Some(e),
+            duration_ms: started.elapsed().as_millis() as u64,
+        };
         let Some(t) = &self.transport else { return fail("email is not configured (notify.smtp_host)".into()) };
         let payload: serde_json::Value = serde_json::from_str(&d.payload).unwrap_or_default();
         let subject = subject(&d.event_type, &payload["data"]);
@@ -43,12 +47,9 @@ impl EmailSender {
             )
         };
         let msg = match (self.from.parse(), d.target.parse()) {
-            (Ok(from), Ok(to)) => Message::builder()
-                .from(from)
-                .to(to)
-                .subject(subject)
-                .header(ContentType::TEXT_PLAIN)
-                .body(body),
+            (Ok(from), Ok(to)) => {
+                Message::builder().from(from).to(to).subject(subject).header(ContentType::TEXT_PLAIN).body(body)
+            }
             (Err(e), _) => return fail(format!("bad notify.smtp_from: {e}")),
             (_, Err(e)) => return fail(format!("bad recipient address: {e}")),
         };
@@ -57,7 +58,11 @@ impl EmailSender {
             Err(e) => return fail(format!("building the message: {e}")),
         };
         match t.send(msg).await {
-            Ok(r) => Attempt { status_code: Some(r.code().to_string().parse().unwrap_or(250)), error: None, duration_ms: started.elapsed().as_millis() as u64 },
+            Ok(r) => Attempt {
+                status_code: Some(r.code().to_string().parse().unwrap_or(250)),
+                error: None,
+                duration_ms: started.elapsed().as_millis() as u64,
+            },
             Err(e) => fail(format!("SMTP: {e}")),
         }
     }

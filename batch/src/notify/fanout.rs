@@ -29,7 +29,14 @@ pub fn payload(env: &Envelope) -> String {
     .to_string()
 }
 
-fn delivery(env: &Envelope, tenant_id: &str, channel: Channel, target_id: &str, target: &str, secret: Option<String>) -> Delivery {
+fn delivery(
+    env: &Envelope,
+    tenant_id: &str,
+    channel: Channel,
+    target_id: &str,
+    target: &str,
+    secret: Option<String>,
+) -> Delivery {
     let to = DeliveryTarget { tenant_id, channel, target_id, target, secret };
     Delivery::pending(to, env.id.clone(), env.ty.clone(), payload(env))
 }
@@ -48,7 +55,14 @@ impl Fanout {
             if let Some(batch_id) = env.data["batch_id"].as_str() {
                 if let Some(b) = self.repo.get_batch(tenant_id, batch_id).await? {
                     if let Some(url) = &b.webhook_url {
-                        out.push(delivery(env, tenant_id, Channel::Webhook, &format!("batch:{batch_id}"), url, b.webhook_secret.clone()));
+                        out.push(delivery(
+                            env,
+                            tenant_id,
+                            Channel::Webhook,
+                            &format!("batch:{batch_id}"),
+                            url,
+                            b.webhook_secret.clone(),
+                        ));
                     }
                 }
             }

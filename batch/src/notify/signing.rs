@@ -14,7 +14,8 @@ pub fn sign_all(secrets: &str, id: &str, timestamp: i64, body: &str) -> String {
 
 /// The `webhook-signature` header value for one message.
 pub fn sign(secret: &str, id: &str, timestamp: i64, body: &str) -> String {
-    let key = STANDARD.decode(secret.strip_prefix("whsec_").unwrap_or(secret)).unwrap_or_else(|_| secret.as_bytes().to_vec());
+    let key =
+        STANDARD.decode(secret.strip_prefix("whsec_").unwrap_or(secret)).unwrap_or_else(|_| secret.as_bytes().to_vec());
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).expect("HMAC takes keys of any length");
     mac.update(format!("{id}.{timestamp}.{body}").as_bytes());
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))

@@ -28,12 +28,13 @@ impl reqwest::dns::Resolve for PublicResolver {
         let host = name.as_str().to_string();
         Box::pin(async move {
             // The port is the connector's to add; 0 here is replaced by the URL's.
-            let addrs = target::vetted_addrs(&host, 0, &policy).await.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            let addrs = target::vetted_addrs(&host, 0, &policy)
+                .await
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
             Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
         })
     }
 }
-
 
 impl WebhookSender {
     /// A client with the timeout, no redirects, no proxy and the vetting resolver; failing to build one is
@@ -130,7 +131,8 @@ mod tests {
         // resolves it through the vetting resolver, so the request never leaves.
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let s = WebhookSender::new(Duration::from_secs(2), target::Policy { allow_private: false, ports: vec![port] }).unwrap();
+        let s = WebhookSender::new(Duration::from_secs(2), target::Policy { allow_private: false, ports: vec![port] })
+            .unwrap();
         let d = Delivery { target: format!("http://localhost:{port}/hook"), ..test_delivery() };
         let a = s.send(&d).await;
         assert_eq!(a.status_code, None);

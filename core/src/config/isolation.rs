@@ -32,13 +32,18 @@ const MIN_MEMORY_MB: u64 = 64;
 impl IsolationConfig {
     /// Checks the limits.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        for (key, mb) in [("isolation.image_memory_mb", self.image_memory_mb), ("isolation.video_memory_mb", self.video_memory_mb)] {
+        for (key, mb) in
+            [("isolation.image_memory_mb", self.image_memory_mb), ("isolation.video_memory_mb", self.video_memory_mb)]
+        {
             if mb < MIN_MEMORY_MB {
                 return Err(ConfigError::Invalid { key, problem: format!("must be at least {MIN_MEMORY_MB} (MiB)") });
             }
         }
         if self.max_jobs_per_child == 0 {
-            return Err(ConfigError::Invalid { key: "isolation.max_jobs_per_child", problem: "must be greater than 0".into() });
+            return Err(ConfigError::Invalid {
+                key: "isolation.max_jobs_per_child",
+                problem: "must be greater than 0".into(),
+            });
         }
         Ok(())
     }

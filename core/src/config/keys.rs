@@ -94,14 +94,19 @@ mod tests {
     fn a_typo_is_named_with_the_nearest_key() {
         let given = dict_of(Toml::string("[notify]\nallow_private_target = true\n"));
         let u = first_unknown(&known(), &given, Spelling::File).unwrap();
-        assert_eq!(u, Unknown { key: "notify.allow_private_target".into(), nearest: "notify.allow_private_targets".into() });
+        assert_eq!(
+            u,
+            Unknown { key: "notify.allow_private_target".into(), nearest: "notify.allow_private_targets".into() }
+        );
         let given = dict_of(Toml::string("[limts]\nmax_image_bytes = 5\n"));
         assert_eq!(first_unknown(&known(), &given, Spelling::File).unwrap().nearest, "limits");
     }
 
     #[test]
     fn elements_of_lists_of_tables_are_checked() {
-        let given = dict_of(Toml::string("[[image.variants]]\nname = \"a\"\nlong_edge = 5\nformats = [\"jpeg\"]\nqualty = 3\n"));
+        let given = dict_of(Toml::string(
+            "[[image.variants]]\nname = \"a\"\nlong_edge = 5\nformats = [\"jpeg\"]\nqualty = 3\n",
+        ));
         let u = first_unknown(&known(), &given, Spelling::File).unwrap();
         assert_eq!((u.key.as_str(), u.nearest.as_str()), ("image.variants.0.qualty", "image.variants.0.quality"));
     }

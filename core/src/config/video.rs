@@ -81,7 +81,10 @@ impl VideoConfig {
         }
         for r in &self.renditions {
             if !super::is_safe_name(&r.name) || r.short_edge < 16 || r.short_edge > 8192 {
-                return bad("video.renditions", format!("{:?} needs a name of letters, digits, '-' or '_' and a short_edge of 16–8192", r.name));
+                return bad(
+                    "video.renditions",
+                    format!("{:?} needs a name of letters, digits, '-' or '_' and a short_edge of 16–8192", r.name),
+                );
             }
         }
         if !PRESETS.contains(&self.preset.as_str()) {

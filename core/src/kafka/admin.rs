@@ -37,12 +37,19 @@ pub async fn create_topics(cfg: &KafkaConfig, retry_tiers_secs: &[u64]) -> Resul
 
 /// The configured topics the cluster does not have yet (all of them when no broker answers within `timeout`).
 /// Roles call this at start to wait for `mediamill topics`, which an orchestrator may run beside them.
-pub async fn missing_topics(cfg: &KafkaConfig, retry_tiers_secs: &[u64], timeout: Duration) -> Result<Vec<String>, KafkaError> {
+pub async fn missing_topics(
+    cfg: &KafkaConfig,
+    retry_tiers_secs: &[u64],
+    timeout: Duration,
+) -> Result<Vec<String>, KafkaError> {
     let client: BaseConsumer = base_config(&cfg.brokers).create()?;
-    let wanted: Vec<String> = Topics::new(&cfg.topic_prefix).all(retry_tiers_secs).into_iter().map(|(t, _)| t).collect();
+    let wanted: Vec<String> =
+        Topics::new(&cfg.topic_prefix).all(retry_tiers_secs).into_iter().map(|(t, _)| t).collect();
     // fetch_metadata blocks on the network: keep it off the async threads.
     let meta = tokio::task::spawn_blocking(move || {
-        client.fetch_metadata(None, timeout).map(|m| m.topics().iter().map(|t| t.name().to_string()).collect::<Vec<_>>())
+        client
+            .fetch_metadata(None, timeout)
+            .map(|m| m.topics().iter().map(|t| t.name().to_string()).collect::<Vec<_>>())
     })
     .await
     .map_err(|e| KafkaError::Other(format!("metadata task: {e}")))??;

@@ -49,7 +49,10 @@ pub trait Handler: Send + Sync + 'static {
 
 /// A panic's message, when it carried one.
 fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
-    p.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| p.downcast_ref::<String>().cloned()).unwrap_or_else(|| "panic".into())
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "panic".into())
 }
 
 /// How to consume.
@@ -229,7 +232,8 @@ pub async fn run_consumer(
 
 /// Applies the rebalances librdkafka reported since the last call to the offset tracker; true if any.
 fn apply_rebalances(consumer: &StreamConsumer<Ctx>, tracker: &mut OffsetTracker, in_flight: usize) -> bool {
-    let events: Vec<RebalanceEvent> = consumer.context().events.lock().map(|mut e| e.drain(..).collect()).unwrap_or_default();
+    let events: Vec<RebalanceEvent> =
+        consumer.context().events.lock().map(|mut e| e.drain(..).collect()).unwrap_or_default();
     let any = !events.is_empty();
     for ev in events {
         match ev {

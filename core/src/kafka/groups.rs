@@ -30,7 +30,12 @@ pub struct TopicLag {
 }
 
 /// The state, members and lag of `group` on each of `topics`.
-pub async fn group_status(brokers: &str, group: &str, topics: &[String], timeout: Duration) -> Result<GroupStatus, KafkaError> {
+pub async fn group_status(
+    brokers: &str,
+    group: &str,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<GroupStatus, KafkaError> {
     let mut cfg = base_config(brokers);
     // Reading a group's committed offsets needs its id; the client never subscribes, so it never joins.
     cfg.set("group.id", group).set("enable.auto.commit", "false");
@@ -42,7 +47,10 @@ pub async fn group_status(brokers: &str, group: &str, topics: &[String], timeout
             Ok(list) => match list.groups().first() {
                 Some(g) => (
                     g.state().to_string(),
-                    g.members().iter().map(|m| format!("{}@{}", m.client_id(), m.client_host().trim_start_matches('/'))).collect(),
+                    g.members()
+                        .iter()
+                        .map(|m| format!("{}@{}", m.client_id(), m.client_host().trim_start_matches('/')))
+                        .collect(),
                 ),
                 None => ("Unknown".to_string(), Vec::new()),
             },
@@ -81,6 +89,8 @@ fn partitions(client: &BaseConsumer, topic: &str, timeout: Duration) -> Result<V
 }
 
 /// librdkafka's admin calls block on the network: keep them off the async threads.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, KafkaError> + Send + 'static) -> Result<T, KafkaError> {
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, KafkaError> + Send + 'static,
+) -> Result<T, KafkaError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| KafkaError::Other(format!("kafka task: {e}")))?
 }

@@ -41,7 +41,13 @@ impl EventProducer {
     }
 
     /// Sends raw bytes with raw headers (dead letters keep the message as it came).
-    pub async fn send_raw(&self, topic: &str, key: Option<&str>, payload: &[u8], headers: &[(String, Vec<u8>)]) -> Result<(), KafkaError> {
+    pub async fn send_raw(
+        &self,
+        topic: &str,
+        key: Option<&str>,
+        payload: &[u8],
+        headers: &[(String, Vec<u8>)],
+    ) -> Result<(), KafkaError> {
         let mut hs = OwnedHeaders::new_with_capacity(headers.len());
         for (k, v) in headers {
             hs = hs.insert(Header { key: k, value: Some(v.as_slice()) });

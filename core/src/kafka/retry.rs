@@ -32,8 +32,12 @@ fn header<'a>(job: &'a OwnedJob, name: &str) -> Option<&'a str> {
 /// headers) and the three retry headers.
 pub fn park_headers(job: &OwnedJob, tier: usize, delay: Duration) -> Vec<(String, Vec<u8>)> {
     let due = crate::repo::now_ms() + delay.as_millis() as i64;
-    let mut h: Vec<(String, Vec<u8>)> =
-        job.headers.iter().filter(|(k, _)| ![TIER_HEADER, DUE_HEADER, ORIGIN_HEADER].contains(&k.as_str())).cloned().collect();
+    let mut h: Vec<(String, Vec<u8>)> = job
+        .headers
+        .iter()
+        .filter(|(k, _)| ![TIER_HEADER, DUE_HEADER, ORIGIN_HEADER].contains(&k.as_str()))
+        .cloned()
+        .collect();
     let origin = header(job, ORIGIN_HEADER).map(str::to_string).unwrap_or_else(|| job.topic.clone());
     h.push((TIER_HEADER.into(), tier.to_string().into_bytes()));
     h.push((DUE_HEADER.into(), due.to_string().into_bytes()));
@@ -108,7 +112,8 @@ mod tests {
         assert_eq!(header(&again, "ce_id"), Some("e1"));
         let h2 = park_headers(&again, 1, Duration::from_secs(300));
         assert_eq!(h2.iter().filter(|(k, _)| k == TIER_HEADER).count(), 1, "no duplicate retry headers");
-        let due: i64 = std::str::from_utf8(&h2.iter().find(|(k, _)| k == DUE_HEADER).unwrap().1).unwrap().parse().unwrap();
+        let due: i64 =
+            std::str::from_utf8(&h2.iter().find(|(k, _)| k == DUE_HEADER).unwrap().1).unwrap().parse().unwrap();
         assert!(due > crate::repo::now_ms() + 290_000);
     }
 }

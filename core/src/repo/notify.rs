@@ -25,15 +25,25 @@ pub trait NotifyRepo: Send + Sync {
     /// Deletes an endpoint and drops its pending deliveries; `false` if the tenant has no such endpoint.
     /// Makes `new_secret` the endpoint's secret; the old one keeps signing beside it until `overlap_until`
     /// (ms). `None` if the tenant has no such endpoint.
-    async fn rotate_endpoint_secret(&self, tenant_id: &str, id: &str, new_secret: &str, overlap_until: i64)
-        -> Result<Option<Endpoint>, RepoError>;
+    async fn rotate_endpoint_secret(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        new_secret: &str,
+        overlap_until: i64,
+    ) -> Result<Option<Endpoint>, RepoError>;
     async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError>;
     /// Disables an endpoint with the reason the tenant will see; its pending deliveries die.
     async fn disable_endpoint(&self, id: &str, reason: &str) -> Result<(), RepoError>;
 
     /// Stores a recipient (unconfirmed: `confirm_token_hash` is what its link must match) with its
     /// confirmation delivery, in one transaction.
-    async fn create_recipient(&self, r: &EmailRecipient, confirm_token_hash: &str, confirmation: &Delivery) -> Result<(), RepoError>;
+    async fn create_recipient(
+        &self,
+        r: &EmailRecipient,
+        confirm_token_hash: &str,
+        confirmation: &Delivery,
+    ) -> Result<(), RepoError>;
     /// Confirms a recipient whose link token hashes to `token_hash`; `false` for a wrong token or id.
     async fn confirm_recipient(&self, id: &str, token_hash: &str) -> Result<Option<EmailRecipient>, RepoError>;
     async fn list_recipients(&self, tenant_id: &str) -> Result<Vec<EmailRecipient>, RepoError>;
@@ -46,9 +56,17 @@ pub trait NotifyRepo: Send + Sync {
     /// Records an attempt and moves the delivery on; on a webhook target, keeps the endpoint's failure streak.
     async fn record_attempt(&self, d: &Delivery, a: &Attempt, next: AfterAttempt) -> Result<(), RepoError>;
     /// Deliveries to one target, newest first.
-    async fn list_deliveries(&self, target_id: &str, before: Option<&str>, limit: u32) -> Result<Vec<Delivery>, RepoError>;
+    async fn list_deliveries(
+        &self,
+        target_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, RepoError>;
     /// Attempts of one delivery: (attempt, at, status, error, duration ms).
-    async fn delivery_attempts(&self, delivery_id: &str) -> Result<Vec<(u32, i64, Option<u16>, Option<String>, u64)>, RepoError>;
+    async fn delivery_attempts(
+        &self,
+        delivery_id: &str,
+    ) -> Result<Vec<(u32, i64, Option<u16>, Option<String>, u64)>, RepoError>;
     /// Schedules a delivery of `target_id` again now (same event id); `false` if no such delivery.
     async fn replay_delivery(&self, target_id: &str, delivery_id: &str) -> Result<bool, RepoError>;
 }

@@ -5,11 +5,15 @@ use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
-use super::{EventsFor, NewKey, 
-    now_ms, Completion, Inserted, MediaQuery, OpsSummary, OutboxEvent, PendingEvent, RelayLock, Repo, RepoError,
+use super::{
+    now_ms, Completion, EventsFor, Inserted, MediaQuery, NewKey, OpsSummary, OutboxEvent, PendingEvent, RelayLock,
+    Repo, RepoError,
 };
 use crate::event::Envelope;
-use crate::model::{ApiKey, Batch, BatchCounts, BatchItem, BatchStatus, KeyScope, Media, MediaKind, MediaStatus, Tenant, TenantLimits, Variant};
+use crate::model::{
+    ApiKey, Batch, BatchCounts, BatchItem, BatchStatus, KeyScope, Media, MediaKind, MediaStatus, Tenant, TenantLimits,
+    Variant,
+};
 
 /// Which SQL backend a [`SqlRepo`] talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +50,8 @@ pub(super) fn db_err(e: sqlx::Error) -> RepoError {
             let code = d.code().unwrap_or_default();
             // 08*: connection exceptions, 57P*: operator intervention (shutdown, restart), 53*: resources.
             // SQLite 5/6: busy/locked.
-            if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "5" || code == "6" {
+            if code.starts_with("08") || code.starts_with("57P") || code.starts_with("53") || code == "5" || code == "6"
+            {
                 RepoError::Unavailable(e.to_string())
             } else if d.is_unique_violation() {
                 RepoError::Conflict(d.message().to_string())
@@ -245,7 +250,11 @@ impl SqlRepo {
                         }
                     }
                 }
-                let url = if url.contains('?') || url.contains(":memory:") { url.to_string() } else { format!("{url}?mode=rwc") };
+                let url = if url.contains('?') || url.contains(":memory:") {
+                    url.to_string()
+                } else {
+                    format!("{url}?mode=rwc")
+                };
                 // One connection: SQLite has one writer anyway, and a single connection never meets
                 // SQLITE_BUSY from a deferred transaction's upgrade.
                 (url, 1)
@@ -341,12 +350,14 @@ impl Repo for SqlRepo {
     }
 
     async fn tenant_usage(&self, tenant_id: &str) -> Result<(u64, u64), RepoError> {
-        let r = sqlx::query("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes, COUNT(*) AS n FROM media \
-             WHERE tenant_id = $1 AND status <> 'deleted'")
-            .bind(tenant_id)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let r = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes, COUNT(*) AS n FROM media \
+             WHERE tenant_id = $1 AND status <> 'deleted'",
+        )
+        .bind(tenant_id)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(db_err)?;
         // PostgreSQL sums BIGINT into NUMERIC, which the Any driver cannot read: hence the cast above.
         let bytes: i64 = r.try_get("bytes").map_err(db_err)?;
         let n: i64 = r.try_get("n").map_err(db_err)?;
@@ -354,12 +365,19 @@ impl Repo for SqlRepo {
     }
 
     async fn find_tenant(&self, name: &str) -> Result<Option<Tenant>, RepoError> {
-        let r = sqlx::query("SELECT id, name, limits, cors_origins FROM tenants WHERE name = $1").bind(name).fetch_optional(&self.pool).await.map_err(db_err)?;
+        let r = sqlx::query("SELECT id, name, limits, cors_origins FROM tenants WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(db_err)?;
         r.map(|r| tenant_from_row(&r)).transpose()
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>, RepoError> {
-        let rows = sqlx::query("SELECT id, name, limits, cors_origins FROM tenants ORDER BY name").fetch_all(&self.pool).await.map_err(db_err)?;
+        let rows = sqlx::query("SELECT id, name, limits, cors_origins FROM tenants ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
         rows.iter().map(tenant_from_row).collect()
     }
 
@@ -471,13 +489,11 @@ impl Repo for SqlRepo {
     }
 
     async fn list_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>, RepoError> {
-        let rows = sqlx::query(
-            &format!("SELECT {KEY_COLS} FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC"),
-        )
-        .bind(tenant_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(db_err)?;
+        let rows = sqlx::query(&format!("SELECT {KEY_COLS} FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC"))
+            .bind(tenant_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(db_err)?;
         rows.iter().map(key_from_row).collect()
     }
 
@@ -660,7 +676,13 @@ impl Repo for SqlRepo {
         .await
     }
 
-    async fn fail(&self, media_id: &str, reason: &str, message: &str, events: &[OutboxEvent]) -> Result<bool, RepoError> {
+    async fn fail(
+        &self,
+        media_id: &str,
+        reason: &str,
+        message: &str,
+        events: &[OutboxEvent],
+    ) -> Result<bool, RepoError> {
         self.transition(
             media_id,
             NOT_TERMINAL,
@@ -672,7 +694,12 @@ impl Repo for SqlRepo {
         .await
     }
 
-    async fn delete_media(&self, tenant_id: &str, media_id: &str, events: &[OutboxEvent]) -> Result<Option<Media>, RepoError> {
+    async fn delete_media(
+        &self,
+        tenant_id: &str,
+        media_id: &str,
+        events: &[OutboxEvent],
+    ) -> Result<Option<Media>, RepoError> {
         let Some(m) = self.get_media(tenant_id, media_id).await? else { return Ok(None) };
         if m.status == MediaStatus::Deleted {
             return Ok(Some(m));
@@ -681,7 +708,11 @@ impl Repo for SqlRepo {
         let from = [MediaStatus::Uploaded, MediaStatus::Processing, MediaStatus::Processed, MediaStatus::Failed];
         self.transition(media_id, &from, "status = 'deleted'", vec![], events, move |conn| {
             Box::pin(async move {
-                sqlx::query("DELETE FROM variants WHERE media_id = $1").bind(&id).execute(&mut *conn).await.map_err(db_err)?;
+                sqlx::query("DELETE FROM variants WHERE media_id = $1")
+                    .bind(&id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(db_err)?;
                 Ok(())
             })
         })
@@ -737,7 +768,13 @@ impl Repo for SqlRepo {
         r.as_ref().map(batch_from_row).transpose()
     }
 
-    async fn add_refused_item(&self, batch_id: &str, filename: Option<&str>, reason: &str, message: &str) -> Result<(), RepoError> {
+    async fn add_refused_item(
+        &self,
+        batch_id: &str,
+        filename: Option<&str>,
+        reason: &str,
+        message: &str,
+    ) -> Result<(), RepoError> {
         let now = now_ms();
         sqlx::query(
             "INSERT INTO batch_items (batch_id, item_id, filename, state, rank, reason, message, created_at, updated_at) \
@@ -758,23 +795,27 @@ impl Repo for SqlRepo {
 
     async fn seal_batch(&self, batch_id: &str) -> Result<bool, RepoError> {
         let now = now_ms();
-        let r = sqlx::query("UPDATE batches SET status = 'sealed', sealed_at = $1, updated_at = $2 WHERE id = $3 AND status = 'open'")
-            .bind(now)
-            .bind(now)
-            .bind(batch_id)
-            .execute(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let r = sqlx::query(
+            "UPDATE batches SET status = 'sealed', sealed_at = $1, updated_at = $2 WHERE id = $3 AND status = 'open'",
+        )
+        .bind(now)
+        .bind(now)
+        .bind(batch_id)
+        .execute(&self.pool)
+        .await
+        .map_err(db_err)?;
         Ok(r.rows_affected() > 0)
     }
 
     async fn open_batches_before(&self, created_before: i64, limit: u32) -> Result<Vec<String>, RepoError> {
-        let rows = sqlx::query("SELECT id FROM batches WHERE status = 'open' AND created_at < $1 ORDER BY created_at LIMIT $2")
-            .bind(created_before)
-            .bind(limit as i64)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(db_err)?;
+        let rows = sqlx::query(
+            "SELECT id FROM batches WHERE status = 'open' AND created_at < $1 ORDER BY created_at LIMIT $2",
+        )
+        .bind(created_before)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(db_err)?;
         rows.iter().map(|r| r.try_get("id").map_err(db_err)).collect()
     }
 
@@ -801,7 +842,8 @@ impl Repo for SqlRepo {
                     item_id: r.try_get("item_id").map_err(db_err)?,
                     media_id: r.try_get("media_id").map_err(db_err)?,
                     filename: r.try_get("filename").map_err(db_err)?,
-                    state: MediaStatus::parse(&state).ok_or_else(|| RepoError::Corrupt(format!("item state {state:?}")))?,
+                    state: MediaStatus::parse(&state)
+                        .ok_or_else(|| RepoError::Corrupt(format!("item state {state:?}")))?,
                     reason: r.try_get("reason").map_err(db_err)?,
                     message: r.try_get("message").map_err(db_err)?,
                     updated_at: r.try_get("updated_at").map_err(db_err)?,
@@ -810,7 +852,13 @@ impl Repo for SqlRepo {
             .collect()
     }
 
-    async fn advance_item(&self, media_id: &str, state: MediaStatus, reason: Option<&str>, message: Option<&str>) -> Result<Option<String>, RepoError> {
+    async fn advance_item(
+        &self,
+        media_id: &str,
+        state: MediaStatus,
+        reason: Option<&str>,
+        message: Option<&str>,
+    ) -> Result<Option<String>, RepoError> {
         // A deleted item counts as failed: it will never be processed.
         let (state_s, reason) = match state {
             MediaStatus::Deleted => ("failed", Some(reason.unwrap_or("deleted"))),
@@ -926,7 +974,8 @@ impl Repo for SqlRepo {
             .map_err(db_err)?;
             if r.rows_affected() > 0 {
                 let sql = format!("SELECT {BATCH_COLS} FROM batches WHERE id = $1");
-                reopened = Some(batch_from_row(&sqlx::query(&sql).bind(batch_id).fetch_one(&mut *tx).await.map_err(db_err)?)?);
+                reopened =
+                    Some(batch_from_row(&sqlx::query(&sql).bind(batch_id).fetch_one(&mut *tx).await.map_err(db_err)?)?);
             }
         }
         let reopened_counts = match &reopened {

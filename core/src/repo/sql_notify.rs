@@ -30,7 +30,8 @@ fn endpoint_from_row(r: &AnyRow) -> Result<Endpoint, RepoError> {
     })
 }
 
-const DELIVERY_COLS: &str = "id, tenant_id, channel, target_id, target, secret, event_id, event_type, payload, status, \
+const DELIVERY_COLS: &str =
+    "id, tenant_id, channel, target_id, target, secret, event_id, event_type, payload, status, \
     attempts, next_attempt_at, last_status, last_error, created_at, delivered_at, traceparent";
 
 fn delivery_from_row(r: &AnyRow) -> Result<Delivery, RepoError> {
@@ -47,7 +48,8 @@ fn delivery_from_row(r: &AnyRow) -> Result<Delivery, RepoError> {
         event_id: r.try_get("event_id").map_err(db_err)?,
         event_type: r.try_get("event_type").map_err(db_err)?,
         payload: r.try_get("payload").map_err(db_err)?,
-        status: DeliveryStatus::parse(&status).ok_or_else(|| RepoError::Corrupt(format!("delivery status {status:?}")))?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| RepoError::Corrupt(format!("delivery status {status:?}")))?,
         attempts: r.try_get::<i64, _>("attempts").map_err(db_err)?.max(0) as u32,
         next_attempt_at: r.try_get("next_attempt_at").map_err(db_err)?,
         last_status: last_status.and_then(|s| u16::try_from(s).ok()),
@@ -96,7 +98,13 @@ impl NotifyRepo for SqlRepo {
         r.as_ref().map(endpoint_from_row).transpose()
     }
 
-    async fn rotate_endpoint_secret(&self, tenant_id: &str, id: &str, new_secret: &str, overlap_until: i64) -> Result<Option<Endpoint>, RepoError> {
+    async fn rotate_endpoint_secret(
+        &self,
+        tenant_id: &str,
+        id: &str,
+        new_secret: &str,
+        overlap_until: i64,
+    ) -> Result<Option<Endpoint>, RepoError> {
         let r = sqlx::query(
             "UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = $1, secret = $2 \
              WHERE tenant_id = $3 AND id = $4 AND deleted = 0",
@@ -115,12 +123,14 @@ impl NotifyRepo for SqlRepo {
     }
 
     async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError> {
-        let r = sqlx::query("UPDATE webhook_endpoints SET deleted = 1, enabled = 0 WHERE tenant_id = $1 AND id = $2 AND deleted = 0")
-            .bind(tenant_id)
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .map_err(db_err)?;
+        let r = sqlx::query(
+            "UPDATE webhook_endpoints SET deleted = 1, enabled = 0 WHERE tenant_id = $1 AND id = $2 AND deleted = 0",
+        )
+        .bind(tenant_id)
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .map_err(db_err)?;
         if r.rows_affected() > 0 {
             sqlx::query("UPDATE deliveries SET status = 'dead', last_error = 'endpoint deleted' WHERE target_id = $1 AND status = 'pending'")
                 .bind(id)
@@ -138,16 +148,23 @@ impl NotifyRepo for SqlRepo {
             .execute(self.pool())
             .await
             .map_err(db_err)?;
-        sqlx::query("UPDATE deliveries SET status = 'dead', last_error = $1 WHERE target_id = $2 AND status = 'pending'")
-            .bind(format!("endpoint disabled: {reason}"))
-            .bind(id)
-            .execute(self.pool())
-            .await
-            .map_err(db_err)?;
+        sqlx::query(
+            "UPDATE deliveries SET status = 'dead', last_error = $1 WHERE target_id = $2 AND status = 'pending'",
+        )
+        .bind(format!("endpoint disabled: {reason}"))
+        .bind(id)
+        .execute(self.pool())
+        .await
+        .map_err(db_err)?;
         Ok(())
     }
 
-    async fn create_recipient(&self, r: &EmailRecipient, confirm_token_hash: &str, confirmation: &Delivery) -> Result<(), RepoError> {
+    async fn create_recipient(
+        &self,
+        r: &EmailRecipient,
+        confirm_token_hash: &str,
+        confirmation: &Delivery,
+    ) -> Result<(), RepoError> {
         let mut tx = self.pool().begin().await.map_err(db_err)?;
         sqlx::query(
             "INSERT INTO email_recipients (id, tenant_id, address, event_types, created_at, confirmed_at, confirm_token_hash) \
@@ -181,11 +198,13 @@ impl NotifyRepo for SqlRepo {
         if r.rows_affected() == 0 {
             return Ok(None);
         }
-        let row = sqlx::query("SELECT id, tenant_id, address, event_types, created_at, confirmed_at FROM email_recipients WHERE id = $1")
-            .bind(id)
-            .fetch_one(self.pool())
-            .await
-            .map_err(db_err)?;
+        let row = sqlx::query(
+            "SELECT id, tenant_id, address, event_types, created_at, confirmed_at FROM email_recipients WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_one(self.pool())
+        .await
+        .map_err(db_err)?;
         recipient_from_row(&row).map(Some)
     }
 
@@ -313,7 +332,12 @@ impl NotifyRepo for SqlRepo {
         tx.commit().await.map_err(db_err)
     }
 
-    async fn list_deliveries(&self, target_id: &str, before: Option<&str>, limit: u32) -> Result<Vec<Delivery>, RepoError> {
+    async fn list_deliveries(
+        &self,
+        target_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, RepoError> {
         let sql = format!(
             "SELECT {DELIVERY_COLS} FROM deliveries WHERE target_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
         );
@@ -327,7 +351,10 @@ impl NotifyRepo for SqlRepo {
         rows.iter().map(delivery_from_row).collect()
     }
 
-    async fn delivery_attempts(&self, delivery_id: &str) -> Result<Vec<(u32, i64, Option<u16>, Option<String>, u64)>, RepoError> {
+    async fn delivery_attempts(
+        &self,
+        delivery_id: &str,
+    ) -> Result<Vec<(u32, i64, Option<u16>, Option<String>, u64)>, RepoError> {
         let rows = sqlx::query(
             "SELECT attempt, at, status_code, error, duration_ms FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt",
         )

@@ -114,7 +114,14 @@ impl Store for LocalStore {
         let dest = self.path_of(key)?;
         let tmp = self.root.join(TMP_DIR).join(uuid::Uuid::new_v4().to_string());
         let file = fs::File::create(&tmp).await.map_err(io_err)?;
-        Ok(Box::new(LocalWriter { tmp, dest, content_type: content_type.to_string(), file, written: 0, settled: false }))
+        Ok(Box::new(LocalWriter {
+            tmp,
+            dest,
+            content_type: content_type.to_string(),
+            file,
+            written: 0,
+            settled: false,
+        }))
     }
 
     async fn put(&self, key: &str, content_type: &str, data: Bytes) -> Result<(), StoreError> {
@@ -201,7 +208,13 @@ impl Store for LocalStore {
         let mut n = 0;
         let mut dir = fs::read_dir(self.root.join(TMP_DIR)).await.map_err(io_err)?;
         while let Some(e) = dir.next_entry().await.map_err(io_err)? {
-            let old = e.metadata().await.ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok()).is_some_and(|age| age > older_than);
+            let old = e
+                .metadata()
+                .await
+                .ok()
+                .and_then(|m| m.modified().ok())
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age > older_than);
             if old && fs::remove_file(e.path()).await.is_ok() {
                 n += 1;
             }

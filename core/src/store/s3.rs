@@ -84,7 +84,10 @@ impl S3Store {
     }
 
     /// Multipart uploads in progress under `prefix`: (key, upload id, when it started).
-    async fn multipart_uploads(&self, prefix: &str) -> Result<Vec<(String, String, Option<std::time::SystemTime>)>, StoreError> {
+    async fn multipart_uploads(
+        &self,
+        prefix: &str,
+    ) -> Result<Vec<(String, String, Option<std::time::SystemTime>)>, StoreError> {
         let mut out = Vec::new();
         let (mut key_marker, mut id_marker) = (None::<String>, None::<String>);
         loop {
@@ -100,7 +103,11 @@ impl S3Store {
                 .map_err(|e| sdk_err(&self.bucket, e))?;
             for u in page.uploads() {
                 let started = u.initiated().and_then(|t| std::time::SystemTime::try_from(*t).ok());
-                out.push((u.key().unwrap_or_default().to_string(), u.upload_id().unwrap_or_default().to_string(), started));
+                out.push((
+                    u.key().unwrap_or_default().to_string(),
+                    u.upload_id().unwrap_or_default().to_string(),
+                    started,
+                ));
             }
             if !page.is_truncated().unwrap_or(false) || out.len() > 100_000 {
                 return Ok(out);
@@ -162,7 +169,8 @@ impl Drop for S3Writer {
         // Parts of an unfinished multipart upload are kept (and billed) until aborted.
         let (Some(id), false) = (self.upload_id.take(), self.settled) else { return };
         let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
-        let (client, bucket, key) = (self.store.client.clone(), self.store.bucket.clone(), std::mem::take(&mut self.key));
+        let (client, bucket, key) =
+            (self.store.client.clone(), self.store.bucket.clone(), std::mem::take(&mut self.key));
         rt.spawn(async move {
             if let Err(e) = client.abort_multipart_upload().bucket(bucket).key(&key).upload_id(id).send().await {
                 tracing::warn!(key, error = %e, "aborting an abandoned multipart upload");
@@ -198,7 +206,8 @@ impl S3Writer {
             .send()
             .await
             .map_err(|e| sdk_err(&self.key, e))?;
-        self.parts.push(CompletedPart::builder().part_number(part_number).set_e_tag(out.e_tag().map(String::from)).build());
+        self.parts
+            .push(CompletedPart::builder().part_number(part_number).set_e_tag(out.e_tag().map(String::from)).build());
         Ok(())
     }
 }
@@ -295,8 +304,14 @@ impl Store for S3Store {
         }
         let out = match req.send().await.map_err(|e| sdk_err(key, e)) {
             Err(StoreError::RangeNotSatisfiable { .. }) => {
-                let head =
-                    self.client.head_object().bucket(&self.bucket).key(key).send().await.map_err(|e| sdk_err(key, e))?;
+                let head = self
+                    .client
+                    .head_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err(key, e))?;
                 return Err(StoreError::RangeNotSatisfiable { size: head.content_length().unwrap_or(0) as u64 });
             }
             other => other?,
@@ -344,8 +359,18 @@ impl Store for S3Store {
                 .collect();
             if !ids.is_empty() {
                 count += ids.len() as u64;
-                let del = Delete::builder().set_objects(Some(ids)).quiet(true).build().map_err(|e| StoreError::Other(e.to_string()))?;
-                self.client.delete_objects().bucket(&self.bucket).delete(del).send().await.map_err(|e| sdk_err(prefix, e))?;
+                let del = Delete::builder()
+                    .set_objects(Some(ids))
+                    .quiet(true)
+                    .build()
+                    .map_err(|e| StoreError::Other(e.to_string()))?;
+                self.client
+                    .delete_objects()
+                    .bucket(&self.bucket)
+                    .delete(del)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_err(prefix, e))?;
             }
             match out.next_continuation_token() {
                 Some(t) if out.is_truncated().unwrap_or(false) => token = Some(t.to_string()),

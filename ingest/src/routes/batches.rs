@@ -13,7 +13,9 @@ use mediamill_core::repo::now_ms;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::media::{accept, declared_length, filename_from_headers, idempotency_key, is_multipart, multipart, next_file, Upload};
+use super::media::{
+    accept, declared_length, filename_from_headers, idempotency_key, is_multipart, multipart, next_file, Upload,
+};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::json_body::JsonBody;
@@ -99,7 +101,10 @@ pub async fn create(
 }
 
 /// One file's answer within a batch upload.
-fn item_answer(filename: Option<String>, r: Result<mediamill_core::model::Media, ApiError>) -> (Value, Option<ApiError>) {
+fn item_answer(
+    filename: Option<String>,
+    r: Result<mediamill_core::model::Media, ApiError>,
+) -> (Value, Option<ApiError>) {
     match r {
         Ok(m) => (json!({"media_id": m.id, "filename": filename, "status": m.status}), None),
         Err(e) => (
@@ -160,7 +165,11 @@ pub async fn add_media(
                 ));
             }
             let filename = field.file_name().and_then(clean_filename);
-            let up = Upload { tenant: &tenant, batch_id: Some(b.id.clone()), idem: idem.as_ref().map(|k| format!("{k}/{n}")) };
+            let up = Upload {
+                tenant: &tenant,
+                batch_id: Some(b.id.clone()),
+                idem: idem.as_ref().map(|k| format!("{k}/{n}")),
+            };
             let r = accept(&st, &up, field, None, filename.clone()).await;
             items.push(record(&st, &b.id, filename, r).await?);
             n += 1;
@@ -212,17 +221,23 @@ pub async fn add_archive(
     use tokio::io::AsyncWriteExt;
     let b = open_batch(&st, &tenant.id, &id).await?;
     let limit = st.cfg.limits.max_archive_bytes;
-    let too_large = || ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_large",
-        format!("the archive is larger than {limit} bytes (limits.max_archive_bytes)"),
-    );
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the archive is larger than {limit} bytes (limits.max_archive_bytes)"),
+        )
+    };
     if declared_length(req.headers()).is_some_and(|n| n > limit) {
         return Err(too_large());
     }
     // Each spool may take `max_archive_bytes` of disk: only a few at once per instance.
     let max = st.cfg.limits.max_concurrent_archives;
-    let _slot = st.gates.archives.try_acquire().map_err(|_| crate::state::busy("archives", "limits.max_concurrent_archives", max))?;
+    let _slot = st
+        .gates
+        .archives
+        .try_acquire()
+        .map_err(|_| crate::state::busy("archives", "limits.max_concurrent_archives", max))?;
     // Spool to disk: a zip's directory is at its end, and memory must stay flat.
     let tmp = tempfile::NamedTempFile::new().map_err(internal)?;
     let path = tmp.path().to_path_buf();
@@ -230,7 +245,8 @@ pub async fn add_archive(
     let mut body = req.into_body().into_data_stream();
     let mut size = 0u64;
     while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request("upload_interrupted", format!("the upload stream broke off: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request("upload_interrupted", format!("the upload stream broke off: {e}")))?;
         size += chunk.len() as u64;
         if size > limit {
             return Err(too_large());

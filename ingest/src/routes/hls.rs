@@ -17,7 +17,9 @@ pub async fn get_file(
     Path((id, file)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let plain = !file.is_empty() && file.len() <= 64 && file.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+    let plain = !file.is_empty()
+        && file.len() <= 64
+        && file.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
     if !plain || file.starts_with('.') || content_type(&file).is_none() {
         return Err(ApiError::not_found("HLS file"));
     }

@@ -39,7 +39,12 @@ fn broadcast_stream<T: Clone + Send + 'static>(rx: broadcast::Receiver<T>) -> im
 fn is_final(stream: &str, ty: &str) -> bool {
     match stream {
         "batch" => ty == mediamill_core::event::BATCH_COMPLETED,
-        _ => matches!(ty, mediamill_core::event::MEDIA_PROCESSED | mediamill_core::event::MEDIA_FAILED | mediamill_core::event::MEDIA_DELETED),
+        _ => matches!(
+            ty,
+            mediamill_core::event::MEDIA_PROCESSED
+                | mediamill_core::event::MEDIA_FAILED
+                | mediamill_core::event::MEDIA_DELETED
+        ),
     }
 }
 

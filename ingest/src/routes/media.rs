@@ -28,7 +28,9 @@ macro_rules! next_file {
                 Ok(Some(f)) if f.file_name().is_some() || f.name() == Some("file") => break Ok(Some(f)),
                 Ok(Some(_)) => continue,
                 Ok(None) => break Ok(None),
-                Err(e) => break Err($crate::error::ApiError::bad_request("bad_multipart", format!("multipart body: {e}"))),
+                Err(e) => {
+                    break Err($crate::error::ApiError::bad_request("bad_multipart", format!("multipart body: {e}")))
+                }
             }
         }
     };
@@ -82,7 +84,8 @@ pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, req: Req
     let upload = Upload { tenant: &tenant, batch_id: None, idem };
     let m = if is_multipart(&headers) {
         let mut mp = multipart(req, &st).await?;
-        let field = next_file!(mp)?.ok_or_else(|| ApiError::bad_request("no_file", "the multipart body has no file field"))?;
+        let field =
+            next_file!(mp)?.ok_or_else(|| ApiError::bad_request("no_file", "the multipart body has no file field"))?;
         let filename = field.file_name().and_then(clean_filename);
         let field_name = field.name().unwrap_or("").to_string();
         let stored = store_upload(&st, &tenant, field, None).await?;
@@ -126,9 +129,10 @@ fn idempotency_reused(key: &str) -> ApiError {
 
 /// Reads a multipart body's boundary; 400 when it is not a multipart body.
 pub async fn multipart(req: Request, st: &AppState) -> Result<Multipart, ApiError> {
-    Multipart::from_request(req, st).await.map_err(|e| ApiError::bad_request("bad_multipart", format!("multipart body: {e}")))
+    Multipart::from_request(req, st)
+        .await
+        .map_err(|e| ApiError::bad_request("bad_multipart", format!("multipart body: {e}")))
 }
-
 
 /// The body length a request declares in Content-Length, if any.
 pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
@@ -160,13 +164,22 @@ pub struct Stored {
 
 /// Streams one uploaded file into the store (sniffed, limited, hashed, paced to the tenant's upload rate);
 /// nothing is recorded yet. Refused first: a full instance, the tenant's concurrent uploads, its quotas.
-pub async fn store_upload<S, E>(st: &AppState, tenant: &Tenant, body: S, declared: Option<u64>) -> Result<Stored, ApiError>
+pub async fn store_upload<S, E>(
+    st: &AppState,
+    tenant: &Tenant,
+    body: S,
+    declared: Option<u64>,
+) -> Result<Stored, ApiError>
 where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin + Send,
     E: std::fmt::Display,
 {
     let limit = st.cfg.limits.max_concurrent_uploads;
-    let _slot = st.gates.uploads.try_acquire().map_err(|_| crate::state::busy("uploads", "limits.max_concurrent_uploads", limit))?;
+    let _slot = st
+        .gates
+        .uploads
+        .try_acquire()
+        .map_err(|_| crate::state::busy("uploads", "limits.max_concurrent_uploads", limit))?;
     let own = st.cfg.tenants.effective(&tenant.limits, TenantLimit::ConcurrentUploads);
     let _tenant_slot = st.tenants.uploads.take(&tenant.id, own, "uploads", "tenants.concurrent_uploads")?;
     check_quotas(st, tenant, declared.unwrap_or(0)).await?;
@@ -196,7 +209,11 @@ async fn check_quotas(st: &AppState, tenant: &Tenant, more: u64) -> Result<(), A
     }
     let (bytes, items) = st.repo.tenant_usage(&tenant.id).await?;
     if max_items > 0 && items >= max_items {
-        return Err(crate::rate::quota_exceeded(TenantLimit::MediaCount, max_items, format!("this tenant keeps {items} media items")));
+        return Err(crate::rate::quota_exceeded(
+            TenantLimit::MediaCount,
+            max_items,
+            format!("this tenant keeps {items} media items"),
+        ));
     }
     if max_bytes > 0 && bytes.saturating_add(more) > max_bytes {
         return Err(crate::rate::quota_exceeded(
@@ -210,7 +227,12 @@ async fn check_quotas(st: &AppState, tenant: &Tenant, more: u64) -> Result<(), A
 
 /// Records a stored upload (and its outbox events, and its batch item) in one transaction. An idempotency
 /// key used before answers the first item when the bytes (and batch) are the same, `422` when not.
-pub async fn record_upload(st: &AppState, up: &Upload<'_>, stored: Stored, filename: Option<String>) -> Result<Media, ApiError> {
+pub async fn record_upload(
+    st: &AppState,
+    up: &Upload<'_>,
+    stored: Stored,
+    filename: Option<String>,
+) -> Result<Media, ApiError> {
     let Stored { media_id, raw_key, received } = stored;
     // Checked again with the real size: a body without Content-Length says its size only at its end.
     if let Err(e) = check_quotas(st, up.tenant, received.size).await {
@@ -263,7 +285,13 @@ pub async fn record_upload(st: &AppState, up: &Upload<'_>, stored: Stored, filen
 }
 
 /// Stores and records one file.
-pub async fn accept<S, E>(st: &AppState, up: &Upload<'_>, body: S, declared: Option<u64>, filename: Option<String>) -> Result<Media, ApiError>
+pub async fn accept<S, E>(
+    st: &AppState,
+    up: &Upload<'_>,
+    body: S,
+    declared: Option<u64>,
+    filename: Option<String>,
+) -> Result<Media, ApiError>
 where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin + Send,
     E: std::fmt::Display,
@@ -310,7 +338,10 @@ pub async fn list(
     let status = match q.status.as_deref() {
         None | Some("") => None,
         Some(s) => Some(MediaStatus::parse(s).ok_or_else(|| {
-            ApiError::bad_request("bad_status", format!("status {s:?} is not one of uploaded, processing, processed, failed"))
+            ApiError::bad_request(
+                "bad_status",
+                format!("status {s:?} is not one of uploaded, processing, processed, failed"),
+            )
         })?),
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);

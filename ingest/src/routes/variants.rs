@@ -5,9 +5,9 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
-use serde::Deserialize;
 use axum::response::Response;
 use mediamill_core::store::ByteRange;
+use serde::Deserialize;
 
 use axum::Json;
 use mediamill_core::model::ext_of;
@@ -48,20 +48,32 @@ pub async fn signed_url(
     find(&st.repo.variants(&m.id).await?, &name)?;
     let key = &st.cfg.server.url_signing_key;
     if key.is_empty() {
-        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "not_configured", "signed URLs are off: set server.url_signing_key"));
+        return Err(ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "not_configured",
+            "signed URLs are off: set server.url_signing_key",
+        ));
     }
     let max = st.cfg.server.max_signed_url_secs;
     let ttl = q.ttl.unwrap_or(3600);
     if ttl == 0 || ttl > max {
-        return Err(ApiError::bad_request("bad_ttl", format!("ttl must be 1 to {max} seconds (server.max_signed_url_secs)")));
+        return Err(ApiError::bad_request(
+            "bad_ttl",
+            format!("ttl must be 1 to {max} seconds (server.max_signed_url_secs)"),
+        ));
     }
     let exp = (mediamill_core::repo::now_ms() / 1000) + ttl as i64;
     let path = format!("/v1/media/{id}/variants/{name}");
     let sig = crate::signed_url::sign(key, &path, exp);
-    Ok(Json(serde_json::json!({"url": format!("{}{path}?exp={exp}&sig={sig}", st.cfg.public_url()), "expires_at": exp})))
+    Ok(Json(
+        serde_json::json!({"url": format!("{}{path}?exp={exp}&sig={sig}", st.cfg.public_url()), "expires_at": exp}),
+    ))
 }
 
-fn find<'a>(vs: &'a [mediamill_core::model::Variant], name: &str) -> Result<&'a mediamill_core::model::Variant, ApiError> {
+fn find<'a>(
+    vs: &'a [mediamill_core::model::Variant],
+    name: &str,
+) -> Result<&'a mediamill_core::model::Variant, ApiError> {
     let (base, ext) = match name.rsplit_once('.') {
         Some((b, e)) => (b, Some(e)),
         None => (name, None),
@@ -83,13 +95,20 @@ pub async fn get_variant(
     let m = match (q.exp, q.sig.as_deref()) {
         (Some(exp), Some(sig)) => {
             let path = format!("/v1/media/{id}/variants/{name}");
-            crate::signed_url::verify(&st.cfg.server.url_signing_key, &path, exp, sig, mediamill_core::repo::now_ms() / 1000).map_err(
-                |r| ApiError::unauthorized(match r {
+            crate::signed_url::verify(
+                &st.cfg.server.url_signing_key,
+                &path,
+                exp,
+                sig,
+                mediamill_core::repo::now_ms() / 1000,
+            )
+            .map_err(|r| {
+                ApiError::unauthorized(match r {
                     crate::signed_url::Refusal::Expired => "this signed URL has expired",
                     crate::signed_url::Refusal::NotConfigured => "signed URLs are off on this server",
                     crate::signed_url::Refusal::BadSignature => "this signed URL's signature does not match",
-                }),
-            )?;
+                })
+            })?;
             let m = st.repo.get_media_any(&id).await?.ok_or_else(|| ApiError::not_found("media"))?;
             if m.status == mediamill_core::model::MediaStatus::Deleted {
                 return Err(ApiError::new(StatusCode::GONE, "deleted", format!("media {id} was deleted")));

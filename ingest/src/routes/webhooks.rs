@@ -35,14 +35,21 @@ fn event_types(t: Option<Vec<String>>) -> Result<Vec<String>, ApiError> {
     let t = t.unwrap_or_else(|| vec!["*".into()]);
     let ok = !t.is_empty()
         && t.len() <= MAX_TYPES
-        && t.iter().all(|s| !s.is_empty() && s.len() <= 100 && s.chars().all(|c| c.is_ascii_alphanumeric() || ".*_-".contains(c)));
+        && t.iter().all(|s| {
+            !s.is_empty() && s.len() <= 100 && s.chars().all(|c| c.is_ascii_alphanumeric() || ".*_-".contains(c))
+        });
     if ok {
         for f in &t {
             webhook_target_types(f)?;
         }
         Ok(t)
     } else {
-        Err(ApiError::bad_request("bad_event_types", format!("event_types must be 1 to {MAX_TYPES} types like mediamill.media.failed.v1, prefixes ending in *, or *")))
+        Err(ApiError::bad_request(
+            "bad_event_types",
+            format!(
+                "event_types must be 1 to {MAX_TYPES} types like mediamill.media.failed.v1, prefixes ending in *, or *"
+            ),
+        ))
     }
 }
 
@@ -88,9 +95,16 @@ async fn within_count(
 }
 
 /// `POST /v1/webhooks` → 201 with the endpoint and its secret (shown only here).
-pub async fn create(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed, JsonBody(t): JsonBody<NewTarget>) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn create(
+    State(st): State<AppState>,
+    AdminAuthed(tenant): AdminAuthed,
+    JsonBody(t): JsonBody<NewTarget>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let t = required(t)?;
-    within_count(&st, &tenant, TenantLimit::Webhooks, "webhook endpoints", async { Ok(st.repo.list_endpoints(&tenant.id).await?.len()) }).await?;
+    within_count(&st, &tenant, TenantLimit::Webhooks, "webhook endpoints", async {
+        Ok(st.repo.list_endpoints(&tenant.id).await?.len())
+    })
+    .await?;
     let url = t.url.ok_or_else(|| ApiError::bad_request("bad_webhook_url", "url is required"))?;
     check_target(&st, &url).await?;
     let e = Endpoint {
@@ -134,7 +148,11 @@ pub async fn rotate_secret(
     }
     let until = now_ms() + overlap as i64 * 1000;
     let secret = webhook_target::new_secret();
-    let e = st.repo.rotate_endpoint_secret(&tenant.id, &id, &secret, until).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let e = st
+        .repo
+        .rotate_endpoint_secret(&tenant.id, &id, &secret, until)
+        .await?
+        .ok_or_else(|| ApiError::not_found("webhook"))?;
     let mut out = endpoint_json(&e);
     out["secret"] = json!(secret);
     Ok(Json(out))
@@ -147,7 +165,11 @@ pub async fn list(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed) 
 }
 
 /// `DELETE /v1/webhooks/{id}`
-pub async fn delete(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete(
+    State(st): State<AppState>,
+    AdminAuthed(tenant): AdminAuthed,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     if st.repo.delete_endpoint(&tenant.id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -197,10 +219,14 @@ pub async fn replay(
 ) -> Result<StatusCode, ApiError> {
     let e = st.repo.get_endpoint(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
     if !e.enabled {
-        return Err(ApiError::new(StatusCode::CONFLICT, "webhook_disabled", format!(
-            "the endpoint is disabled ({}); create it again to resume deliveries",
-            e.disabled_reason.unwrap_or_default()
-        )));
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "webhook_disabled",
+            format!(
+                "the endpoint is disabled ({}); create it again to resume deliveries",
+                e.disabled_reason.unwrap_or_default()
+            ),
+        ));
     }
     if st.repo.replay_delivery(&id, &delivery_id).await? {
         Ok(StatusCode::ACCEPTED)
@@ -211,17 +237,27 @@ pub async fn replay(
 
 fn valid_address(a: &str) -> bool {
     let Some((local, domain)) = a.split_once('@') else { return false };
-    !local.is_empty() && domain.contains('.') && a.len() <= 254 && !a.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
+    !local.is_empty()
+        && domain.contains('.')
+        && a.len() <= 254
+        && !a.chars().any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
 }
 
 /// `POST /v1/email-recipients` → 201.
-pub async fn create_recipient(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed, JsonBody(t): JsonBody<NewTarget>) -> Result<(StatusCode, Json<Value>), ApiError> {
+pub async fn create_recipient(
+    State(st): State<AppState>,
+    AdminAuthed(tenant): AdminAuthed,
+    JsonBody(t): JsonBody<NewTarget>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
     let t = required(t)?;
     within_count(&st, &tenant, TenantLimit::EmailRecipients, "email recipients", async {
         Ok(st.repo.list_recipients(&tenant.id).await?.len())
     })
     .await?;
-    let address = t.address.filter(|a| valid_address(a)).ok_or_else(|| ApiError::bad_request("bad_address", "address must be one email address"))?;
+    let address = t
+        .address
+        .filter(|a| valid_address(a))
+        .ok_or_else(|| ApiError::bad_request("bad_address", "address must be one email address"))?;
     let types = match t.event_types {
         Some(t) => event_types(Some(t))?,
         None => vec!["mediamill.batch.completed.v1".into(), "mediamill.media.failed.v1".into()],
@@ -249,7 +285,13 @@ pub async fn create_recipient(State(st): State<AppState>, AdminAuthed(tenant): A
 fn confirmation_delivery(r: &EmailRecipient, tenant: &str, url: &str) -> mediamill_core::notify_model::Delivery {
     use mediamill_core::notify_model::{Channel, Delivery, DeliveryTarget, EMAIL_CONFIRM};
     let payload = json!({"type": EMAIL_CONFIRM, "data": {"confirm_url": url, "tenant": tenant, "address": r.address}});
-    let to = DeliveryTarget { tenant_id: &r.tenant_id, channel: Channel::Email, target_id: &r.id, target: &r.address, secret: None };
+    let to = DeliveryTarget {
+        tenant_id: &r.tenant_id,
+        channel: Channel::Email,
+        target_id: &r.id,
+        target: &r.address,
+        secret: None,
+    };
     Delivery::pending(to, format!("confirm:{}", r.id), EMAIL_CONFIRM.into(), payload.to_string())
 }
 
@@ -269,12 +311,19 @@ pub async fn confirm_recipient(
     if q.token.is_empty() || q.token.len() > 200 {
         return Err(ApiError::not_found("confirmation"));
     }
-    let r = st.repo.confirm_recipient(&id, &mediamill_core::apikey::hash(&q.token)).await?.ok_or_else(|| ApiError::not_found("confirmation"))?;
+    let r = st
+        .repo
+        .confirm_recipient(&id, &mediamill_core::apikey::hash(&q.token))
+        .await?
+        .ok_or_else(|| ApiError::not_found("confirmation"))?;
     Ok(Json(json!({"id": r.id, "address": r.address, "status": "confirmed", "confirmed_at": r.confirmed_at})))
 }
 
 /// `GET /v1/email-recipients`
-pub async fn list_recipients(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed) -> Result<Json<Value>, ApiError> {
+pub async fn list_recipients(
+    State(st): State<AppState>,
+    AdminAuthed(tenant): AdminAuthed,
+) -> Result<Json<Value>, ApiError> {
     Ok(Json(json!({"items": st.repo.list_recipients(&tenant.id).await?})))
 }
 
@@ -295,7 +344,11 @@ pub async fn recipient_deliveries(
 }
 
 /// `DELETE /v1/email-recipients/{id}`
-pub async fn delete_recipient(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
+pub async fn delete_recipient(
+    State(st): State<AppState>,
+    AdminAuthed(tenant): AdminAuthed,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
     if st.repo.delete_recipient(&tenant.id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {

@@ -50,7 +50,8 @@ pub async fn run(cfg: &Config, dir: &Path, video_file: &Path, rounds: usize) -> 
     for _ in 0..rounds.max(1) {
         for (path, b) in &files {
             let t = Instant::now();
-            let local = tokio::task::block_in_place(|| img::process(b, &s)).with_context(|| path.display().to_string())?;
+            let local =
+                tokio::task::block_in_place(|| img::process(b, &s)).with_context(|| path.display().to_string())?;
             inproc += t.elapsed();
             let t = Instant::now();
             let child = sb.image(b, &s, TIMEOUT).await.with_context(|| path.display().to_string())?;
@@ -90,6 +91,9 @@ pub async fn run(cfg: &Config, dir: &Path, video_file: &Path, rounds: usize) -> 
         Supervisor::start(ChildSpec::image(&cfg.isolation, &work)?, 1).await?;
     }
     let start_ms = t.elapsed().as_secs_f64() * 1e3 / starts as f64;
-    println!("child start (spawn → ready, paid once per child, not per job): {start_ms:.1} ms = {:.1}× one in-process image", start_ms / a);
+    println!(
+        "child start (spawn → ready, paid once per child, not per job): {start_ms:.1} ms = {:.1}× one in-process image",
+        start_ms / a
+    );
     Ok(())
 }

@@ -29,15 +29,21 @@ pub async fn run(cfg: &Config, checks: usize, tenants: usize) -> anyhow::Result<
     // A bucket shared by every instance: one atomic refill-and-take per request.
     sqlx::any::install_default_drivers();
     let url = &cfg.database.url;
-    let pool = sqlx::any::AnyPoolOptions::new().max_connections(1).connect(url).await.with_context(|| format!("connecting to {}", crate::roles::mask(url)))?;
+    let pool = sqlx::any::AnyPoolOptions::new()
+        .max_connections(1)
+        .connect(url)
+        .await
+        .with_context(|| format!("connecting to {}", crate::roles::mask(url)))?;
     sqlx::query("CREATE TABLE IF NOT EXISTS bench_rate_buckets (tenant TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, at_ms BIGINT NOT NULL)")
         .execute(&pool)
         .await?;
     for n in &names {
-        sqlx::query("INSERT INTO bench_rate_buckets (tenant, tokens, at_ms) VALUES ($1, 0, 0) ON CONFLICT (tenant) DO NOTHING")
-            .bind(n)
-            .execute(&pool)
-            .await?;
+        sqlx::query(
+            "INSERT INTO bench_rate_buckets (tenant, tokens, at_ms) VALUES ($1, 0, 0) ON CONFLICT (tenant) DO NOTHING",
+        )
+        .bind(n)
+        .execute(&pool)
+        .await?;
     }
     let shared_checks = (checks / 10).max(100);
     let (rate, burst) = (1_000_000_000.0f64, 2_000_000_000.0f64);
@@ -63,7 +69,10 @@ pub async fn run(cfg: &Config, checks: usize, tenants: usize) -> anyhow::Result<
     let backend = if url.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
     println!("request-rate check, {tenants} tenants");
     println!("  this instance's token bucket (ingest):   {:>9.3} µs/check   ({checks} checks)", local * 1e6);
-    println!("  bucket shared through {backend:<10}:  {:>12.3} µs/check   ({shared_checks} checks, one connection)", shared * 1e6);
+    println!(
+        "  bucket shared through {backend:<10}:  {:>12.3} µs/check   ({shared_checks} checks, one connection)",
+        shared * 1e6
+    );
     println!("  shared / in-memory:                      {:>9.0}×", shared / local);
     println!("  requests/s one connection carries for the shared check alone: {:.0}", 1.0 / shared);
     Ok(())

@@ -5,28 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use futures::StreamExt;
 
-/// Resident memory of `pid` in MiB (VmRSS), or 0 when it is gone.
-fn rss_mib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()))
-        .map(|kib| kib / 1024)
-        .unwrap_or(0)
-}
+use super::procfs::{children, create_batch, rss_mib};
 
 /// Resident memory of `pid`'s child processes (a worker's sandbox children) in MiB, and how many there are.
-/// Children are listed per thread that started them, so every thread's list is read.
 fn children_rss_mib(pid: u32) -> (u64, usize) {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return (0, 0) };
-    let kids: Vec<u32> = tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse().ok()).collect::<Vec<u32>>())
-        .collect();
+    let kids = children(pid);
     (kids.iter().map(|k| rss_mib(*k)).sum(), kids.len())
 }
 
@@ -42,16 +27,7 @@ fn memory(pid: u32) -> String {
 pub async fn run(url: &str, key: &str, count: usize, pids: &[u32]) -> anyhow::Result<()> {
     let url = url.trim_end_matches('/');
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
-    let batch: serde_json::Value = http
-        .post(format!("{url}/v1/batches"))
-        .bearer_auth(key)
-        .json(&serde_json::json!({"name": "load", "expected_count": count}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let id = batch["id"].as_str().context("batch id")?.to_string();
+    let id = create_batch(&http, url, key, "load", count).await?;
     let started = Instant::now();
     let samples = std::sync::Mutex::new(Vec::<String>::new());
     let sample = |label: &str| {
@@ -67,10 +43,13 @@ pub async fn run(url: &str, key: &str, count: usize, pids: &[u32]) -> anyhow::Re
         let target = format!("{url}/v1/batches/{id}/media");
         let key = key.to_string();
         async move {
-            let img = image::RgbImage::from_fn(320, 240, |x, y| image::Rgb([(x + i as u32) as u8, (y * 2) as u8, (i % 251) as u8]));
+            let img = image::RgbImage::from_fn(320, 240, |x, y| {
+                image::Rgb([(x + i as u32) as u8, (y * 2) as u8, (i % 251) as u8])
+            });
             let mut body = Vec::new();
             image::codecs::jpeg::JpegEncoder::new_with_quality(&mut body, 85).encode_image(&img)?;
-            let r = http.post(&target).bearer_auth(&key).header("x-filename", format!("{i}.jpg")).body(body).send().await?;
+            let r =
+                http.post(&target).bearer_auth(&key).header("x-filename", format!("{i}.jpg")).body(body).send().await?;
             anyhow::ensure!(r.status().as_u16() == 202, "upload {i} answered {}", r.status());
             Ok::<(), anyhow::Error>(())
         }
@@ -88,7 +67,8 @@ pub async fn run(url: &str, key: &str, count: usize, pids: &[u32]) -> anyhow::Re
     let uploaded_in = started.elapsed();
     let mut last_percent = -1i64;
     let b = loop {
-        let b: serde_json::Value = http.get(format!("{url}/v1/batches/{id}?limit=1")).bearer_auth(key).send().await?.json().await?;
+        let b: serde_json::Value =
+            http.get(format!("{url}/v1/batches/{id}?limit=1")).bearer_auth(key).send().await?.json().await?;
         let percent = b["percent_done"].as_f64().unwrap_or(0.0) as i64;
         if percent / 20 != last_percent / 20 {
             last_percent = percent;
@@ -103,7 +83,11 @@ pub async fn run(url: &str, key: &str, count: usize, pids: &[u32]) -> anyhow::Re
     sample("completed");
     let total = started.elapsed().as_secs_f64();
     println!("bench load: one batch of {count} uploads to {url}");
-    println!("uploaded in {:.1} s, completed in {total:.1} s ({:.1} items/s)", uploaded_in.as_secs_f64(), count as f64 / total);
+    println!(
+        "uploaded in {:.1} s, completed in {total:.1} s ({:.1} items/s)",
+        uploaded_in.as_secs_f64(),
+        count as f64 / total
+    );
     println!("final counts: {} (outcome {})", b["counts"], b["outcome"]);
     println!("resident memory (pid:MiB) as the batch went:");
     for s in samples.lock().map(|s| s.clone()).unwrap_or_default() {

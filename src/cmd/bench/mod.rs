@@ -9,6 +9,7 @@
 mod isolation;
 mod limits;
 mod load;
+mod procfs;
 mod scale;
 mod video;
 
@@ -166,7 +167,11 @@ fn ssim(a: &image::GrayImage, b: &image::GrayImage) -> f64 {
             n += 1;
         }
     }
-    if n == 0 { 1.0 } else { total / n as f64 }
+    if n == 0 {
+        1.0
+    } else {
+        total / n as f64
+    }
 }
 
 #[derive(Default)]
@@ -197,8 +202,11 @@ impl Tally {
 fn score(source: &Path, out: &Path, scratch: &Path, t: &mut Tally) -> anyhow::Result<()> {
     let o = image::open(out).with_context(|| format!("reading {}", out.display()))?.to_luma8();
     let reference = scratch.join("ref.png");
-    run(Command::new("convert").arg(source).args(["-auto-orient", "-colorspace", "sRGB", "-filter", "Lanczos", "-resize"])
-        .arg(format!("{}x{}!", o.width(), o.height())).arg(&reference))?;
+    run(Command::new("convert")
+        .arg(source)
+        .args(["-auto-orient", "-colorspace", "sRGB", "-filter", "Lanczos", "-resize"])
+        .arg(format!("{}x{}!", o.width(), o.height()))
+        .arg(&reference))?;
     let r = image::open(&reference)?.to_luma8();
     t.ssim_sum += ssim(&o, &r);
     t.ssim_n += 1;
@@ -216,13 +224,19 @@ fn bench_images(cfg: &Config, dir: &Path, max_files: usize) -> anyhow::Result<()
     anyhow::ensure!(!files.is_empty(), "no .jpg files in {}", dir.display());
     let scratch = std::env::temp_dir().join(format!("mediamill-bench-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
-    let spec = |name: &str, long_edge, formats: Vec<ImageFormat>| VariantSpec { name: name.into(), long_edge, formats, quality: 80 };
+    let spec = |name: &str, long_edge, formats: Vec<ImageFormat>| VariantSpec {
+        name: name.into(),
+        long_edge,
+        formats,
+        quality: 80,
+    };
     let same_outputs = ImageSettings {
         variants: vec![spec("medium", 1024, vec![ImageFormat::Jpeg]), spec("thumb", 256, vec![ImageFormat::Jpeg])],
         ..ImageSettings::from_config(cfg)
     };
     let full_set = ImageSettings::from_config(cfg);
-    let (mut mm, mut vips, mut magick, mut full) = (Tally::default(), Tally::default(), Tally::default(), Tally::default());
+    let (mut mm, mut vips, mut magick, mut full) =
+        (Tally::default(), Tally::default(), Tally::default(), Tally::default());
 
     for (i, f) in files.iter().enumerate() {
         let bytes = std::fs::read(f)?;
@@ -253,8 +267,13 @@ fn bench_images(cfg: &Config, dir: &Path, max_files: usize) -> anyhow::Result<()
         let t0 = children_cpu();
         for (name, size) in [("medium", 1024), ("thumb", 256)] {
             let out = scratch.join(format!("vips-{name}.jpg"));
-            run(Command::new("vipsthumbnail").arg(f).arg("-s").arg(size.to_string())
-                .arg("-o").arg(format!("{}[Q=80,strip]", out.display())).env("VIPS_CONCURRENCY", "1"))?;
+            run(Command::new("vipsthumbnail")
+                .arg(f)
+                .arg("-s")
+                .arg(size.to_string())
+                .arg("-o")
+                .arg(format!("{}[Q=80,strip]", out.display()))
+                .env("VIPS_CONCURRENCY", "1"))?;
         }
         vips.cpu += children_cpu() - t0;
         vips.images += 1;
@@ -266,8 +285,13 @@ fn bench_images(cfg: &Config, dir: &Path, max_files: usize) -> anyhow::Result<()
         // ImageMagick: one call, both outputs from one decode.
         let t0 = children_cpu();
         let (m1, m2) = (scratch.join("magick-medium.jpg"), scratch.join("magick-thumb.jpg"));
-        run(Command::new("convert").arg(f).args(["-auto-orient", "-strip", "(", "+clone", "-resize", "1024x1024>", "-quality", "80", "-write"])
-            .arg(&m1).args(["+delete", ")", "-resize", "256x256>", "-quality", "80"]).arg(&m2).env("MAGICK_THREAD_LIMIT", "1"))?;
+        run(Command::new("convert")
+            .arg(f)
+            .args(["-auto-orient", "-strip", "(", "+clone", "-resize", "1024x1024>", "-quality", "80", "-write"])
+            .arg(&m1)
+            .args(["+delete", ")", "-resize", "256x256>", "-quality", "80"])
+            .arg(&m2)
+            .env("MAGICK_THREAD_LIMIT", "1"))?;
         magick.cpu += children_cpu() - t0;
         magick.images += 1;
         magick.megapixels += mp;
@@ -295,7 +319,13 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-async fn bench_pipeline(cfg: Config, count: usize, rate: f64, url: Option<String>, key: Option<String>) -> anyhow::Result<()> {
+async fn bench_pipeline(
+    cfg: Config,
+    count: usize,
+    rate: f64,
+    url: Option<String>,
+    key: Option<String>,
+) -> anyhow::Result<()> {
     let mut running = None;
     let (url, key) = match (url, key) {
         (Some(u), Some(k)) => (u, k),
@@ -334,7 +364,8 @@ async fn bench_pipeline(cfg: Config, count: usize, rate: f64, url: Option<String
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
     for id in &ids {
         loop {
-            let m: serde_json::Value = http.get(format!("{url}/v1/media/{id}")).bearer_auth(&key).send().await?.json().await?;
+            let m: serde_json::Value =
+                http.get(format!("{url}/v1/media/{id}")).bearer_auth(&key).send().await?.json().await?;
             if m["status"] == "processed" {
                 let total = (m["updated_at"].as_i64().unwrap_or(0) - m["created_at"].as_i64().unwrap_or(0)) as f64;
                 let work = m["metadata"]["processing_ms"].as_f64().unwrap_or(0.0);
@@ -356,7 +387,10 @@ async fn bench_pipeline(cfg: Config, count: usize, rate: f64, url: Option<String
     let work50 = percentile(&processing, 0.5);
     println!("bench pipeline: {count} uploads of a 640x480 JPEG at {rate}/s to {url}");
     println!("overhead (202 -> processed, minus processing): p50 {p50:.1} ms, p99 {p99:.1} ms (targets: p50 < 50 ms, p99 < 250 ms)");
-    println!("anchor: processing itself p50 {work50:.1} ms; overhead p50 is {:.2}x the processing time", p50 / work50.max(0.001));
+    println!(
+        "anchor: processing itself p50 {work50:.1} ms; overhead p50 is {:.2}x the processing time",
+        p50 / work50.max(0.001)
+    );
     Ok(())
 }
 
@@ -364,8 +398,12 @@ pub async fn run_cmd(cfg: Config, args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Pipeline { count, rate, url, key } => bench_pipeline(cfg, count, rate, url, key).await,
         What::Limits { checks, tenants } => limits::run(&cfg, checks, tenants).await,
-        What::Images { dir, max_files } => tokio::task::spawn_blocking(move || bench_images(&cfg, &dir, max_files)).await?,
-        What::Video { file, ladder, runs } => tokio::task::spawn_blocking(move || video::bench(&cfg, &file, &ladder, runs)).await?,
+        What::Images { dir, max_files } => {
+            tokio::task::spawn_blocking(move || bench_images(&cfg, &dir, max_files)).await?
+        }
+        What::Video { file, ladder, runs } => {
+            tokio::task::spawn_blocking(move || video::bench(&cfg, &file, &ladder, runs)).await?
+        }
         What::Load { url, key, count, pids } => load::run(&url, &key, count, &pids).await,
         What::Scale { url, key, photos, count, infra } => scale::run(&url, &key, &photos, count, &infra).await,
         What::Isolation { dir, video, rounds } => isolation::run(&cfg, &dir, &video, rounds).await,

@@ -12,46 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-/// CPU seconds `pid` and its reaped children have used (utime + stime + cutime + cstime), 0 when gone.
-fn cpu_secs(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return 0.0 };
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
-    let f: Vec<f64> = rest.split_whitespace().filter_map(|v| v.parse().ok()).collect();
-    // The state letter (field 3) is dropped by the parse, so utime, stime, cutime, cstime (fields 14-17) sit at 10..14.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    f.get(10..14).map(|t| t.iter().sum::<f64>() / ticks).unwrap_or(0.0)
-}
-
-/// `pid`'s live children (listed per thread that started them).
-fn children(pid: u32) -> Vec<u32> {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return Vec::new() };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("children")).ok())
-        .flat_map(|c| c.split_whitespace().filter_map(|p| p.parse::<u32>().ok()).collect::<Vec<_>>())
-        .collect()
-}
-
-/// CPU seconds of `pid`'s live children (a worker's sandbox children, PostgreSQL's backends), which count in
-/// the parent's own figures only once they are reaped.
-fn children_cpu_secs(pid: u32) -> f64 {
-    children(pid).into_iter().map(cpu_secs).sum()
-}
-
-/// A process's CPU with its live children's.
-fn tree_cpu_secs(pid: u32) -> f64 {
-    cpu_secs(pid) + children_cpu_secs(pid)
-}
-
-/// Resident memory of `pid` in MiB (0 when gone).
-fn rss_mib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
-        .map(|kib| kib / 1024)
-        .unwrap_or(0)
-}
+use super::procfs::{children, create_batch, rss_mib, tree_cpu_secs};
 
 struct Worker {
     child: Child,
@@ -75,7 +36,7 @@ impl Worker {
     }
 
     fn cpu_used(&self) -> f64 {
-        cpu_secs(self.child.id()) + children_cpu_secs(self.child.id())
+        tree_cpu_secs(self.child.id())
     }
 
     /// Resident memory of the worker and its sandbox children, in MiB.
@@ -93,17 +54,14 @@ impl Worker {
 }
 
 /// Uploads `count` files (cycling through `photos`) as one batch; returns its id.
-async fn upload_batch(http: &reqwest::Client, url: &str, key: &str, photos: &[PathBuf], count: usize) -> anyhow::Result<String> {
-    let b: serde_json::Value = http
-        .post(format!("{url}/v1/batches"))
-        .bearer_auth(key)
-        .json(&serde_json::json!({"name": "bench-scale", "expected_count": count}))
-        .send()
-        .await?
-        .error_for_status()?
-        .json()
-        .await?;
-    let id = b["id"].as_str().context("batch id")?.to_string();
+async fn upload_batch(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    photos: &[PathBuf],
+    count: usize,
+) -> anyhow::Result<String> {
+    let id = create_batch(http, url, key, "bench-scale", count).await?;
     for i in 0..count {
         let path = &photos[i % photos.len()];
         let bytes = tokio::fs::read(path).await.with_context(|| format!("reading {}", path.display()))?;
@@ -121,10 +79,20 @@ async fn upload_batch(http: &reqwest::Client, url: &str, key: &str, photos: &[Pa
 
 /// (processed, failed, outcome) of a batch.
 async fn counts(http: &reqwest::Client, url: &str, key: &str, id: &str) -> anyhow::Result<(u64, u64, Option<String>)> {
-    let b: serde_json::Value =
-        http.get(format!("{url}/v1/batches/{id}?limit=1")).bearer_auth(key).send().await?.error_for_status()?.json().await?;
+    let b: serde_json::Value = http
+        .get(format!("{url}/v1/batches/{id}?limit=1"))
+        .bearer_auth(key)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
     let c = &b["counts"];
-    Ok((c["processed"].as_u64().unwrap_or(0), c["failed"].as_u64().unwrap_or(0), b["outcome"].as_str().map(str::to_string)))
+    Ok((
+        c["processed"].as_u64().unwrap_or(0),
+        c["failed"].as_u64().unwrap_or(0),
+        b["outcome"].as_str().map(str::to_string),
+    ))
 }
 
 /// What every drain shares.
@@ -148,7 +116,9 @@ async fn drain(b: &Bench, workers: usize) -> anyhow::Result<f64> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let infra_before: Vec<f64> = infra.iter().map(|(_, p)| tree_cpu_secs(*p)).collect();
     let started = Instant::now();
-    let ws: Vec<Worker> = (0..workers).map(|i| Worker::start(i, &logs.join(format!("worker-{workers}-{i}.log")))).collect::<Result<_, _>>()?;
+    let ws: Vec<Worker> = (0..workers)
+        .map(|i| Worker::start(i, &logs.join(format!("worker-{workers}-{i}.log"))))
+        .collect::<Result<_, _>>()?;
     let mut cpu_seen = vec![0.0; ws.len()];
     let mut peak_rss = vec![0u64; ws.len()];
     let outcome = loop {
@@ -159,15 +129,25 @@ async fn drain(b: &Bench, workers: usize) -> anyhow::Result<f64> {
         }
         let (p, f, o) = counts(http, url, key, &id).await?;
         if let Some(o) = o {
-            anyhow::ensure!(p == count as u64 && f == 0, "batch {id}: {p} processed, {f} failed of {count} (outcome {o})");
+            anyhow::ensure!(
+                p == count as u64 && f == 0,
+                "batch {id}: {p} processed, {f} failed of {count} (outcome {o})"
+            );
             break o;
         }
-        anyhow::ensure!(started.elapsed() < Duration::from_secs(1800), "batch {id} did not finish in 30 min ({p} processed)");
+        anyhow::ensure!(
+            started.elapsed() < Duration::from_secs(1800),
+            "batch {id} did not finish in 30 min ({p} processed)"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     let secs = started.elapsed().as_secs_f64();
-    let mut parts: Vec<String> =
-        ws.iter().zip(&cpu_seen).zip(&peak_rss).map(|((w, c), m)| format!("worker on cpu {} {:.1} CPU-s (peak {m} MiB with its child)", w.cpu, c)).collect();
+    let mut parts: Vec<String> = ws
+        .iter()
+        .zip(&cpu_seen)
+        .zip(&peak_rss)
+        .map(|((w, c), m)| format!("worker on cpu {} {:.1} CPU-s (peak {m} MiB with its child)", w.cpu, c))
+        .collect();
     for ((name, pid), before) in infra.iter().zip(infra_before) {
         parts.push(format!("{name} {:.1} CPU-s", tree_cpu_secs(*pid) - before));
     }
@@ -204,8 +184,13 @@ pub async fn run(url: &str, key: &str, photos: &Path, count: usize, infra: &[Str
     let logs = std::env::temp_dir().join(format!("mediamill-bench-scale-{}", std::process::id()));
     std::fs::create_dir_all(&logs)?;
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
-    println!("{count} real photographs ({} files from {}) per drain, each worker pinned to its own CPU, one job at a time", files.len(), photos.display());
-    let bench = Bench { http, url: url.to_string(), key: key.to_string(), photos: files, count, infra, logs: logs.clone() };
+    println!(
+        "{count} real photographs ({} files from {}) per drain, each worker pinned to its own CPU, one job at a time",
+        files.len(),
+        photos.display()
+    );
+    let bench =
+        Bench { http, url: url.to_string(), key: key.to_string(), photos: files, count, infra, logs: logs.clone() };
     let one = drain(&bench, 1).await?;
     let two = drain(&bench, 2).await?;
     println!("scale-out: 2 workers drain {:.2}x as fast as 1 (target 1.8x; {cpus} CPUs on this machine, shared with the infrastructure)", one / two);

@@ -21,7 +21,11 @@ struct Measured {
 /// Runs `cmd` to its end and measures it with wait4, which reports that one child's own peak memory.
 fn measure(cmd: &mut Command) -> anyhow::Result<Measured> {
     let started = Instant::now();
-    let child = cmd.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().with_context(|| format!("starting {cmd:?}"))?;
+    let child = cmd
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("starting {cmd:?}"))?;
     let pid = child.id() as libc::pid_t;
     let mut status = 0;
     // SAFETY: wait4 fills the two values we pass; the child is ours and not waited for elsewhere.
@@ -130,7 +134,8 @@ pub fn bench(cfg: &Config, input: &Path, ladder_edges: &[u32], runs: usize) -> a
     );
 
     // The ladder: one decode feeding every encoder, against one CLI run per rendition.
-    let steps: Vec<Rendition> = ladder_edges.iter().map(|e| Rendition { name: format!("{e}p"), short_edge: *e }).collect();
+    let steps: Vec<Rendition> =
+        ladder_edges.iter().map(|e| Rendition { name: format!("{e}p"), short_edge: *e }).collect();
     let targets = ladder::targets(v.display_width, v.display_height, &steps);
     let m = best(runs, || ours(input, &scratch.join("ours3"), ladder_edges))?;
     let mut cli_wall = 0.0;

@@ -36,9 +36,8 @@ fn classify(e: ImageError) -> ProcessError {
 }
 
 fn reader(bytes: &[u8], max_pixels: u64) -> Result<ImageReader<Cursor<&[u8]>>, ProcessError> {
-    let mut r = ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| ProcessError::Corrupt(e.to_string()))?;
+    let mut r =
+        ImageReader::new(Cursor::new(bytes)).with_guessed_format().map_err(|e| ProcessError::Corrupt(e.to_string()))?;
     let mut limits = image::Limits::default();
     // 16-bit RGBA is 8 bytes a pixel; allow that plus decoder scratch for the largest image allowed.
     limits.max_alloc = Some(max_pixels.saturating_mul(10).max(64 << 20));
@@ -86,14 +85,18 @@ fn decode_scaled_jpeg(bytes: &[u8], scale: turbojpeg::ScalingFactor) -> Option<D
 /// Decodes `bytes`, refusing images over `max_pixels`, applying the EXIF orientation, at the smallest JPEG
 /// scale whose long edge still covers `long_edge` (any other format is decoded at full size). Animations with
 /// more than `max_frames` frames are refused before their first frame is decoded.
-pub fn decode_at_least(bytes: &[u8], max_pixels: u64, long_edge: u32, max_frames: u32) -> Result<Decoded, ProcessError> {
+pub fn decode_at_least(
+    bytes: &[u8],
+    max_pixels: u64,
+    long_edge: u32,
+    max_frames: u32,
+) -> Result<Decoded, ProcessError> {
     if super::heif::is_heif(bytes) {
         return super::heif::decode(bytes, max_pixels);
     }
     let r = reader(bytes, max_pixels)?;
-    let format = r
-        .format()
-        .ok_or_else(|| ProcessError::UnsupportedFormat("no decoder recognises these bytes".into()))?;
+    let format =
+        r.format().ok_or_else(|| ProcessError::UnsupportedFormat("no decoder recognises these bytes".into()))?;
     let (w, h) = reader(bytes, max_pixels)?.into_dimensions().map_err(classify)?;
     let pixels = w as u64 * h as u64;
     if pixels > max_pixels {
@@ -104,7 +107,9 @@ pub fn decode_at_least(bytes: &[u8], max_pixels: u64, long_edge: u32, max_frames
     }
     if format == image::ImageFormat::Jpeg && !jpeg_is_complete(bytes) {
         // The JPEG decoder fills a cut-off scan with grey and calls it success; a photo app wants to know.
-        return Err(ProcessError::Corrupt("the JPEG data ends before its end-of-image marker (truncated upload?)".into()));
+        return Err(ProcessError::Corrupt(
+            "the JPEG data ends before its end-of-image marker (truncated upload?)".into(),
+        ));
     }
     let frame_count = count_frames(bytes, format, max_frames.saturating_add(1))?;
     if frame_count > max_frames {
@@ -156,7 +161,9 @@ fn count_frames(bytes: &[u8], format: image::ImageFormat, cap: u32) -> Result<u3
     };
     use image::AnimationDecoder;
     let frames = match format {
-        image::ImageFormat::Gif => image::codecs::gif::GifDecoder::new(Cursor::new(bytes)).and_then(|d| count(d.into_frames())),
+        image::ImageFormat::Gif => {
+            image::codecs::gif::GifDecoder::new(Cursor::new(bytes)).and_then(|d| count(d.into_frames()))
+        }
         image::ImageFormat::WebP => match image::codecs::webp::WebPDecoder::new(Cursor::new(bytes)) {
             Ok(d) if d.has_animation() => count(d.into_frames()),
             Ok(_) => Ok(1),

@@ -20,7 +20,13 @@ pub fn encode(img: &DynamicImage, format: ImageFormat, quality: u8, bg: [u8; 3])
             // decoder reads them.
             set(c.set_optimize(true))?;
             let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-            let image = turbojpeg::Image { pixels: rgb.as_raw().as_slice(), width: w, pitch: 3 * w, height: h, format: turbojpeg::PixelFormat::RGB };
+            let image = turbojpeg::Image {
+                pixels: rgb.as_raw().as_slice(),
+                width: w,
+                pitch: 3 * w,
+                height: h,
+                format: turbojpeg::PixelFormat::RGB,
+            };
             c.compress_to_vec(image).map_err(|e| ProcessError::Encode("jpeg", e.to_string()))
         }
         ImageFormat::Avif => super::avif::encode(img, quality),
@@ -30,7 +36,8 @@ pub fn encode(img: &DynamicImage, format: ImageFormat, quality: u8, bg: [u8; 3])
                 DynamicImage::ImageRgb8(i) => webp::Encoder::from_rgb(i.as_raw(), i.width(), i.height()),
                 other => return encode(&DynamicImage::ImageRgba8(other.to_rgba8()), format, quality, bg),
             };
-            let mem = enc.encode_simple(false, quality as f32).map_err(|e| ProcessError::Encode("webp", format!("{e:?}")))?;
+            let mem =
+                enc.encode_simple(false, quality as f32).map_err(|e| ProcessError::Encode("webp", format!("{e:?}")))?;
             Ok(mem.to_vec())
         }
     }

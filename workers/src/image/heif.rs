@@ -54,7 +54,8 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Decoded, ProcessError> {
     let alpha = handle.has_alpha_channel();
     let chroma = if alpha { RgbChroma::Rgba } else { RgbChroma::Rgb };
     let decoded = handle.decode(ColorSpace::Rgb(chroma), None).map_err(classify)?;
-    let plane = decoded.planes().interleaved.ok_or_else(|| ProcessError::Corrupt("HEIF: no interleaved plane".into()))?;
+    let plane =
+        decoded.planes().interleaved.ok_or_else(|| ProcessError::Corrupt("HEIF: no interleaved plane".into()))?;
     let channels = if alpha { 4 } else { 3 };
     let row = plane.width as usize * channels;
     let mut buf = Vec::with_capacity(row * plane.height as usize);

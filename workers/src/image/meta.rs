@@ -28,7 +28,9 @@ pub struct ExifFacts {
 
 fn text(f: &exif::Field) -> Option<String> {
     match &f.value {
-        exif::Value::Ascii(v) => v.first().map(|s| String::from_utf8_lossy(s).trim().trim_end_matches('\0').to_string()),
+        exif::Value::Ascii(v) => {
+            v.first().map(|s| String::from_utf8_lossy(s).trim().trim_end_matches('\0').to_string())
+        }
         _ => Some(f.display_value().to_string()),
     }
     .filter(|s| !s.is_empty())
@@ -53,7 +55,9 @@ pub fn exif_facts(raw: &[u8]) -> ExifFacts {
         camera_model: get(exif::Tag::Model).and_then(text),
         captured_at: get(exif::Tag::DateTimeOriginal).or_else(|| get(exif::Tag::DateTime)).and_then(text),
         gps_present: lat.is_some() || lon.is_some(),
-        gps: lat.zip(lon).map(|(la, lo)| (la * sign(exif::Tag::GPSLatitudeRef, "S"), lo * sign(exif::Tag::GPSLongitudeRef, "W"))),
+        gps: lat
+            .zip(lon)
+            .map(|(la, lo)| (la * sign(exif::Tag::GPSLatitudeRef, "S"), lo * sign(exif::Tag::GPSLongitudeRef, "W"))),
         copyright: get(exif::Tag::Copyright).and_then(text),
         artist: get(exif::Tag::Artist).and_then(text),
     }
@@ -69,21 +73,35 @@ pub struct Placeholders {
     pub dominant_colour: String,
 }
 
-/// Blurhash (4×3 components), thumbhash and mean colour, from a copy of at most 100×100 pixels.
+/// Blurhash (4×3 components), thumbhash and dominant colour, from a copy of at most 100×100 pixels.
 pub fn placeholders(img: &DynamicImage) -> Placeholders {
     let small = img.thumbnail(100, 100).to_rgba8();
     let (w, h) = small.dimensions();
     let blurhash = blurhash::encode(4, 3, w, h, small.as_raw()).unwrap_or_default();
-    let thumbhash = base64::engine::general_purpose::STANDARD.encode(thumbhash::rgba_to_thumb_hash(w as usize, h as usize, small.as_raw()));
-    let n = (w * h).max(1) as u64;
-    let mut sum = [0u64; 3];
-    for p in small.pixels() {
+    let thumbhash = base64::engine::general_purpose::STANDARD.encode(thumbhash::rgba_to_thumb_hash(
+        w as usize,
+        h as usize,
+        small.as_raw(),
+    ));
+    let dominant_colour = dominant_colour(&small);
+    Placeholders { blurhash, thumbhash, dominant_colour }
+}
+
+/// The most common colour, as `#rrggbb`: pixels are counted in 4096 bins (4 bits a channel) and the fullest bin's
+/// pixels averaged, so a photo of blue sky over yellow sand is blue, not the grey a mean would give. Transparent
+/// pixels do not count; an image with none opaque is black.
+fn dominant_colour(img: &image::RgbaImage) -> String {
+    let mut bins = vec![(0u32, [0u64; 3]); 4096];
+    for p in img.pixels().filter(|p| p[3] >= 128) {
+        let bin = &mut bins[((p[0] as usize >> 4) << 8) | ((p[1] as usize >> 4) << 4) | (p[2] as usize >> 4)];
+        bin.0 += 1;
         for c in 0..3 {
-            sum[c] += p[c] as u64;
+            bin.1[c] += p[c] as u64;
         }
     }
-    let dominant_colour = format!("#{:02x}{:02x}{:02x}", sum[0] / n, sum[1] / n, sum[2] / n);
-    Placeholders { blurhash, thumbhash, dominant_colour }
+    let (n, sum) = bins.iter().max_by_key(|b| b.0).copied().unwrap_or_default();
+    let n = u64::from(n.max(1));
+    format!("#{:02x}{:02x}{:02x}", sum[0] / n, sum[1] / n, sum[2] / n)
 }
 
 #[cfg(test)]
@@ -104,5 +122,27 @@ mod tests {
         assert_eq!(p.dominant_colour, "#c86432");
         assert!(p.blurhash.len() >= 6, "{}", p.blurhash);
         assert!(!p.thumbhash.is_empty());
+    }
+
+    #[test]
+    fn the_dominant_colour_is_the_most_common_not_the_mean() {
+        // Two thirds sky blue over one third sand yellow: the mean would be a grey-green nobody sees.
+        let img = image::RgbaImage::from_fn(90, 90, |_, y| {
+            if y < 60 {
+                image::Rgba([40, 110, 220, 255])
+            } else {
+                image::Rgba([230, 200, 90, 255])
+            }
+        });
+        assert_eq!(dominant_colour(&img), "#286edc");
+        // Transparent pixels do not count, however many.
+        let img = image::RgbaImage::from_fn(90, 90, |x, _| {
+            if x < 80 {
+                image::Rgba([255, 0, 0, 0])
+            } else {
+                image::Rgba([10, 20, 30, 255])
+            }
+        });
+        assert_eq!(dominant_colour(&img), "#0a141e");
     }
 }

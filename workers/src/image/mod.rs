@@ -102,7 +102,8 @@ pub fn process(bytes: &[u8], s: &ImageSettings) -> Result<Processed, ProcessErro
     let d = decode_at_least(bytes, s.max_pixels, largest, s.max_frames)?;
     let (w, h) = (d.width, d.height);
     let exif = d.exif.as_deref().map(meta::exif_facts).unwrap_or_default();
-    let rights = if s.keep_rights { rights::exif_block(exif.artist.as_deref(), exif.copyright.as_deref()) } else { None };
+    let rights =
+        if s.keep_rights { rights::exif_block(exif.artist.as_deref(), exif.copyright.as_deref()) } else { None };
     let (outputs, smallest) = render(&d.image, &s.variants, s.background, rights.as_deref())?;
     Ok(Processed {
         metadata: ImageMetadata {

@@ -18,8 +18,6 @@ pub fn resize(src: &DynamicImage, w: u32, h: u32) -> Result<DynamicImage, Proces
     }
     let mut dst = DynamicImage::new(w, h, src8.color());
     let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3));
-    Resizer::new()
-        .resize(&src8, &mut dst, &opts)
-        .map_err(|e| ProcessError::Encode("resize", e.to_string()))?;
+    Resizer::new().resize(&src8, &mut dst, &opts).map_err(|e| ProcessError::Encode("resize", e.to_string()))?;
     Ok(dst)
 }

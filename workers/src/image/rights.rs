@@ -13,7 +13,9 @@ use crate::failure::ProcessError;
 pub fn exif_block(artist: Option<&str>, copyright: Option<&str>) -> Option<Vec<u8>> {
     let fields: Vec<Field> = [(Tag::Artist, artist), (Tag::Copyright, copyright)]
         .into_iter()
-        .filter_map(|(tag, v)| v.map(|v| Field { tag, ifd_num: In::PRIMARY, value: Value::Ascii(vec![v.as_bytes().to_vec()]) }))
+        .filter_map(|(tag, v)| {
+            v.map(|v| Field { tag, ifd_num: In::PRIMARY, value: Value::Ascii(vec![v.as_bytes().to_vec()]) })
+        })
         .collect();
     if fields.is_empty() {
         return None;

@@ -67,7 +67,9 @@ impl Processor for ImageProcessor {
                 .tempdir_in(&self.tmp_dir)
                 .map_err(|e| Step::Transient(format!("creating a temporary folder: {e}")))?;
             let (input, out) = (dir.path().join("source.gif"), dir.path().to_path_buf());
-            tokio::fs::write(&input, &raw).await.map_err(|e| Step::Transient(format!("writing {}: {e}", input.display())))?;
+            tokio::fs::write(&input, &raw)
+                .await
+                .map_err(|e| Step::Transient(format!("writing {}: {e}", input.display())))?;
             let r = match &self.sandbox {
                 Some(sb) => sb.animation(&input, &out, &self.video, self.job_timeout).await?,
                 None => {

@@ -97,7 +97,8 @@ impl From<ProcessError> for Step {
     }
 }
 
-/// 0.4 s, 0.8 s, … up to 30 s: with the default 10 attempts an outage of about two minutes is ridden out.
+/// 0.4 s, 0.8 s, … up to 30 s between the attempts in place (`worker.max_attempts`, default 3); longer outages
+/// are ridden out on the retry tiers.
 pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((200u64 << attempt.min(8)).min(30_000))
 }
@@ -106,7 +107,12 @@ impl<P: Processor> JobHandler<P> {
     async fn attempt(&self, m: &Media) -> Result<(), Step> {
         let svc = &self.svc;
         if m.status == MediaStatus::Uploaded {
-            svc.repo.start_processing(&m.id, &[media_event(m, event::MEDIA_PROCESSING, &MediaEvent::of(m, MediaStatus::Processing))]).await?;
+            svc.repo
+                .start_processing(
+                    &m.id,
+                    &[media_event(m, event::MEDIA_PROCESSING, &MediaEvent::of(m, MediaStatus::Processing))],
+                )
+                .await?;
             svc.waker.wake();
         }
         let done = self.processor.process(m, svc).await?;
@@ -135,7 +141,8 @@ impl<P: Processor> JobHandler<P> {
         ev.reason = Some(reason.to_string());
         ev.message = Some(message.to_string());
         let events = [media_event(m, event::MEDIA_FAILED, &ev)];
-        let recorded = self.until_ok(&m.id, "recording failure", || self.svc.repo.fail(&m.id, reason, message, &events)).await;
+        let recorded =
+            self.until_ok(&m.id, "recording failure", || self.svc.repo.fail(&m.id, reason, message, &events)).await;
         if recorded.is_none() {
             return Outcome::Abandoned;
         }
@@ -179,7 +186,8 @@ impl<P: Processor> JobHandler<P> {
             if self.until_ok(&m.id, "parking on a retry tier", send).await.is_none() {
                 return Outcome::Abandoned;
             }
-            metrics::counter!("mediamill_job_retry_tier_total", "kind" => self.kind, "tier" => next.to_string()).increment(1);
+            metrics::counter!("mediamill_job_retry_tier_total", "kind" => self.kind, "tier" => next.to_string())
+                .increment(1);
             tracing::info!(media_id = %m.id, tier = next, delay_secs = delay.as_secs(), error, "parked on a retry tier");
             return Outcome::Done;
         }
@@ -196,7 +204,8 @@ impl<P: Processor> JobHandler<P> {
     /// Puts a message on the dead-letter topic, retrying until the broker takes it or shutdown comes.
     async fn dead_letter(&self, msg: &OwnedJob, reason: &str, error: &str) -> Outcome {
         let Some(dlq) = &self.dlq else { return Outcome::Done };
-        metrics::counter!("mediamill_dead_letters_total", "kind" => self.kind, "reason" => reason.to_string()).increment(1);
+        metrics::counter!("mediamill_dead_letters_total", "kind" => self.kind, "reason" => reason.to_string())
+            .increment(1);
         let source = format!("{}/{}/{}", msg.topic, msg.partition, msg.offset);
         match self.until_ok(&source, "dead-lettering", || dlq.send(msg, reason, error)).await {
             Some(()) => Outcome::Done,
@@ -205,14 +214,21 @@ impl<P: Processor> JobHandler<P> {
     }
 
     async fn load(&self, media_id: &str) -> Result<Option<Media>, Outcome> {
-        self.until_ok(media_id, "loading media", || self.svc.repo.get_media_any(media_id)).await.ok_or(Outcome::Abandoned)
+        self.until_ok(media_id, "loading media", || self.svc.repo.get_media_any(media_id))
+            .await
+            .ok_or(Outcome::Abandoned)
     }
 }
 
 #[async_trait]
 impl<P: Processor> Handler for JobHandler<P> {
     async fn handle(&self, msg: OwnedJob) -> Outcome {
-        let job: Job = match msg.envelope.as_ref().map_err(|e| e.clone()).and_then(|e| e.data_as().map_err(|e| e.to_string())) {
+        let job: Job = match msg
+            .envelope
+            .as_ref()
+            .map_err(|e| e.clone())
+            .and_then(|e| e.data_as().map_err(|e| e.to_string()))
+        {
             Ok(j) => j,
             Err(e) => {
                 tracing::error!(topic = %msg.topic, offset = msg.offset, error = %e, "unreadable job dead-lettered");
@@ -270,7 +286,9 @@ impl<P: Processor> Handler for JobHandler<P> {
         let media = msg.envelope.as_ref().ok().and_then(|e| e.data_as::<Job>().ok()).map(|j| j.media_id);
         let Some(media_id) = media else { return Outcome::Done };
         match self.load(&media_id).await {
-            Ok(Some(m)) if !m.status.is_terminal() => self.fail(&m, ProcessError::Crashed(String::new()).reason(), &error).await,
+            Ok(Some(m)) if !m.status.is_terminal() => {
+                self.fail(&m, ProcessError::Crashed(String::new()).reason(), &error).await
+            }
             Ok(_) => Outcome::Done,
             Err(o) => o,
         }

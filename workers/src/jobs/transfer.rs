@@ -56,7 +56,14 @@ pub async fn put_image(store: &dyn Store, m: &Media, o: crate::image::Output) ->
 /// Streams a transcoded rendition of `m` (MP4 or M4A, written to a local file) into the store.
 pub async fn put_rendition(store: &dyn Store, m: &Media, r: &crate::video::Encoded) -> Result<Variant, Step> {
     let ext = r.container.ext();
-    let info = VariantInfo { name: &r.name, format: ext, ext, content_type: r.container.mime(), width: r.width, height: r.height };
+    let info = VariantInfo {
+        name: &r.name,
+        format: ext,
+        ext,
+        content_type: r.container.mime(),
+        width: r.width,
+        height: r.height,
+    };
     put_file(store, m, info, &r.path).await
 }
 
@@ -77,7 +84,8 @@ async fn put_file(store: &dyn Store, m: &Media, v: VariantInfo<'_>, path: &Path)
 
 /// Streams a local file into the store under `key`; returns its size.
 pub async fn stream_file(store: &dyn Store, key: &str, content_type: &str, path: &Path) -> Result<u64, Step> {
-    let mut file = tokio::fs::File::open(path).await.map_err(|e| Step::Transient(format!("reading {}: {e}", path.display())))?;
+    let mut file =
+        tokio::fs::File::open(path).await.map_err(|e| Step::Transient(format!("reading {}: {e}", path.display())))?;
     let mut w = store.writer(key, content_type).await?;
     let mut size = 0u64;
     loop {
@@ -106,7 +114,9 @@ pub async fn stream_file(store: &dyn Store, key: &str, content_type: &str, path:
 /// Streams the object under `key` into a new local file at `path`.
 pub async fn download(store: &dyn Store, key: &str, path: &Path) -> Result<u64, Step> {
     let obj = store.open(key, None).await?;
-    let mut file = tokio::fs::File::create(path).await.map_err(|e| Step::Transient(format!("creating {}: {e}", path.display())))?;
+    let mut file = tokio::fs::File::create(path)
+        .await
+        .map_err(|e| Step::Transient(format!("creating {}: {e}", path.display())))?;
     let mut body = obj.body;
     let mut n = 0u64;
     while let Some(chunk) = body.next().await {

@@ -60,7 +60,9 @@ impl VideoProcessor {
         let Some(sb) = &self.sandbox else { return self.run_in_process(m, svc, input, out, permille, tick).await };
         let mut last_sent = 0u8;
         let p = permille.clone();
-        let work = sb.video(&input, &out, &self.settings, self.timeout, move |f| p.store((f * 1000.0) as u32, Ordering::Relaxed));
+        let work = sb.video(&input, &out, &self.settings, self.timeout, move |f| {
+            p.store((f * 1000.0) as u32, Ordering::Relaxed)
+        });
         tokio::pin!(work);
         loop {
             tokio::select! {
@@ -136,10 +138,15 @@ impl Processor for VideoProcessor {
         let input = dir.path().join("source");
         let out = dir.path().join("out");
         tokio::fs::create_dir(&out).await.map_err(|e| Step::Transient(format!("creating {}: {e}", out.display())))?;
-        transfer::download(svc.store.as_ref(), &m.raw_key, &input).instrument(tracing::info_span!("download", bytes = m.size)).await?;
+        transfer::download(svc.store.as_ref(), &m.raw_key, &input)
+            .instrument(tracing::info_span!("download", bytes = m.size))
+            .await?;
 
         let started = Instant::now();
-        let mut processed = self.run(m, svc, input, out).instrument(tracing::info_span!("process", sandboxed = self.sandbox.is_some())).await?;
+        let mut processed = self
+            .run(m, svc, input, out)
+            .instrument(tracing::info_span!("process", sandboxed = self.sandbox.is_some()))
+            .await?;
         metrics::histogram!("mediamill_video_process_seconds").record(started.elapsed().as_secs_f64());
 
         let mut variants = Vec::new();
@@ -165,12 +172,19 @@ impl Processor for VideoProcessor {
 
 /// Stores every HLS file under `derived/…/hls/` (segments first, the master playlist last, so a client that
 /// sees the master finds everything it names) and returns the `hls` variant, which points at the master.
-async fn store_hls(svc: &Services, m: &Media, p: &VideoProcessed, master: &Path) -> Result<mediamill_core::model::Variant, Step> {
+async fn store_hls(
+    svc: &Services,
+    m: &Media,
+    p: &VideoProcessed,
+    master: &Path,
+) -> Result<mediamill_core::model::Variant, Step> {
     let mut master_size = 0;
     for path in p.hls.iter().skip(1).chain(std::iter::once(&master.to_path_buf())) {
         let file = path.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-        let ct = video::hls::content_type(&file).ok_or_else(|| Step::Permanent(ProcessError::Encode("hls", format!("unexpected file {file}"))))?;
-        let size = transfer::stream_file(svc.store.as_ref(), &store::hls_key(&m.tenant_id, &m.id, &file), ct, path).await?;
+        let ct = video::hls::content_type(&file)
+            .ok_or_else(|| Step::Permanent(ProcessError::Encode("hls", format!("unexpected file {file}"))))?;
+        let size =
+            transfer::stream_file(svc.store.as_ref(), &store::hls_key(&m.tenant_id, &m.id, &file), ct, path).await?;
         if path == master {
             master_size = size;
         }
@@ -202,7 +216,9 @@ pub fn remove_orphans(tmp_dir: &Path) -> usize {
     let mut removed = 0;
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(TMP_PREFIX).and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok()) else {
+        let Some(pid) =
+            name.strip_prefix(TMP_PREFIX).and_then(|r| r.split('-').next()).and_then(|p| p.parse::<u32>().ok())
+        else {
             continue;
         };
         let alive = Path::new(&format!("/proc/{pid}")).exists();

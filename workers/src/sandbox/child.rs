@@ -63,7 +63,7 @@ pub fn serve(memory_mb: u64, faults: bool, parent: Option<u32>, work_dir: Option
             }
             handle(req, blobs, &out)
         }))
-            .unwrap_or_else(|panic| (failed(ProcessError::from_panic(panic)), vec![]));
+        .unwrap_or_else(|panic| (failed(ProcessError::from_panic(panic)), vec![]));
         let refs: Vec<&[u8]> = outputs.iter().map(Vec::as_slice).collect();
         let mut w = out.lock().unwrap_or_else(|p| p.into_inner());
         protocol::write(&mut *w, &reply, &refs)?;
@@ -74,7 +74,9 @@ pub fn serve(memory_mb: u64, faults: bool, parent: Option<u32>, work_dir: Option
 fn handle(req: Request, mut blobs: Vec<Vec<u8>>, out: &Mutex<impl Write + Send>) -> (Reply, Vec<Vec<u8>>) {
     match req {
         Request::Image { settings } => {
-            let Some(bytes) = blobs.pop() else { return (failed(ProcessError::Corrupt("no image bytes sent".into())), vec![]) };
+            let Some(bytes) = blobs.pop() else {
+                return (failed(ProcessError::Corrupt("no image bytes sent".into())), vec![]);
+            };
             match image::process(&bytes, &settings) {
                 Ok(p) => {
                     let (headers, bytes) = split(p.outputs);
@@ -125,7 +127,9 @@ fn split(outputs: Vec<image::Output>) -> (Vec<ImageHeader>, Vec<Vec<u8>>) {
 fn failed(e: ProcessError) -> Reply {
     let message = e.to_string();
     let lower = message.to_ascii_lowercase();
-    let memory = lower.contains("insufficient memory") || lower.contains("out of memory") || lower.contains("cannot allocate memory");
+    let memory = lower.contains("insufficient memory")
+        || lower.contains("out of memory")
+        || lower.contains("cannot allocate memory");
     let reason = match e.reason() {
         "corrupt" | "encode_failed" | "crashed" if memory => "out_of_memory",
         r => r,

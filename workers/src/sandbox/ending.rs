@@ -43,7 +43,9 @@ pub fn classify(status: Option<ExitStatus>, oom: bool, last_line: &str, limit: &
             "the decoder process was killed by the kernel (SIGKILL), most likely for memory; its own limit is {limit}"
         )),
         Some(s) => match s.signal() {
-            Some(sig) => ProcessError::Crashed(format!("the decoder process died of signal {sig} ({})", signal_name(sig))),
+            Some(sig) => {
+                ProcessError::Crashed(format!("the decoder process died of signal {sig} ({})", signal_name(sig)))
+            }
             // A child that exits by itself says why on its last line (e.g. a broken pipe).
             None => ProcessError::Crashed(format!("the decoder process exited unexpectedly ({s}): {last_line}")),
         },
@@ -74,7 +76,11 @@ mod tests {
 
     #[test]
     fn allocation_failures_and_the_kernel_killer_are_out_of_memory_and_name_the_limit() {
-        for line in ["memory allocation of 4294967296 bytes failed", "terminate called after throwing an instance of 'std::bad_alloc'", "Error: reading the pipe: Out of memory"] {
+        for line in [
+            "memory allocation of 4294967296 bytes failed",
+            "terminate called after throwing an instance of 'std::bad_alloc'",
+            "Error: reading the pipe: Out of memory",
+        ] {
             assert!(tells_of_oom(line), "{line}");
         }
         assert!(!tells_of_oom("  12: image::codecs::png::decoder") && !tells_of_oom("Memory map: 0x7f…"));

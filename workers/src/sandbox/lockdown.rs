@@ -86,7 +86,8 @@ pub fn deny_network_and_exec() -> Result<(), LockdownError> {
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| LockdownError::Seccomp(format!("{e:?}")))?;
     let filter = SeccompFilter::new(rules, SeccompAction::Allow, SeccompAction::Errno(libc::EPERM as u32), arch)
         .map_err(|e| LockdownError::Seccomp(e.to_string()))?;
-    let prog: BpfProgram = filter.try_into().map_err(|e: seccompiler::BackendError| LockdownError::Seccomp(e.to_string()))?;
+    let prog: BpfProgram =
+        filter.try_into().map_err(|e: seccompiler::BackendError| LockdownError::Seccomp(e.to_string()))?;
     seccompiler::apply_filter_all_threads(&prog).map_err(|e| LockdownError::Seccomp(e.to_string()))
 }
 
@@ -94,15 +95,42 @@ pub fn deny_network_and_exec() -> Result<(), LockdownError> {
 /// per attempt on stderr: `probe <what>: <outcome>`.
 pub fn probe_escape() -> Vec<String> {
     let mut out = Vec::new();
-    let connect = std::net::TcpStream::connect_timeout(&"127.0.0.1:9".parse().expect("address"), std::time::Duration::from_millis(500));
-    out.push(format!("probe connect: {}", match connect { Ok(_) => "connected".into(), Err(e) => format!("refused ({e})") }));
+    let connect = std::net::TcpStream::connect_timeout(
+        &"127.0.0.1:9".parse().expect("address"),
+        std::time::Duration::from_millis(500),
+    );
+    out.push(format!(
+        "probe connect: {}",
+        match connect {
+            Ok(_) => "connected".into(),
+            Err(e) => format!("refused ({e})"),
+        }
+    ));
     let udp = std::net::UdpSocket::bind("127.0.0.1:0");
-    out.push(format!("probe udp: {}", match udp { Ok(_) => "bound".into(), Err(e) => format!("refused ({e})") }));
+    out.push(format!(
+        "probe udp: {}",
+        match udp {
+            Ok(_) => "bound".into(),
+            Err(e) => format!("refused ({e})"),
+        }
+    ));
     let passwd = std::fs::read("/etc/passwd");
-    out.push(format!("probe /etc/passwd: {}", match passwd { Ok(b) => format!("read {} bytes", b.len()), Err(e) => format!("refused ({e})") }));
+    out.push(format!(
+        "probe /etc/passwd: {}",
+        match passwd {
+            Ok(b) => format!("read {} bytes", b.len()),
+            Err(e) => format!("refused ({e})"),
+        }
+    ));
     let env: Vec<String> = std::env::vars().map(|(k, _)| k).collect();
     out.push(format!("probe environment: {}", env.join(",")));
     let exec = std::process::Command::new("/bin/true").status();
-    out.push(format!("probe exec: {}", match exec { Ok(_) => "ran".into(), Err(e) => format!("refused ({e})") }));
+    out.push(format!(
+        "probe exec: {}",
+        match exec {
+            Ok(_) => "ran".into(),
+            Err(e) => format!("refused ({e})"),
+        }
+    ));
     out
 }

@@ -61,7 +61,12 @@ fn inside(dir: &Path, path: &Path) -> Result<(), CallError> {
 
 impl Supervisor {
     /// [`image::process`] in a child.
-    pub async fn image(&self, bytes: &[u8], settings: &ImageSettings, timeout: Duration) -> Result<Processed, CallError> {
+    pub async fn image(
+        &self,
+        bytes: &[u8],
+        settings: &ImageSettings,
+        timeout: Duration,
+    ) -> Result<Processed, CallError> {
         let req = Request::Image { settings: settings.clone() };
         match self.call(&req, &[bytes], timeout, |_| {}).await? {
             (Reply::Image { mut metadata, gps, outputs }, blobs) => {
@@ -73,7 +78,13 @@ impl Supervisor {
     }
 
     /// [`crate::video::animation_to_mp4`] in a child.
-    pub async fn animation(&self, input: &Path, out_dir: &Path, settings: &VideoSettings, timeout: Duration) -> Result<Encoded, CallError> {
+    pub async fn animation(
+        &self,
+        input: &Path,
+        out_dir: &Path,
+        settings: &VideoSettings,
+        timeout: Duration,
+    ) -> Result<Encoded, CallError> {
         let req = Request::Animation { input: input.into(), out_dir: out_dir.into(), settings: settings.clone() };
         match self.call(&req, &[], timeout, |_| {}).await? {
             (Reply::Animation(e), _) => inside(out_dir, &e.path).map(|()| e),
@@ -115,7 +126,13 @@ impl ChildSpec {
     }
 
     /// `mediamill sandbox` of the running executable.
-    fn own(kind: &'static str, memory_mb: u64, memory_key: &'static str, iso: &IsolationConfig, work_dir: &Path) -> std::io::Result<ChildSpec> {
+    fn own(
+        kind: &'static str,
+        memory_mb: u64,
+        memory_key: &'static str,
+        iso: &IsolationConfig,
+        work_dir: &Path,
+    ) -> std::io::Result<ChildSpec> {
         let mut args = vec!["sandbox".to_string()];
         // Children get no environment, so the test switch travels as their flag.
         if std::env::var("MEDIAMILL_SANDBOX_FAULTS").is_ok_and(|v| !v.is_empty() && v != "0" && v != "false") {

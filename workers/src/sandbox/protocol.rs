@@ -52,12 +52,24 @@ pub enum Reply {
     /// Fraction done, 0–1 (video only).
     Progress(f64),
     /// Image variants, in blob order; `gps` travels apart because the record's serialisation leaves it out.
-    Image { metadata: ImageMetadata, gps: Option<(f64, f64)>, outputs: Vec<ImageHeader> },
+    Image {
+        metadata: ImageMetadata,
+        gps: Option<(f64, f64)>,
+        outputs: Vec<ImageHeader>,
+    },
     Animation(Encoded),
     /// Renditions and HLS files are in the request's `out_dir`; poster variants are the blobs.
-    Video { metadata: VideoMetadata, renditions: Vec<Encoded>, images: Vec<ImageHeader>, hls: Vec<PathBuf> },
+    Video {
+        metadata: VideoMetadata,
+        renditions: Vec<Encoded>,
+        images: Vec<ImageHeader>,
+        hls: Vec<PathBuf>,
+    },
     /// The work failed the ordinary way: a reason from [`crate::ProcessError::REASONS`] and its message.
-    Failed { reason: String, message: String },
+    Failed {
+        reason: String,
+        message: String,
+    },
 }
 
 /// A message that could not be read or written.
@@ -97,8 +109,10 @@ fn check(what: &'static str, len: u64, cap: u64) -> Result<u64, FrameError> {
 
 /// The header and blob lengths from the fixed part of a frame.
 fn lengths(fixed: [u8; 8]) -> Result<(usize, usize), FrameError> {
-    let header = check("header", u32::from_le_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]) as u64, MAX_HEADER as u64)?;
-    let blobs = check("blob count", u32::from_le_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]) as u64, MAX_BLOBS as u64)?;
+    let header =
+        check("header", u32::from_le_bytes([fixed[0], fixed[1], fixed[2], fixed[3]]) as u64, MAX_HEADER as u64)?;
+    let blobs =
+        check("blob count", u32::from_le_bytes([fixed[4], fixed[5], fixed[6], fixed[7]]) as u64, MAX_BLOBS as u64)?;
     Ok((header as usize, blobs as usize))
 }
 
@@ -170,7 +184,11 @@ pub fn read<T: DeserializeOwned>(r: &mut impl Read) -> Result<Message<T>, FrameE
 }
 
 /// Writes one message (the worker's side).
-pub async fn write_async<T: Serialize>(w: &mut (impl AsyncWrite + Unpin), msg: &T, blobs: &[&[u8]]) -> Result<(), FrameError> {
+pub async fn write_async<T: Serialize>(
+    w: &mut (impl AsyncWrite + Unpin),
+    msg: &T,
+    blobs: &[&[u8]],
+) -> Result<(), FrameError> {
     let header = serde_json::to_vec(msg)?;
     w.write_all(&prefix(&header, blobs)).await?;
     w.write_all(&header).await?;

@@ -109,7 +109,8 @@ impl Supervisor {
         timeout: Duration,
         mut on_progress: impl FnMut(f64) + Send,
     ) -> Result<Message<Reply>, CallError> {
-        let _slot = self.inner.slots.acquire().await.map_err(|_| CallError::Spawn(std::io::Error::other("pool closed")))?;
+        let _slot =
+            self.inner.slots.acquire().await.map_err(|_| CallError::Spawn(std::io::Error::other("pool closed")))?;
         let mut lease = Lease { child: Some(self.take()?), inner: &self.inner, keep: false, why: "cancelled" };
         let child = lease.child.as_mut().ok_or_else(|| CallError::Spawn(std::io::Error::other("no child")))?;
         if let Err(e) = child.ready(&self.inner.spec).await {
@@ -143,7 +144,12 @@ impl Supervisor {
                 Err(failure.into())
             }
             Err(_) => {
-                tracing::warn!(kind = self.inner.spec.kind, pid = child.pid, timeout_s = timeout.as_secs(), "sandbox child overran; killing it");
+                tracing::warn!(
+                    kind = self.inner.spec.kind,
+                    pid = child.pid,
+                    timeout_s = timeout.as_secs(),
+                    "sandbox child overran; killing it"
+                );
                 lease.why = "timeout";
                 Err(ProcessError::Timeout(timeout.as_secs()).into())
             }
@@ -182,7 +188,8 @@ impl Drop for Lease<'_> {
             (true, true) => "recycled",
             (false, _) => self.why,
         };
-        metrics::counter!("mediamill_sandbox_children_replaced_total", "kind" => spec.kind, "reason" => why).increment(1);
+        metrics::counter!("mediamill_sandbox_children_replaced_total", "kind" => spec.kind, "reason" => why)
+            .increment(1);
         // Dropping the handle kills the process (kill_on_drop) and tokio reaps it.
         drop(child);
         // A job dropped while the runtime shuts down needs no successor (and could not start one).
@@ -229,7 +236,9 @@ impl Child {
             Err(_) => {
                 let _ = self.proc.start_kill();
                 let _ = self.proc.wait().await;
-                return ProcessError::Crashed(format!("the decoder process broke the protocol ({pipe}) and was killed"));
+                return ProcessError::Crashed(format!(
+                    "the decoder process broke the protocol ({pipe}) and was killed"
+                ));
             }
         };
         // The stderr reader finishes soon after the process is gone.
@@ -290,7 +299,8 @@ fn spawn(spec: &ChildSpec) -> Result<Child, CallError> {
         .process_group(0);
     let mut proc = cmd.spawn().map_err(CallError::Spawn)?;
     let pid = proc.id().unwrap_or(0);
-    let (Some(stdin), Some(stdout), Some(err_pipe)) = (proc.stdin.take(), proc.stdout.take(), proc.stderr.take()) else {
+    let (Some(stdin), Some(stdout), Some(err_pipe)) = (proc.stdin.take(), proc.stdout.take(), proc.stderr.take())
+    else {
         return Err(CallError::Spawn(std::io::Error::other("child pipes missing")));
     };
     let stderr = Arc::new(Mutex::new(Stderr::default()));
@@ -327,4 +337,3 @@ mod tests {
         assert!(read_capped_line(&mut r, MAX_STDERR_LINE).await.is_none());
     }
 }
-

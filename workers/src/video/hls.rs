@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 
 use ffmpeg_next as ff;
 
-use super::ladder::Target;
 use super::encode_error;
+use super::ladder::Target;
 use crate::failure::ProcessError;
 
 /// Name of the folder (inside the output folder) and of the master playlist.
@@ -14,10 +14,15 @@ pub const DIR: &str = "hls";
 pub const MASTER: &str = "master.m3u8";
 
 /// Opens the HLS muxer of one rendition: `hls/{name}.m3u8` and `hls/{name}_NNNNN.ts`.
-pub fn open(out_dir: &Path, t: &Target, segment_secs: u32) -> Result<(ff::format::context::Output, ff::Dictionary<'static>), ProcessError> {
+pub fn open(
+    out_dir: &Path,
+    t: &Target,
+    segment_secs: u32,
+) -> Result<(ff::format::context::Output, ff::Dictionary<'static>), ProcessError> {
     let dir = out_dir.join(DIR);
     std::fs::create_dir_all(&dir).map_err(|e| ProcessError::Encode("hls", e.to_string()))?;
-    let octx = ff::format::output_as(&dir.join(format!("{}.m3u8", t.name)), "hls").map_err(|e| encode_error("hls", e))?;
+    let octx =
+        ff::format::output_as(&dir.join(format!("{}.m3u8", t.name)), "hls").map_err(|e| encode_error("hls", e))?;
     let mut opts = ff::Dictionary::new();
     opts.set("hls_time", &segment_secs.to_string());
     opts.set("hls_playlist_type", "vod");
@@ -89,7 +94,8 @@ mod tests {
         std::fs::write(dir.path().join("a_00000.ts"), vec![0u8; 1000]).unwrap();
         std::fs::write(dir.path().join("a_00001.ts"), vec![0u8; 3000]).unwrap();
         let pl = dir.path().join("a.m3u8");
-        std::fs::write(&pl, "#EXTM3U\n#EXTINF:2.000000,\na_00000.ts\n#EXTINF:1.000000,\na_00001.ts\n#EXT-X-ENDLIST\n").unwrap();
+        std::fs::write(&pl, "#EXTM3U\n#EXTINF:2.000000,\na_00000.ts\n#EXTINF:1.000000,\na_00001.ts\n#EXT-X-ENDLIST\n")
+            .unwrap();
         let r = rates(&pl).unwrap();
         assert_eq!(r.peak, 24_000, "3000 bytes in 1 s");
         assert_eq!(r.average, 10_667, "4000 bytes in 3 s");

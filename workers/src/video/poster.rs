@@ -23,7 +23,8 @@ pub fn poster(input: &Path, rotation: u32, cancel: &AtomicBool) -> Result<Option
     let mut ictx = super::open(input)?;
     let Some(st) = ictx.streams().best(ff::media::Type::Video) else { return Ok(None) };
     let (index, tb) = (st.index(), st.time_base());
-    let mut ctx = ff::codec::context::Context::from_parameters(st.parameters()).map_err(|e| av_error("reading the video stream", e))?;
+    let mut ctx = ff::codec::context::Context::from_parameters(st.parameters())
+        .map_err(|e| av_error("reading the video stream", e))?;
     ctx.set_threading(ff::threading::Config { kind: ff::threading::Type::Frame, count: 0, ..Default::default() });
     let mut decoder = ctx.decoder().video().map_err(|e| av_error("opening the video decoder", e))?;
 
@@ -74,8 +75,16 @@ pub fn poster(input: &Path, rotation: u32, cancel: &AtomicBool) -> Result<Option
 /// Mean and standard deviation of the frame's brightness, from a 64×64 greyscale copy.
 fn luma_stats(frame: &ff::frame::Video) -> Result<(f64, f64), ProcessError> {
     let mut grey = ff::frame::Video::empty();
-    let mut sws = scaling::Context::get(frame.format(), frame.width(), frame.height(), ff::format::Pixel::GRAY8, 64, 64, scaling::Flags::FAST_BILINEAR)
-        .map_err(|e| av_error("measuring a frame", e))?;
+    let mut sws = scaling::Context::get(
+        frame.format(),
+        frame.width(),
+        frame.height(),
+        ff::format::Pixel::GRAY8,
+        64,
+        64,
+        scaling::Flags::FAST_BILINEAR,
+    )
+    .map_err(|e| av_error("measuring a frame", e))?;
     sws.run(frame, &mut grey).map_err(|e| av_error("measuring a frame", e))?;
     let stride = grey.stride(0);
     let data = grey.data(0);

@@ -60,11 +60,14 @@ pub fn probe(path: &Path) -> Result<Probe, ProcessError> {
 pub fn probe_input(ictx: &ff::format::context::Input) -> Result<Probe, ProcessError> {
     let container = ictx.format().name().split(',').next().unwrap_or("unknown").to_string();
     if ictx.nb_streams() == 0 {
-        return Err(ProcessError::Corrupt(format!("the {container} container holds no streams (a zero-length recording)")));
+        return Err(ProcessError::Corrupt(format!(
+            "the {container} container holds no streams (a zero-length recording)"
+        )));
     }
     let video = ictx.streams().best(ff::media::Type::Video).map(|s| video_stream(&s)).transpose()?;
     let audio = ictx.streams().best(ff::media::Type::Audio).map(|s| audio_stream(&s)).transpose()?;
-    let mut duration_secs = if ictx.duration() > 0 { ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE) } else { 0.0 };
+    let mut duration_secs =
+        if ictx.duration() > 0 { ictx.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE) } else { 0.0 };
     if duration_secs <= 0.0 {
         duration_secs = ictx
             .streams()
@@ -99,7 +102,11 @@ fn video_stream(s: &ff::format::stream::Stream) -> Result<VideoStream, ProcessEr
         // outside its range is undefined behaviour); av_get_pix_fmt_name returns a static string or null.
         unsafe {
             let name = ff::ffi::av_get_pix_fmt_name(std::mem::transmute::<i32, ff::ffi::AVPixelFormat>(format));
-            if name.is_null() { "unknown".into() } else { std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned() }
+            if name.is_null() {
+                "unknown".into()
+            } else {
+                std::ffi::CStr::from_ptr(name).to_string_lossy().into_owned()
+            }
         }
     } else {
         "unknown".into()

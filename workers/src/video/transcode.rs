@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use ffmpeg_next as ff;
 use ff::Rescale;
+use ffmpeg_next as ff;
 use serde::{Deserialize, Serialize};
 
 use super::graph::{self, sink_name};
@@ -182,7 +182,12 @@ pub fn transcode(
             }
             write_video_packets(o, v.time_base, v.step)?;
         }
-        check_complete(v.frames, v.first_pts.zip(v.last_pts).map(|(f, l)| (l - f) as f64 * f64::from(v.time_base)), duration, read_error)?;
+        check_complete(
+            v.frames,
+            v.first_pts.zip(v.last_pts).map(|(f, l)| (l - f) as f64 * f64::from(v.time_base)),
+            duration,
+            read_error,
+        )?;
     } else if let Some(a) = audio.as_ref() {
         check_complete(a.frames, a.last_pts.map(|l| l as f64 / a.rate.max(1) as f64), duration, read_error)?;
     }
@@ -200,14 +205,25 @@ pub fn transcode(
         if let Some(h) = o.hls.as_mut() {
             h.write_trailer().map_err(|e| encode_error("hls", e))?;
         }
-        done.push(Encoded { name: o.target.name, container: o.container, path: o.path, width: o.target.width, height: o.target.height });
+        done.push(Encoded {
+            name: o.target.name,
+            container: o.container,
+            path: o.path,
+            width: o.target.width,
+            height: o.target.height,
+        });
     }
     progress(1.0);
     Ok(done)
 }
 
 /// Fails a job whose input ended well before its declared duration (a truncated upload) or had no frames.
-fn check_complete(frames: u64, decoded_secs: Option<f64>, duration: f64, read_error: Option<ff::Error>) -> Result<(), ProcessError> {
+fn check_complete(
+    frames: u64,
+    decoded_secs: Option<f64>,
+    duration: f64,
+    read_error: Option<ff::Error>,
+) -> Result<(), ProcessError> {
     if frames == 0 {
         let why = read_error.map(|e| format!(" ({e})")).unwrap_or_default();
         return Err(ProcessError::Corrupt(format!("no decodable frames{why}")));
@@ -221,8 +237,14 @@ fn check_complete(frames: u64, decoded_secs: Option<f64>, duration: f64, read_er
     Ok(())
 }
 
-fn video_chain(st: &ff::format::stream::Stream, rotation: u32, targets: &[Target], probe: &Probe) -> Result<VideoChain, ProcessError> {
-    let mut ctx = ff::codec::context::Context::from_parameters(st.parameters()).map_err(|e| av_error("reading the video stream", e))?;
+fn video_chain(
+    st: &ff::format::stream::Stream,
+    rotation: u32,
+    targets: &[Target],
+    probe: &Probe,
+) -> Result<VideoChain, ProcessError> {
+    let mut ctx = ff::codec::context::Context::from_parameters(st.parameters())
+        .map_err(|e| av_error("reading the video stream", e))?;
     // As the ffmpeg CLI: frame and slice threads, as many as the decoder likes.
     ctx.set_threading(ff::threading::Config { kind: ff::threading::Type::Frame, count: 0, ..Default::default() });
     let decoder = ctx.decoder().video().map_err(|e| av_error("opening the video decoder", e))?;
@@ -244,12 +266,15 @@ fn video_chain(st: &ff::format::stream::Stream, rotation: u32, targets: &[Target
 }
 
 fn audio_chain(st: &ff::format::stream::Stream, s: &EncodeSettings) -> Result<AudioChain, ProcessError> {
-    let ctx = ff::codec::context::Context::from_parameters(st.parameters()).map_err(|e| av_error("reading the audio stream", e))?;
+    let ctx = ff::codec::context::Context::from_parameters(st.parameters())
+        .map_err(|e| av_error("reading the audio stream", e))?;
     let decoder = ctx.decoder().audio().map_err(|e| av_error("opening the audio decoder", e))?;
-    let codec = ff::encoder::find(ff::codec::Id::AAC).ok_or_else(|| ProcessError::Encode("aac", "no AAC encoder in this FFmpeg".into()))?;
+    let codec = ff::encoder::find(ff::codec::Id::AAC)
+        .ok_or_else(|| ProcessError::Encode("aac", "no AAC encoder in this FFmpeg".into()))?;
     let stereo = decoder.channels() != 1;
     let rate = if decoder.rate() > 0 { decoder.rate() as i32 } else { 48_000 };
-    let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().audio().map_err(|e| encode_error("aac", e))?;
+    let mut enc =
+        ff::codec::context::Context::new_with_codec(codec).encoder().audio().map_err(|e| encode_error("aac", e))?;
     let layout = if stereo { ff::ChannelLayout::STEREO } else { ff::ChannelLayout::MONO };
     enc.set_rate(rate);
     enc.set_channel_layout(layout);
@@ -266,8 +291,18 @@ fn audio_chain(st: &ff::format::stream::Stream, s: &EncodeSettings) -> Result<Au
         channel_layout: decoder.channel_layout().bits(),
         channels: decoder.channels(),
     };
-    let graph = graph::audio(&input, stereo, encoder.frame_size()).map_err(|e| av_error("building the audio graph", e))?;
-    Ok(AudioChain { stream: st.index(), stream_tb: st.time_base(), decoder, graph, encoder, rate, last_pts: None, frames: 0 })
+    let graph =
+        graph::audio(&input, stereo, encoder.frame_size()).map_err(|e| av_error("building the audio graph", e))?;
+    Ok(AudioChain {
+        stream: st.index(),
+        stream_tb: st.time_base(),
+        decoder,
+        graph,
+        encoder,
+        rate,
+        last_pts: None,
+        frames: 0,
+    })
 }
 
 fn open_outputs(
@@ -315,7 +350,11 @@ fn open_outputs(
     Ok(outputs)
 }
 
-fn add_audio_stream(octx: &mut ff::format::context::Output, a: &AudioChain, what: &'static str) -> Result<usize, ProcessError> {
+fn add_audio_stream(
+    octx: &mut ff::format::context::Output,
+    a: &AudioChain,
+    what: &'static str,
+) -> Result<usize, ProcessError> {
     let mut ost = octx.add_stream(a.encoder.codec()).map_err(|e| encode_error(what, e))?;
     ost.set_parameters(&a.encoder);
     ost.set_time_base((1, a.rate));
@@ -328,10 +367,12 @@ fn open_h264(
     t: &Target,
     s: &EncodeSettings,
 ) -> Result<(ff::encoder::Video, usize), ProcessError> {
-    let codec = ff::encoder::find_by_name("libx264").ok_or_else(|| ProcessError::Encode("h264", "libx264 is not in this FFmpeg".into()))?;
+    let codec = ff::encoder::find_by_name("libx264")
+        .ok_or_else(|| ProcessError::Encode("h264", "libx264 is not in this FFmpeg".into()))?;
     let mut ost = octx.add_stream(codec).map_err(|e| encode_error("mp4", e))?;
     let index = ost.index();
-    let mut enc = ff::codec::context::Context::new_with_codec(codec).encoder().video().map_err(|e| encode_error("h264", e))?;
+    let mut enc =
+        ff::codec::context::Context::new_with_codec(codec).encoder().video().map_err(|e| encode_error("h264", e))?;
     enc.set_width(t.width);
     enc.set_height(t.height);
     enc.set_format(ff::format::Pixel::YUV420P);
