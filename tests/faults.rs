@@ -466,7 +466,8 @@ async fn replaying_every_job_changes_no_output_and_no_count() {
         }
         producer.send(FutureRecord::to(&topic).key(k).payload(body).headers(hs), Duration::from_secs(5)).await.unwrap();
     }
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // Not a pause: wait until the workers have committed past every replayed job, i.e. handled them all.
+    p.wait_caught_up("workers.image", &["media.jobs.image"]).await;
     let (_, after) = p.get(&key, &format!("/v1/batches/{id}")).await;
     assert_eq!((after["counts"].clone(), after["round"].clone()), (before["counts"].clone(), before["round"].clone()));
     let (_, media_after) = p.get(&key, "/v1/media?limit=100").await;

@@ -285,8 +285,8 @@ async fn failures_and_completed_batches_are_emailed() {
         assert!(Instant::now() < deadline, "no confirmation message arrived:\n{log}\nnotify log:\n{}", p.log("notify"));
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
-    // Give the early failure time to pass the notifier while the address is unconfirmed.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The early failure has passed the notifier (its offset committed) while the address is unconfirmed.
+    p.wait_caught_up("notify", &["media.events"]).await;
     let confirm = |t: &str| {
         reqwest::Client::new().get(format!("{}/v1/email-recipients/{recipient}/confirm?token={t}", p.url)).send()
     };

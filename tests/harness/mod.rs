@@ -315,6 +315,26 @@ impl Pipeline {
         out
     }
 
+    /// Waits (up to 60 s) until this pipeline's consumer group `role` (`workers.image`, `notify`, ...) has
+    /// committed past every message now on its `topics` (logical names): it has handled them all. What a test
+    /// waits for instead of sleeping and hoping.
+    pub async fn wait_caught_up(&self, role: &str, topics: &[&str]) {
+        let group = format!("g{}.{role}", self.id);
+        let physical: Vec<String> = topics.iter().map(|t| format!("{}{t}", self.topic_prefix)).collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s =
+                mediamill_core::kafka::groups::group_status(&self.kafka, &group, &physical, Duration::from_secs(10))
+                    .await
+                    .expect("group status");
+            if s.topics.iter().all(|t| t.lag == 0) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{group} never caught up: {s:?}");
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// Peak resident memory of the ingest process, in KiB (VmHWM).
     pub fn ingest_peak_rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.ingest.id())).expect("proc status");
