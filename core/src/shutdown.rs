@@ -1,40 +1,41 @@
-//! A shutdown signal every loop holds: cloned freely, fired once, awaited anywhere.
+//! A shutdown signal every loop holds: cloned freely, fired once, awaited anywhere. A thin name over tokio-util's
+//! `CancellationToken`, split into the side that fires and the side that waits.
 
-use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 /// Tells loops to stop. Clone it into every task; [`Shutdown::wait`] resolves once [`Trigger::fire`] is called.
 #[derive(Clone)]
 pub struct Shutdown {
-    rx: watch::Receiver<bool>,
+    token: CancellationToken,
 }
 
 /// Fires the shutdown.
 #[derive(Clone)]
 pub struct Trigger {
-    tx: std::sync::Arc<watch::Sender<bool>>,
+    token: CancellationToken,
 }
 
 /// A new signal and its trigger.
 pub fn channel() -> (Trigger, Shutdown) {
-    let (tx, rx) = watch::channel(false);
-    (Trigger { tx: std::sync::Arc::new(tx) }, Shutdown { rx })
+    let token = CancellationToken::new();
+    (Trigger { token: token.clone() }, Shutdown { token })
 }
 
 impl Trigger {
+    /// Fires the signal; every [`Shutdown::wait`] resolves. Firing again does nothing.
     pub fn fire(&self) {
-        let _ = self.tx.send(true);
+        self.token.cancel();
     }
 }
 
 impl Shutdown {
     /// Resolves when shutdown was fired (at once if it already was).
     pub async fn wait(&self) {
-        let mut rx = self.rx.clone();
-        let _ = rx.wait_for(|v| *v).await;
+        self.token.cancelled().await;
     }
     /// Whether shutdown was fired.
     pub fn is_fired(&self) -> bool {
-        *self.rx.borrow()
+        self.token.is_cancelled()
     }
 }
 

@@ -27,19 +27,13 @@ enum Action {
     Requeue { id: String },
 }
 
-/// `90s`, `10m`, `2h`, `1d`, or plain seconds.
+/// `90s`, `10m`, `2h`, `1d`, `1h 30m` (humantime's forms), or plain seconds.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration like 30s, 10m, 2h or 1d"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "m" => n.saturating_mul(60),
-        "h" => n.saturating_mul(3600),
-        "d" => n.saturating_mul(86_400),
-        _ => return Err(format!("unit {unit:?} is not one of s, m, h, d")),
-    };
-    Ok(Duration::from_secs(secs))
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map(Duration::from_secs).map_err(|e| format!("{s:?}: {e}"));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 30s, 10m, 2h or 1d: {e}"))
 }
 
 /// The events of a requeue: a fresh job, the `uploaded` event, and `batch.reopened` when a batch reopened.
@@ -94,7 +88,9 @@ mod tests {
         assert_eq!(parse_duration("10m"), Ok(Duration::from_secs(600)));
         assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
         assert_eq!(parse_duration("1d"), Ok(Duration::from_secs(86_400)));
-        for bad in ["", "m", "10x", "-5m", "1.5h"] {
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5_400)));
+        assert_eq!(parse_duration("1.5h"), Ok(Duration::from_secs(5_400)));
+        for bad in ["", "m", "10x", "-5m"] {
             assert!(parse_duration(bad).is_err(), "{bad:?}");
         }
     }
