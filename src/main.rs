@@ -1,6 +1,7 @@
 //! `mediamill`: one binary, one subcommand per role.
 
 mod cmd;
+mod ops;
 mod roles;
 mod telemetry;
 

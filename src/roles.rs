@@ -127,7 +127,7 @@ impl Backends {
             tokio::net::TcpListener::bind(addr).await.with_context(|| format!("binding server.ops_listen {addr}"))?;
         tracing::info!(addr, "serving /metrics and /healthz");
         Ok(Some(tokio::spawn(async move {
-            if let Err(e) = mediamill_ingest::ops::serve(listener, shutdown).await {
+            if let Err(e) = crate::ops::serve(listener, shutdown).await {
                 tracing::error!(error = %e, "ops endpoint stopped");
             }
         })))
@@ -241,7 +241,7 @@ impl Backends {
                 .map(|d| (t.name(&topics::retry(*d)), Duration::from_secs(*d)))
                 .collect(),
         });
-        mediamill_ingest::ops::install_recorder();
+        crate::ops::install_recorder();
         if kind == "image" {
             // One kind is enough to keep the gauge; the image workers are always there.
             tokio::spawn(mediamill_core::kafka::dlq::watch_size(
@@ -353,7 +353,7 @@ impl Backends {
     /// Starts the notifier: a consumer of `media.events` and `batch.events` that records deliveries, and the
     /// dispatcher that sends them.
     pub fn spawn_notify(&self, shutdown: Shutdown) -> anyhow::Result<Vec<JoinHandle<()>>> {
-        use mediamill_batch::notify::{Dispatcher, Fanout};
+        use mediamill_notify::{Dispatcher, Fanout};
         let cfg = &self.cfg;
         let wake = Arc::new(tokio::sync::Notify::new());
         let fanout = Arc::new(Fanout { repo: self.repo.clone(), shutdown: shutdown.clone(), wake: wake.clone() });

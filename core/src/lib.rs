@@ -8,6 +8,7 @@ pub mod apikey;
 pub mod config;
 pub mod event;
 pub mod kafka;
+pub mod metrics_handle;
 pub mod model;
 pub mod notify_model;
 pub mod outbox;

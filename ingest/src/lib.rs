@@ -12,8 +12,6 @@ mod error;
 pub mod gateway_log;
 mod json_body;
 pub mod live;
-mod metrics_handle;
-pub mod ops;
 mod rate;
 mod routes;
 mod server;
@@ -32,7 +30,7 @@ use axum::Router;
 /// Every route of the API.
 pub fn router(state: AppState) -> Router {
     // Install the recorder before the first request, so no count is lost before /metrics is first read.
-    metrics_handle::handle();
+    mediamill_core::metrics_handle::handle();
     Router::new()
         .route("/v1/media", get(routes::media::list).post(routes::media::create))
         .route("/v1/media/{id}", get(routes::media::get_one).delete(routes::media::delete))

@@ -59,7 +59,7 @@ async fn check_all(st: &AppState) -> (bool, serde_json::Value) {
 
 /// Prometheus text format.
 pub async fn metrics() -> impl IntoResponse {
-    let body = crate::metrics_handle::handle().map(|h| h.render()).unwrap_or_default();
+    let body = mediamill_core::metrics_handle::render();
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }
 

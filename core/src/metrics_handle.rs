@@ -1,4 +1,5 @@
-//! The process-wide Prometheus recorder, installed on first use.
+//! The process-wide Prometheus recorder, installed on first use: ingest serves it on `/metrics`, the other roles
+//! on their operator endpoint.
 
 use std::sync::OnceLock;
 
@@ -16,4 +17,9 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| PrometheusBuilder::new().set_buckets(BUCKETS).and_then(|b| b.install_recorder()).ok())
         .as_ref()
+}
+
+/// Everything recorded so far, in Prometheus' text format (empty when another recorder was installed first).
+pub fn render() -> String {
+    handle().map(|h| h.render()).unwrap_or_default()
 }

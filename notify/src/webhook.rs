@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mediamill_core::notify_model::{Attempt, Delivery};
 
-use super::signing::sign_all;
+use crate::signing::sign_all;
 use mediamill_core::webhook_target as target;
 
 /// An HTTP client for webhooks.

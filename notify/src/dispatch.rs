@@ -16,8 +16,8 @@ use mediamill_core::shutdown::Shutdown;
 use rand::Rng;
 use tokio::sync::Notify;
 
-use super::email::EmailSender;
-use super::webhook::WebhookSender;
+use crate::email::EmailSender;
+use crate::webhook::WebhookSender;
 use tracing::Instrument;
 
 /// Deliveries in flight at once, over all targets.

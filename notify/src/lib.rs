@@ -3,6 +3,10 @@
 //!
 //! Deliveries are rows: the consumer commits its offset once the rows exist, and the dispatcher's schedule
 //! lives in the database, so a notifier restarted mid-retry picks up where it stopped.
+//!
+//! The role (`mediamill notify`) is this crate; what the API shares with it stays in `mediamill-core`: the
+//! delivery model (`notify_model`), its repository (`repo::NotifyRepo`) and the webhook-target checks
+//! (`webhook_target`), since ingest registers endpoints and serves the delivery log.
 
 pub mod dispatch;
 pub mod email;
