@@ -23,6 +23,6 @@ ff() { ffmpeg -loglevel quiet -y "$@"; }
   "$CLIPS/generated-1080p.mp4"
 cargo build --locked --quiet
 for f in Megamind.avi vtest.avi megamind-1080p.mp4 generated-1080p.mp4; do
-  "$MEDIAMILL_CACHE/target/debug/mediamill" bench video "$CLIPS/$f" "$@"
+  "$(mediamill_bin)" bench video "$CLIPS/$f" "$@"
   echo
 done

@@ -17,7 +17,7 @@ bash scripts/infra/containers.sh base
 export CONTAINERS_CONF; CONTAINERS_CONF=$(bash scripts/infra/containers.sh conf)
 COMPOSE="$MEDIAMILL_CACHE/podman-compose-$PODMAN_COMPOSE_VERSION/bin/podman-compose"
 BASE=localhost/debian:bookworm-local
-BIN="$MEDIAMILL_CACHE/target/debug/mediamill"
+BIN="$(mediamill_bin)"
 [ -x "$BIN" ] || cargo build --locked --bin mediamill
 
 RUN="$(mktemp -d /tmp/mediamill-containers.XXXXXX)"

@@ -32,3 +32,10 @@ stop_pidfile() {
   kill -9 "$pid" 2>/dev/null || true
   rm -f "$dir/pid"
 }
+
+# The mediamill binary cargo builds here: its target folder comes from .cargo/config.toml, or CARGO_TARGET_DIR.
+mediamill_bin() {
+  local dir
+  dir=$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+  echo "${dir:-$MEDIAMILL_CACHE/target}/debug/mediamill"
+}

@@ -8,7 +8,7 @@ bash scripts/install-system-deps.sh
 bash scripts/infra/kafka.sh install
 bash scripts/infra/seaweedfs.sh install
 cargo build --locked --quiet
-BIN="$MEDIAMILL_CACHE/target/debug/mediamill"
+BIN="$(mediamill_bin)"
 PIDS=()
 
 pipeline_cleanup() {
