@@ -1,7 +1,6 @@
 //! The batch tracker: a consumer of `media.events` that keeps batch items in line with their media.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use mediamill_core::event::{self, MediaEvent};
@@ -9,6 +8,7 @@ use mediamill_core::kafka::{Handler, Outcome, OwnedJob};
 use mediamill_core::model::{Batch, BatchCounts};
 use mediamill_core::outbox::{batch_event, Waker};
 use mediamill_core::repo::{Repo, RepoError};
+use mediamill_core::retry::{until_ok, Backoff};
 use mediamill_core::shutdown::Shutdown;
 
 use crate::progress::Progress;
@@ -60,20 +60,10 @@ impl Handler for BatchTracker {
         if ev.batch_id.is_none() {
             return Outcome::Done;
         }
-        let mut attempt = 0u32;
-        loop {
-            match self.apply(&ev).await {
-                Ok(()) => return Outcome::Done,
-                Err(e) => {
-                    attempt += 1;
-                    tracing::warn!(media_id = %ev.media_id, error = %e, "batch tracker: retrying");
-                    let wait = Duration::from_millis((100u64 << attempt.min(7)).min(10_000));
-                    tokio::select! {
-                        _ = self.shutdown.wait() => return Outcome::Abandoned,
-                        _ = tokio::time::sleep(wait) => {}
-                    }
-                }
-            }
+        let subject = ev.media_id.clone();
+        match until_ok(&self.shutdown, Backoff::BACKENDS, &subject, "batch tracker", || self.apply(&ev)).await {
+            Some(()) => Outcome::Done,
+            None => Outcome::Abandoned,
         }
     }
 }

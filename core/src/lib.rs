@@ -13,6 +13,7 @@ pub mod model;
 pub mod notify_model;
 pub mod outbox;
 pub mod repo;
+pub mod retry;
 pub mod shutdown;
 pub mod sniff;
 pub mod store;

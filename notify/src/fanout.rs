@@ -1,13 +1,13 @@
 //! Events in, delivery rows out: which targets want an event.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use mediamill_core::event::Envelope;
 use mediamill_core::kafka::{Handler, Outcome, OwnedJob};
 use mediamill_core::notify_model::{type_matches, Channel, Delivery, DeliveryTarget};
 use mediamill_core::repo::{now_ms, Repo, RepoError};
+use mediamill_core::retry::{until_ok, Backoff};
 use mediamill_core::shutdown::Shutdown;
 use tokio::sync::Notify;
 
@@ -81,28 +81,17 @@ impl Fanout {
 impl Handler for Fanout {
     async fn handle(&self, msg: OwnedJob) -> Outcome {
         let Ok(env) = msg.envelope.as_ref() else { return Outcome::Done };
-        let mut attempt = 0u32;
-        loop {
-            let r = async {
-                let ds = self.deliveries_for(env).await?;
-                if !ds.is_empty() {
-                    self.repo.insert_deliveries(&ds).await?;
-                    self.wake.notify_one();
-                }
-                Ok::<(), RepoError>(())
+        let step = || async {
+            let ds = self.deliveries_for(env).await?;
+            if !ds.is_empty() {
+                self.repo.insert_deliveries(&ds).await?;
+                self.wake.notify_one();
             }
-            .await;
-            match r {
-                Ok(()) => return Outcome::Done,
-                Err(e) => {
-                    attempt += 1;
-                    tracing::warn!(event = %env.id, error = %e, "notifier: retrying");
-                    tokio::select! {
-                        _ = self.shutdown.wait() => return Outcome::Abandoned,
-                        _ = tokio::time::sleep(Duration::from_millis((100u64 << attempt.min(7)).min(10_000))) => {}
-                    }
-                }
-            }
+            Ok::<(), RepoError>(())
+        };
+        match until_ok(&self.shutdown, Backoff::BACKENDS, &env.id, "notifier", step).await {
+            Some(()) => Outcome::Done,
+            None => Outcome::Abandoned,
         }
     }
 }

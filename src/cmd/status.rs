@@ -57,7 +57,7 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
     Ok(())
 }
 
-/// Every consumer group mediamill runs and the topics each reads (as the roles in roles.rs subscribe them).
+/// Every consumer group mediamill runs and the topics each reads (as src/roles/ subscribes them).
 fn consumer_groups(cfg: &Config, t: &Topics) -> Vec<(String, Vec<String>)> {
     let p = &cfg.kafka.group_prefix;
     vec![

@@ -64,22 +64,14 @@ impl Handler for RetryForwarder {
             _ = self.shutdown.wait() => return Outcome::Abandoned,
             _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
         }
-        let mut n = 0u32;
-        loop {
-            match self.producer.send_raw(&origin, job.key.as_deref(), &job.payload, &job.headers).await {
-                Ok(()) => {
-                    metrics::counter!("mediamill_retries_forwarded_total", "topic" => job.topic.clone()).increment(1);
-                    return Outcome::Done;
-                }
-                Err(e) => {
-                    n += 1;
-                    tracing::warn!(error = %e, origin, "returning a retried job; trying again");
-                    tokio::select! {
-                        _ = self.shutdown.wait() => return Outcome::Abandoned,
-                        _ = tokio::time::sleep(Duration::from_millis((200u64 << n.min(7)).min(30_000))) => {}
-                    }
-                }
+        let send = || self.producer.send_raw(&origin, job.key.as_deref(), &job.payload, &job.headers);
+        let pause = crate::retry::Backoff { first: Duration::from_millis(400), max: Duration::from_secs(30) };
+        match crate::retry::until_ok(&self.shutdown, pause, &origin, "returning a retried job", send).await {
+            Some(()) => {
+                metrics::counter!("mediamill_retries_forwarded_total", "topic" => job.topic.clone()).increment(1);
+                Outcome::Done
             }
+            None => Outcome::Abandoned,
         }
     }
 }

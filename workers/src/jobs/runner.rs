@@ -16,6 +16,7 @@ use mediamill_core::kafka::{Handler, Outcome, OwnedJob};
 use mediamill_core::model::{Media, MediaStatus};
 use mediamill_core::outbox::{media_event, Waker};
 use mediamill_core::repo::{Completion, Repo, RepoError};
+use mediamill_core::retry::Backoff;
 use mediamill_core::shutdown::Shutdown;
 use mediamill_core::store::{self, Store, StoreError};
 use tracing::Instrument;
@@ -97,11 +98,9 @@ impl From<ProcessError> for Step {
     }
 }
 
-/// 0.4 s, 0.8 s, … up to 30 s between the attempts in place (`worker.max_attempts`, default 3); longer outages
-/// are ridden out on the retry tiers.
-pub(crate) fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis((200u64 << attempt.min(8)).min(30_000))
-}
+/// 0.4 s, 0.8 s, … up to 30 s between the attempts in place (`worker.max_attempts`, default 3) and while the
+/// database is away; longer outages of a job's own steps are ridden out on the retry tiers.
+const PAUSE: Backoff = Backoff { first: Duration::from_millis(400), max: Duration::from_secs(30) };
 
 impl<P: Processor> JobHandler<P> {
     async fn attempt(&self, m: &Media) -> Result<(), Step> {
@@ -153,26 +152,13 @@ impl<P: Processor> JobHandler<P> {
 
     /// Runs `op` until it succeeds, backing off between tries (0.4 s doubling to 30 s); `None` when shutdown
     /// comes first. For the steps that must not be skipped: recording an outcome, moving a message on.
-    async fn until_ok<T, E, F, Fut>(&self, subject: &str, what: &str, mut op: F) -> Option<T>
+    async fn until_ok<T, E, F, Fut>(&self, subject: &str, what: &str, op: F) -> Option<T>
     where
         E: std::fmt::Display,
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
     {
-        let mut n = 0;
-        loop {
-            match op().await {
-                Ok(v) => return Some(v),
-                Err(e) => {
-                    n += 1;
-                    tracing::warn!(subject, error = %e, "{what}; retrying");
-                    tokio::select! {
-                        _ = self.svc.shutdown.wait() => return None,
-                        _ = tokio::time::sleep(backoff(n)) => {}
-                    }
-                }
-            }
-        }
+        mediamill_core::retry::until_ok(&self.svc.shutdown, PAUSE, subject, what, op).await
     }
 
     /// The in-place attempts are used up: park the job on the next retry tier, or, after the last tier,
@@ -267,7 +253,7 @@ impl<P: Processor> Handler for JobHandler<P> {
                     tracing::warn!(media_id = %m.id, attempt, error = %e, "transient failure; retrying");
                     tokio::select! {
                         _ = self.svc.shutdown.wait() => return Outcome::Abandoned,
-                        _ = tokio::time::sleep(backoff(attempt)) => {}
+                        _ = tokio::time::sleep(PAUSE.after(attempt)) => {}
                     }
                 }
                 Err(Step::Transient(e)) => return self.after_attempts(&msg, &m, attempt, &e).await,

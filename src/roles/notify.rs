@@ -1,0 +1,43 @@
+//! The `notify` role's loops: the fan-out consumer and the dispatcher.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use mediamill_core::kafka::{run_consumer, ConsumerSettings};
+use mediamill_core::shutdown::Shutdown;
+use mediamill_core::topics::{self, Topics};
+use tokio::task::JoinHandle;
+
+use super::Backends;
+
+impl Backends {
+    /// Starts the notifier: a consumer of `media.events` and `batch.events` that records deliveries, and the
+    /// dispatcher that sends them.
+    pub fn spawn_notify(&self, shutdown: Shutdown) -> anyhow::Result<Vec<JoinHandle<()>>> {
+        use mediamill_notify::{Dispatcher, Fanout};
+        let cfg = &self.cfg;
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let fanout = Arc::new(Fanout { repo: self.repo.clone(), shutdown: shutdown.clone(), wake: wake.clone() });
+        let t = Topics::new(&cfg.kafka.topic_prefix);
+        let settings = ConsumerSettings {
+            brokers: cfg.kafka.brokers.clone(),
+            group_id: format!("{}.notify", cfg.kafka.group_prefix),
+            topics: vec![t.name(topics::MEDIA_EVENTS), t.name(topics::BATCH_EVENTS)],
+            capacity: 32,
+            max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
+            drain_timeout: Duration::from_secs(10),
+        };
+        let dispatcher =
+            Dispatcher::new(self.repo.clone(), cfg.notify.clone(), wake).context("building the webhook client")?;
+        let sd = shutdown.clone();
+        Ok(vec![
+            tokio::spawn(async move {
+                if let Err(e) = run_consumer(settings, fanout, sd).await {
+                    tracing::error!(error = %e, "notifier stopped");
+                }
+            }),
+            tokio::spawn(dispatcher.run(shutdown)),
+        ])
+    }
+}
