@@ -5,7 +5,7 @@
 use image::DynamicImage;
 use libheif_rs::{ColorSpace, HeifContext, HeifError, HeifErrorCode, ItemId, RgbChroma};
 
-use super::decode::Decoded;
+use super::decoded::Decoded;
 use crate::failure::ProcessError;
 
 /// Whether `bytes` start an ISO-BMFF file with a HEIF or AVIF brand.

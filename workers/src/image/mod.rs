@@ -7,6 +7,7 @@
 mod avif;
 mod colour;
 mod decode;
+mod decoded;
 mod encode;
 mod heif;
 pub mod meta;
@@ -16,7 +17,8 @@ mod rights;
 use mediamill_core::config::{parse_hex_colour, ImageFormat, VariantSpec};
 use serde::{Deserialize, Serialize};
 
-pub use decode::{decode, decode_at_least, Decoded};
+pub use decode::{decode, decode_at_least};
+pub use decoded::Decoded;
 
 use crate::failure::ProcessError;
 
