@@ -1,5 +1,32 @@
 //! Why processing failed, as a machine-readable reason and a message that names the limit or the cause.
 
+/// The machine-readable reason of a failed item, as events and the API spell it (`too_many_pixels`, ...). The
+/// string forms are derived, so parsing a reason a sandbox child sent and printing one cannot disagree.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::EnumString, strum::IntoStaticStr, strum::EnumIter, strum::Display,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum FailureReason {
+    UnsupportedFormat,
+    Corrupt,
+    TooManyPixels,
+    TooManyFrames,
+    Timeout,
+    Crashed,
+    SourceMissing,
+    TooLong,
+    Cancelled,
+    EncodeFailed,
+    OutOfMemory,
+}
+
+impl FailureReason {
+    /// The reason as events and the API spell it.
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
 /// A permanent processing failure: trying again gives the same answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ProcessError {
@@ -38,43 +65,32 @@ pub enum ProcessError {
     OutOfMemory(String),
     /// A failure reported by a sandbox child, carried across the process boundary as its reason and message.
     #[error("{message}")]
-    Reported { reason: &'static str, message: String },
+    Reported { reason: FailureReason, message: String },
 }
 
 impl ProcessError {
-    /// The `reason` carried by `failed` events and shown by the API.
-    pub fn reason(&self) -> &'static str {
+    /// The reason carried by `failed` events and shown by the API.
+    pub fn kind(&self) -> FailureReason {
         match self {
-            ProcessError::UnsupportedFormat(_) => "unsupported_format",
-            ProcessError::Corrupt(_) => "corrupt",
-            ProcessError::TooManyPixels { .. } => "too_many_pixels",
-            ProcessError::Timeout(_) => "timeout",
-            ProcessError::Crashed(_) => "crashed",
-            ProcessError::SourceMissing => "source_missing",
-            ProcessError::Encode(..) => "encode_failed",
-            ProcessError::TooLong { .. } => "too_long",
-            ProcessError::TooManyFrames { .. } => "too_many_frames",
-            ProcessError::Cancelled => "cancelled",
-            ProcessError::OutOfMemory(_) => "out_of_memory",
-            ProcessError::Reported { reason, .. } => reason,
+            ProcessError::UnsupportedFormat(_) => FailureReason::UnsupportedFormat,
+            ProcessError::Corrupt(_) => FailureReason::Corrupt,
+            ProcessError::TooManyPixels { .. } => FailureReason::TooManyPixels,
+            ProcessError::Timeout(_) => FailureReason::Timeout,
+            ProcessError::Crashed(_) => FailureReason::Crashed,
+            ProcessError::SourceMissing => FailureReason::SourceMissing,
+            ProcessError::Encode(..) => FailureReason::EncodeFailed,
+            ProcessError::TooLong { .. } => FailureReason::TooLong,
+            ProcessError::TooManyFrames { .. } => FailureReason::TooManyFrames,
+            ProcessError::Cancelled => FailureReason::Cancelled,
+            ProcessError::OutOfMemory(_) => FailureReason::OutOfMemory,
+            ProcessError::Reported { reason, .. } => *reason,
         }
     }
 
-    /// Every reason [`ProcessError::reason`] can return, so a reason read back from a child maps onto the
-    /// same static names (anything else is a child misbehaving, reported as `crashed`).
-    pub const REASONS: [&'static str; 11] = [
-        "unsupported_format",
-        "corrupt",
-        "too_many_pixels",
-        "timeout",
-        "crashed",
-        "source_missing",
-        "encode_failed",
-        "too_long",
-        "too_many_frames",
-        "cancelled",
-        "out_of_memory",
-    ];
+    /// [`ProcessError::kind`] as events and the API spell it.
+    pub fn reason(&self) -> &'static str {
+        self.kind().as_str()
+    }
 
     /// A panic caught around processing, as the `crashed` failure it is.
     pub fn from_panic(payload: Box<dyn std::any::Any + Send>) -> ProcessError {
@@ -83,11 +99,12 @@ impl ProcessError {
         ProcessError::Crashed(msg.unwrap_or_else(|| "panic".into()))
     }
 
-    /// Rebuilds a failure from the reason and message a child sent.
+    /// Rebuilds a failure from the reason and message a child sent (an unknown reason is the child misbehaving,
+    /// reported as `crashed`).
     pub fn reported(reason: &str, message: String) -> ProcessError {
-        match ProcessError::REASONS.iter().find(|r| **r == reason) {
-            Some(r) => ProcessError::Reported { reason: r, message },
-            None => ProcessError::Crashed(format!("the child reported an unknown failure {reason:?}: {message}")),
+        match reason.parse::<FailureReason>() {
+            Ok(reason) => ProcessError::Reported { reason, message },
+            Err(_) => ProcessError::Crashed(format!("the child reported an unknown failure {reason:?}: {message}")),
         }
     }
 }
@@ -96,8 +113,8 @@ impl ProcessError {
 mod tests {
     use super::*;
 
-    /// `REASONS` is how a reason survives the trip from a child: a reason missing from it would turn a
-    /// child's ordinary failure into `crashed`.
+    /// A reason must survive the trip from a child: one that did not parse back would turn a child's ordinary
+    /// failure into `crashed`.
     #[test]
     fn every_reason_is_listed_and_comes_back_from_a_child_unchanged() {
         let all = [
@@ -113,7 +130,10 @@ mod tests {
             ProcessError::Encode("mp4", String::new()),
             ProcessError::OutOfMemory(String::new()),
         ];
-        assert_eq!(all.len(), ProcessError::REASONS.len());
+        let kinds: std::collections::HashSet<FailureReason> = all.iter().map(ProcessError::kind).collect();
+        let every: std::collections::HashSet<FailureReason> =
+            <FailureReason as strum::IntoEnumIterator>::iter().collect();
+        assert_eq!(kinds, every, "every reason has an error, and every error its own reason");
         for e in all {
             let back = ProcessError::reported(e.reason(), e.to_string());
             assert_eq!(back.reason(), e.reason());

@@ -273,7 +273,7 @@ impl<P: Processor> Handler for JobHandler<P> {
         let Some(media_id) = media else { return Outcome::Done };
         match self.load(&media_id).await {
             Ok(Some(m)) if !m.status.is_terminal() => {
-                self.fail(&m, ProcessError::Crashed(String::new()).reason(), &error).await
+                self.fail(&m, crate::failure::FailureReason::Crashed.as_str(), &error).await
             }
             Ok(_) => Outcome::Done,
             Err(o) => o,

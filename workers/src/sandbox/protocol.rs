@@ -65,7 +65,7 @@ pub enum Reply {
         images: Vec<ImageHeader>,
         hls: Vec<PathBuf>,
     },
-    /// The work failed the ordinary way: a reason from [`crate::ProcessError::REASONS`] and its message.
+    /// The work failed the ordinary way: a [`crate::failure::FailureReason`] and its message.
     Failed {
         reason: String,
         message: String,
