@@ -11,6 +11,7 @@ pub mod cors;
 mod error;
 pub mod gateway_log;
 mod json_body;
+pub mod linger;
 pub mod live;
 mod rate;
 mod routes;

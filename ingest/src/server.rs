@@ -57,7 +57,8 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ConnLimits, shutd
             req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
             app.clone().oneshot(req.map(axum::body::Body::new))
         });
-        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), svc));
+        let conn =
+            graceful.watch(http.serve_connection(TokioIo::new(crate::linger::LingeringStream::new(stream)), svc));
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, %peer, "connection");
