@@ -11,6 +11,7 @@ import json
 import pathlib
 import re
 import sys
+import tomllib
 
 import jsonschema
 import kubernetes_validate
@@ -60,7 +61,9 @@ def check_manifests(version, crd_path, rendered):
 def metric_names_in_code():
     names = set()
     pattern = re.compile(r'(?:counter|gauge|histogram)!\(\s*"(mediamill_[a-z0-9_]+)"')
-    for crate in ["core", "ingest", "workers", "batch", "src"]:
+    # Every workspace member, as Cargo.toml lists them, and the binary's own src/.
+    members = tomllib.loads((ROOT / "Cargo.toml").read_text())["workspace"]["members"]
+    for crate in [*members, "src"]:
         for f in (ROOT / crate).rglob("*.rs"):
             names.update(pattern.findall(f.read_text()))
     return names

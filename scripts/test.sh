@@ -25,7 +25,7 @@ cargo build --workspace --all-targets --locked
 cargo clippy --workspace --all-targets --locked -- -D warnings
 LOG="$STACK/cargo-test.log"
 set +e
-cargo test --workspace --all-targets --locked -- --test-threads 4 2>&1 | tee "$LOG"
+cargo test --workspace --all-targets --locked --no-fail-fast -- --test-threads 4 2>&1 | tee "$LOG"
 status=${PIPESTATUS[0]}
 set -e
 # What operators deploy: manifests against the Kubernetes and KEDA schemas, alert rules, the metric reference;
