@@ -5,6 +5,8 @@
 //! all terminal. [`progress`] coalesces `batch.progress` events to a few per second per batch, and
 //! [`autoseal`] seals batches left open too long.
 
+#![warn(missing_docs)]
+
 pub mod autoseal;
 pub mod progress;
 pub mod tracker;

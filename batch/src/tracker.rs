@@ -15,9 +15,13 @@ use crate::progress::Progress;
 
 /// Handles `media.events` for batches.
 pub struct BatchTracker {
+    /// Where items move and batches complete.
     pub repo: Arc<dyn Repo>,
+    /// Wakes this process's outbox relay after a completion wrote its event.
     pub waker: Waker,
+    /// Coalesces `batch.progress` events.
     pub progress: Arc<Progress>,
+    /// Stops the retries of a failing write, handing the event back uncommitted.
     pub shutdown: Shutdown,
 }
 

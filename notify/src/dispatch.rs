@@ -27,10 +27,15 @@ pub const PER_TARGET: usize = 2;
 
 /// Sends deliveries.
 pub struct Dispatcher {
+    /// Where deliveries are claimed, and their attempts recorded.
     pub repo: Arc<dyn Repo>,
+    /// Retries, timeouts, disabling and the SSRF policy (`[notify]`).
     pub cfg: NotifyConfig,
+    /// Signs and posts webhooks.
     pub webhooks: WebhookSender,
+    /// Sends emails over SMTP.
     pub email: EmailSender,
+    /// Woken by the fan-out when new deliveries exist, so they go out before the next poll.
     pub wake: Arc<Notify>,
     /// In-flight deliveries per target id.
     busy: Mutex<HashMap<String, usize>>,

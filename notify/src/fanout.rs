@@ -13,7 +13,9 @@ use tokio::sync::Notify;
 
 /// Handles `media.events` and `batch.events` for notifications.
 pub struct Fanout {
+    /// Where the tenant's endpoints and recipients are read and the deliveries written.
     pub repo: Arc<dyn Repo>,
+    /// Stops the retries of a failing write, handing the event back uncommitted.
     pub shutdown: Shutdown,
     /// Wakes the dispatcher when new deliveries exist.
     pub wake: Arc<Notify>,

@@ -8,6 +8,8 @@
 //! delivery model (`notify_model`), its repository (`repo::NotifyRepo`) and the webhook-target checks
 //! (`webhook_target`), since ingest registers endpoints and serves the delivery log.
 
+#![warn(missing_docs)]
+
 pub mod dispatch;
 pub mod email;
 pub mod fanout;
