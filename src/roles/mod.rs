@@ -163,15 +163,18 @@ where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
 {
+    // The pauses of core's one retry helper; what differs here is the deadline, not the backoff.
+    let backoff = mediamill_core::retry::Backoff { first: Duration::from_millis(500), max: Duration::from_secs(5) };
     let deadline = tokio::time::Instant::now() + wait;
-    let mut pause = Duration::from_millis(500);
+    let mut tries = 0;
     loop {
+        tries += 1;
+        let pause = backoff.after(tries);
         match attempt().await {
             Ok(v) => return Ok(v),
             Err(e) if tokio::time::Instant::now() + pause < deadline => {
                 tracing::warn!(error = %e, "waiting for {what}");
                 tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(5));
             }
             Err(e) => {
                 anyhow::bail!("gave up waiting for {what} after {}s (server.startup_wait_secs): {e}", wait.as_secs())
