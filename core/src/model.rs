@@ -3,8 +3,9 @@
 use serde::{Deserialize, Serialize};
 
 /// What kind of processing an upload gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum MediaKind {
     Image,
     Video,
@@ -13,26 +14,16 @@ pub enum MediaKind {
 }
 
 impl MediaKind {
+    /// The stored and wire form (the same as serde's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            MediaKind::Image => "image",
-            MediaKind::Video => "video",
-            MediaKind::Audio => "audio",
-        }
-    }
-    pub fn parse(s: &str) -> Option<MediaKind> {
-        match s {
-            "image" => Some(MediaKind::Image),
-            "video" => Some(MediaKind::Video),
-            "audio" => Some(MediaKind::Audio),
-            _ => None,
-        }
+        self.into()
     }
 }
 
 /// Where a media item is in its life. `processed`, `failed` and `deleted` are terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum MediaStatus {
     Uploaded,
     Processing,
@@ -42,24 +33,9 @@ pub enum MediaStatus {
 }
 
 impl MediaStatus {
+    /// The stored and wire form (the same as serde's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            MediaStatus::Uploaded => "uploaded",
-            MediaStatus::Processing => "processing",
-            MediaStatus::Processed => "processed",
-            MediaStatus::Failed => "failed",
-            MediaStatus::Deleted => "deleted",
-        }
-    }
-    pub fn parse(s: &str) -> Option<MediaStatus> {
-        Some(match s {
-            "uploaded" => MediaStatus::Uploaded,
-            "processing" => MediaStatus::Processing,
-            "processed" => MediaStatus::Processed,
-            "failed" => MediaStatus::Failed,
-            "deleted" => MediaStatus::Deleted,
-            _ => return None,
-        })
+        self.into()
     }
     /// No further transition happens from a terminal state.
     pub fn is_terminal(self) -> bool {
@@ -204,8 +180,9 @@ impl ApiKey {
 }
 
 /// What a key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum KeyScope {
     /// For client apps: upload, read the tenant's media and batches, follow their events.
     Upload,
@@ -214,18 +191,9 @@ pub enum KeyScope {
 }
 
 impl KeyScope {
+    /// The stored and wire form (the same as serde's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            KeyScope::Upload => "upload",
-            KeyScope::Admin => "admin",
-        }
-    }
-    pub fn parse(s: &str) -> Option<KeyScope> {
-        match s {
-            "upload" => Some(KeyScope::Upload),
-            "admin" => Some(KeyScope::Admin),
-            _ => None,
-        }
+        self.into()
     }
     /// Whether a key of this scope may do what `needed` allows.
     pub fn covers(self, needed: KeyScope) -> bool {
@@ -318,8 +286,9 @@ pub fn sort_variants(vs: &mut [Variant]) {
 }
 
 /// Where a batch is: `open` takes files, `sealed` takes none and completes when every item is terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum BatchStatus {
     Open,
     Sealed,
@@ -327,20 +296,9 @@ pub enum BatchStatus {
 }
 
 impl BatchStatus {
+    /// The stored and wire form (the same as serde's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            BatchStatus::Open => "open",
-            BatchStatus::Sealed => "sealed",
-            BatchStatus::Completed => "completed",
-        }
-    }
-    pub fn parse(s: &str) -> Option<BatchStatus> {
-        Some(match s {
-            "open" => BatchStatus::Open,
-            "sealed" => BatchStatus::Sealed,
-            "completed" => BatchStatus::Completed,
-            _ => return None,
-        })
+        self.into()
     }
 }
 

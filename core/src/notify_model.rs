@@ -73,25 +73,25 @@ pub fn type_matches(filters: &[String], ty: &str) -> bool {
 }
 
 /// How a delivery travels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum Channel {
     Webhook,
     Email,
 }
 
 impl Channel {
+    /// The stored and wire form (the same as serde's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Channel::Webhook => "webhook",
-            Channel::Email => "email",
-        }
+        self.into()
     }
 }
 
 /// Where a delivery is: `pending` (first try or retry scheduled), `delivered`, `dead` (gave up).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, strum::IntoStaticStr, strum::EnumString)]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "lowercase")]
 pub enum DeliveryStatus {
     Pending,
     Delivered,
@@ -99,20 +99,9 @@ pub enum DeliveryStatus {
 }
 
 impl DeliveryStatus {
+    /// The stored and wire form (the same as serde's).
     pub fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => "pending",
-            DeliveryStatus::Delivered => "delivered",
-            DeliveryStatus::Dead => "dead",
-        }
-    }
-    pub fn parse(s: &str) -> Option<DeliveryStatus> {
-        Some(match s {
-            "pending" => DeliveryStatus::Pending,
-            "delivered" => DeliveryStatus::Delivered,
-            "dead" => DeliveryStatus::Dead,
-            _ => return None,
-        })
+        self.into()
     }
 }
 

@@ -51,7 +51,8 @@ appender.file.layout.type=PatternLayout
 appender.file.layout.pattern=%d %p %c: %m%n
 PROPS
   if [ ! -f "$dir/data/meta.properties" ]; then
-    java -cp "$JARS/*" kafka.tools.StorageTool format --standalone -t "$(python3 -c 'import uuid,base64;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
+    # `--cluster-id=`: a random id may start with "-", which the separate-argument form reads as an option.
+    java -cp "$JARS/*" kafka.tools.StorageTool format --standalone --cluster-id="$(python3 -c 'import uuid,base64;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
       -c "$dir/server.properties" > "$dir/format.log" 2>&1 ||
       { echo "kafka: formatting the storage failed:" >&2; tail -20 "$dir/format.log" >&2; return 1; }
   fi

@@ -68,7 +68,7 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
             let repo = super::data::open(&cfg).await?;
             let t = repo.ensure_tenant(&tenant).await?;
             let (secret, hash, prefix) = apikey::generate();
-            let scope = KeyScope::parse(&scope).unwrap_or(KeyScope::Admin);
+            let scope = scope.parse().unwrap_or(KeyScope::Admin);
             let expires_at = expires.map(|d| mediamill_core::repo::now_ms() + d.as_millis() as i64);
             let new = NewKey { tenant_id: &t.id, key_hash: &hash, prefix: &prefix, scope, expires_at };
             let k = repo.create_key(&new, &|k| vec![key_event(k, event::KEY_CREATED, None)]).await?;

@@ -9,6 +9,7 @@ use mediamill_core::shutdown::Shutdown;
 use mediamill_core::topics::{self, Topics};
 use tokio::task::JoinHandle;
 
+use mediamill_workers::executor::Executor;
 use mediamill_workers::image::ImageSettings;
 use mediamill_workers::jobs::{ImageProcessor, JobHandler, Processor, Services, VideoProcessor};
 use mediamill_workers::pool::CpuPool;
@@ -23,12 +24,10 @@ impl Backends {
         let cfg = &self.cfg;
         let concurrency = cfg.worker_concurrency();
         let work = work_root()?;
-        let sandbox = self.sandbox(ChildSpec::image(&cfg.isolation, &work), concurrency).await?;
+        let executor = self.executor(ChildSpec::image(&cfg.isolation, &work), concurrency).await?;
         let processor = ImageProcessor {
             tmp_dir: work,
-            // Isolated, the pool only backs the in-process path, which then never runs.
-            pool: CpuPool::new(if sandbox.is_some() { 1 } else { concurrency }),
-            sandbox,
+            executor,
             settings: Arc::new(ImageSettings::from_config(cfg)),
             video: Arc::new(VideoSettings::from_config(cfg)),
             job_timeout: Duration::from_secs(cfg.limits.job_timeout_secs),
@@ -43,9 +42,9 @@ impl Backends {
     pub async fn spawn_video_worker(&self, shutdown: Shutdown) -> anyhow::Result<JoinHandle<()>> {
         let cfg = &self.cfg;
         let tmp_dir = work_root()?;
-        let sandbox = self.sandbox(ChildSpec::video(&cfg.isolation, &tmp_dir), cfg.video.concurrency).await?;
+        let executor = self.executor(ChildSpec::video(&cfg.isolation, &tmp_dir), cfg.video.concurrency).await?;
         let processor = VideoProcessor {
-            sandbox,
+            executor,
             settings: Arc::new(VideoSettings::from_config(cfg)),
             timeout: Duration::from_secs(cfg.video.timeout_secs),
             progress_every: Duration::from_secs(cfg.video.progress_interval_secs),
@@ -54,16 +53,16 @@ impl Backends {
         Ok(self.spawn_job_worker("video", topics::JOBS_VIDEO, processor, cfg.video.concurrency, shutdown))
     }
 
-    /// The warm sandbox children of one job kind (`size` of them), or `None` when isolation is off.
-    async fn sandbox(&self, spec: std::io::Result<ChildSpec>, size: usize) -> anyhow::Result<Option<Supervisor>> {
+    /// Where one job kind's work runs: `size` warm sandbox children, or `size` threads when isolation is off.
+    async fn executor(&self, spec: std::io::Result<ChildSpec>, size: usize) -> anyhow::Result<Executor> {
         if !self.cfg.isolation.enabled {
-            return Ok(None);
+            return Ok(Executor::InProcess(CpuPool::new(size)));
         }
         let spec = spec.context("finding the mediamill executable for sandbox children")?;
         let kind = spec.kind;
         let sb =
             Supervisor::start(spec, size).await.with_context(|| format!("starting the {kind} sandbox children"))?;
-        Ok(Some(sb))
+        Ok(Executor::Sandboxed(sb))
     }
 
     /// Starts the retry forwarder: a consumer of every retry tier topic (group `<prefix>.retry`, shared by all

@@ -2,9 +2,10 @@
 //!
 //! [`image`] and [`video`] turn one upload into its variants and metadata (no network, no database); [`jobs`]
 //! is the consumer side: the runner that retries, fails and dead-letters, and one processor per job topic that
-//! fetches the raw upload, runs the processing off the async runtime's threads (a rayon pool for images, a
-//! blocking thread for video), stores the variants and records the outcome with its events.
+//! fetches the raw upload, runs the processing off the async runtime's threads on its [`executor::Executor`] (a rayon pool,
+//! or sandbox children), stores the variants and records the outcome with its events.
 
+pub mod executor;
 pub mod failure;
 pub mod image;
 pub mod jobs;

@@ -31,16 +31,25 @@ impl CpuPool {
         T: Send + 'static,
         F: FnOnce() -> Result<T, ProcessError> + Send + 'static,
     {
+        match tokio::time::timeout(timeout, self.spawn(f)).await {
+            Ok(r) => r,
+            Err(_) => Err(ProcessError::Timeout(timeout.as_secs())),
+        }
+    }
+
+    /// Starts `f` on the pool and returns its result when it ends, however long that takes (the caller
+    /// cancels cooperatively, e.g. with a flag `f` checks); a panic is `Crashed`.
+    pub fn spawn<T, F>(&self, f: F) -> impl std::future::Future<Output = Result<T, ProcessError>> + Send + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce() -> Result<T, ProcessError> + Send + 'static,
+    {
         let (tx, rx) = tokio::sync::oneshot::channel();
         self.pool.spawn(move || {
             let r = catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|p| Err(ProcessError::from_panic(p)));
             let _ = tx.send(r);
         });
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(r)) => r,
-            Ok(Err(_)) => Err(ProcessError::Crashed("worker thread vanished".into())),
-            Err(_) => Err(ProcessError::Timeout(timeout.as_secs())),
-        }
+        async move { rx.await.unwrap_or_else(|_| Err(ProcessError::Crashed("worker thread vanished".into()))) }
     }
 }
 

@@ -15,6 +15,21 @@ pub enum AfterAttempt {
     Dead,
 }
 
+/// One attempt of a delivery, as the delivery log shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LoggedAttempt {
+    /// 1 for the first try.
+    pub attempt: u32,
+    /// When it was made (ms).
+    pub at: i64,
+    /// The HTTP status the target answered, if it answered.
+    pub status_code: Option<u16>,
+    /// Why it failed, if it did.
+    pub error: Option<String>,
+    /// How long it took.
+    pub duration_ms: u64,
+}
+
 /// Storage of notification targets and deliveries.
 #[async_trait]
 pub trait NotifyRepo: Send + Sync {
@@ -62,11 +77,8 @@ pub trait NotifyRepo: Send + Sync {
         before: Option<&str>,
         limit: u32,
     ) -> Result<Vec<Delivery>, RepoError>;
-    /// Attempts of one delivery: (attempt, at, status, error, duration ms).
-    async fn delivery_attempts(
-        &self,
-        delivery_id: &str,
-    ) -> Result<Vec<(u32, i64, Option<u16>, Option<String>, u64)>, RepoError>;
+    /// Attempts of one delivery, first first.
+    async fn delivery_attempts(&self, delivery_id: &str) -> Result<Vec<LoggedAttempt>, RepoError>;
     /// Schedules a delivery of `target_id` again now (same event id); `false` if no such delivery.
     async fn replay_delivery(&self, target_id: &str, delivery_id: &str) -> Result<bool, RepoError>;
 }

@@ -14,7 +14,7 @@ logdir=$(sed -n 's/^log\.dirs=//p' "$conf")
 if [ ! -f "$logdir/meta.properties" ]; then
   # A static voter list (controller.quorum.voters) is formatted as is; a dynamic quorum as a standalone one.
   mode=(--standalone); grep -q '^controller\.quorum\.voters=' "$conf" && mode=()
-  java -cp '/opt/kafka/libs/*' kafka.tools.StorageTool format "${mode[@]}" -t "${CLUSTER_ID:?set CLUSTER_ID}" -c "$conf" > /dev/null
+  java -cp '/opt/kafka/libs/*' kafka.tools.StorageTool format "${mode[@]}" --cluster-id="${CLUSTER_ID:?set CLUSTER_ID}" -c "$conf" > /dev/null
 fi
 # shellcheck disable=SC2086
 exec java ${KAFKA_HEAP_OPTS:--Xmx512m -Xms128m} -XX:+UseSerialGC -Dkafka.logs.dir=/var/lib/kafka \

@@ -337,7 +337,7 @@ pub async fn list(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let status = match q.status.as_deref() {
         None | Some("") => None,
-        Some(s) => Some(MediaStatus::parse(s).ok_or_else(|| {
+        Some(s) => Some(s.parse::<MediaStatus>().map_err(|_| {
             ApiError::bad_request(
                 "bad_status",
                 format!("status {s:?} is not one of uploaded, processing, processed, failed"),

@@ -196,13 +196,7 @@ pub async fn deliveries(
     let ds = st.repo.list_deliveries(&id, q.cursor.as_deref(), limit).await?;
     let mut items = Vec::with_capacity(ds.len());
     for d in &ds {
-        let attempts: Vec<Value> = st
-            .repo
-            .delivery_attempts(&d.id)
-            .await?
-            .into_iter()
-            .map(|(n, at, code, err, ms)| json!({"attempt": n, "at": at, "status_code": code, "error": err, "duration_ms": ms}))
-            .collect();
+        let attempts = st.repo.delivery_attempts(&d.id).await?;
         let mut v = serde_json::to_value(d).unwrap_or_default();
         v["attempt_log"] = json!(attempts);
         items.push(v);

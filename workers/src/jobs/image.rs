@@ -1,5 +1,5 @@
-//! The image processor: the raw upload from the store, variants from [`crate::image::process`] in a sandbox
-//! child (or on the CPU pool when isolation is off), and for animated GIFs an MP4 of the animation (far
+//! The image processor: the raw upload from the store, variants from [`crate::image::process`] on its
+//! [`Executor`], and for animated GIFs an MP4 of the animation (far
 //! smaller than the GIF, and what browsers play best).
 
 use std::sync::Arc;
@@ -13,20 +13,19 @@ use tracing::Instrument;
 
 use super::transfer;
 use super::{Processor, Services, Step};
-use crate::image::{self, ImageSettings};
-use crate::pool::CpuPool;
-use crate::sandbox::Supervisor;
-use crate::video::{self, VideoSettings};
+use crate::executor::Executor;
+use crate::image::ImageSettings;
+use crate::video::VideoSettings;
 
 /// Processes `media.jobs.image`.
 pub struct ImageProcessor {
-    /// Where the work runs when `sandbox` is `None`.
-    pub pool: CpuPool,
-    /// The sandbox children that run the work (process isolation on).
-    pub sandbox: Option<Supervisor>,
+    /// Where the work runs.
+    pub executor: Executor,
+    /// Sizes, formats and quality of the variants.
     pub settings: Arc<ImageSettings>,
     /// For the MP4 made from animated GIFs.
     pub video: Arc<VideoSettings>,
+    /// How long one image may take before it fails as `timeout`.
     pub job_timeout: Duration,
     /// Where job folders go (GIF → MP4): the sandbox children's work folder.
     pub tmp_dir: std::path::PathBuf,
@@ -39,17 +38,11 @@ impl Processor for ImageProcessor {
         let settings = self.settings.clone();
         let started = std::time::Instant::now();
         // Decode, resize and encode: one span, since in a sandbox child they run in another process.
-        let processed = async {
-            match &self.sandbox {
-                Some(sb) => sb.image(&raw, &settings, self.job_timeout).await.map_err(Step::from),
-                None => {
-                    let raw = raw.clone();
-                    self.pool.run(self.job_timeout, move || image::process(&raw, &settings)).await.map_err(Step::from)
-                }
-            }
-        }
-        .instrument(tracing::info_span!("process", sandboxed = self.sandbox.is_some()))
-        .await?;
+        let processed = self
+            .executor
+            .image(&raw, &settings, self.job_timeout)
+            .instrument(tracing::info_span!("process", sandboxed = self.executor.is_sandboxed()))
+            .await?;
         metrics::histogram!("mediamill_image_process_seconds").record(started.elapsed().as_secs_f64());
         let mut variants = Vec::with_capacity(processed.outputs.len() + 1);
         let outputs = processed.outputs.len();
@@ -70,13 +63,7 @@ impl Processor for ImageProcessor {
             tokio::fs::write(&input, &raw)
                 .await
                 .map_err(|e| Step::Transient(format!("writing {}: {e}", input.display())))?;
-            let r = match &self.sandbox {
-                Some(sb) => sb.animation(&input, &out, &self.video, self.job_timeout).await?,
-                None => {
-                    let vs = self.video.clone();
-                    self.pool.run(self.job_timeout, move || video::animation_to_mp4(&input, &out, &vs)).await?
-                }
-            };
+            let r = self.executor.animation(&input, &out, &self.video, self.job_timeout).await?;
             variants.push(transfer::put_rendition(svc.store.as_ref(), m, &r).await?);
         }
         let mut metadata = serde_json::to_value(&processed.metadata).unwrap_or_default();

@@ -1,11 +1,10 @@
 //! The video processor: the raw upload streamed to a private temporary folder, [`crate::video::process`] in a
-//! sandbox child (or, isolation off, on a blocking thread; never the consumer's poll loop, so
+//! sandbox child (or, isolation off, on the worker's CPU pool; never the consumer's poll loop, so
 //! `max.poll.interval.ms` holds however long it runs), a `processing` event with the percent done every few
 //! seconds, then renditions and posters streamed to the store.
 //! The folder goes away on every path out, including timeouts and panics; a worker killed outright leaves
 //! one behind, which the next worker started on the machine removes ([`remove_orphans`]).
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use tracing::Instrument;
 use super::transfer;
 use super::{Processor, Services, Step};
 use crate::failure::ProcessError;
-use crate::sandbox::Supervisor;
+use crate::executor::Executor;
 use crate::video::{self, VideoProcessed, VideoSettings};
 
 /// Prefix of the per-job temporary folders; the worker's pid follows, so orphans can be told from live ones.
@@ -36,8 +35,8 @@ pub struct VideoProcessor {
     pub progress_every: Duration,
     /// Where per-job folders are made.
     pub tmp_dir: PathBuf,
-    /// The sandbox children that run the work (process isolation on); `None`: a blocking thread here.
-    pub sandbox: Option<Supervisor>,
+    /// Where the transcodes run.
+    pub executor: Executor,
 }
 
 impl VideoProcessor {
@@ -51,13 +50,16 @@ impl VideoProcessor {
         }
     }
 
-    /// Runs the transcode (in a sandbox child, or on a blocking thread when isolation is off), sending
+    /// Runs the transcode on the executor, sending
     /// progress events and enforcing the timeout and shutdown.
     async fn run(&self, m: &Media, svc: &Services, input: PathBuf, out: PathBuf) -> Result<VideoProcessed, Step> {
         let permille = Arc::new(AtomicU32::new(0));
         let mut tick = tokio::time::interval(self.progress_every);
         tick.tick().await;
-        let Some(sb) = &self.sandbox else { return self.run_in_process(m, svc, input, out, permille, tick).await };
+        let sb = match &self.executor {
+            Executor::Sandboxed(sb) => sb,
+            Executor::InProcess(pool) => return self.run_in_process(pool, m, svc, input, out, permille, tick).await,
+        };
         let mut last_sent = 0u8;
         let p = permille.clone();
         let work = sb.video(&input, &out, &self.settings, self.timeout, move |f| {
@@ -83,9 +85,11 @@ impl VideoProcessor {
         }
     }
 
-    /// The transcode on a blocking thread of this process; timeout and shutdown cancel it cooperatively.
+    /// The transcode on this process's CPU pool; timeout and shutdown cancel it cooperatively.
+    #[allow(clippy::too_many_arguments)]
     async fn run_in_process(
         &self,
+        pool: &crate::pool::CpuPool,
         m: &Media,
         svc: &Services,
         input: PathBuf,
@@ -95,11 +99,11 @@ impl VideoProcessor {
     ) -> Result<VideoProcessed, Step> {
         let cancel = Arc::new(AtomicBool::new(false));
         let (c, p, s) = (cancel.clone(), permille.clone(), self.settings.clone());
-        let mut task = tokio::task::spawn_blocking(move || {
+        let task = pool.spawn(move || {
             let report = move |f: f64| p.store((f * 1000.0) as u32, Ordering::Relaxed);
-            catch_unwind(AssertUnwindSafe(|| video::process(&input, &out, &s, &report, &c)))
-                .unwrap_or_else(|panic| Err(ProcessError::from_panic(panic)))
+            video::process(&input, &out, &s, &report, &c)
         });
+        tokio::pin!(task);
         let deadline = tokio::time::sleep(self.timeout);
         tokio::pin!(deadline);
         let mut last_sent = 0u8;
@@ -109,13 +113,7 @@ impl VideoProcessor {
         };
         let step = loop {
             tokio::select! {
-                r = &mut task => {
-                    return match r {
-                        Ok(Ok(p)) => Ok(p),
-                        Ok(Err(e)) => Err(Step::Permanent(e)),
-                        Err(e) => Err(Step::Permanent(ProcessError::Crashed(e.to_string()))),
-                    };
-                }
+                r = &mut task => return r.map_err(Step::Permanent),
                 _ = &mut deadline => break stop(Step::Permanent(ProcessError::Timeout(self.timeout.as_secs()))),
                 _ = svc.shutdown.wait() => break stop(Step::HandBack),
                 _ = tick.tick() => self.progress(m, svc, &permille, &mut last_sent).await,
@@ -145,7 +143,7 @@ impl Processor for VideoProcessor {
         let started = Instant::now();
         let mut processed = self
             .run(m, svc, input, out)
-            .instrument(tracing::info_span!("process", sandboxed = self.sandbox.is_some()))
+            .instrument(tracing::info_span!("process", sandboxed = self.executor.is_sandboxed()))
             .await?;
         metrics::histogram!("mediamill_video_process_seconds").record(started.elapsed().as_secs_f64());
 

@@ -1,64 +1,13 @@
-//! [`NotifyRepo`] on the SQL repository.
+//! [`NotifyRepo`] on SQL.
 
 use async_trait::async_trait;
-use sqlx::any::AnyRow;
-use sqlx::Row;
 
-use super::notify::{AfterAttempt, NotifyRepo};
-use super::sql::{db_err, SqlRepo};
-use super::{now_ms, RepoError};
-use crate::notify_model::{Attempt, Channel, Delivery, DeliveryStatus, EmailRecipient, Endpoint};
+use super::rows::{convert_all, AttemptRow, DeliveryRow, EndpointRow, RecipientRow, DELIVERY_COLS};
+use super::SqlRepo;
+use crate::notify_model::{Attempt, Channel, Delivery, EmailRecipient, Endpoint};
+use crate::repo::{now_ms, AfterAttempt, LoggedAttempt, NotifyRepo, RepoError};
 
-fn split(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect()
-}
-
-fn endpoint_from_row(r: &AnyRow) -> Result<Endpoint, RepoError> {
-    let types: String = r.try_get("event_types").map_err(db_err)?;
-    Ok(Endpoint {
-        id: r.try_get("id").map_err(db_err)?,
-        tenant_id: r.try_get("tenant_id").map_err(db_err)?,
-        url: r.try_get("url").map_err(db_err)?,
-        secret: r.try_get("secret").map_err(db_err)?,
-        event_types: split(&types),
-        enabled: r.try_get::<i64, _>("enabled").map_err(db_err)? != 0,
-        disabled_reason: r.try_get("disabled_reason").map_err(db_err)?,
-        failing_since: r.try_get("failing_since").map_err(db_err)?,
-        created_at: r.try_get("created_at").map_err(db_err)?,
-        previous_secret: r.try_get("previous_secret").map_err(db_err)?,
-        previous_secret_until: r.try_get("previous_secret_until").map_err(db_err)?,
-    })
-}
-
-const DELIVERY_COLS: &str =
-    "id, tenant_id, channel, target_id, target, secret, event_id, event_type, payload, status, \
-    attempts, next_attempt_at, last_status, last_error, created_at, delivered_at, traceparent";
-
-fn delivery_from_row(r: &AnyRow) -> Result<Delivery, RepoError> {
-    let channel: String = r.try_get("channel").map_err(db_err)?;
-    let status: String = r.try_get("status").map_err(db_err)?;
-    let last_status: Option<i64> = r.try_get("last_status").map_err(db_err)?;
-    Ok(Delivery {
-        id: r.try_get("id").map_err(db_err)?,
-        tenant_id: r.try_get("tenant_id").map_err(db_err)?,
-        channel: if channel == "email" { Channel::Email } else { Channel::Webhook },
-        target_id: r.try_get("target_id").map_err(db_err)?,
-        target: r.try_get("target").map_err(db_err)?,
-        secret: r.try_get("secret").map_err(db_err)?,
-        event_id: r.try_get("event_id").map_err(db_err)?,
-        event_type: r.try_get("event_type").map_err(db_err)?,
-        payload: r.try_get("payload").map_err(db_err)?,
-        status: DeliveryStatus::parse(&status)
-            .ok_or_else(|| RepoError::Corrupt(format!("delivery status {status:?}")))?,
-        attempts: r.try_get::<i64, _>("attempts").map_err(db_err)?.max(0) as u32,
-        next_attempt_at: r.try_get("next_attempt_at").map_err(db_err)?,
-        last_status: last_status.and_then(|s| u16::try_from(s).ok()),
-        last_error: r.try_get("last_error").map_err(db_err)?,
-        created_at: r.try_get("created_at").map_err(db_err)?,
-        delivered_at: r.try_get("delivered_at").map_err(db_err)?,
-        traceparent: r.try_get("traceparent").map_err(db_err)?,
-    })
-}
+const RECIPIENT_COLS: &str = "id, tenant_id, address, event_types, created_at, confirmed_at";
 
 #[async_trait]
 impl NotifyRepo for SqlRepo {
@@ -73,29 +22,28 @@ impl NotifyRepo for SqlRepo {
         .bind(&e.secret)
         .bind(e.event_types.join(","))
         .bind(e.created_at)
-        .execute(self.pool())
-        .await
-        .map_err(db_err)?;
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
     async fn list_endpoints(&self, tenant_id: &str) -> Result<Vec<Endpoint>, RepoError> {
-        let rows = sqlx::query("SELECT * FROM webhook_endpoints WHERE tenant_id = $1 AND deleted = 0 ORDER BY id")
-            .bind(tenant_id)
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(endpoint_from_row).collect()
+        let rows: Vec<EndpointRow> =
+            sqlx::query_as("SELECT * FROM webhook_endpoints WHERE tenant_id = $1 AND deleted = 0 ORDER BY id")
+                .bind(tenant_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(Endpoint::from).collect())
     }
 
     async fn get_endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<Endpoint>, RepoError> {
-        let r = sqlx::query("SELECT * FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 AND deleted = 0")
-            .bind(tenant_id)
-            .bind(id)
-            .fetch_optional(self.pool())
-            .await
-            .map_err(db_err)?;
-        r.as_ref().map(endpoint_from_row).transpose()
+        let r: Option<EndpointRow> =
+            sqlx::query_as("SELECT * FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 AND deleted = 0")
+                .bind(tenant_id)
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(r.map(Endpoint::from))
     }
 
     async fn rotate_endpoint_secret(
@@ -113,9 +61,8 @@ impl NotifyRepo for SqlRepo {
         .bind(new_secret)
         .bind(tenant_id)
         .bind(id)
-        .execute(self.pool())
-        .await
-        .map_err(db_err)?;
+        .execute(&self.pool)
+        .await?;
         if r.rows_affected() == 0 {
             return Ok(None);
         }
@@ -128,15 +75,14 @@ impl NotifyRepo for SqlRepo {
         )
         .bind(tenant_id)
         .bind(id)
-        .execute(self.pool())
-        .await
-        .map_err(db_err)?;
+        .execute(&self.pool)
+        .await?;
         if r.rows_affected() > 0 {
             sqlx::query("UPDATE deliveries SET status = 'dead', last_error = 'endpoint deleted' WHERE target_id = $1 AND status = 'pending'")
                 .bind(id)
-                .execute(self.pool())
+                .execute(&self.pool)
                 .await
-                .map_err(db_err)?;
+                ?;
         }
         Ok(r.rows_affected() > 0)
     }
@@ -145,17 +91,15 @@ impl NotifyRepo for SqlRepo {
         sqlx::query("UPDATE webhook_endpoints SET enabled = 0, disabled_reason = $1 WHERE id = $2")
             .bind(reason)
             .bind(id)
-            .execute(self.pool())
-            .await
-            .map_err(db_err)?;
+            .execute(&self.pool)
+            .await?;
         sqlx::query(
             "UPDATE deliveries SET status = 'dead', last_error = $1 WHERE target_id = $2 AND status = 'pending'",
         )
         .bind(format!("endpoint disabled: {reason}"))
         .bind(id)
-        .execute(self.pool())
-        .await
-        .map_err(db_err)?;
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -165,7 +109,7 @@ impl NotifyRepo for SqlRepo {
         confirm_token_hash: &str,
         confirmation: &Delivery,
     ) -> Result<(), RepoError> {
-        let mut tx = self.pool().begin().await.map_err(db_err)?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO email_recipients (id, tenant_id, address, event_types, created_at, confirmed_at, confirm_token_hash) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -179,8 +123,8 @@ impl NotifyRepo for SqlRepo {
         .bind(confirm_token_hash)
         .execute(&mut *tx)
         .await
-        .map_err(db_err)?;
-        tx.commit().await.map_err(db_err)?;
+        ?;
+        tx.commit().await?;
         self.insert_deliveries(std::slice::from_ref(confirmation)).await
     }
 
@@ -192,55 +136,48 @@ impl NotifyRepo for SqlRepo {
         .bind(now_ms())
         .bind(id)
         .bind(token_hash)
-        .execute(self.pool())
-        .await
-        .map_err(db_err)?;
+        .execute(&self.pool)
+        .await?;
         if r.rows_affected() == 0 {
             return Ok(None);
         }
-        let row = sqlx::query(
-            "SELECT id, tenant_id, address, event_types, created_at, confirmed_at FROM email_recipients WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_one(self.pool())
-        .await
-        .map_err(db_err)?;
-        recipient_from_row(&row).map(Some)
+        let row: RecipientRow = sqlx::query_as(&format!("SELECT {RECIPIENT_COLS} FROM email_recipients WHERE id = $1"))
+            .bind(id)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(Some(row.into()))
     }
 
     async fn list_recipients(&self, tenant_id: &str) -> Result<Vec<EmailRecipient>, RepoError> {
-        let rows = sqlx::query(
-            "SELECT id, tenant_id, address, event_types, created_at, confirmed_at FROM email_recipients WHERE tenant_id = $1 ORDER BY id",
-        )
-        .bind(tenant_id)
-        .fetch_all(self.pool())
-        .await
-        .map_err(db_err)?;
-        rows.iter().map(recipient_from_row).collect()
+        let rows: Vec<RecipientRow> =
+            sqlx::query_as(&format!("SELECT {RECIPIENT_COLS} FROM email_recipients WHERE tenant_id = $1 ORDER BY id"))
+                .bind(tenant_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows.into_iter().map(EmailRecipient::from).collect())
     }
 
     async fn delete_recipient(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError> {
         // One transaction: a recipient removed gets nothing more, not even what was already queued for it.
-        let mut tx = self.pool().begin().await.map_err(db_err)?;
+        let mut tx = self.pool.begin().await?;
         let r = sqlx::query("DELETE FROM email_recipients WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(id)
             .execute(&mut *tx)
-            .await
-            .map_err(db_err)?;
+            .await?;
         if r.rows_affected() > 0 {
             sqlx::query("UPDATE deliveries SET status = 'dead', last_error = 'recipient deleted' WHERE target_id = $1 AND status = 'pending'")
                 .bind(id)
                 .execute(&mut *tx)
                 .await
-                .map_err(db_err)?;
+                ?;
         }
-        tx.commit().await.map_err(db_err)?;
+        tx.commit().await?;
         Ok(r.rows_affected() > 0)
     }
 
     async fn insert_deliveries(&self, ds: &[Delivery]) -> Result<(), RepoError> {
-        let mut tx = self.pool().begin().await.map_err(db_err)?;
+        let mut tx = self.pool.begin().await?;
         for d in ds {
             sqlx::query(
                 "INSERT INTO deliveries (id, tenant_id, channel, target_id, target, secret, event_id, event_type, payload, \
@@ -262,9 +199,9 @@ impl NotifyRepo for SqlRepo {
             .bind(d.traceparent.clone())
             .execute(&mut *tx)
             .await
-            .map_err(db_err)?;
+            ?;
         }
-        tx.commit().await.map_err(db_err)
+        Ok(tx.commit().await?)
     }
 
     async fn claim_due(&self, now: i64, lease_ms: i64, limit: u32) -> Result<Vec<Delivery>, RepoError> {
@@ -275,20 +212,15 @@ impl NotifyRepo for SqlRepo {
              AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2) ORDER BY next_attempt_at LIMIT $3) \
              AND (lease_until IS NULL OR lease_until < $2) RETURNING {DELIVERY_COLS}"
         );
-        let rows = sqlx::query(&sql)
-            .bind(now + lease_ms)
-            .bind(now)
-            .bind(limit as i64)
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(delivery_from_row).collect()
+        let rows: Vec<DeliveryRow> =
+            sqlx::query_as(&sql).bind(now + lease_ms).bind(now).bind(limit as i64).fetch_all(&self.pool).await?;
+        convert_all(rows)
     }
 
     async fn record_attempt(&self, d: &Delivery, a: &Attempt, next: AfterAttempt) -> Result<(), RepoError> {
         let now = now_ms();
         let attempt = d.attempts as i64 + 1;
-        let mut tx = self.pool().begin().await.map_err(db_err)?;
+        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO delivery_attempts (delivery_id, attempt, at, status_code, error, duration_ms) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, attempt) DO NOTHING",
@@ -300,8 +232,7 @@ impl NotifyRepo for SqlRepo {
         .bind(a.error.clone())
         .bind(a.duration_ms as i64)
         .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        .await?;
         let (status, next_at, delivered_at) = match next {
             AfterAttempt::Delivered => ("delivered", d.next_attempt_at, Some(now)),
             AfterAttempt::RetryAt(t) => ("pending", t, None),
@@ -319,17 +250,16 @@ impl NotifyRepo for SqlRepo {
         .bind(delivered_at)
         .bind(&d.id)
         .execute(&mut *tx)
-        .await
-        .map_err(db_err)?;
+        .await?;
         if d.channel == Channel::Webhook {
             let sql = if a.ok() {
                 "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1 AND $2 >= 0"
             } else {
                 "UPDATE webhook_endpoints SET failing_since = $2 WHERE id = $1 AND failing_since IS NULL"
             };
-            sqlx::query(sql).bind(&d.target_id).bind(now).execute(&mut *tx).await.map_err(db_err)?;
+            sqlx::query(sql).bind(&d.target_id).bind(now).execute(&mut *tx).await?;
         }
-        tx.commit().await.map_err(db_err)
+        Ok(tx.commit().await?)
     }
 
     async fn list_deliveries(
@@ -341,39 +271,24 @@ impl NotifyRepo for SqlRepo {
         let sql = format!(
             "SELECT {DELIVERY_COLS} FROM deliveries WHERE target_id = $1 AND ($2 IS NULL OR id < $2) ORDER BY id DESC LIMIT $3"
         );
-        let rows = sqlx::query(&sql)
+        let rows: Vec<DeliveryRow> = sqlx::query_as(&sql)
             .bind(target_id)
             .bind(before.map(str::to_string))
             .bind(limit.clamp(1, 500) as i64)
-            .fetch_all(self.pool())
-            .await
-            .map_err(db_err)?;
-        rows.iter().map(delivery_from_row).collect()
+            .fetch_all(&self.pool)
+            .await?;
+        convert_all(rows)
     }
 
-    async fn delivery_attempts(
-        &self,
-        delivery_id: &str,
-    ) -> Result<Vec<(u32, i64, Option<u16>, Option<String>, u64)>, RepoError> {
-        let rows = sqlx::query(
-            "SELECT attempt, at, status_code, error, duration_ms FROM delivery_attempts WHERE delivery_id = $1 ORDER BY attempt",
+    async fn delivery_attempts(&self, delivery_id: &str) -> Result<Vec<LoggedAttempt>, RepoError> {
+        let rows: Vec<AttemptRow> = sqlx::query_as(
+            "SELECT attempt, at, status_code, error, duration_ms FROM delivery_attempts WHERE delivery_id = $1 \
+             ORDER BY attempt",
         )
         .bind(delivery_id)
-        .fetch_all(self.pool())
-        .await
-        .map_err(db_err)?;
-        rows.iter()
-            .map(|r| {
-                let code: Option<i64> = r.try_get("status_code").map_err(db_err)?;
-                Ok((
-                    r.try_get::<i64, _>("attempt").map_err(db_err)?.max(0) as u32,
-                    r.try_get("at").map_err(db_err)?,
-                    code.and_then(|c| u16::try_from(c).ok()),
-                    r.try_get("error").map_err(db_err)?,
-                    r.try_get::<i64, _>("duration_ms").map_err(db_err)?.max(0) as u64,
-                ))
-            })
-            .collect()
+        .fetch_all(&self.pool)
+        .await?;
+        convert_all(rows)
     }
 
     async fn replay_delivery(&self, target_id: &str, delivery_id: &str) -> Result<bool, RepoError> {
@@ -383,21 +298,9 @@ impl NotifyRepo for SqlRepo {
         .bind(now_ms())
         .bind(delivery_id)
         .bind(target_id)
-        .execute(self.pool())
+        .execute(&self.pool)
         .await
-        .map_err(db_err)?;
+        ?;
         Ok(r.rows_affected() > 0)
     }
-}
-
-fn recipient_from_row(r: &sqlx::any::AnyRow) -> Result<EmailRecipient, RepoError> {
-    let types: String = r.try_get("event_types").map_err(db_err)?;
-    Ok(EmailRecipient {
-        id: r.try_get("id").map_err(db_err)?,
-        tenant_id: r.try_get("tenant_id").map_err(db_err)?,
-        address: r.try_get("address").map_err(db_err)?,
-        event_types: split(&types),
-        created_at: r.try_get("created_at").map_err(db_err)?,
-        confirmed_at: r.try_get("confirmed_at").map_err(db_err)?,
-    })
 }
