@@ -5,6 +5,7 @@
 //! Callers never name a backend: [`store::open`] and [`repo::open`] pick one from [`config::Config`].
 
 pub mod apikey;
+pub mod backends;
 pub mod config;
 pub mod event;
 pub mod kafka;

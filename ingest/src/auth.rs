@@ -72,7 +72,7 @@ pub(crate) async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<
         .map(str::trim)
         .filter(|k| !k.is_empty() && k.len() <= 256)
         .ok_or_else(|| ApiError::unauthorized("Authorization must be 'Bearer <key>'"))?;
-    let Some((tenant, key)) = state.repo.key_by_hash(&mediamill_core::apikey::hash(secret)).await? else {
+    let Some((tenant, key)) = state.backends.repo.key_by_hash(&mediamill_core::apikey::hash(secret)).await? else {
         return Err(ApiError::unauthorized("unknown API key"));
     };
     let now = now_ms();
@@ -90,9 +90,9 @@ pub(crate) async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<
     state
         .tenants
         .requests
-        .check(&tenant.id, state.cfg.tenants.effective(&tenant.limits, TenantLimit::RequestsPerSec))?;
+        .check(&tenant.id, state.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::RequestsPerSec))?;
     if KeyActivity::due(&state.keys.touched, &key.id, now) {
-        let (repo, id) = (state.repo.clone(), key.id.clone());
+        let (repo, id) = (state.backends.repo.clone(), key.id.clone());
         // Off the request's path: when a key was last used is worth a write a minute, not a wait.
         tokio::spawn(async move {
             if let Err(e) = repo.touch_key(&id, now).await {
@@ -113,15 +113,15 @@ pub(crate) async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<
 
 async fn announce_refusal(state: &AppState, key: &ApiKey, reason: &str, now: i64) {
     if reason == "expired" {
-        match state.repo.report_expiry(key, &|k| vec![key_event(k, event::KEY_EXPIRED, None)]).await {
-            Ok(true) => state.waker.wake(),
+        match state.backends.repo.report_expiry(key, &|k| vec![key_event(k, event::KEY_EXPIRED, None)]).await {
+            Ok(true) => state.backends.waker.wake(),
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "announcing a key's expiry"),
         }
     }
     if KeyActivity::due(&state.keys.refused, &key.id, now) {
-        match state.repo.append_events(&[key_event(key, event::KEY_REFUSED, Some(reason))]).await {
-            Ok(()) => state.waker.wake(),
+        match state.backends.repo.append_events(&[key_event(key, event::KEY_REFUSED, Some(reason))]).await {
+            Ok(()) => state.backends.waker.wake(),
             Err(e) => tracing::warn!(error = %e, "announcing a refused key"),
         }
     }

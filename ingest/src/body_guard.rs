@@ -43,10 +43,10 @@ pub async fn guard_bodies(State(st): State<AppState>, req: Request, next: Next) 
     let tripped: Tripped = Arc::default();
     let ended = Arc::new(AtomicBool::new(false));
     let has_body = declares_body(&req);
-    let shape = multipart_boundary(&req).map(|b| Shape::new(&b, &st.cfg.limits));
+    let shape = multipart_boundary(&req).map(|b| Shape::new(&b, &st.backends.cfg.limits));
     let note = req.extensions().get::<Arc<crate::gateway_log::Note>>().cloned();
     let (parts, body) = req.into_parts();
-    let mut guard = Guard::new(body, &st.cfg.limits, shape, tripped.clone(), ended.clone());
+    let mut guard = Guard::new(body, &st.backends.cfg.limits, shape, tripped.clone(), ended.clone());
     guard.note = note;
     let res = next.run(Request::from_parts(parts, Body::from_stream(guard))).await;
     let broke = tripped.lock().ok().and_then(|mut t| t.take());
@@ -67,7 +67,7 @@ pub async fn guard_bodies(State(st): State<AppState>, req: Request, next: Next) 
 fn declares_body(req: &Request) -> bool {
     let h = req.headers();
     h.contains_key(axum::http::header::TRANSFER_ENCODING)
-        || crate::routes::media::declared_length(h).is_some_and(|n| n > 0)
+        || crate::upload_body::declared_length(h).is_some_and(|n| n > 0)
 }
 
 /// The boundary of a multipart body, from its Content-Type.

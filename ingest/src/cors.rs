@@ -36,7 +36,7 @@ async fn any_tenant_allows(st: &AppState, origin: &str) -> bool {
     let set = match cached {
         Some((_, set)) => set,
         None => {
-            let tenants = st.repo.list_tenants().await.unwrap_or_default();
+            let tenants = st.backends.repo.list_tenants().await.unwrap_or_default();
             let set: Arc<HashSet<String>> = Arc::new(tenants.into_iter().flat_map(|t| t.cors_origins).collect());
             if let Ok(mut c) = st.cors.0.lock() {
                 *c = Some((Instant::now(), set.clone()));

@@ -18,7 +18,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, st: &AppState) -> Result<Self, ApiError> {
-        let limit = st.cfg.limits.max_json_bytes;
+        let limit = st.backends.cfg.limits.max_json_bytes;
         let too_large = || {
             ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
@@ -26,7 +26,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
                 format!("the JSON body is larger than {limit} bytes (limits.max_json_bytes)"),
             )
         };
-        if crate::routes::media::declared_length(req.headers()).is_some_and(|n| n > limit as u64) {
+        if crate::upload_body::declared_length(req.headers()).is_some_and(|n| n > limit as u64) {
             return Err(too_large());
         }
         let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| {

@@ -6,7 +6,7 @@
 
 pub mod archive;
 pub mod auth;
-mod body_guard;
+pub mod body_guard;
 pub mod cors;
 mod error;
 pub mod gateway_log;
@@ -19,6 +19,7 @@ mod server;
 mod signed_url;
 mod state;
 mod upload;
+pub mod upload_body;
 
 pub use error::ApiError;
 pub use rate::TenantGuards;
@@ -77,8 +78,8 @@ pub async fn serve(
     shutdown: mediamill_core::shutdown::Shutdown,
 ) -> std::io::Result<()> {
     let limits = server::ConnLimits {
-        max_connections: state.cfg.server.max_connections,
-        header_read_timeout: std::time::Duration::from_secs(state.cfg.server.header_read_timeout_secs),
+        max_connections: state.backends.cfg.server.max_connections,
+        header_read_timeout: std::time::Duration::from_secs(state.backends.cfg.server.header_read_timeout_secs),
     };
     server::serve(listener, router(state), limits, shutdown).await
 }

@@ -2,20 +2,14 @@
 
 use std::sync::Arc;
 
-use mediamill_core::config::Config;
+use mediamill_core::backends::Backends;
 use mediamill_core::kafka::EventProducer;
-use mediamill_core::outbox::Waker;
-use mediamill_core::repo::Repo;
-use mediamill_core::store::Store;
 
 /// Shared state of the API.
 #[derive(Clone)]
 pub struct AppState {
-    pub cfg: Arc<Config>,
-    pub repo: Arc<dyn Repo>,
-    pub store: Arc<dyn Store>,
-    /// Pokes the outbox relay after each accepted upload.
-    pub waker: Waker,
+    /// Configuration, repository, store and the relay's waker (poked after each accepted upload).
+    pub backends: Backends,
     /// Used only by `/readyz` to see whether a broker answers.
     pub producer: Option<EventProducer>,
     /// Live events for SSE streams.

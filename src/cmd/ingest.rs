@@ -3,10 +3,10 @@
 use mediamill_core::config::Config;
 use mediamill_core::shutdown;
 
-use crate::roles::{join_all, Backends};
+use crate::roles::{join_all, Roles};
 
 pub async fn run(cfg: Config) -> anyhow::Result<()> {
-    let b = Backends::open_for_role(cfg).await?;
+    let b = Roles::open_for_role(cfg).await?;
     let (trigger, sd) = shutdown::channel();
     shutdown::on_signals(trigger);
     let listener = tokio::net::TcpListener::bind(b.cfg.server.listen).await?;

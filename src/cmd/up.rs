@@ -8,7 +8,7 @@ use anyhow::Context;
 use mediamill_core::config::Config;
 use mediamill_core::shutdown;
 
-use crate::roles::{join_all, Backends};
+use crate::roles::{join_all, Roles};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -76,7 +76,7 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
     if cfg.server.public_url.is_empty() {
         cfg.server.public_url = format!("http://{addr}"); // the real port when 0 was asked for
     }
-    let b = Backends::open(cfg).await?;
+    let b = Roles::open(cfg).await?;
     let (trigger, sd) = shutdown::channel();
     let requeued = b.requeue_unfinished().await?;
     if requeued > 0 {

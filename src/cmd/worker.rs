@@ -4,7 +4,7 @@
 use mediamill_core::config::Config;
 use mediamill_core::shutdown;
 
-use crate::roles::{join_all, Backends};
+use crate::roles::{join_all, Roles};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -30,7 +30,7 @@ enum Kind {
 }
 
 pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
-    let b = Backends::open_for_role(cfg).await?;
+    let b = Roles::open_for_role(cfg).await?;
     let (trigger, sd) = shutdown::channel();
     shutdown::on_signals(trigger);
     let worker = match args.kind {

@@ -8,9 +8,9 @@ use mediamill_core::shutdown::Shutdown;
 use mediamill_core::topics::{self, Topics};
 use tokio::task::JoinHandle;
 
-use super::Backends;
+use super::Roles;
 
-impl Backends {
+impl Roles {
     /// Starts the batch tracker (a consumer of `media.events`), its progress flusher and the auto-sealer.
     pub fn spawn_batch(&self, shutdown: Shutdown) -> Vec<JoinHandle<()>> {
         let cfg = &self.cfg;

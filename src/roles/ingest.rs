@@ -10,9 +10,9 @@ use tokio::task::JoinHandle;
 
 use mediamill_ingest::AppState;
 
-use super::Backends;
+use super::Roles;
 
-impl Backends {
+impl Roles {
     /// Starts the HTTP API on `listener`.
     pub fn spawn_ingest(
         &self,
@@ -20,10 +20,7 @@ impl Backends {
         shutdown: Shutdown,
     ) -> anyhow::Result<JoinHandle<()>> {
         let state = AppState {
-            cfg: self.cfg.clone(),
-            repo: self.repo.clone(),
-            store: self.store.clone(),
-            waker: self.waker.clone(),
+            backends: self.0.clone(),
             producer: Some(self.producer()?),
             gates: mediamill_ingest::Gates::new(&self.cfg.limits),
             ready: Default::default(),

@@ -6,44 +6,43 @@ mod ingest;
 mod notify;
 mod worker;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use mediamill_core::backends::Backends;
 use mediamill_core::config::Config;
 use mediamill_core::kafka::EventProducer;
-use mediamill_core::outbox::{Relay, Waker};
-use mediamill_core::repo::{self, Repo};
+use mediamill_core::outbox::Relay;
+use mediamill_core::repo;
 use mediamill_core::shutdown::Shutdown;
-use mediamill_core::store::{self, Store};
+use mediamill_core::store;
 use mediamill_core::topics::Topics;
 use tokio::task::JoinHandle;
 
-/// The backends every role needs.
+/// This process's roles, started on the one bundle of backends they share (`self.repo`, `self.store`… through
+/// `Deref`); each role's starter is in a file of its own.
 #[derive(Clone)]
-pub struct Backends {
-    pub cfg: Arc<Config>,
-    pub repo: Arc<dyn Repo>,
-    pub store: Arc<dyn Store>,
-    pub waker: Waker,
+pub struct Roles(pub Backends);
+
+impl std::ops::Deref for Roles {
+    type Target = Backends;
+    fn deref(&self) -> &Backends {
+        &self.0
+    }
 }
 
-impl Backends {
+impl Roles {
     /// Opens the database (running migrations) and the object store.
-    pub async fn open(cfg: Config) -> anyhow::Result<Backends> {
-        let repo = repo::open(&cfg.database.url, cfg.database.max_connections)
-            .await
-            .with_context(|| format!("opening database {}", mask(&cfg.database.url)))?;
-        let store = store::open(&cfg.store).await.context("opening object store")?;
-        Ok(Backends { cfg: Arc::new(cfg), repo, store, waker: Waker::new() })
+    pub async fn open(cfg: Config) -> anyhow::Result<Roles> {
+        Ok(Roles(Backends::open(cfg).await?))
     }
 
     /// Opens the backends for a long-running role (`ingest`, `worker`, `batch`, `notify`): like [`open`], but
     /// waits up to `server.startup_wait_secs` for the database, the object store and the Kafka topics (made by
     /// `mediamill topics`) to be there, since an orchestrator starts a role beside its backends, not after them.
     ///
-    /// [`open`]: Backends::open
-    pub async fn open_for_role(cfg: Config) -> anyhow::Result<Backends> {
+    /// [`open`]: Roles::open
+    pub async fn open_for_role(cfg: Config) -> anyhow::Result<Roles> {
         let wait = Duration::from_secs(cfg.server.startup_wait_secs);
         let url = mask(&cfg.database.url);
         let repo =
@@ -60,7 +59,7 @@ impl Backends {
             }
         })
         .await?;
-        Ok(Backends { cfg: Arc::new(cfg), repo, store, waker: Waker::new() })
+        Ok(Roles(Backends::new(cfg, repo, store)))
     }
 
     fn producer(&self) -> anyhow::Result<EventProducer> {
@@ -98,7 +97,7 @@ impl Backends {
     }
 }
 
-impl Backends {
+impl Roles {
     /// Puts a fresh job in the outbox for every item not yet terminal (after the broker lost its topics, or
     /// to recover stuck work); duplicates are harmless because processing is idempotent.
     pub async fn requeue_unfinished(&self) -> anyhow::Result<usize> {

@@ -9,9 +9,9 @@ use mediamill_core::shutdown::Shutdown;
 use mediamill_core::topics::{self, Topics};
 use tokio::task::JoinHandle;
 
-use super::Backends;
+use super::Roles;
 
-impl Backends {
+impl Roles {
     /// Starts the notifier: a consumer of `media.events` and `batch.events` that records deliveries, and the
     /// dispatcher that sends them.
     pub fn spawn_notify(&self, shutdown: Shutdown) -> anyhow::Result<Vec<JoinHandle<()>>> {

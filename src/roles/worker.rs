@@ -16,9 +16,9 @@ use mediamill_workers::pool::CpuPool;
 use mediamill_workers::sandbox::{ChildSpec, Supervisor};
 use mediamill_workers::video::VideoSettings;
 
-use super::Backends;
+use super::Roles;
 
-impl Backends {
+impl Roles {
     /// Starts an image worker: a consumer of `media.jobs.image` in the image workers' group.
     pub async fn spawn_image_worker(&self, shutdown: Shutdown) -> anyhow::Result<JoinHandle<()>> {
         let cfg = &self.cfg;
@@ -106,13 +106,7 @@ impl Backends {
         let handler = Arc::new(JobHandler {
             kind,
             processor,
-            svc: Services {
-                repo: self.repo.clone(),
-                store: self.store.clone(),
-                waker: self.waker.clone(),
-                shutdown: shutdown.clone(),
-                public_url: self.cfg.public_url(),
-            },
+            svc: Services { backends: self.0.clone(), shutdown: shutdown.clone(), public_url: self.cfg.public_url() },
             max_attempts: cfg.worker.max_attempts,
             dlq: self
                 .producer()

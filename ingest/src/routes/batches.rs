@@ -3,9 +3,8 @@
 //! batch's counts always add up to every file the client sent.
 
 use axum::extract::{Path, Query, Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use futures::TryStreamExt;
 use mediamill_core::event::{self, BatchEvent};
 use mediamill_core::model::{Batch, BatchStatus};
 use mediamill_core::outbox::batch_event;
@@ -13,14 +12,13 @@ use mediamill_core::repo::now_ms;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::media::{
-    accept, declared_length, filename_from_headers, idempotency_key, is_multipart, multipart, next_file, Upload,
-};
+use super::media::{accept, idempotency_key, Upload};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::json_body::JsonBody;
 use crate::state::AppState;
 use crate::upload::clean_filename;
+use crate::upload_body::{declared_length, next_file, UploadBody};
 
 /// Body of `POST /v1/batches`.
 #[derive(Debug, Default, Deserialize)]
@@ -49,7 +47,7 @@ fn batch_json(base: &str, b: &Batch, counts: &mediamill_core::model::BatchCounts
 }
 
 async fn owned_batch(st: &AppState, tenant_id: &str, id: &str) -> Result<Batch, ApiError> {
-    st.repo.get_batch(tenant_id, id).await?.ok_or_else(|| ApiError::not_found("batch"))
+    st.backends.repo.get_batch(tenant_id, id).await?.ok_or_else(|| ApiError::not_found("batch"))
 }
 
 /// A tenant's batch that still takes files; 409 once sealed.
@@ -92,8 +90,8 @@ pub async fn create(
         sealed_at: None,
         completed_at: None,
     };
-    st.repo.create_batch(&b).await?;
-    let mut out = batch_json(&st.cfg.public_url(), &b, &Default::default());
+    st.backends.repo.create_batch(&b).await?;
+    let mut out = batch_json(&st.backends.cfg.public_url(), &b, &Default::default());
     if let Some(s) = &b.webhook_secret {
         out["webhook_secret"] = json!(s); // shown once, here
     }
@@ -130,7 +128,7 @@ async fn record(
         if e.status.is_server_error() || e.code == "idempotency_key_reused" {
             return Err(e);
         }
-        st.repo.add_refused_item(batch_id, filename.as_deref(), e.code, &e.message).await?;
+        st.backends.repo.add_refused_item(batch_id, filename.as_deref(), e.code, &e.message).await?;
     }
     Ok(answer)
 }
@@ -143,46 +141,47 @@ pub async fn add_media(
     State(st): State<AppState>,
     Authed(tenant): Authed,
     Path(id): Path<String>,
-    req: Request,
+    headers: HeaderMap,
+    body: UploadBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let b = open_batch(&st, &tenant.id, &id).await?;
-    let headers = req.headers().clone();
     let idem = idempotency_key(&headers)?;
     let mut items = Vec::new();
-    if is_multipart(&headers) {
-        let mut mp = multipart(req, &st).await?;
-        let mut n = 0usize;
-        let max = st.cfg.limits.max_parts_per_request;
-        while let Some(field) = next_file!(mp)? {
-            if n == max {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    "too_many_parts",
-                    format!(
-                        "a request carries at most {max} files (limits.max_parts_per_request); the first {max} \
-                         were added to the batch, send the rest in another request"
-                    ),
-                ));
+    match body {
+        UploadBody::Form(mut fields) => {
+            let mut n = 0usize;
+            let max = st.backends.cfg.limits.max_parts_per_request;
+            while let Some(field) = next_file!(fields)? {
+                if n == max {
+                    return Err(ApiError::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_many_parts",
+                        format!(
+                            "a request carries at most {max} files (limits.max_parts_per_request); the first \
+                             {max} were added to the batch, send the rest in another request"
+                        ),
+                    ));
+                }
+                let filename = field.file_name().and_then(clean_filename);
+                let up = Upload {
+                    tenant: &tenant,
+                    batch_id: Some(b.id.clone()),
+                    idem: idem.as_ref().map(|k| format!("{k}/{n}")),
+                };
+                let r = accept(&st, &up, field, None, filename.clone()).await;
+                items.push(record(&st, &b.id, filename, r).await?);
+                n += 1;
             }
-            let filename = field.file_name().and_then(clean_filename);
-            let up = Upload {
-                tenant: &tenant,
-                batch_id: Some(b.id.clone()),
-                idem: idem.as_ref().map(|k| format!("{k}/{n}")),
-            };
-            let r = accept(&st, &up, field, None, filename.clone()).await;
+            if items.is_empty() {
+                return Err(ApiError::bad_request("no_file", "the multipart body has no file field"));
+            }
+        }
+        UploadBody::Raw(raw) => {
+            let (declared, filename) = (raw.declared_length, raw.filename.clone());
+            let up = Upload { tenant: &tenant, batch_id: Some(b.id.clone()), idem };
+            let r = accept(&st, &up, raw.into_stream(), declared, filename.clone()).await;
             items.push(record(&st, &b.id, filename, r).await?);
-            n += 1;
         }
-        if items.is_empty() {
-            return Err(ApiError::bad_request("no_file", "the multipart body has no file field"));
-        }
-    } else {
-        let filename = filename_from_headers(&headers);
-        let stream = req.into_body().into_data_stream().map_err(|e| e.to_string());
-        let up = Upload { tenant: &tenant, batch_id: Some(b.id.clone()), idem };
-        let r = accept(&st, &up, stream, declared_length(&headers), filename.clone()).await;
-        items.push(record(&st, &b.id, filename, r).await?);
     }
     seal_when_expected(&st, &b).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({"batch_id": b.id, "items": items}))))
@@ -192,7 +191,7 @@ pub async fn add_media(
 /// so it completes when they are all terminal without a separate seal call.
 async fn seal_when_expected(st: &AppState, b: &Batch) -> Result<(), ApiError> {
     let Some(expected) = b.expected_count else { return Ok(()) };
-    if st.repo.batch_counts(&b.id).await?.total() >= expected {
+    if st.backends.repo.batch_counts(&b.id).await?.total() >= expected {
         seal_and_complete(st, &b.id).await?;
     }
     Ok(())
@@ -200,10 +199,10 @@ async fn seal_when_expected(st: &AppState, b: &Batch) -> Result<(), ApiError> {
 
 /// `open` → `sealed`, and `completed` at once when every item is already terminal.
 async fn seal_and_complete(st: &AppState, batch_id: &str) -> Result<(), ApiError> {
-    if st.repo.seal_batch(batch_id).await? {
+    if st.backends.repo.seal_batch(batch_id).await? {
         let make = |b: &Batch, c: &mediamill_core::model::BatchCounts| vec![batch_event(b, c, event::BATCH_COMPLETED)];
-        if st.repo.complete_batch_if_done(batch_id, &make).await?.is_some() {
-            st.waker.wake();
+        if st.backends.repo.complete_batch_if_done(batch_id, &make).await?.is_some() {
+            st.backends.waker.wake();
         }
     }
     Ok(())
@@ -220,7 +219,7 @@ pub async fn add_archive(
     use futures::StreamExt;
     use tokio::io::AsyncWriteExt;
     let b = open_batch(&st, &tenant.id, &id).await?;
-    let limit = st.cfg.limits.max_archive_bytes;
+    let limit = st.backends.cfg.limits.max_archive_bytes;
     let too_large = || {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -232,7 +231,7 @@ pub async fn add_archive(
         return Err(too_large());
     }
     // Each spool may take `max_archive_bytes` of disk: only a few at once per instance.
-    let max = st.cfg.limits.max_concurrent_archives;
+    let max = st.backends.cfg.limits.max_concurrent_archives;
     let _slot = st
         .gates
         .archives
@@ -257,7 +256,7 @@ pub async fn add_archive(
     if size == 0 {
         return Err(ApiError::bad_request("empty", "the archive has no bytes"));
     }
-    let limits = st.cfg.limits.clone();
+    let limits = st.backends.cfg.limits.clone();
     let p2 = path.clone();
     let (zip, plan) = tokio::task::spawn_blocking(move || crate::archive::open(&p2, &limits))
         .await
@@ -321,8 +320,8 @@ pub async fn seal(
     // Every item may already be terminal: then sealing is what completes it.
     seal_and_complete(&st, &b.id).await?;
     let b = owned_batch(&st, &tenant.id, &id).await?;
-    let counts = st.repo.batch_counts(&b.id).await?;
-    Ok(Json(batch_json(&st.cfg.public_url(), &b, &counts)))
+    let counts = st.backends.repo.batch_counts(&b.id).await?;
+    Ok(Json(batch_json(&st.backends.cfg.public_url(), &b, &counts)))
 }
 
 /// `GET /v1/batches?cursor=&limit=`: the tenant's batches, oldest first, each with its counts.
@@ -332,11 +331,11 @@ pub async fn list(
     Query(q): Query<ItemsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let bs = st.repo.list_batches(&tenant.id, q.cursor.as_deref(), limit).await?;
-    let base = st.cfg.public_url();
+    let bs = st.backends.repo.list_batches(&tenant.id, q.cursor.as_deref(), limit).await?;
+    let base = st.backends.cfg.public_url();
     let mut items = Vec::with_capacity(bs.len());
     for b in &bs {
-        items.push(batch_json(&base, b, &st.repo.batch_counts(&b.id).await?));
+        items.push(batch_json(&base, b, &st.backends.repo.batch_counts(&b.id).await?));
     }
     let next = (bs.len() as u32 == limit).then(|| bs.last().map(|b| b.id.clone())).flatten();
     Ok(Json(json!({"items": items, "next_cursor": next})))
@@ -357,11 +356,11 @@ pub async fn get_one(
     Query(q): Query<ItemsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let b = owned_batch(&st, &tenant.id, &id).await?;
-    let counts = st.repo.batch_counts(&b.id).await?;
+    let counts = st.backends.repo.batch_counts(&b.id).await?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let items = st.repo.batch_items(&b.id, q.cursor.as_deref(), limit).await?;
+    let items = st.backends.repo.batch_items(&b.id, q.cursor.as_deref(), limit).await?;
     let next = (items.len() as u32 == limit).then(|| items.last().map(|i| i.item_id.clone())).flatten();
-    let mut out = batch_json(&st.cfg.public_url(), &b, &counts);
+    let mut out = batch_json(&st.backends.cfg.public_url(), &b, &counts);
     out["items"] = serde_json::to_value(&items).unwrap_or_default();
     out["next_cursor"] = json!(next);
     Ok(Json(out))

@@ -38,8 +38,8 @@ pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
 }
 
 async fn check_all(st: &AppState) -> (bool, serde_json::Value) {
-    let db = st.repo.ping().await.map_err(|e| e.to_string());
-    let store = st.store.check().await.map_err(|e| e.to_string());
+    let db = st.backends.repo.ping().await.map_err(|e| e.to_string());
+    let store = st.backends.store.check().await.map_err(|e| e.to_string());
     let broker = match st.producer.clone() {
         Some(p) => tokio::task::spawn_blocking(move || p.check(Duration::from_secs(2)).map_err(|e| e.to_string()))
             .await

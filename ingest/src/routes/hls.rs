@@ -23,8 +23,8 @@ pub async fn get_file(
     if !plain || file.starts_with('.') || content_type(&file).is_none() {
         return Err(ApiError::not_found("HLS file"));
     }
-    let m = st.repo.get_media(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("media"))?;
-    let vs = st.repo.variants(&m.id).await?;
+    let m = st.backends.repo.get_media(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("media"))?;
+    let vs = st.backends.repo.variants(&m.id).await?;
     if !vs.iter().any(|v| v.format == "m3u8") {
         return Err(ApiError::not_found("HLS output (video.hls is off, or the item is not a processed video)"));
     }

@@ -79,7 +79,7 @@ fn live_stream(
     let hub = st.hub.clone().ok_or_else(|| {
         ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "live_unavailable", "live events need a broker")
     })?;
-    let max = st.cfg.tenants.effective(&tenant.limits, mediamill_core::model::TenantLimit::SseStreams);
+    let max = st.backends.cfg.tenants.effective(&tenant.limits, mediamill_core::model::TenantLimit::SseStreams);
     let slot = st.tenants.streams.take(&tenant.id, max, "live event streams", "tenants.sse_streams")?;
     let last = last_event_id(headers);
     let rx = hub.subscribe();
@@ -129,8 +129,8 @@ pub async fn batch_events(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let b = st.repo.get_batch(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("batch"))?;
-    let counts = st.repo.batch_counts(&b.id).await?;
+    let b = st.backends.repo.get_batch(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("batch"))?;
+    let counts = st.backends.repo.batch_counts(&b.id).await?;
     let snapshot = serde_json::to_value(mediamill_core::event::BatchEvent::of(&b, &counts)).unwrap_or_default();
     let done = b.status == mediamill_core::model::BatchStatus::Completed;
     let watched = Watched { stream_name: "batch", key: b.id, snapshot, already_final: done };
@@ -146,9 +146,9 @@ pub async fn media_events(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let m = st.repo.get_media(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("media"))?;
-    let vs = st.repo.variants(&m.id).await?;
-    let snapshot = super::view::media(&st.cfg.public_url(), &m, &vs);
+    let m = st.backends.repo.get_media(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("media"))?;
+    let vs = st.backends.repo.variants(&m.id).await?;
+    let snapshot = super::view::media(&st.backends.cfg.public_url(), &m, &vs);
     let done = m.status.is_terminal();
     let watched = Watched { stream_name: "media", key: m.id, snapshot, already_final: done };
     let s = live_stream(&st, &tenant, &caller, watched, &headers)?;

@@ -1,10 +1,10 @@
 //! `/v1/media`: upload, read, list and delete media items.
 
-use axum::extract::{FromRequest, Multipart, Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use mediamill_core::event::{self, MediaEvent};
 use mediamill_core::model::{Media, MediaStatus, Tenant, TenantLimit};
 use mediamill_core::outbox::{job_event, media_event};
@@ -17,25 +17,7 @@ use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::upload::{self, clean_filename, Received};
-
-/// The next file field of a multipart body (a field with a filename, or named `file`), skipping others:
-/// `Result<Option<Field>, ApiError>`. A macro, because a function returning the field would hold the
-/// body's borrow across loop turns (the borrow checker's "problem case 3").
-macro_rules! next_file {
-    ($mp:expr) => {
-        loop {
-            match $mp.next_field().await {
-                Ok(Some(f)) if f.file_name().is_some() || f.name() == Some("file") => break Ok(Some(f)),
-                Ok(Some(_)) => continue,
-                Ok(None) => break Ok(None),
-                Err(e) => {
-                    break Err($crate::error::ApiError::bad_request("bad_multipart", format!("multipart body: {e}")))
-                }
-            }
-        }
-    };
-}
-pub(crate) use next_file;
+use crate::upload_body::{next_file, UploadBody};
 
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
@@ -51,16 +33,6 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> 
     Ok(Some(s.to_string()))
 }
 
-/// The filename a raw upload names in `X-Filename` or Content-Disposition.
-pub fn filename_from_headers(headers: &HeaderMap) -> Option<String> {
-    if let Some(f) = headers.get("x-filename").and_then(|v| v.to_str().ok()) {
-        return clean_filename(f);
-    }
-    let cd = headers.get("content-disposition")?.to_str().ok()?;
-    let f = cd.split(';').map(str::trim).find_map(|p| p.strip_prefix("filename="))?;
-    clean_filename(f.trim_matches('"'))
-}
-
 /// The job and `uploaded` event that go out with a new item.
 fn upload_events(m: &Media) -> Vec<OutboxEvent> {
     vec![job_event(m, 1), media_event(m, event::MEDIA_UPLOADED, &MediaEvent::of(m, MediaStatus::Uploaded))]
@@ -69,52 +41,63 @@ fn upload_events(m: &Media) -> Vec<OutboxEvent> {
 /// `POST /v1/media`: a raw body (Content-Type and an optional `X-Filename` or Content-Disposition filename)
 /// or multipart/form-data with exactly one file field (several files go to `POST /v1/batches/{id}/media`).
 /// Answers 202 with the new item.
-pub async fn create(State(st): State<AppState>, Authed(tenant): Authed, req: Request) -> Result<Response, ApiError> {
-    let headers = req.headers().clone();
+pub async fn create(
+    State(st): State<AppState>,
+    Authed(tenant): Authed,
+    headers: HeaderMap,
+    body: UploadBody,
+) -> Result<Response, ApiError> {
     let idem = idempotency_key(&headers)?;
-    let base = st.cfg.public_url();
+    let base = st.backends.cfg.public_url();
+    // Read before any await: a body is not `Sync`, so no reference to it may live across one.
+    let raw_length = match &body {
+        UploadBody::Raw(raw) => raw.declared_length,
+        UploadBody::Form(_) => None,
+    };
     if let Some(k) = &idem {
         // A declared length that differs from the first request's proves another body: no need to read it.
-        if let Some(m) = st.repo.media_by_idempotency_key(&tenant.id, k).await? {
-            if declared_length(&headers).is_some_and(|n| n != m.size) && !is_multipart(&headers) {
+        if let Some(m) = st.backends.repo.media_by_idempotency_key(&tenant.id, k).await? {
+            if raw_length.is_some_and(|n| n != m.size) {
                 return Err(idempotency_reused(k));
             }
         }
     }
     let upload = Upload { tenant: &tenant, batch_id: None, idem };
-    let m = if is_multipart(&headers) {
-        let mut mp = multipart(req, &st).await?;
-        let field =
-            next_file!(mp)?.ok_or_else(|| ApiError::bad_request("no_file", "the multipart body has no file field"))?;
-        let filename = field.file_name().and_then(clean_filename);
-        let field_name = field.name().unwrap_or("").to_string();
-        let stored = store_upload(&st, &tenant, field, None).await?;
-        // Nothing is recorded until the whole body was read: a second file refuses the request, and the
-        // first file's bytes go with it, so a client never believes both were taken.
-        let second: Result<Option<_>, ApiError> = next_file!(mp);
-        match second {
-            Ok(None) => {}
-            Ok(Some(second)) => {
-                let _ = st.store.delete(&stored.raw_key).await;
-                return Err(ApiError::bad_request(
-                    "multiple_files",
-                    format!(
-                        "POST /v1/media takes one file; the body has another in field {:?} after {field_name:?}: \
-                         upload several files with POST /v1/batches/{{id}}/media",
-                        second.name().unwrap_or("")
-                    ),
-                ));
+    let m = match body {
+        UploadBody::Form(mut fields) => {
+            let field = next_file!(fields)?
+                .ok_or_else(|| ApiError::bad_request("no_file", "the multipart body has no file field"))?;
+            let filename = field.file_name().and_then(clean_filename);
+            let field_name = field.name().unwrap_or("").to_string();
+            let stored = store_upload(&st, &tenant, field, None).await?;
+            // Nothing is recorded until the whole body was read: a second file refuses the request, and the
+            // first file's bytes go with it, so a client never believes both were taken.
+            let second: Result<Option<_>, ApiError> = next_file!(fields);
+            match second {
+                Ok(None) => {}
+                Ok(Some(second)) => {
+                    let _ = st.backends.store.delete(&stored.raw_key).await;
+                    return Err(ApiError::bad_request(
+                        "multiple_files",
+                        format!(
+                            "POST /v1/media takes one file; the body has another in field {:?} after \
+                             {field_name:?}: upload several files with POST /v1/batches/{{id}}/media",
+                            second.name().unwrap_or("")
+                        ),
+                    ));
+                }
+                Err(e) => {
+                    let _ = st.backends.store.delete(&stored.raw_key).await;
+                    return Err(e);
+                }
             }
-            Err(e) => {
-                let _ = st.store.delete(&stored.raw_key).await;
-                return Err(e);
-            }
+            record_upload(&st, &upload, stored, filename).await?
         }
-        record_upload(&st, &upload, stored, filename).await?
-    } else {
-        let stream = req.into_body().into_data_stream().map_err(|e| e.to_string());
-        let stored = store_upload(&st, &tenant, stream, declared_length(&headers)).await?;
-        record_upload(&st, &upload, stored, filename_from_headers(&headers)).await?
+        UploadBody::Raw(raw) => {
+            let (declared, filename) = (raw.declared_length, raw.filename.clone());
+            let stored = store_upload(&st, &tenant, raw.into_stream(), declared).await?;
+            record_upload(&st, &upload, stored, filename).await?
+        }
     };
     Ok((StatusCode::ACCEPTED, Json(view::accepted(&base, &m))).into_response())
 }
@@ -125,26 +108,6 @@ fn idempotency_reused(key: &str) -> ApiError {
         "idempotency_key_reused",
         format!("Idempotency-Key {key:?} was used before with a different request; use a new key for a new upload"),
     )
-}
-
-/// Reads a multipart body's boundary; 400 when it is not a multipart body.
-pub async fn multipart(req: Request, st: &AppState) -> Result<Multipart, ApiError> {
-    Multipart::from_request(req, st)
-        .await
-        .map_err(|e| ApiError::bad_request("bad_multipart", format!("multipart body: {e}")))
-}
-
-/// The body length a request declares in Content-Length, if any.
-pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
-    headers.get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok())
-}
-
-/// Whether a request body is multipart/form-data.
-pub fn is_multipart(headers: &HeaderMap) -> bool {
-    headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("multipart/form-data"))
 }
 
 /// Who an upload belongs to and what it joins.
@@ -174,16 +137,16 @@ where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin + Send,
     E: std::fmt::Display,
 {
-    let limit = st.cfg.limits.max_concurrent_uploads;
+    let limit = st.backends.cfg.limits.max_concurrent_uploads;
     let _slot = st
         .gates
         .uploads
         .try_acquire()
         .map_err(|_| crate::state::busy("uploads", "limits.max_concurrent_uploads", limit))?;
-    let own = st.cfg.tenants.effective(&tenant.limits, TenantLimit::ConcurrentUploads);
+    let own = st.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::ConcurrentUploads);
     let _tenant_slot = st.tenants.uploads.take(&tenant.id, own, "uploads", "tenants.concurrent_uploads")?;
     check_quotas(st, tenant, declared.unwrap_or(0)).await?;
-    let rate = st.cfg.tenants.effective(&tenant.limits, TenantLimit::UploadBytesPerSec);
+    let rate = st.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::UploadBytesPerSec);
     let (guards, key) = (st.tenants.clone(), tenant.id.clone());
     let paced = body.then(move |chunk| {
         let wait = chunk.as_ref().map(|c| guards.upload_bytes.pace(&key, c.len(), rate)).unwrap_or_default();
@@ -196,18 +159,20 @@ where
     });
     let media_id = uuid::Uuid::now_v7().to_string();
     let raw_key = store::raw_key(&tenant.id, &media_id);
-    let received = upload::receive(Box::pin(paced), st.store.as_ref(), &raw_key, &st.cfg.limits, declared).await?;
+    let received =
+        upload::receive(Box::pin(paced), st.backends.store.as_ref(), &raw_key, &st.backends.cfg.limits, declared)
+            .await?;
     Ok(Stored { media_id, raw_key, received })
 }
 
 /// The tenant's quotas on what it keeps (`stored_bytes`, `media_count`), with `more` bytes on the way.
 async fn check_quotas(st: &AppState, tenant: &Tenant, more: u64) -> Result<(), ApiError> {
-    let max_bytes = st.cfg.tenants.effective(&tenant.limits, TenantLimit::StoredBytes);
-    let max_items = st.cfg.tenants.effective(&tenant.limits, TenantLimit::MediaCount);
+    let max_bytes = st.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::StoredBytes);
+    let max_items = st.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::MediaCount);
     if max_bytes == 0 && max_items == 0 {
         return Ok(());
     }
-    let (bytes, items) = st.repo.tenant_usage(&tenant.id).await?;
+    let (bytes, items) = st.backends.repo.tenant_usage(&tenant.id).await?;
     if max_items > 0 && items >= max_items {
         return Err(crate::rate::quota_exceeded(
             TenantLimit::MediaCount,
@@ -236,7 +201,7 @@ pub async fn record_upload(
     let Stored { media_id, raw_key, received } = stored;
     // Checked again with the real size: a body without Content-Length says its size only at its end.
     if let Err(e) = check_quotas(st, up.tenant, received.size).await {
-        let _ = st.store.delete(&raw_key).await;
+        let _ = st.backends.store.delete(&raw_key).await;
         return Err(e);
     }
     let now = now_ms();
@@ -260,22 +225,22 @@ pub async fn record_upload(
         created_at: now,
         updated_at: now,
     };
-    let inserted = match st.repo.insert_media(&m, &upload_events(&m)).await {
+    let inserted = match st.backends.repo.insert_media(&m, &upload_events(&m)).await {
         Ok(i) => i,
         Err(e) => {
-            let _ = st.store.delete(&raw_key).await;
+            let _ = st.backends.store.delete(&raw_key).await;
             return Err(e.into());
         }
     };
     match inserted {
         Inserted::Created(m) => {
-            st.waker.wake();
+            st.backends.waker.wake();
             metrics::counter!("mediamill_uploads_total", "kind" => m.kind.as_str()).increment(1);
             Ok(m)
         }
         Inserted::Existing(first) => {
             // A retry (or a concurrent one that won the race): our copy of the bytes is not needed.
-            let _ = st.store.delete(&raw_key).await;
+            let _ = st.backends.store.delete(&raw_key).await;
             if first.sha256 != m.sha256 || first.batch_id != m.batch_id {
                 return Err(idempotency_reused(up.idem.as_deref().unwrap_or_default()));
             }
@@ -303,7 +268,7 @@ where
 /// A tenant's media item that was not deleted: 404 when there is none, 410 when it was deleted (its id
 /// stays known, so a client can tell "gone" from "never existed").
 pub async fn existing(st: &AppState, tenant_id: &str, id: &str) -> Result<Media, ApiError> {
-    let m = st.repo.get_media(tenant_id, id).await?.ok_or_else(|| ApiError::not_found("media"))?;
+    let m = st.backends.repo.get_media(tenant_id, id).await?.ok_or_else(|| ApiError::not_found("media"))?;
     if m.status == MediaStatus::Deleted {
         return Err(ApiError::new(StatusCode::GONE, "deleted", format!("media {id} was deleted")));
     }
@@ -317,8 +282,8 @@ pub async fn get_one(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let m = existing(&st, &tenant.id, &id).await?;
-    let vs = st.repo.variants(&m.id).await?;
-    Ok(Json(view::media(&st.cfg.public_url(), &m, &vs)))
+    let vs = st.backends.repo.variants(&m.id).await?;
+    Ok(Json(view::media(&st.backends.cfg.public_url(), &m, &vs)))
 }
 
 /// Query of `GET /v1/media`.
@@ -345,12 +310,12 @@ pub async fn list(
         })?),
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let items = st.repo.list_media(&tenant.id, &MediaQuery { status, after: q.cursor, limit }).await?;
-    let base = st.cfg.public_url();
+    let items = st.backends.repo.list_media(&tenant.id, &MediaQuery { status, after: q.cursor, limit }).await?;
+    let base = st.backends.cfg.public_url();
     let next = (items.len() as u32 == limit).then(|| items.last().map(|m| m.id.clone())).flatten();
     let mut out = Vec::with_capacity(items.len());
     for m in &items {
-        out.push(view::media(&base, m, &st.repo.variants(&m.id).await?));
+        out.push(view::media(&base, m, &st.backends.repo.variants(&m.id).await?));
     }
     Ok(Json(serde_json::json!({"items": out, "next_cursor": next})))
 }
@@ -361,11 +326,11 @@ pub async fn delete(
     Authed(tenant): Authed,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let m = st.repo.get_media(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("media"))?;
+    let m = st.backends.repo.get_media(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("media"))?;
     let ev = media_event(&m, event::MEDIA_DELETED, &MediaEvent::of(&m, MediaStatus::Deleted));
-    st.repo.delete_media(&tenant.id, &id, &[ev]).await?.ok_or_else(|| ApiError::not_found("media"))?;
-    st.waker.wake();
-    st.store.delete(&m.raw_key).await?;
-    st.store.delete_prefix(&store::derived_prefix(&m.tenant_id, &m.id)).await?;
+    st.backends.repo.delete_media(&tenant.id, &id, &[ev]).await?.ok_or_else(|| ApiError::not_found("media"))?;
+    st.backends.waker.wake();
+    st.backends.store.delete(&m.raw_key).await?;
+    st.backends.store.delete_prefix(&store::derived_prefix(&m.tenant_id, &m.id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }

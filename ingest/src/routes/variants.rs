@@ -23,8 +23,8 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let m = super::media::existing(&st, &tenant.id, &id).await?;
-    let vs = st.repo.variants(&m.id).await?;
-    Ok(Json(serde_json::json!({"items": super::view::variants(&st.cfg.public_url(), &m, &vs)})))
+    let vs = st.backends.repo.variants(&m.id).await?;
+    Ok(Json(serde_json::json!({"items": super::view::variants(&st.backends.cfg.public_url(), &m, &vs)})))
 }
 
 /// A signed URL's query (`?exp=&sig=`), or the life asked of a new one (`?ttl=`).
@@ -45,8 +45,8 @@ pub async fn signed_url(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     // Whose the item is, first: another tenant's id is a 404 whatever the server's settings.
     let m = super::media::existing(&st, &tenant.id, &id).await?;
-    find(&st.repo.variants(&m.id).await?, &name)?;
-    let key = &st.cfg.server.url_signing_key;
+    find(&st.backends.repo.variants(&m.id).await?, &name)?;
+    let key = &st.backends.cfg.server.url_signing_key;
     if key.is_empty() {
         return Err(ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
@@ -54,7 +54,7 @@ pub async fn signed_url(
             "signed URLs are off: set server.url_signing_key",
         ));
     }
-    let max = st.cfg.server.max_signed_url_secs;
+    let max = st.backends.cfg.server.max_signed_url_secs;
     let ttl = q.ttl.unwrap_or(3600);
     if ttl == 0 || ttl > max {
         return Err(ApiError::bad_request(
@@ -66,7 +66,7 @@ pub async fn signed_url(
     let path = format!("/v1/media/{id}/variants/{name}");
     let sig = crate::signed_url::sign(key, &path, exp);
     Ok(Json(
-        serde_json::json!({"url": format!("{}{path}?exp={exp}&sig={sig}", st.cfg.public_url()), "expires_at": exp}),
+        serde_json::json!({"url": format!("{}{path}?exp={exp}&sig={sig}", st.backends.cfg.public_url()), "expires_at": exp}),
     ))
 }
 
@@ -96,7 +96,7 @@ pub async fn get_variant(
         (Some(exp), Some(sig)) => {
             let path = format!("/v1/media/{id}/variants/{name}");
             crate::signed_url::verify(
-                &st.cfg.server.url_signing_key,
+                &st.backends.cfg.server.url_signing_key,
                 &path,
                 exp,
                 sig,
@@ -109,7 +109,7 @@ pub async fn get_variant(
                     crate::signed_url::Refusal::BadSignature => "this signed URL's signature does not match",
                 })
             })?;
-            let m = st.repo.get_media_any(&id).await?.ok_or_else(|| ApiError::not_found("media"))?;
+            let m = st.backends.repo.get_media_any(&id).await?.ok_or_else(|| ApiError::not_found("media"))?;
             if m.status == mediamill_core::model::MediaStatus::Deleted {
                 return Err(ApiError::new(StatusCode::GONE, "deleted", format!("media {id} was deleted")));
             }
@@ -120,7 +120,7 @@ pub async fn get_variant(
             super::media::existing(&st, &tenant.id, &id).await?
         }
     };
-    let vs = st.repo.variants(&m.id).await?;
+    let vs = st.backends.repo.variants(&m.id).await?;
     let v = find(&vs, &name)?;
     serve(&st, &v.key, &headers).await
 }
@@ -128,7 +128,7 @@ pub async fn get_variant(
 /// Streams the object under `key`, honouring `Range`.
 pub async fn serve(st: &AppState, key: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
     let range = headers.get(header::RANGE).and_then(|h| h.to_str().ok()).and_then(ByteRange::parse);
-    let obj = st.store.open(key, range).await?;
+    let obj = st.backends.store.open(key, range).await?;
     let mut b = Response::builder()
         .header(header::CONTENT_TYPE, &obj.content_type)
         .header(header::ACCEPT_RANGES, "bytes")

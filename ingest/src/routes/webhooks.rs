@@ -62,7 +62,7 @@ pub async fn check_target(st: &AppState, url: &str) -> Result<(), ApiError> {
     if url.len() > 2048 {
         return Err(ApiError::bad_request("bad_webhook_url", "the URL is longer than 2048 characters"));
     }
-    webhook_target::check(url, &st.cfg.notify.target_policy())
+    webhook_target::check(url, &st.backends.cfg.notify.target_policy())
         .await
         .map_err(|e| ApiError::bad_request("bad_webhook_url", format!("webhook target refused: {e}")))
 }
@@ -83,7 +83,7 @@ async fn within_count(
     what: &str,
     count: impl std::future::Future<Output = Result<usize, mediamill_core::repo::RepoError>>,
 ) -> Result<(), ApiError> {
-    let max = st.cfg.tenants.effective(&tenant.limits, quota);
+    let max = st.backends.cfg.tenants.effective(&tenant.limits, quota);
     if max == 0 {
         return Ok(());
     }
@@ -102,7 +102,7 @@ pub async fn create(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let t = required(t)?;
     within_count(&st, &tenant, TenantLimit::Webhooks, "webhook endpoints", async {
-        Ok(st.repo.list_endpoints(&tenant.id).await?.len())
+        Ok(st.backends.repo.list_endpoints(&tenant.id).await?.len())
     })
     .await?;
     let url = t.url.ok_or_else(|| ApiError::bad_request("bad_webhook_url", "url is required"))?;
@@ -120,7 +120,7 @@ pub async fn create(
         previous_secret: None,
         previous_secret_until: None,
     };
-    st.repo.create_endpoint(&e).await?;
+    st.backends.repo.create_endpoint(&e).await?;
     let mut out = endpoint_json(&e);
     out["secret"] = json!(e.secret);
     Ok((StatusCode::CREATED, Json(out)))
@@ -149,6 +149,7 @@ pub async fn rotate_secret(
     let until = now_ms() + overlap as i64 * 1000;
     let secret = webhook_target::new_secret();
     let e = st
+        .backends
         .repo
         .rotate_endpoint_secret(&tenant.id, &id, &secret, until)
         .await?
@@ -160,7 +161,7 @@ pub async fn rotate_secret(
 
 /// `GET /v1/webhooks`: the tenant's endpoints, with why any was disabled.
 pub async fn list(State(st): State<AppState>, AdminAuthed(tenant): AdminAuthed) -> Result<Json<Value>, ApiError> {
-    let es = st.repo.list_endpoints(&tenant.id).await?;
+    let es = st.backends.repo.list_endpoints(&tenant.id).await?;
     Ok(Json(json!({"items": es.iter().map(endpoint_json).collect::<Vec<_>>()})))
 }
 
@@ -170,7 +171,7 @@ pub async fn delete(
     AdminAuthed(tenant): AdminAuthed,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if st.repo.delete_endpoint(&tenant.id, &id).await? {
+    if st.backends.repo.delete_endpoint(&tenant.id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("webhook"))
@@ -191,12 +192,12 @@ pub async fn deliveries(
     Path(id): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    st.repo.get_endpoint(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    st.backends.repo.get_endpoint(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let ds = st.repo.list_deliveries(&id, q.cursor.as_deref(), limit).await?;
+    let ds = st.backends.repo.list_deliveries(&id, q.cursor.as_deref(), limit).await?;
     let mut items = Vec::with_capacity(ds.len());
     for d in &ds {
-        let attempts = st.repo.delivery_attempts(&d.id).await?;
+        let attempts = st.backends.repo.delivery_attempts(&d.id).await?;
         let mut v = serde_json::to_value(d).unwrap_or_default();
         v["attempt_log"] = json!(attempts);
         items.push(v);
@@ -211,7 +212,7 @@ pub async fn replay(
     AdminAuthed(tenant): AdminAuthed,
     Path((id, delivery_id)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let e = st.repo.get_endpoint(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let e = st.backends.repo.get_endpoint(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
     if !e.enabled {
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -222,7 +223,7 @@ pub async fn replay(
             ),
         ));
     }
-    if st.repo.replay_delivery(&id, &delivery_id).await? {
+    if st.backends.repo.replay_delivery(&id, &delivery_id).await? {
         Ok(StatusCode::ACCEPTED)
     } else {
         Err(ApiError::not_found("delivery"))
@@ -245,7 +246,7 @@ pub async fn create_recipient(
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     let t = required(t)?;
     within_count(&st, &tenant, TenantLimit::EmailRecipients, "email recipients", async {
-        Ok(st.repo.list_recipients(&tenant.id).await?.len())
+        Ok(st.backends.repo.list_recipients(&tenant.id).await?.len())
     })
     .await?;
     let address = t
@@ -268,9 +269,9 @@ pub async fn create_recipient(
     // random token (only its hash is stored).
     let token = mediamill_core::webhook_target::new_secret().trim_start_matches("whsec_").replace(['+', '/', '='], "");
     let token_hash = mediamill_core::apikey::hash(&token);
-    let url = format!("{}/v1/email-recipients/{}/confirm?token={token}", st.cfg.public_url(), r.id);
+    let url = format!("{}/v1/email-recipients/{}/confirm?token={token}", st.backends.cfg.public_url(), r.id);
     let confirmation = confirmation_delivery(&r, &tenant.name, &url);
-    st.repo.create_recipient(&r, &token_hash, &confirmation).await?;
+    st.backends.repo.create_recipient(&r, &token_hash, &confirmation).await?;
     let mut out = serde_json::to_value(&r).unwrap_or_default();
     out["status"] = json!("pending_confirmation");
     Ok((StatusCode::CREATED, Json(out)))
@@ -306,6 +307,7 @@ pub async fn confirm_recipient(
         return Err(ApiError::not_found("confirmation"));
     }
     let r = st
+        .backends
         .repo
         .confirm_recipient(&id, &mediamill_core::apikey::hash(&q.token))
         .await?
@@ -318,7 +320,7 @@ pub async fn list_recipients(
     State(st): State<AppState>,
     AdminAuthed(tenant): AdminAuthed,
 ) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"items": st.repo.list_recipients(&tenant.id).await?})))
+    Ok(Json(json!({"items": st.backends.repo.list_recipients(&tenant.id).await?})))
 }
 
 /// `GET /v1/email-recipients/{id}/deliveries`: the email delivery log, newest first.
@@ -328,11 +330,11 @@ pub async fn recipient_deliveries(
     Path(id): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    if !st.repo.list_recipients(&tenant.id).await?.iter().any(|r| r.id == id) {
+    if !st.backends.repo.list_recipients(&tenant.id).await?.iter().any(|r| r.id == id) {
         return Err(ApiError::not_found("email recipient"));
     }
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let ds = st.repo.list_deliveries(&id, q.cursor.as_deref(), limit).await?;
+    let ds = st.backends.repo.list_deliveries(&id, q.cursor.as_deref(), limit).await?;
     let next = (ds.len() as u32 == limit).then(|| ds.last().map(|d| d.id.clone())).flatten();
     Ok(Json(json!({"items": ds, "next_cursor": next})))
 }
@@ -343,7 +345,7 @@ pub async fn delete_recipient(
     AdminAuthed(tenant): AdminAuthed,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    if st.repo.delete_recipient(&tenant.id, &id).await? {
+    if st.backends.repo.delete_recipient(&tenant.id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("email recipient"))

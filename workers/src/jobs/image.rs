@@ -34,7 +34,8 @@ pub struct ImageProcessor {
 #[async_trait]
 impl Processor for ImageProcessor {
     async fn process(&self, m: &Media, svc: &Services) -> Result<Completion, Step> {
-        let raw: Bytes = svc.store.get(&m.raw_key).instrument(tracing::info_span!("download", bytes = m.size)).await?;
+        let raw: Bytes =
+            svc.backends.store.get(&m.raw_key).instrument(tracing::info_span!("download", bytes = m.size)).await?;
         let settings = self.settings.clone();
         let started = std::time::Instant::now();
         // Decode, resize and encode: one span, since in a sandbox child they run in another process.
@@ -48,7 +49,7 @@ impl Processor for ImageProcessor {
         let outputs = processed.outputs.len();
         async {
             for o in processed.outputs {
-                variants.push(transfer::put_image(svc.store.as_ref(), m, o).await?);
+                variants.push(transfer::put_image(svc.backends.store.as_ref(), m, o).await?);
             }
             Ok::<(), Step>(())
         }
@@ -64,12 +65,12 @@ impl Processor for ImageProcessor {
                 .await
                 .map_err(|e| Step::Transient(format!("writing {}: {e}", input.display())))?;
             let r = self.executor.animation(&input, &out, &self.video, self.job_timeout).await?;
-            variants.push(transfer::put_rendition(svc.store.as_ref(), m, &r).await?);
+            variants.push(transfer::put_rendition(svc.backends.store.as_ref(), m, &r).await?);
         }
         let mut metadata = serde_json::to_value(&processed.metadata).unwrap_or_default();
         if let Some((latitude, longitude)) = processed.metadata.exif.gps {
             // Coordinates locate people's homes: only tenants who asked get them, and only on the record.
-            if svc.repo.tenant_keeps_gps(&m.tenant_id).await?.unwrap_or(false) {
+            if svc.backends.repo.tenant_keeps_gps(&m.tenant_id).await?.unwrap_or(false) {
                 metadata["gps"] = serde_json::json!({"latitude": latitude, "longitude": longitude});
             }
         }

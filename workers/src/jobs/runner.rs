@@ -5,20 +5,20 @@
 //! redelivered job overwrites the same objects and emits nothing twice. Transient errors (store or database
 //! outages) are retried in place with backoff; permanent ones fail the item at once with their reason.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use mediamill_core::backends::Backends;
 use mediamill_core::event::{self, Job, MediaEvent};
 use mediamill_core::kafka::dlq::DeadLetters;
 use mediamill_core::kafka::retry;
 use mediamill_core::kafka::{Handler, Outcome, OwnedJob};
 use mediamill_core::model::{Media, MediaStatus};
-use mediamill_core::outbox::{media_event, Waker};
-use mediamill_core::repo::{Completion, Repo, RepoError};
+use mediamill_core::outbox::media_event;
+use mediamill_core::repo::{Completion, RepoError};
 use mediamill_core::retry::Backoff;
 use mediamill_core::shutdown::Shutdown;
-use mediamill_core::store::{self, Store, StoreError};
+use mediamill_core::store::{self, StoreError};
 use tracing::Instrument;
 
 use crate::failure::ProcessError;
@@ -26,11 +26,11 @@ use crate::sandbox::CallError;
 
 /// What every processor may use: the backends and the worker's lifecycle.
 pub struct Services {
-    pub repo: Arc<dyn Repo>,
-    pub store: Arc<dyn Store>,
-    pub waker: Waker,
+    /// Configuration, repository, store and the relay's waker.
+    pub backends: Backends,
+    /// Set when the worker stops: long jobs hand their message back instead of finishing.
     pub shutdown: Shutdown,
-    /// The API's public URL, for the variant links in `processed` events.
+    /// The API's public URL, for the variant links in `processed` events (from the configuration, once).
     pub public_url: String,
 }
 
@@ -106,13 +106,14 @@ impl<P: Processor> JobHandler<P> {
     async fn attempt(&self, m: &Media) -> Result<(), Step> {
         let svc = &self.svc;
         if m.status == MediaStatus::Uploaded {
-            svc.repo
+            svc.backends
+                .repo
                 .start_processing(
                     &m.id,
                     &[media_event(m, event::MEDIA_PROCESSING, &MediaEvent::of(m, MediaStatus::Processing))],
                 )
                 .await?;
-            svc.waker.wake();
+            svc.backends.waker.wake();
         }
         let done = self.processor.process(m, svc).await?;
         let mut ev = MediaEvent::of(m, MediaStatus::Processed);
@@ -121,16 +122,16 @@ impl<P: Processor> JobHandler<P> {
         let mut linked: Vec<_> = done.variants.iter().map(|v| v.clone().linked(&svc.public_url, &m.id)).collect();
         mediamill_core::model::sort_variants(&mut linked);
         ev.variants = linked;
-        let changed = svc.repo.complete(&m.id, &done, &[media_event(m, event::MEDIA_PROCESSED, &ev)]).await?;
+        let changed = svc.backends.repo.complete(&m.id, &done, &[media_event(m, event::MEDIA_PROCESSED, &ev)]).await?;
         if !changed {
             // Deleted while we worked: do not leave its variants behind.
-            if let Some(now) = svc.repo.get_media_any(&m.id).await? {
+            if let Some(now) = svc.backends.repo.get_media_any(&m.id).await? {
                 if now.status == MediaStatus::Deleted {
-                    svc.store.delete_prefix(&store::derived_prefix(&m.tenant_id, &m.id)).await?;
+                    svc.backends.store.delete_prefix(&store::derived_prefix(&m.tenant_id, &m.id)).await?;
                 }
             }
         }
-        svc.waker.wake();
+        svc.backends.waker.wake();
         Ok(())
     }
 
@@ -140,13 +141,14 @@ impl<P: Processor> JobHandler<P> {
         ev.reason = Some(reason.to_string());
         ev.message = Some(message.to_string());
         let events = [media_event(m, event::MEDIA_FAILED, &ev)];
-        let recorded =
-            self.until_ok(&m.id, "recording failure", || self.svc.repo.fail(&m.id, reason, message, &events)).await;
+        let recorded = self
+            .until_ok(&m.id, "recording failure", || self.svc.backends.repo.fail(&m.id, reason, message, &events))
+            .await;
         if recorded.is_none() {
             return Outcome::Abandoned;
         }
         metrics::counter!("mediamill_jobs_failed_total", "reason" => reason.to_string()).increment(1);
-        self.svc.waker.wake();
+        self.svc.backends.waker.wake();
         Outcome::Done
     }
 
@@ -200,7 +202,7 @@ impl<P: Processor> JobHandler<P> {
     }
 
     async fn load(&self, media_id: &str) -> Result<Option<Media>, Outcome> {
-        self.until_ok(media_id, "loading media", || self.svc.repo.get_media_any(media_id))
+        self.until_ok(media_id, "loading media", || self.svc.backends.repo.get_media_any(media_id))
             .await
             .ok_or(Outcome::Abandoned)
     }

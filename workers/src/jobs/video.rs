@@ -20,8 +20,8 @@ use tracing::Instrument;
 
 use super::transfer;
 use super::{Processor, Services, Step};
-use crate::failure::ProcessError;
 use crate::executor::Executor;
+use crate::failure::ProcessError;
 use crate::video::{self, VideoProcessed, VideoSettings};
 
 /// Prefix of the per-job temporary folders; the worker's pid follows, so orphans can be told from live ones.
@@ -44,8 +44,8 @@ impl VideoProcessor {
         let mut ev = MediaEvent::of(m, MediaStatus::Processing);
         ev.progress = Some(percent);
         // Progress is advisory: a database hiccup must not fail the transcode.
-        match svc.repo.append_events(&[media_event(m, event::MEDIA_PROCESSING, &ev)]).await {
-            Ok(()) => svc.waker.wake(),
+        match svc.backends.repo.append_events(&[media_event(m, event::MEDIA_PROCESSING, &ev)]).await {
+            Ok(()) => svc.backends.waker.wake(),
             Err(e) => tracing::debug!(media_id = %m.id, error = %e, "progress event not recorded"),
         }
     }
@@ -136,7 +136,7 @@ impl Processor for VideoProcessor {
         let input = dir.path().join("source");
         let out = dir.path().join("out");
         tokio::fs::create_dir(&out).await.map_err(|e| Step::Transient(format!("creating {}: {e}", out.display())))?;
-        transfer::download(svc.store.as_ref(), &m.raw_key, &input)
+        transfer::download(svc.backends.store.as_ref(), &m.raw_key, &input)
             .instrument(tracing::info_span!("download", bytes = m.size))
             .await?;
 
@@ -150,10 +150,10 @@ impl Processor for VideoProcessor {
         let mut variants = Vec::new();
         async {
             for o in std::mem::take(&mut processed.images) {
-                variants.push(transfer::put_image(svc.store.as_ref(), m, o).await?);
+                variants.push(transfer::put_image(svc.backends.store.as_ref(), m, o).await?);
             }
             for r in &processed.renditions {
-                variants.push(transfer::put_rendition(svc.store.as_ref(), m, r).await?);
+                variants.push(transfer::put_rendition(svc.backends.store.as_ref(), m, r).await?);
             }
             if let Some(master) = processed.hls.first() {
                 variants.push(store_hls(svc, m, &processed, master).await?);
@@ -182,7 +182,8 @@ async fn store_hls(
         let ct = video::hls::content_type(&file)
             .ok_or_else(|| Step::Permanent(ProcessError::Encode("hls", format!("unexpected file {file}"))))?;
         let size =
-            transfer::stream_file(svc.store.as_ref(), &store::hls_key(&m.tenant_id, &m.id, &file), ct, path).await?;
+            transfer::stream_file(svc.backends.store.as_ref(), &store::hls_key(&m.tenant_id, &m.id, &file), ct, path)
+                .await?;
         if path == master {
             master_size = size;
         }
