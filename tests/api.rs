@@ -73,8 +73,7 @@ async fn uploads_drop_nothing_silently_and_idempotency_keys_fingerprint_the_requ
     let form = reqwest::multipart::Form::new()
         .part("file", part("a.jpg", "progressive.jpg"))
         .part("other", part("b.gif", "still.gif"));
-    let (status, _, body) =
-        json_of(http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap()).await;
+    let (status, _, body) = json_of(p.post_form(&key, "/v1/media", form).await).await;
     assert_eq!(status, 400, "{body}");
     assert_eq!(body["error"]["code"], "multiple_files");
     let msg = body["error"]["message"].as_str().unwrap();
@@ -84,7 +83,7 @@ async fn uploads_drop_nothing_silently_and_idempotency_keys_fingerprint_the_requ
 
     // One file with a form field beside it is fine.
     let form = reqwest::multipart::Form::new().text("note", "hello").part("file", part("a.gif", "still.gif"));
-    let r = http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap();
+    let r = p.post_form(&key, "/v1/media", form).await;
     assert_eq!(r.status(), 202);
 
     // Idempotency-Key: the same request answers the first item; another body under the same key is a 422.
@@ -149,17 +148,11 @@ async fn every_error_is_json_and_names_no_internal_type() {
     assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
     assert!(b["error"]["message"].as_str().unwrap().contains("PUT"), "{b}");
 
-    let (s, _, b) = json_of(
-        http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).json(&json!([1, 2, 3, 4])).send().await.unwrap(),
-    )
-    .await;
+    let (s, _, b) = json_of(p.post_json(&key, "/v1/batches", &json!([1, 2, 3, 4])).await).await;
     assert_eq!(s, 400);
     let msg = b["error"]["message"].as_str().unwrap();
     assert!(!msg.contains("NewBatch") && !msg.contains("struct"), "{msg}");
-    let (s, _, b) = json_of(
-        http.post(format!("{}/v1/batches", p.url)).bearer_auth(&key).json(&json!({"nmae": "x"})).send().await.unwrap(),
-    )
-    .await;
+    let (s, _, b) = json_of(p.post_json(&key, "/v1/batches", &json!({"nmae": "x"})).await).await;
     assert_eq!(s, 400);
     assert!(b["error"]["message"].as_str().unwrap().contains("unknown field `nmae`"), "{b}");
 
@@ -247,29 +240,28 @@ async fn every_error_is_json_and_names_no_internal_type() {
 
     // Subscriptions are checked: a typo would never fire.
     let (s, _, b) = json_of(
-        http.post(format!("{}/v1/webhooks", p.url))
-            .bearer_auth(&key)
-            .json(&json!({"url": "http://127.0.0.1:9/hook", "event_types": ["media.procesed"]}))
-            .send()
-            .await
-            .unwrap(),
+        p.post_json(
+            &key,
+            "/v1/webhooks",
+            &json!({"url": "http://127.0.0.1:9/hook", "event_types": ["media.procesed"]}),
+        )
+        .await,
     )
     .await;
     assert_eq!(s, 400, "{b}");
     let msg = b["error"]["message"].as_str().unwrap();
     assert!(msg.contains("media.procesed") && msg.contains("mediamill.media.processed.v1"), "{msg}");
     let (s, _, b) = json_of(
-        http.post(format!("{}/v1/email-recipients", p.url))
-            .bearer_auth(&key)
-            .json(&json!({"address": "ops@example.com", "event_types": ["mediamill.nothing.*"]}))
-            .send()
-            .await
-            .unwrap(),
+        p.post_json(
+            &key,
+            "/v1/email-recipients",
+            &json!({"address": "ops@example.com", "event_types": ["mediamill.nothing.*"]}),
+        )
+        .await,
     )
     .await;
     assert_eq!(s, 400, "{b}");
-    let (s, _, b) = json_of(http.post(format!("{}/v1/webhooks", p.url)).bearer_auth(&key)
-        .json(&json!({"url": "http://127.0.0.1:9/hook", "event_types": ["mediamill.media.*", "mediamill.batch.completed.v1"]})).send().await.unwrap()).await;
+    let (s, _, b) = json_of(p.post_json(&key, "/v1/webhooks", &json!({"url": "http://127.0.0.1:9/hook", "event_types": ["mediamill.media.*", "mediamill.batch.completed.v1"]})).await).await;
     assert_eq!(s, 201, "valid filters pass: {b}");
 }
 
@@ -382,15 +374,9 @@ async fn streams_end_links_work_and_events_show_variants_as_the_api_does() {
     // Batches: listed and paged; one with expected_count completes without a seal, and its stream ends.
     let mut made = vec![];
     for n in 0..3 {
-        let (_, _, b) = json_of(
-            http.post(format!("{}/v1/batches", p.url))
-                .bearer_auth(&key)
-                .json(&json!({"name": format!("b{n}"), "expected_count": 2}))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (_, _, b) =
+            json_of(p.post_json(&key, "/v1/batches", &json!({"name": format!("b{n}"), "expected_count": 2})).await)
+                .await;
         made.push(b["id"].as_str().unwrap().to_string());
     }
     let (_, page1) = p.get(&key, "/v1/batches?limit=2").await;
@@ -412,16 +398,7 @@ async fn streams_end_links_work_and_events_show_variants_as_the_api_does() {
     let form = reqwest::multipart::Form::new()
         .part("file", part("a.gif", "still.gif"))
         .part("file", part("b.png", "alpha.png"));
-    assert_eq!(
-        http.post(format!("{}/v1/batches/{bid}/media", p.url))
-            .bearer_auth(&key)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        202
-    );
+    assert_eq!(p.post_form(&key, &format!("/v1/batches/{bid}/media"), form).await.status(), 202);
     let (events, ended) = read_to_end(resp, Duration::from_secs(60)).await;
     assert!(ended, "batch stream kept going: {events:?}");
     assert_eq!(events.last().map(|e| e.1.as_str()), Some("mediamill.batch.completed.v1"));

@@ -30,13 +30,13 @@ async fn a_mixed_batch_of_200_completes_once_with_exact_counts() {
     let p = Pipeline::start(&[("MEDIAMILL_WORKER__CONCURRENCY", "4")]).await;
     let key = p.key("batcher");
     let http = reqwest::Client::new();
-    let r = http
-        .post(format!("{}/v1/batches", p.url))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({"name": "holiday", "expected_count": 200, "metadata": {"album": 7}}))
-        .send()
-        .await
-        .unwrap();
+    let r = p
+        .post_json(
+            &key,
+            "/v1/batches",
+            &serde_json::json!({"name": "holiday", "expected_count": 200, "metadata": {"album": 7}}),
+        )
+        .await;
     assert_eq!(r.status(), 201);
     let batch: serde_json::Value = r.json().await.unwrap();
     let id = batch["id"].as_str().unwrap().to_string();
@@ -54,13 +54,7 @@ async fn a_mixed_batch_of_200_completes_once_with_exact_counts() {
                 );
             }
         }
-        let r = http
-            .post(format!("{}/v1/batches/{id}/media", p.url))
-            .bearer_auth(&key)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
+        let r = p.post_form(&key, &format!("/v1/batches/{id}/media"), form).await;
         assert_eq!(r.status(), 202);
         let body: serde_json::Value = r.json().await.unwrap();
         let items = body["items"].as_array().unwrap();
@@ -135,29 +129,11 @@ async fn batch_requests_are_checked() {
     let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).body("{not json").send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["code"], "bad_json");
-    let r = http
-        .post(format!("{}/v1/batches", p.url))
-        .bearer_auth(&a)
-        .json(&serde_json::json!({"unknown": 1}))
-        .send()
-        .await
-        .unwrap();
+    let r = p.post_json(&a, "/v1/batches", &serde_json::json!({"unknown": 1})).await;
     assert_eq!(r.status(), 400);
-    let r = http
-        .post(format!("{}/v1/batches", p.url))
-        .bearer_auth(&a)
-        .json(&serde_json::json!({"webhook_url": "file:///etc/passwd"}))
-        .send()
-        .await
-        .unwrap();
+    let r = p.post_json(&a, "/v1/batches", &serde_json::json!({"webhook_url": "file:///etc/passwd"})).await;
     assert_eq!(r.status(), 400);
-    let r = http
-        .post(format!("{}/v1/batches", p.url))
-        .bearer_auth(&a)
-        .json(&serde_json::json!({"webhook_url": "http://169.254.169.254/latest"}))
-        .send()
-        .await
-        .unwrap();
+    let r = p.post_json(&a, "/v1/batches", &serde_json::json!({"webhook_url": "http://169.254.169.254/latest"})).await;
     assert_eq!(r.status(), 400, "SSRF: link-local metadata address");
     assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["code"], "bad_webhook_url");
     let r = http.post(format!("{}/v1/batches", p.url)).bearer_auth(&a).body(vec![b' '; 100_000]).send().await.unwrap();
@@ -258,18 +234,7 @@ async fn sse_shows_progress_to_completion_on_any_instance_and_resumes() {
     }
     let key = p.key("live");
     let http = reqwest::Client::new();
-    let id = http
-        .post(format!("{}/v1/batches", p.url))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = p.create(&key, "/v1/batches", None).await;
     assert_eq!(
         http.get(format!("{other}/v1/batches/nope/events")).bearer_auth(&key).send().await.unwrap().status(),
         404
@@ -283,16 +248,7 @@ async fn sse_shows_progress_to_completion_on_any_instance_and_resumes() {
     for i in 0..6 {
         form = form.part("file", reqwest::multipart::Part::bytes(fixture("still.gif")).file_name(format!("{i}.gif")));
     }
-    assert_eq!(
-        http.post(format!("{}/v1/batches/{id}/media", p.url))
-            .bearer_auth(&key)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        202
-    );
+    assert_eq!(p.post_form(&key, &format!("/v1/batches/{id}/media"), form).await.status(), 202);
     let first = read_sse(resp, |evs| evs.iter().any(|e| e.1 == "mediamill.batch.progress.v1")).await;
     assert_eq!(first[0].1, "snapshot", "{first:?}");
     let last_id = first.iter().rev().find(|e| !e.0.is_empty()).map(|e| e.0.clone()).expect("an event with an id");
@@ -443,32 +399,12 @@ async fn a_requeued_item_reopens_its_batch_which_completes_again() {
     let mut p = Pipeline::start(&[]).await;
     let key = p.key("requeue");
     let http = reqwest::Client::new();
-    let id = http
-        .post(format!("{}/v1/batches", p.url))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = p.create(&key, "/v1/batches", None).await;
     let mut form = reqwest::multipart::Form::new();
     for name in ["still.gif", "truncated.jpg"] {
         form = form.part("file", reqwest::multipart::Part::bytes(fixture(name)).file_name(name));
     }
-    let up: serde_json::Value = http
-        .post(format!("{}/v1/batches/{id}/media", p.url))
-        .bearer_auth(&key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let up: serde_json::Value = p.post_form(&key, &format!("/v1/batches/{id}/media"), form).await.json().await.unwrap();
     let broken = up["items"][1]["media_id"].as_str().unwrap().to_string();
     http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
     let b = wait_for(&p, &key, &id, "completed").await;

@@ -194,18 +194,7 @@ async fn connections_and_concurrent_uploads_are_capped() {
     assert_eq!(s, 202, "the slot is free again");
 
     // One archive spooling holds the only archive slot; a second archive answers 429 meanwhile.
-    let batch = reqwest::Client::new()
-        .post(format!("{}/v1/batches", p.url))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let batch = p.create(&key, "/v1/batches", None).await;
     let (atx, arx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     atx.send(Ok(Bytes::from_static(b"PK\x03\x04 the start of a zip"))).await.unwrap();
     let (url, k, b2) = (p.url.clone(), key.clone(), batch.clone());

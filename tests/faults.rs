@@ -24,19 +24,7 @@ async fn killing_a_worker_mid_batch_loses_nothing_and_another_finishes_its_jobs(
     let mut p = Pipeline::start(&[("MEDIAMILL_WORKER__CONCURRENCY", "2")]).await;
     let key = p.key("faults");
     let http = reqwest::Client::new();
-    let id = http
-        .post(format!("{}/v1/batches", p.url))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({"expected_count": 300}))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = p.create(&key, "/v1/batches", Some(serde_json::json!({"expected_count": 300}))).await;
     for round in 0..10 {
         let mut form = reqwest::multipart::Form::new();
         for i in 0..30 {
@@ -45,13 +33,7 @@ async fn killing_a_worker_mid_batch_loses_nothing_and_another_finishes_its_jobs(
                 reqwest::multipart::Part::bytes(fixture("progressive.jpg")).file_name(format!("{round}-{i}.jpg")),
             );
         }
-        let r = http
-            .post(format!("{}/v1/batches/{id}/media", p.url))
-            .bearer_auth(&key)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
+        let r = p.post_form(&key, &format!("/v1/batches/{id}/media"), form).await;
         assert_eq!(r.status(), 202);
     }
     http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
@@ -414,23 +396,12 @@ async fn replaying_every_job_changes_no_output_and_no_count() {
     let p = Pipeline::start(&[]).await;
     let key = p.key("replay");
     let http = reqwest::Client::new();
-    let id = http
-        .post(format!("{}/v1/batches", p.url))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = p.create(&key, "/v1/batches", None).await;
     let mut form = reqwest::multipart::Form::new();
     for (i, name) in ["still.gif", "alpha.png", "truncated.jpg", "orient6.jpg"].iter().enumerate() {
         form = form.part("file", reqwest::multipart::Part::bytes(fixture(name)).file_name(format!("{i}-{name}")));
     }
-    http.post(format!("{}/v1/batches/{id}/media", p.url)).bearer_auth(&key).multipart(form).send().await.unwrap();
+    p.post_form(&key, &format!("/v1/batches/{id}/media"), form).await;
     http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let before = loop {

@@ -78,13 +78,7 @@ fn verify_with_reference(secret: &str, headers: &HeaderMap, body: &str) -> Resul
 }
 
 async fn register(p: &Pipeline, key: &str, url: &str, types: &[&str]) -> serde_json::Value {
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/webhooks", p.url))
-        .bearer_auth(key)
-        .json(&serde_json::json!({"url": url, "event_types": types}))
-        .send()
-        .await
-        .unwrap();
+    let r = p.post_json(key, "/v1/webhooks", &serde_json::json!({"url": url, "event_types": types})).await;
     assert_eq!(r.status(), 201);
     r.json().await.unwrap()
 }
@@ -173,13 +167,7 @@ async fn webhook_targets_are_checked_and_failing_endpoints_disabled() {
         "ftp://example.com/",
         "http://[::1]/",
     ] {
-        let r = reqwest::Client::new()
-            .post(format!("{}/v1/webhooks", p.url))
-            .bearer_auth(&key)
-            .json(&serde_json::json!({"url": url}))
-            .send()
-            .await
-            .unwrap();
+        let r = p.post_json(&key, "/v1/webhooks", &serde_json::json!({"url": url})).await;
         assert_eq!(r.status(), 400, "{url}");
         assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"]["code"], "bad_webhook_url");
     }
@@ -191,13 +179,13 @@ async fn webhook_targets_are_checked_and_failing_endpoints_disabled() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/webhooks", p.url))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({"url": "https://example.com/h", "event_types": ["bad type!"]}))
-        .send()
-        .await
-        .unwrap();
+    let r = p
+        .post_json(
+            &key,
+            "/v1/webhooks",
+            &serde_json::json!({"url": "https://example.com/h", "event_types": ["bad type!"]}),
+        )
+        .await;
     assert_eq!(r.status(), 400);
     drop(p);
 
@@ -253,22 +241,10 @@ async fn failures_and_completed_batches_are_emailed() {
     ])
     .await;
     let key = p.key("mail");
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/email-recipients", p.url))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({"address": "ops@example.com"}))
-        .send()
-        .await
-        .unwrap();
+    let r = p.post_json(&key, "/v1/email-recipients", &serde_json::json!({"address": "ops@example.com"})).await;
     assert_eq!(r.status(), 201);
     let recipient = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/email-recipients", p.url))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({"address": "not an address"}))
-        .send()
-        .await
-        .unwrap();
+    let r = p.post_json(&key, "/v1/email-recipients", &serde_json::json!({"address": "not an address"})).await;
     assert_eq!(r.status(), 400);
 
     // Unconfirmed, the address gets its confirmation message and nothing else.
@@ -403,13 +379,8 @@ async fn a_rotated_secret_signs_beside_the_old_one_until_the_overlap_ends() {
     let (rx, url) = Receiver::start(0).await;
     let ep = register(&p, &key, &url, &["mediamill.media.uploaded.v1"]).await;
     let (id, old) = (ep["id"].as_str().unwrap().to_string(), ep["secret"].as_str().unwrap().to_string());
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/webhooks/{id}/rotate-secret", p.url))
-        .bearer_auth(&key)
-        .json(&serde_json::json!({"overlap_secs": 3}))
-        .send()
-        .await
-        .unwrap();
+    let r =
+        p.post_json(&key, &format!("/v1/webhooks/{id}/rotate-secret"), &serde_json::json!({"overlap_secs": 3})).await;
     assert_eq!(r.status(), 200);
     let new = r.json::<serde_json::Value>().await.unwrap()["secret"].as_str().unwrap().to_string();
     assert!(new.starts_with("whsec_") && new != old);

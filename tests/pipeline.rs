@@ -249,13 +249,7 @@ async fn bad_uploads_get_honest_errors_and_retries_are_idempotent() {
         reqwest::multipart::Part::bytes(std::fs::read(repo_root().join("fixtures/media/alpha.png")).unwrap())
             .file_name("../../alpha.png"),
     );
-    let r = reqwest::Client::new()
-        .post(format!("{}/v1/media", p.url))
-        .bearer_auth(&key)
-        .multipart(form)
-        .send()
-        .await
-        .unwrap();
+    let r = p.post_form(&key, "/v1/media", form).await;
     assert_eq!(r.status(), 202);
     let id = r.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let item = p.settle(&key, &id).await;

@@ -40,44 +40,9 @@ async fn every_route_keeps_tenants_apart_and_scopes_hold() {
     let (_, up) = p.upload(&a, "still.gif").await;
     let media = up["id"].as_str().unwrap().to_string();
     p.settle(&a, &media).await;
-    let batch = http
-        .post(format!("{}/v1/batches", p.url))
-        .bearer_auth(&a)
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let hook = http
-        .post(format!("{}/v1/webhooks", p.url))
-        .bearer_auth(&a)
-        .json(&serde_json::json!({"url": "http://127.0.0.1:9/h"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let recipient = http
-        .post(format!("{}/v1/email-recipients", p.url))
-        .bearer_auth(&a)
-        .json(&serde_json::json!({"address": "a@example.com"}))
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let batch = p.create(&a, "/v1/batches", None).await;
+    let hook = p.create(&a, "/v1/webhooks", Some(serde_json::json!({"url": "http://127.0.0.1:9/h"}))).await;
+    let recipient = p.create(&a, "/v1/email-recipients", Some(serde_json::json!({"address": "a@example.com"}))).await;
     p.upload(&a, "alpha.png").await; // an event for the webhook: a delivery to walk
     let deadline = Instant::now() + Duration::from_secs(30);
     let delivery = loop {

@@ -49,11 +49,15 @@ pub const KEY_REFUSED: &str = "mediamill.auth.key.refused.v1";
 /// Body of every `mediamill.auth.key.*.v1` event. Never the key itself.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KeyEvent {
+    /// The key's id (not its secret).
     pub key_id: String,
+    /// Its tenant.
     pub tenant_id: String,
     /// The key's first characters, as `keys list` shows them.
     pub prefix: String,
+    /// What it may do.
     pub scope: crate::model::KeyScope,
+    /// When it stops working (ms), if ever.
     pub expires_at: Option<i64>,
     /// `revoked` or `expired` (`refused` events only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -75,12 +79,17 @@ pub const NOTIFIABLE: &[&str] = &[
 /// One event: CloudEvents attributes plus a JSON body.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Envelope {
+    /// Unique per event; consumers deduplicate by it.
     pub id: String,
+    /// The CloudEvents `type`, e.g. `mediamill.media.processed.v1`.
     pub ty: String,
+    /// The CloudEvents `source`.
     pub source: String,
+    /// When it happened.
     pub time: DateTime<Utc>,
     /// The subject the event is about (a media id).
     pub subject: Option<String>,
+    /// The event's payload (the JSON body).
     pub data: serde_json::Value,
     /// W3C trace context of the span that caused the event (CloudEvents distributed-tracing extension, sent as
     /// the `traceparent` header); `None` with tracing off.
@@ -91,13 +100,22 @@ pub struct Envelope {
 #[derive(Debug, thiserror::Error)]
 pub enum EnvelopeError {
     #[error("missing CloudEvents header {0}")]
+    /// A required `ce_*` header is absent.
     MissingHeader(&'static str),
     #[error("unsupported CloudEvents spec version {0:?}")]
+    /// `ce_specversion` is not 1.0.
     SpecVersion(String),
     #[error("bad ce_time {0:?}")]
+    /// `ce_time` is not RFC 3339.
     Time(String),
     #[error("body is not valid JSON for {ty}: {source}")]
-    Body { ty: String, source: serde_json::Error },
+    /// The body is not the JSON its type calls for.
+    Body {
+        /// The event type whose body it is.
+        ty: String,
+        /// What serde said.
+        source: serde_json::Error,
+    },
 }
 
 impl Envelope {
@@ -191,26 +209,36 @@ impl Envelope {
 /// Everything a worker needs to process one upload; the body of `mediamill.job.*.v1`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Job {
+    /// The item to process.
     pub media_id: String,
+    /// Its tenant.
     pub tenant_id: String,
+    /// Which worker group takes it.
     pub kind: crate::model::MediaKind,
     /// Object key of the raw upload.
     pub raw_key: String,
     /// Content type sniffed from the bytes at upload.
     pub content_type: String,
+    /// Bytes of the original.
     pub size: u64,
     /// 1 for the first try; a requeue adds one.
     pub attempt: u32,
+    /// Its batch, if any.
     pub batch_id: Option<String>,
 }
 
 /// Body of every `mediamill.media.*.v1` event.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MediaEvent {
+    /// The item.
     pub media_id: String,
+    /// Its tenant.
     pub tenant_id: String,
+    /// Its batch, if any.
     pub batch_id: Option<String>,
+    /// Image, video or audio.
     pub kind: crate::model::MediaKind,
+    /// Its state after this event.
     pub status: crate::model::MediaStatus,
     /// Machine-readable failure reason (`failed` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -232,15 +260,22 @@ pub struct MediaEvent {
 /// Body of every `mediamill.batch.*.v1` event.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BatchEvent {
+    /// The batch.
     pub batch_id: String,
+    /// Its tenant.
     pub tenant_id: String,
+    /// Its state after this event.
     pub status: crate::model::BatchStatus,
     /// `completed` or `completed_with_failures` (`completed` events only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<String>,
+    /// Which completion this is: a requeued item reopens a completed batch in its next round.
     pub round: i64,
+    /// Items per state.
     pub counts: crate::model::BatchCounts,
+    /// Every item.
     pub total: u64,
+    /// How many files the client said it will send.
     pub expected_count: Option<u64>,
     /// Terminal items over the larger of total and expected count, 0–100.
     pub percent_done: f64,

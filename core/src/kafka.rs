@@ -9,6 +9,7 @@ mod message;
 mod offsets;
 mod producer;
 pub mod retry;
+pub mod roster;
 
 pub use admin::{create_topics, missing_topics};
 pub use consumer::{run_consumer, ConsumerSettings, Handler, Outcome};
@@ -22,8 +23,10 @@ use rdkafka::ClientConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaError {
     #[error("kafka: {0}")]
+    /// What librdkafka said.
     Client(#[from] rdkafka::error::KafkaError),
     #[error("kafka: {0}")]
+    /// Anything else, in words.
     Other(String),
 }
 

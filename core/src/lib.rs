@@ -3,6 +3,7 @@
 //! repository behind their traits, the outbox relay and upload sniffing.
 //!
 //! Callers never name a backend: [`store::open`] and [`repo::open`] pick one from [`config::Config`].
+#![warn(missing_docs)]
 
 pub mod apikey;
 pub mod backends;

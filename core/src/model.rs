@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum MediaKind {
+    /// A photograph or still picture.
     Image,
+    /// Moving pictures, with or without sound.
     Video,
     /// Sound without pictures; processed by the video workers into AAC/M4A.
     Audio,
@@ -25,10 +27,15 @@ impl MediaKind {
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum MediaStatus {
+    /// Stored, waiting for a worker.
     Uploaded,
+    /// A worker has it.
     Processing,
+    /// Variants and metadata are stored.
     Processed,
+    /// Processing gave up; `failure_reason` says why.
     Failed,
+    /// Removed by its tenant; its objects are gone.
     Deleted,
 }
 
@@ -46,7 +53,9 @@ impl MediaStatus {
 /// A tenant: the unit of isolation. Keys belong to one tenant and see only its media.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Tenant {
+    /// Opaque id, used on every tenant-owned row.
     pub id: String,
+    /// Unique name operators use (`mediamill tenants`, `keys create --tenant`).
     pub name: String,
     /// The tenant's own limits and quotas; what it does not set takes the `[tenants]` defaults.
     #[serde(default)]
@@ -82,13 +91,21 @@ pub struct TenantLimits {
 /// One of a tenant's limits, by name: a typed key, so a misspelt limit is a compile error, never "unlimited".
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TenantLimit {
+    /// `requests_per_sec`: API requests a second.
     RequestsPerSec,
+    /// `upload_bytes_per_sec`: upload bytes a second.
     UploadBytesPerSec,
+    /// `concurrent_uploads`: uploads in progress at once.
     ConcurrentUploads,
+    /// `sse_streams`: live event streams open at once.
     SseStreams,
+    /// `webhooks`: webhook endpoints.
     Webhooks,
+    /// `email_recipients`: email recipients.
     EmailRecipients,
+    /// `stored_bytes`: bytes of media not deleted.
     StoredBytes,
+    /// `media_count`: media items not deleted.
     MediaCount,
 }
 
@@ -158,11 +175,15 @@ impl TenantLimits {
 /// An API key as stored: only a hash of the secret is kept.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiKey {
+    /// Opaque id (shown in listings and `auth.events`; not the secret).
     pub id: String,
+    /// The tenant whose media the key reaches.
     pub tenant_id: String,
     /// The first characters of the key, to tell keys apart in listings.
     pub prefix: String,
+    /// When it was made (ms since the epoch).
     pub created_at: i64,
+    /// When it was revoked (ms), if it was.
     pub revoked_at: Option<i64>,
     /// What the key may do.
     pub scope: KeyScope,
@@ -204,24 +225,41 @@ impl KeyScope {
 /// One uploaded file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Media {
+    /// Time-ordered id (UUIDv7).
     pub id: String,
+    /// The owning tenant.
     pub tenant_id: String,
+    /// Image, video or audio, from sniffing the bytes.
     pub kind: MediaKind,
+    /// Where it is in its life.
     pub status: MediaStatus,
+    /// The sniffed MIME type (never the client's claim).
     pub content_type: String,
+    /// The client's filename, path components stripped.
     pub filename: Option<String>,
+    /// Bytes of the original.
     pub size: u64,
+    /// SHA-256 of the original, hex.
     pub sha256: String,
+    /// Object key of the original in the store.
     pub raw_key: String,
+    /// Width of the original once processed.
     pub width: Option<u32>,
+    /// Height of the original once processed.
     pub height: Option<u32>,
+    /// What processing learnt (EXIF facts, duration, hashes, colour…).
     pub metadata: Option<serde_json::Value>,
+    /// Why processing failed: a stable code such as `unreadable`.
     pub failure_reason: Option<String>,
+    /// The failure in words, for people.
     pub failure_message: Option<String>,
+    /// The batch it was uploaded into, if any.
     pub batch_id: Option<String>,
+    /// The client's `Idempotency-Key`, unique per tenant.
     pub idempotency_key: Option<String>,
     /// Milliseconds since the Unix epoch.
     pub created_at: i64,
+    /// Last state change (ms).
     pub updated_at: i64,
 }
 
@@ -234,12 +272,15 @@ pub struct Variant {
     pub format: String,
     /// Object key in the store.
     pub key: String,
+    /// Its MIME type.
     pub content_type: String,
     /// Pixels; `null` for outputs without a picture (audio), never a made-up 0.
     #[serde(serialize_with = "zero_as_null", deserialize_with = "null_as_zero")]
     pub width: u32,
     #[serde(serialize_with = "zero_as_null", deserialize_with = "null_as_zero")]
+    /// Height in pixels.
     pub height: u32,
+    /// Bytes.
     pub size: u64,
     /// Where the API serves it; set by [`Variant::linked`] (the store does not know the public URL).
     #[serde(default)]
@@ -290,8 +331,11 @@ pub fn sort_variants(vs: &mut [Variant]) {
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum BatchStatus {
+    /// Takes files.
     Open,
+    /// Takes no more files; completes when every item is terminal.
     Sealed,
+    /// Every item is terminal; `outcome` says how it went.
     Completed,
 }
 
@@ -305,38 +349,54 @@ impl BatchStatus {
 /// A group of uploads tracked together.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Batch {
+    /// Time-ordered id.
     pub id: String,
+    /// The owning tenant.
     pub tenant_id: String,
+    /// A name the client gave it.
     pub name: Option<String>,
+    /// How many files the client said it will send; the batch seals itself at that count.
     pub expected_count: Option<u64>,
+    /// Client data kept with the batch and echoed in its events.
     pub metadata: Option<serde_json::Value>,
+    /// Where its completion is posted, if anywhere.
     pub webhook_url: Option<String>,
     /// Signs deliveries to `webhook_url` (`whsec_…`); shown once, at creation.
     #[serde(skip_serializing)]
     pub webhook_secret: Option<String>,
+    /// Where it is.
     pub status: BatchStatus,
     /// `completed` or `completed_with_failures`, once completed.
     pub outcome: Option<String>,
     /// Completion round: 1 at first, one more each time a requeued item reopens the batch.
     pub round: i64,
+    /// When it was made (ms).
     pub created_at: i64,
+    /// When it was sealed (ms).
     pub sealed_at: Option<i64>,
+    /// When it completed (ms).
     pub completed_at: Option<i64>,
 }
 
 /// Items of a batch per state, derived from item rows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BatchCounts {
+    /// Items stored, not yet taken by a worker.
     pub uploaded: u64,
+    /// Items a worker has.
     pub processing: u64,
+    /// Items done.
     pub processed: u64,
+    /// Items failed, including files refused at upload.
     pub failed: u64,
 }
 
 impl BatchCounts {
+    /// Every item.
     pub fn total(&self) -> u64 {
         self.uploaded + self.processing + self.processed + self.failed
     }
+    /// Items that will not change any more.
     pub fn terminal(&self) -> u64 {
         self.processed + self.failed
     }
@@ -345,12 +405,19 @@ impl BatchCounts {
 /// One file of a batch: a media item, or a file refused at upload (no media id, state `failed`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BatchItem {
+    /// Its id within the batch (the media id, or a fresh id for a refused file).
     pub item_id: String,
+    /// The media item, when the file was accepted.
     pub media_id: Option<String>,
+    /// The client's filename.
     pub filename: Option<String>,
+    /// Its state, which only moves forward.
     pub state: MediaStatus,
+    /// Why it failed, as a stable code.
     pub reason: Option<String>,
+    /// Why it failed, in words.
     pub message: Option<String>,
+    /// Last change (ms).
     pub updated_at: i64,
 }
 

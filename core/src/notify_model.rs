@@ -5,17 +5,24 @@ use serde::{Deserialize, Serialize};
 /// A tenant's webhook endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Endpoint {
+    /// Opaque id.
     pub id: String,
+    /// The owning tenant.
     pub tenant_id: String,
+    /// Where deliveries are POSTed (checked against private and link-local addresses).
     pub url: String,
     /// `whsec_…` (Standard Webhooks); shown once at creation.
     #[serde(skip_serializing)]
     pub secret: String,
     /// Event types it wants: exact types, prefixes ending in `*`, or `*` for all.
     pub event_types: Vec<String>,
+    /// False once disabled (by its tenant or after failing too long).
     pub enabled: bool,
+    /// Why it was disabled.
     pub disabled_reason: Option<String>,
+    /// When its current run of failures began (ms).
     pub failing_since: Option<i64>,
+    /// When it was made (ms).
     pub created_at: i64,
     /// The secret before the last rotation, still signing beside `secret` until `previous_secret_until`.
     #[serde(skip_serializing)]
@@ -38,10 +45,15 @@ impl Endpoint {
 /// A tenant's email recipient.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EmailRecipient {
+    /// Opaque id.
     pub id: String,
+    /// The owning tenant.
     pub tenant_id: String,
+    /// The email address.
     pub address: String,
+    /// Which event types it gets (empty: the default set).
     pub event_types: Vec<String>,
+    /// When it was added (ms).
     pub created_at: i64,
     /// When the address's owner followed the confirmation link; until then it gets nothing else.
     #[serde(default)]
@@ -77,7 +89,9 @@ pub fn type_matches(filters: &[String], ty: &str) -> bool {
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum Channel {
+    /// A signed HTTP POST.
     Webhook,
+    /// An email.
     Email,
 }
 
@@ -93,8 +107,11 @@ impl Channel {
 #[serde(rename_all = "lowercase")]
 #[strum(serialize_all = "lowercase")]
 pub enum DeliveryStatus {
+    /// Waiting for its first try or a retry.
     Pending,
+    /// The target took it.
     Delivered,
+    /// Given up.
     Dead,
 }
 
@@ -108,26 +125,38 @@ impl DeliveryStatus {
 /// One event on its way to one target.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Delivery {
+    /// Opaque, time-ordered id.
     pub id: String,
+    /// The owning tenant.
     pub tenant_id: String,
+    /// Webhook or email.
     pub channel: Channel,
     /// Endpoint id, `batch:{id}` for a batch's own URL, or the email recipient id.
     pub target_id: String,
     /// URL or email address.
     pub target: String,
     #[serde(skip_serializing)]
+    /// The signing secrets (webhooks), space-separated while a rotation overlaps.
     pub secret: Option<String>,
     /// The event's id: the `webhook-id`, the same on every retry and replay.
     pub event_id: String,
+    /// The event's CloudEvents type.
     pub event_type: String,
     /// The body sent.
     pub payload: String,
+    /// Where it is.
     pub status: DeliveryStatus,
+    /// Attempts made so far.
     pub attempts: u32,
+    /// When the next attempt is due (ms).
     pub next_attempt_at: i64,
+    /// The HTTP status of the last attempt, if the target answered.
     pub last_status: Option<u16>,
+    /// Why the last attempt failed.
     pub last_error: Option<String>,
+    /// When it was made (ms).
     pub created_at: i64,
+    /// When the target took it (ms).
     pub delivered_at: Option<i64>,
     /// W3C trace context of the event handling that made the delivery: its attempts join the upload's trace.
     #[serde(skip)]
@@ -137,7 +166,9 @@ pub struct Delivery {
 /// Where a delivery goes: one endpoint, batch URL or email recipient of a tenant.
 #[derive(Debug, Clone)]
 pub struct DeliveryTarget<'a> {
+    /// The owning tenant.
     pub tenant_id: &'a str,
+    /// Webhook or email.
     pub channel: Channel,
     /// Endpoint id, `batch:{id}` or recipient id.
     pub target_id: &'a str,
@@ -176,12 +207,16 @@ impl Delivery {
 /// The result of one attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
+    /// The HTTP status the target answered, if it answered.
     pub status_code: Option<u16>,
+    /// Why it failed, if it did.
     pub error: Option<String>,
+    /// How long it took.
     pub duration_ms: u64,
 }
 
 impl Attempt {
+    /// Whether the target took the delivery.
     pub fn ok(&self) -> bool {
         self.error.is_none() && self.status_code.is_none_or(|c| (200..300).contains(&c))
     }

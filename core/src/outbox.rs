@@ -101,9 +101,11 @@ const BATCH: u32 = 500;
 pub struct Waker(Arc<Notify>);
 
 impl Waker {
+    /// A waker nobody waits on yet.
     pub fn new() -> Waker {
         Waker::default()
     }
+    /// Wakes the relay now instead of at its next poll.
     pub fn wake(&self) {
         self.0.notify_one();
     }
@@ -111,9 +113,13 @@ impl Waker {
 
 /// The relay's loop.
 pub struct Relay {
+    /// Where the events wait.
     pub repo: Arc<dyn Repo>,
+    /// Where they go.
     pub producer: EventProducer,
+    /// Maps logical topics to full names.
     pub topics: Topics,
+    /// Pokes the relay after a write.
     pub waker: Waker,
     /// Poll interval when nothing wakes it.
     pub interval: Duration,

@@ -10,7 +10,9 @@ use crate::shutdown::Shutdown;
 /// Pauses between tries: `first`, doubling up to `max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Backoff {
+    /// The first pause.
     pub first: Duration,
+    /// The longest pause.
     pub max: Duration,
 }
 

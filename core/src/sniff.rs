@@ -8,7 +8,9 @@ pub const SNIFF_BYTES: usize = 4096;
 /// A recognised upload type.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sniffed {
+    /// What kind of media the bytes are.
     pub kind: MediaKind,
+    /// Their MIME type.
     pub mime: &'static str,
 }
 

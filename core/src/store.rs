@@ -28,7 +28,10 @@ pub enum StoreError {
     NotFound(String),
     /// The requested byte range lies outside the object.
     #[error("range not satisfiable for an object of {size} bytes")]
-    RangeNotSatisfiable { size: u64 },
+    RangeNotSatisfiable {
+        /// The object's size, for the `Content-Range` of the 416.
+        size: u64,
+    },
     /// The store could not be reached or timed out; trying again later may work.
     #[error("object store unavailable: {0}")]
     Unavailable(String),
@@ -54,11 +57,13 @@ impl StoreError {
 
 /// An object being read: its metadata and a stream of its bytes.
 pub struct ObjectRead {
+    /// Its MIME type.
     pub content_type: String,
     /// Size of the whole object.
     pub total_size: u64,
     /// The inclusive byte range being returned, when a range was asked for.
     pub range: Option<(u64, u64)>,
+    /// The bytes, streamed.
     pub body: BoxStream<'static, std::io::Result<Bytes>>,
 }
 

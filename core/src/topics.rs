@@ -37,6 +37,7 @@ pub struct Topics {
 }
 
 impl Topics {
+    /// Topics named with `prefix` (e.g. `mediamill`).
     pub fn new(prefix: &str) -> Topics {
         Topics { prefix: prefix.to_string() }
     }

@@ -26,7 +26,12 @@ pub enum ArchiveError {
     Unreadable(String),
     /// More entries than `limits.max_archive_entries`.
     #[error("the archive has {count} entries; the limit is {limit} (limits.max_archive_entries)")]
-    TooManyEntries { count: u64, limit: u64 },
+    TooManyEntries {
+        /// Entries the archive declares or holds.
+        count: u64,
+        /// `limits.max_archive_entries`.
+        limit: u64,
+    },
     /// An entry that would land outside its folder, or a link.
     #[error("{0}")]
     Unsafe(String),
@@ -41,14 +46,18 @@ pub enum ArchiveError {
 /// An entry worth uploading: its index in the archive, name and declared size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
+    /// Position in the zip's central directory.
     pub index: usize,
+    /// The entry's path in the archive.
     pub name: String,
+    /// Its declared uncompressed size (streaming stops past it).
     pub size: u64,
 }
 
 /// The checked table of contents.
 #[derive(Debug, Default)]
 pub struct Plan {
+    /// Entries to upload, in archive order.
     pub entries: Vec<Entry>,
     /// (name, reason) of entries that will not be uploaded.
     pub skipped: Vec<(String, String)>,

@@ -14,23 +14,30 @@ use mediamill_core::store::StoreError;
 /// An error answer.
 #[derive(Debug, Clone)]
 pub struct ApiError {
+    /// The HTTP status.
     pub status: StatusCode,
+    /// A stable machine-readable code (`too_large`, `rate_limited`…).
     pub code: &'static str,
+    /// What happened and which limit was hit, for people.
     pub message: String,
     /// Headers the status calls for (`Content-Range` on a 416, `Retry-After` on a 429, `Allow` on a 405).
     pub headers: Vec<(HeaderName, String)>,
 }
 
 impl ApiError {
+    /// An error with its status, code and message.
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError { status, code, message: message.into(), headers: Vec::new() }
     }
+    /// 404 naming what was not found.
     pub fn not_found(what: &str) -> ApiError {
         ApiError::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
+    /// 400 with a code and message.
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
+    /// 401: no key, or a key that does not work.
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }

@@ -39,17 +39,27 @@ const QUEUE: usize = 10_000;
 pub struct RequestRecord {
     /// When the request arrived (ms since the epoch).
     pub time: i64,
+    /// The request's id (`x-request-id`, made when absent).
     pub request_id: String,
+    /// The caller's tenant, once authenticated.
     pub tenant_id: Option<String>,
+    /// The key used, once authenticated.
     pub key_id: Option<String>,
+    /// HTTP method.
     pub method: String,
     /// The route template (`/v1/media/{id}`), never the path with its ids or a query string.
     pub route: String,
+    /// HTTP status of the answer.
     pub status: u16,
+    /// Body bytes received.
     pub bytes_in: u64,
+    /// Body bytes sent.
     pub bytes_out: u64,
+    /// Time from the request's arrival to its answer, in milliseconds.
     pub latency_ms: f64,
+    /// The client's address.
     pub client: Option<String>,
+    /// The client's `User-Agent`.
     pub user_agent: Option<String>,
 }
 
@@ -57,8 +67,11 @@ pub struct RequestRecord {
 /// body bytes came in (counted by the body guard).
 #[derive(Default)]
 pub struct Note {
+    /// Set by authentication.
     pub tenant_id: OnceLock<String>,
+    /// Set by authentication.
     pub key_id: OnceLock<String>,
+    /// Counted by the body guard.
     pub bytes_in: AtomicU64,
 }
 

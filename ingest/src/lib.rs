@@ -3,6 +3,7 @@
 //!
 //! Ingest never talks to Kafka inside a request: what it accepts (HTTP 202) is in the database and the
 //! object store, and the outbox relay publishes it whenever the broker is reachable.
+#![warn(missing_docs)]
 
 pub mod archive;
 pub mod auth;

@@ -27,7 +27,9 @@ pub struct LiveEvent {
     pub stream: &'static str,
     /// The media or batch id (the Kafka key).
     pub key: String,
+    /// Partition of the event topic.
     pub partition: i32,
+    /// Offset in that partition (the SSE event id's second half).
     pub offset: i64,
     /// CloudEvents id: unique for ever, unlike a partition offset (the embedded broker starts again at 0
     /// after every restart of `up`).

@@ -150,9 +150,13 @@ impl Drop for Slot {
 /// Everything this instance holds per tenant.
 #[derive(Default)]
 pub struct TenantGuards {
+    /// Requests a second.
     pub requests: RateLimiter,
+    /// Upload bytes a second.
     pub upload_bytes: RateLimiter,
+    /// Uploads in progress.
     pub uploads: Arc<Slots>,
+    /// Live streams open.
     pub streams: Arc<Slots>,
 }
 

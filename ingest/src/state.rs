@@ -35,7 +35,9 @@ pub struct ReadyCache(pub(crate) tokio::sync::Mutex<Option<(std::time::Instant, 
 /// Per-instance caps on concurrent work whose cost is not bounded by one request's memory: uploads hold a
 /// store connection and a multipart part each, archives up to `limits.max_archive_bytes` of disk each.
 pub struct Gates {
+    /// Uploads in progress on this instance (`limits.max_concurrent_uploads`).
     pub uploads: tokio::sync::Semaphore,
+    /// Archives spooling on this instance (`limits.max_concurrent_archives`).
     pub archives: tokio::sync::Semaphore,
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use mediamill_core::config::Config;
 use mediamill_core::kafka::groups::{self, GroupStatus};
+use mediamill_core::kafka::roster::ConsumerGroup;
 use mediamill_core::repo::OpsSummary;
 use mediamill_core::topics::{self, Topics};
 use serde::Serialize;
@@ -38,7 +39,8 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
     let timeout = Duration::from_secs(10);
     let t = Topics::new(&cfg.kafka.topic_prefix);
     let mut groups = Vec::new();
-    for (group, topics) in consumer_groups(&cfg, &t) {
+    for g in ConsumerGroup::all() {
+        let (group, topics) = (g.id(&cfg), g.topics(&cfg));
         let g = groups::group_status(&brokers, &group, &topics, timeout)
             .await
             .with_context(|| format!("reading group {group}"))?;
@@ -55,18 +57,6 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
         print_tables(&status);
     }
     Ok(())
-}
-
-/// Every consumer group mediamill runs and the topics each reads (as src/roles/ subscribes them).
-fn consumer_groups(cfg: &Config, t: &Topics) -> Vec<(String, Vec<String>)> {
-    let p = &cfg.kafka.group_prefix;
-    vec![
-        (format!("{p}.workers.image"), vec![t.name(topics::JOBS_IMAGE)]),
-        (format!("{p}.workers.video"), vec![t.name(topics::JOBS_VIDEO)]),
-        (format!("{p}.retry"), cfg.worker.retry_tiers_secs.iter().map(|d| t.name(&topics::retry(*d))).collect()),
-        (format!("{p}.batch"), vec![t.name(topics::MEDIA_EVENTS)]),
-        (format!("{p}.notify"), vec![t.name(topics::MEDIA_EVENTS), t.name(topics::BATCH_EVENTS)]),
-    ]
 }
 
 fn print_tables(s: &Status) {

@@ -3,9 +3,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mediamill_core::kafka::roster::ConsumerGroup;
 use mediamill_core::kafka::{run_consumer, ConsumerSettings};
 use mediamill_core::shutdown::Shutdown;
-use mediamill_core::topics::{self, Topics};
 use tokio::task::JoinHandle;
 
 use super::Roles;
@@ -23,8 +23,8 @@ impl Roles {
         });
         let settings = ConsumerSettings {
             brokers: cfg.kafka.brokers.clone(),
-            group_id: format!("{}.batch", cfg.kafka.group_prefix),
-            topics: vec![Topics::new(&cfg.kafka.topic_prefix).name(topics::MEDIA_EVENTS)],
+            group_id: ConsumerGroup::Batch.id(cfg),
+            topics: ConsumerGroup::Batch.topics(cfg),
             capacity: 32,
             max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
             drain_timeout: Duration::from_secs(10),

@@ -4,9 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use mediamill_core::kafka::roster::ConsumerGroup;
 use mediamill_core::kafka::{run_consumer, ConsumerSettings};
 use mediamill_core::shutdown::Shutdown;
-use mediamill_core::topics::{self, Topics};
 use tokio::task::JoinHandle;
 
 use super::Roles;
@@ -19,11 +19,10 @@ impl Roles {
         let cfg = &self.cfg;
         let wake = Arc::new(tokio::sync::Notify::new());
         let fanout = Arc::new(Fanout { repo: self.repo.clone(), shutdown: shutdown.clone(), wake: wake.clone() });
-        let t = Topics::new(&cfg.kafka.topic_prefix);
         let settings = ConsumerSettings {
             brokers: cfg.kafka.brokers.clone(),
-            group_id: format!("{}.notify", cfg.kafka.group_prefix),
-            topics: vec![t.name(topics::MEDIA_EVENTS), t.name(topics::BATCH_EVENTS)],
+            group_id: ConsumerGroup::Notify.id(cfg),
+            topics: ConsumerGroup::Notify.topics(cfg),
             capacity: 32,
             max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
             drain_timeout: Duration::from_secs(10),

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use mediamill_core::kafka::roster::ConsumerGroup;
 use mediamill_core::kafka::{run_consumer, ConsumerSettings};
 use mediamill_core::shutdown::Shutdown;
 use mediamill_core::topics::{self, Topics};
@@ -34,7 +35,7 @@ impl Roles {
         };
         // More jobs in flight than CPU threads: the extra ones wait on the pool, so the consumer does not
         // pause and refetch (up to fetch.wait.max.ms) after every job; CPU use stays bounded by the pool.
-        Ok(self.spawn_job_worker("image", topics::JOBS_IMAGE, processor, concurrency * 4, shutdown))
+        Ok(self.spawn_job_worker("image", ConsumerGroup::ImageWorkers, processor, concurrency * 4, shutdown))
     }
 
     /// Starts a video worker: a consumer of `media.jobs.video` in its own group, so long transcodes never
@@ -50,7 +51,7 @@ impl Roles {
             progress_every: Duration::from_secs(cfg.video.progress_interval_secs),
             tmp_dir,
         };
-        Ok(self.spawn_job_worker("video", topics::JOBS_VIDEO, processor, cfg.video.concurrency, shutdown))
+        Ok(self.spawn_job_worker("video", ConsumerGroup::VideoWorkers, processor, cfg.video.concurrency, shutdown))
     }
 
     /// Where one job kind's work runs: `size` warm sandbox children, or `size` threads when isolation is off.
@@ -72,15 +73,14 @@ impl Roles {
         if cfg.worker.retry_tiers_secs.is_empty() {
             return Ok(None);
         }
-        let t = Topics::new(&cfg.kafka.topic_prefix);
         let forwarder = Arc::new(mediamill_core::kafka::retry::RetryForwarder {
             producer: self.producer()?,
             shutdown: shutdown.clone(),
         });
         let settings = ConsumerSettings {
             brokers: cfg.kafka.brokers.clone(),
-            group_id: format!("{}.retry", cfg.kafka.group_prefix),
-            topics: cfg.worker.retry_tiers_secs.iter().map(|d| t.name(&topics::retry(*d))).collect(),
+            group_id: ConsumerGroup::Retry.id(cfg),
+            topics: ConsumerGroup::Retry.topics(cfg),
             // Waiting jobs cost a timer each; pausing at this many keeps memory bounded.
             capacity: 10_000,
             max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
@@ -96,7 +96,7 @@ impl Roles {
     fn spawn_job_worker<P: Processor>(
         &self,
         kind: &'static str,
-        topic: &str,
+        group: ConsumerGroup,
         processor: P,
         capacity: usize,
         shutdown: Shutdown,
@@ -131,8 +131,8 @@ impl Roles {
         }
         let settings = ConsumerSettings {
             brokers: cfg.kafka.brokers.clone(),
-            group_id: format!("{}.workers.{kind}", cfg.kafka.group_prefix),
-            topics: vec![t.name(topic)],
+            group_id: group.id(cfg),
+            topics: group.topics(cfg),
             capacity,
             max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
             drain_timeout: Duration::from_secs(20),

@@ -246,6 +246,29 @@ impl Pipeline {
         (r.status().as_u16(), r.json().await.unwrap_or_default())
     }
 
+    /// POSTs `body` (or nothing) to an API path that creates something and returns the new thing's id,
+    /// failing the test with the answer when there is none.
+    pub async fn create(&self, key: &str, path: &str, body: Option<serde_json::Value>) -> String {
+        let mut req = reqwest::Client::new().post(format!("{}{path}", self.url)).bearer_auth(key);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let answer: serde_json::Value = req.send().await.expect("create").json().await.unwrap_or_default();
+        answer["id"].as_str().unwrap_or_else(|| panic!("POST {path}: no id in {answer}")).to_string()
+    }
+
+    /// POSTs a JSON body to an API path.
+    pub async fn post_json(&self, key: &str, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        let url = format!("{}{path}", self.url);
+        reqwest::Client::new().post(url).bearer_auth(key).json(body).send().await.expect("post json")
+    }
+
+    /// POSTs a multipart form to an API path.
+    pub async fn post_form(&self, key: &str, path: &str, form: reqwest::multipart::Form) -> reqwest::Response {
+        let url = format!("{}{path}", self.url);
+        reqwest::Client::new().post(url).bearer_auth(key).multipart(form).send().await.expect("post form")
+    }
+
     /// GETs an API path; returns (status, JSON body).
     pub async fn get(&self, key: &str, path: &str) -> (u16, serde_json::Value) {
         let r = reqwest::Client::new().get(format!("{}{path}", self.url)).bearer_auth(key).send().await.expect("get");

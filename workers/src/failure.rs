@@ -7,16 +7,27 @@
 )]
 #[strum(serialize_all = "snake_case")]
 pub enum FailureReason {
+    /// The bytes are no format mediamill decodes.
     UnsupportedFormat,
+    /// Damaged or truncated.
     Corrupt,
+    /// More pixels than `limits.max_image_pixels`.
     TooManyPixels,
+    /// More frames than `limits.max_image_frames`.
     TooManyFrames,
+    /// Took longer than the job's time limit.
     Timeout,
+    /// The decoder or encoder crashed (a panic, or a sandbox child killed by a signal).
     Crashed,
+    /// The raw upload is gone from the store.
     SourceMissing,
+    /// Lasts longer than `video.max_seconds`.
     TooLong,
+    /// Stopped from outside before it finished.
     Cancelled,
+    /// An output could not be encoded.
     EncodeFailed,
+    /// Hit the memory limit.
     OutOfMemory,
 }
 
@@ -38,10 +49,22 @@ pub enum ProcessError {
     Corrupt(String),
     /// The header declares more pixels than allowed (a decompression bomb, or just too big).
     #[error("image is {width}×{height} = {pixels} pixels; the limit is {limit} pixels (limits.max_image_pixels)")]
-    TooManyPixels { width: u32, height: u32, pixels: u64, limit: u64 },
+    TooManyPixels {
+        /// Declared width.
+        width: u32,
+        /// Declared height.
+        height: u32,
+        /// Their product.
+        pixels: u64,
+        /// `limits.max_image_pixels`.
+        limit: u64,
+    },
     /// An animation with more frames than allowed.
     #[error("the animation has more than {limit} frames (limits.max_image_frames)")]
-    TooManyFrames { limit: u32 },
+    TooManyFrames {
+        /// `limits.max_image_frames`.
+        limit: u32,
+    },
     /// Processing took longer than the per-job limit.
     #[error("processing took longer than {0} s (limits.job_timeout_secs)")]
     Timeout(u64),
@@ -53,7 +76,12 @@ pub enum ProcessError {
     SourceMissing,
     /// The media runs longer than allowed.
     #[error("the media lasts {seconds} s; the limit is {limit} s (video.max_seconds)")]
-    TooLong { seconds: u64, limit: u64 },
+    TooLong {
+        /// The media's duration.
+        seconds: u64,
+        /// `video.max_seconds`.
+        limit: u64,
+    },
     /// The work was stopped from outside (timeout or shutdown) before it finished.
     #[error("processing was cancelled")]
     Cancelled,
@@ -65,7 +93,12 @@ pub enum ProcessError {
     OutOfMemory(String),
     /// A failure reported by a sandbox child, carried across the process boundary as its reason and message.
     #[error("{message}")]
-    Reported { reason: FailureReason, message: String },
+    Reported {
+        /// The child's reason.
+        reason: FailureReason,
+        /// The child's message.
+        message: String,
+    },
 }
 
 impl ProcessError {

@@ -4,6 +4,7 @@
 //! is the consumer side: the runner that retries, fails and dead-letters, and one processor per job topic that
 //! fetches the raw upload, runs the processing off the async runtime's threads on its [`executor::Executor`] (a rayon pool,
 //! or sandbox children), stores the variants and records the outcome with its events.
+#![warn(missing_docs)]
 
 pub mod executor;
 pub mod failure;

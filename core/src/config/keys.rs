@@ -6,7 +6,9 @@ use figment::value::{Dict, Value};
 /// An unknown key: its full name as the user wrote it and the nearest valid one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unknown {
+    /// The key as written.
     pub key: String,
+    /// The known key nearest to it, as a suggestion.
     pub nearest: String,
 }
 
@@ -14,7 +16,9 @@ pub struct Unknown {
 /// `MEDIAMILL_LIMITS__MAX_IMAGE_BYTES` in the environment.
 #[derive(Debug, Clone, Copy)]
 pub enum Spelling {
+    /// As in the configuration file: `limits.max_image_bytes`.
     File,
+    /// As an environment variable: `MEDIAMILL_LIMITS__MAX_IMAGE_BYTES`.
     Env,
 }
 

@@ -35,6 +35,7 @@ pub enum Outcome {
 /// Processes one message. Runs on the tokio runtime; CPU work belongs on the handler's own pool.
 #[async_trait]
 pub trait Handler: Send + Sync + 'static {
+    /// Handles one job; the outcome decides whether its offset is stored.
     async fn handle(&self, job: OwnedJob) -> Outcome;
 
     /// `handle` panicked on `job` (a bug): record a durable outcome if the handler can, so the message is not
@@ -58,11 +59,15 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 /// How to consume.
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
+    /// `host:port,…` of the brokers.
     pub brokers: String,
+    /// The consumer group: every member shares the topics' partitions.
     pub group_id: String,
+    /// Full topic names (prefix included).
     pub topics: Vec<String>,
     /// Most jobs in flight at once.
     pub capacity: usize,
+    /// How long a member may go between polls before it is thrown out of the group.
     pub max_poll_interval_ms: u32,
     /// How long shutdown waits for in-flight jobs before leaving them to be redelivered.
     pub drain_timeout: Duration,

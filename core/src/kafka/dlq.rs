@@ -20,6 +20,7 @@ pub const SOURCE_HEADER: &str = "mm_dlq_source";
 /// Where dead letters go.
 #[derive(Clone)]
 pub struct DeadLetters {
+    /// Where dead letters are written.
     pub producer: EventProducer,
     /// Physical topic name (with prefix).
     pub topic: String,
@@ -40,11 +41,17 @@ impl DeadLetters {
 /// One dead letter as read back.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
+    /// Partition of the dead-letter topic.
     pub partition: i32,
+    /// Offset in that partition.
     pub offset: i64,
+    /// The original message's key.
     pub key: Option<String>,
+    /// Why it was dead-lettered: a stable code.
     pub reason: String,
+    /// The error in words.
     pub error: String,
+    /// The topic it came from.
     pub source: String,
     /// The job, when the message is one.
     pub envelope: Option<Envelope>,

@@ -12,18 +12,22 @@ use super::{base_config, KafkaError};
 /// One consumer group and the topics it reads.
 #[derive(Debug, Clone, Serialize)]
 pub struct GroupStatus {
+    /// The group id.
     pub group: String,
     /// The coordinator's state: `Stable`, `PreparingRebalance`, `Empty`, `Dead`, ...
     pub state: String,
     /// Members as `client_id@host`.
     pub members: Vec<String>,
+    /// Lag per topic the group reads.
     pub topics: Vec<TopicLag>,
 }
 
 /// How far a group is behind on one topic.
 #[derive(Debug, Clone, Serialize)]
 pub struct TopicLag {
+    /// Full topic name.
     pub topic: String,
+    /// How many partitions it has.
     pub partitions: usize,
     /// Messages on the topic the group has not committed past (from the log start where it never committed).
     pub lag: i64,

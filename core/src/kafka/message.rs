@@ -7,14 +7,19 @@ use crate::event::{Envelope, EnvelopeError};
 /// A message copied out of the consumer, with where it came from.
 #[derive(Debug, Clone)]
 pub struct OwnedJob {
+    /// The topic it was read from.
     pub topic: String,
+    /// Its partition.
     pub partition: i32,
+    /// Its offset.
     pub offset: i64,
+    /// Its key, if any.
     pub key: Option<String>,
     /// The event, or why the message is not one (a poison message).
     pub envelope: Result<Envelope, String>,
     /// The raw body and headers, kept so a poison message can be dead-lettered as it came.
     pub payload: Vec<u8>,
+    /// Its headers, in order.
     pub headers: Vec<(String, Vec<u8>)>,
 }
 

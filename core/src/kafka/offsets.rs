@@ -31,6 +31,7 @@ pub struct OffsetTracker {
 }
 
 impl OffsetTracker {
+    /// A tracker with nothing assigned.
     pub fn new() -> OffsetTracker {
         OffsetTracker::default()
     }

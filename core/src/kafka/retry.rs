@@ -47,7 +47,9 @@ pub fn park_headers(job: &OwnedJob, tier: usize, delay: Duration) -> Vec<(String
 
 /// Consumes the retry topics and returns each job to its job topic when due.
 pub struct RetryForwarder {
+    /// Where due jobs are written back.
     pub producer: EventProducer,
+    /// Stops the forwarder.
     pub shutdown: Shutdown,
 }
 

@@ -16,6 +16,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast;
+use tokio_stream::wrappers::BroadcastStream;
 
 use crate::auth::Authed;
 use crate::error::ApiError;
@@ -25,15 +26,7 @@ use crate::state::AppState;
 /// A broadcast receiver as a stream; a lagged receiver skips ahead (the client still converges from its
 /// snapshot on reconnect).
 fn broadcast_stream<T: Clone + Send + 'static>(rx: broadcast::Receiver<T>) -> impl Stream<Item = T> + Send {
-    stream::unfold(rx, |mut rx| async move {
-        loop {
-            match rx.recv().await {
-                Ok(v) => return Some((v, rx)),
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    })
+    BroadcastStream::new(rx).filter_map(|r| std::future::ready(r.ok()))
 }
 
 fn is_final(stream: &str, ty: &str) -> bool {

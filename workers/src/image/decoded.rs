@@ -10,6 +10,7 @@ pub struct Decoded {
     pub image: DynamicImage,
     /// Upright size of the full image.
     pub width: u32,
+    /// Upright height of the full image.
     pub height: u32,
     /// Lower-case format name (`jpeg`, `png`, …).
     pub format: String,

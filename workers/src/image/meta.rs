@@ -10,19 +10,24 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct ExifFacts {
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `Make`.
     pub camera_make: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `Model`.
     pub camera_model: Option<String>,
     /// `DateTimeOriginal` as written by the camera (`YYYY:MM:DD HH:MM:SS`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub captured_at: Option<String>,
+    /// Whether the photo carries GPS coordinates (the coordinates themselves are in `gps`).
     pub gps_present: bool,
     /// (latitude, longitude) in degrees; kept out of records unless asked for.
     #[serde(skip)]
     pub gps: Option<(f64, f64)>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `Copyright`.
     pub copyright: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// `Artist`.
     pub artist: Option<String>,
 }
 
@@ -66,10 +71,11 @@ pub fn exif_facts(raw: &[u8]) -> ExifFacts {
 /// Placeholders computed from the upright image.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Placeholders {
+    /// Blurhash of 4×3 components.
     pub blurhash: String,
     /// Base64 of the thumbhash bytes.
     pub thumbhash: String,
-    /// `#rrggbb`: the mean colour of the image.
+    /// `#rrggbb`: the most common colour of the image (coarse bins, their pixels averaged).
     pub dominant_colour: String,
 }
 

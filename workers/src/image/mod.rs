@@ -25,7 +25,9 @@ use crate::failure::ProcessError;
 /// What processing needs to know besides the bytes.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ImageSettings {
+    /// The variants to make, largest first.
     pub variants: Vec<VariantSpec>,
+    /// Most pixels a source may declare (`limits.max_image_pixels`).
     pub max_pixels: u64,
     /// Most frames an animation may have.
     pub max_frames: u32,
@@ -51,10 +53,15 @@ impl ImageSettings {
 /// One encoded variant.
 #[derive(Debug, Clone)]
 pub struct Output {
+    /// The variant's name (`large`, `medium`, `thumb`…).
     pub name: String,
+    /// JPEG or WebP.
     pub format: ImageFormat,
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
+    /// The encoded file.
     pub bytes: Vec<u8>,
 }
 
@@ -63,26 +70,34 @@ pub struct Output {
 pub struct ImageMetadata {
     /// Upright width (after orientation).
     pub width: u32,
+    /// Upright height.
     pub height: u32,
+    /// Lower-case format name (`jpeg`, `png`, …).
     pub format: String,
     /// EXIF orientation 1–8 as found (1 when absent).
     pub orientation: u8,
+    /// Whether it has transparency.
     pub has_alpha: bool,
+    /// Whether it is an animation (GIF, WebP).
     pub animated: bool,
     /// Frames in an animation (1 for still images).
     pub frame_count: u32,
     /// Whether an ICC profile was found and applied (converted to sRGB).
     pub icc_profile: bool,
     #[serde(flatten)]
+    /// What EXIF says.
     pub exif: meta::ExifFacts,
     #[serde(flatten)]
+    /// Blurhash, thumbhash and dominant colour.
     pub placeholders: meta::Placeholders,
 }
 
 /// The result of processing one image.
 #[derive(Debug, Clone)]
 pub struct Processed {
+    /// Facts about the source.
     pub metadata: ImageMetadata,
+    /// The encoded variants.
     pub outputs: Vec<Output>,
 }
 

@@ -45,8 +45,11 @@ pub trait Processor: Send + Sync + 'static {
 pub struct JobHandler<P> {
     /// `image` or `video`, for metrics and logs.
     pub kind: &'static str,
+    /// The kind-specific work.
     pub processor: P,
+    /// What the processor may use.
     pub svc: Services,
+    /// Attempts before an item fails as `retries_exhausted` (`worker.max_attempts`).
     pub max_attempts: u32,
     /// Where jobs that can never succeed go.
     pub dlq: Option<DeadLetters>,

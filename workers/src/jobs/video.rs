@@ -29,7 +29,9 @@ const TMP_PREFIX: &str = "mediamill-video-";
 
 /// Processes `media.jobs.video`.
 pub struct VideoProcessor {
+    /// Renditions, posters and limits.
     pub settings: Arc<VideoSettings>,
+    /// How long one transcode may take (`video.timeout_secs`).
     pub timeout: Duration,
     /// At most one progress event per this long.
     pub progress_every: Duration,

@@ -20,17 +20,22 @@ use landlock::{
 #[derive(Debug, thiserror::Error)]
 pub enum LockdownError {
     #[error("closing inherited descriptors: {0}")]
+    /// Inherited file descriptors could not be closed.
     Fds(std::io::Error),
     #[error("landlock: {0}")]
+    /// The Landlock filesystem rules could not be applied.
     Landlock(#[from] landlock::RulesetError),
     #[error("seccomp: {0}")]
+    /// The seccomp filter could not be installed.
     Seccomp(String),
 }
 
 /// How far the filesystem restriction took hold on this kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FsRestriction {
+    /// Every rule took hold.
     Full,
+    /// The kernel's Landlock knows only some of the rules.
     Partial,
     /// The kernel has no Landlock: only seccomp and the empty environment protect the system.
     None,

@@ -27,19 +27,40 @@ pub const MAX_TOTAL: u64 = 2 << 30;
 #[derive(Debug, Serialize, Deserialize)]
 pub enum Request {
     /// Decode and render image variants; one blob: the upload's bytes.
-    Image { settings: ImageSettings },
+    Image {
+        /// Variants, limits and encoding.
+        settings: ImageSettings,
+    },
     /// An animation (animated GIF) at `input` to one MP4 in `out_dir`.
-    Animation { input: PathBuf, out_dir: PathBuf, settings: VideoSettings },
+    Animation {
+        /// The animation, written by the worker.
+        input: PathBuf,
+        /// Where the MP4 goes.
+        out_dir: PathBuf,
+        /// Encoding and limits.
+        settings: VideoSettings,
+    },
     /// Probe, poster and transcode the video at `input` into `out_dir`.
-    Video { input: PathBuf, out_dir: PathBuf, settings: VideoSettings },
+    Video {
+        /// The video, written by the worker.
+        input: PathBuf,
+        /// Where renditions, HLS and nothing else go.
+        out_dir: PathBuf,
+        /// The ladder, posters and limits.
+        settings: VideoSettings,
+    },
 }
 
 /// One encoded image; its bytes are the blob at the same position.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ImageHeader {
+    /// The variant's name.
     pub name: String,
+    /// JPEG or WebP.
     pub format: mediamill_core::config::ImageFormat,
+    /// Width in pixels.
     pub width: u32,
+    /// Height in pixels.
     pub height: u32,
 }
 
@@ -53,21 +74,31 @@ pub enum Reply {
     Progress(f64),
     /// Image variants, in blob order; `gps` travels apart because the record's serialisation leaves it out.
     Image {
+        /// Facts about the source.
         metadata: ImageMetadata,
+        /// (latitude, longitude), if the photo has them.
         gps: Option<(f64, f64)>,
+        /// The variants' headers, in blob order.
         outputs: Vec<ImageHeader>,
     },
+    /// The MP4 made from an animation, in the request's `out_dir`.
     Animation(Encoded),
     /// Renditions and HLS files are in the request's `out_dir`; poster variants are the blobs.
     Video {
+        /// Facts about the source.
         metadata: VideoMetadata,
+        /// The renditions written.
         renditions: Vec<Encoded>,
+        /// The poster variants' headers, in blob order.
         images: Vec<ImageHeader>,
+        /// HLS playlists and segments written.
         hls: Vec<PathBuf>,
     },
     /// The work failed the ordinary way: a [`crate::failure::FailureReason`] and its message.
     Failed {
+        /// A [`crate::failure::FailureReason`], as spelled.
         reason: String,
+        /// The failure in words.
         message: String,
     },
 }
@@ -79,11 +110,20 @@ pub enum FrameError {
     #[error("the pipe closed")]
     Closed,
     #[error("reading or writing the pipe: {0}")]
+    /// The pipe failed.
     Io(#[from] std::io::Error),
     /// A length over its cap: a broken or hostile peer.
     #[error("{what} of {len} bytes is over the cap of {cap}")]
-    TooLarge { what: &'static str, len: u64, cap: u64 },
+    TooLarge {
+        /// Which length.
+        what: &'static str,
+        /// Its value.
+        len: u64,
+        /// The cap it broke.
+        cap: u64,
+    },
     #[error("the header is not a valid message: {0}")]
+    /// The header is not JSON of a known message.
     Json(#[from] serde_json::Error),
 }
 

@@ -7,6 +7,7 @@ use super::ladder::Target;
 
 /// Name of the video graph's source and of sink `i`.
 pub const SOURCE: &str = "in";
+/// The name of the graph's `i`-th sink.
 pub fn sink_name(i: usize) -> String {
     format!("out{i}")
 }
@@ -32,10 +33,15 @@ pub fn push(g: &mut ff::filter::Graph, frame: Option<&ff::Frame>) -> Result<(), 
 
 /// Frame properties the graph's source is told.
 pub struct VideoInput {
+    /// Coded width.
     pub width: u32,
+    /// Coded height.
     pub height: u32,
+    /// Pixel format as decoded.
     pub pixel_format: ff::format::Pixel,
+    /// The stream's time base.
     pub time_base: ff::Rational,
+    /// Sample aspect ratio.
     pub aspect: ff::Rational,
 }
 
@@ -73,9 +79,13 @@ pub fn video(input: &VideoInput, rotation: u32, targets: &[Target]) -> Result<ff
 
 /// Audio as decoded.
 pub struct AudioInput {
+    /// Sample rate in Hz.
     pub rate: u32,
+    /// Sample format as decoded.
     pub format: ff::format::Sample,
+    /// Channel layout mask.
     pub channel_layout: u64,
+    /// Number of channels.
     pub channels: u16,
 }
 

@@ -11,6 +11,7 @@ use crate::failure::ProcessError;
 
 /// Name of the folder (inside the output folder) and of the master playlist.
 pub const DIR: &str = "hls";
+/// File name of the master playlist.
 pub const MASTER: &str = "master.m3u8";
 
 /// Opens the HLS muxer of one rendition: `hls/{name}.m3u8` and `hls/{name}_NNNNN.ts`.
@@ -34,7 +35,9 @@ pub fn open(
 /// One rendition's playlist as read back: the peak and average bit rate over its segments.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rates {
+    /// The highest segment bit rate, bits per second.
     pub peak: u64,
+    /// The mean bit rate over all segments.
     pub average: u64,
 }
 

@@ -5,8 +5,11 @@ use mediamill_core::config::Rendition;
 /// One rendition to encode, with its output size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
+    /// The rendition's name (`720p`…).
     pub name: String,
+    /// Output width (even).
     pub width: u32,
+    /// Output height (even).
     pub height: u32,
 }
 

@@ -29,11 +29,17 @@ use crate::image::{self, meta};
 /// What video processing needs to know besides the file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VideoSettings {
+    /// The rendition ladder, largest first (never upscaled).
     pub renditions: Vec<Rendition>,
+    /// x264 and AAC settings, and HLS.
     pub encode: EncodeSettings,
+    /// The poster variants.
     pub poster: Vec<VariantSpec>,
+    /// Put behind transparent pixels (animations to MP4).
     pub background: [u8; 3],
+    /// Longest duration accepted (`video.max_seconds`).
     pub max_seconds: u64,
+    /// Most pixels a frame may have.
     pub max_pixels: u64,
 }
 
@@ -65,17 +71,22 @@ pub struct VideoMetadata {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub width: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// Height as shown.
     pub height: Option<u32>,
+    /// The container's format name.
     pub format: String,
     #[serde(flatten)]
+    /// Streams, duration and bit rates.
     pub probe: Probe,
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    /// Placeholders from the poster frame (videos only).
     pub placeholders: Option<meta::Placeholders>,
 }
 
 /// The result of processing one video.
 #[derive(Debug)]
 pub struct VideoProcessed {
+    /// Facts about the source.
     pub metadata: VideoMetadata,
     /// Transcoded files, written to the output directory.
     pub renditions: Vec<Encoded>,

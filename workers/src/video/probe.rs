@@ -18,35 +18,46 @@ pub struct Probe {
     /// Overall bit rate in bits per second (0 when unknown).
     pub bit_rate: i64,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The main video stream, if any.
     pub video: Option<VideoStream>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    /// The main audio stream, if any.
     pub audio: Option<AudioStream>,
 }
 
 /// The main video stream.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct VideoStream {
+    /// Codec name (`h264`, `vp9`…).
     pub codec: String,
     /// Coded size, as stored.
     pub width: u32,
+    /// Coded height.
     pub height: u32,
     /// Size as shown, after the display-matrix rotation.
     pub display_width: u32,
+    /// Height as shown.
     pub display_height: u32,
     /// Clockwise rotation the player must apply: 0, 90, 180 or 270.
     pub rotation: u32,
     /// Average frames per second (0 when unknown).
     pub frame_rate: f64,
+    /// Bit rate in bits per second (0 when unknown).
     pub bit_rate: i64,
+    /// Pixel format name (`yuv420p`…).
     pub pixel_format: String,
 }
 
 /// The main audio stream.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct AudioStream {
+    /// Codec name (`aac`, `opus`…).
     pub codec: String,
+    /// Number of channels.
     pub channels: u16,
+    /// Sample rate in Hz.
     pub sample_rate: u32,
+    /// Bit rate in bits per second (0 when unknown).
     pub bit_rate: i64,
 }
 

@@ -18,8 +18,11 @@ use crate::failure::ProcessError;
 /// Encoder settings.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EncodeSettings {
+    /// x264 preset (`veryfast`…).
     pub preset: String,
+    /// x264 constant rate factor: lower is better and larger.
     pub crf: u8,
+    /// AAC bit rate, bits per second.
     pub audio_bitrate: u32,
     /// Threads per x264 encoder; 0 lets x264 choose (about 1.5 per core).
     pub threads: usize,
@@ -37,12 +40,14 @@ pub enum Container {
 }
 
 impl Container {
+    /// File extension of the container.
     pub fn ext(self) -> &'static str {
         match self {
             Container::Mp4 => "mp4",
             Container::M4a => "m4a",
         }
     }
+    /// MIME type of the container.
     pub fn mime(self) -> &'static str {
         match self {
             Container::Mp4 => "video/mp4",
@@ -54,10 +59,15 @@ impl Container {
 /// One finished output file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Encoded {
+    /// The rendition's name.
     pub name: String,
+    /// MP4 or M4A.
     pub container: Container,
+    /// Where the file was written.
     pub path: PathBuf,
+    /// Width (0 for audio).
     pub width: u32,
+    /// Height (0 for audio).
     pub height: u32,
 }
 
