@@ -13,18 +13,6 @@ fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(repo_root().join("fixtures/media").join(name)).expect("fixture")
 }
 
-async fn wait_for(p: &Pipeline, key: &str, id: &str, status: &str) -> serde_json::Value {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    loop {
-        let (_, b) = p.get(key, &format!("/v1/batches/{id}?limit=1000")).await;
-        if b["status"] == status {
-            return b;
-        }
-        assert!(Instant::now() < deadline, "batch never {status}: {}\nbatch log:\n{}", b["counts"], p.log("batch"));
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_mixed_batch_of_200_completes_once_with_exact_counts() {
     let p = Pipeline::start(&[("MEDIAMILL_WORKER__CONCURRENCY", "4")]).await;
@@ -73,7 +61,7 @@ async fn a_mixed_batch_of_200_completes_once_with_exact_counts() {
         .unwrap();
     assert_eq!(r.status(), 409, "a sealed batch takes no more files");
 
-    let b = wait_for(&p, &key, &id, "completed").await;
+    let b = p.batch_reaching(&key, &id, "completed").await;
     assert_eq!(b["counts"], serde_json::json!({"uploaded": 0, "processing": 0, "processed": 120, "failed": 80}));
     assert_eq!(b["outcome"], "completed_with_failures");
     assert_eq!(b["percent_done"], 100.0);
@@ -173,7 +161,7 @@ async fn an_unsealed_batch_is_sealed_automatically() {
         .await
         .unwrap();
     assert_eq!(r.status(), 202);
-    let b = wait_for(&p, &key, &id, "completed").await;
+    let b = p.batch_reaching(&key, &id, "completed").await;
     assert_eq!(b["outcome"], "completed");
     assert_eq!(b["counts"]["processed"], 1);
     assert!(b["sealed_at"].is_i64());
@@ -257,7 +245,7 @@ async fn sse_shows_progress_to_completion_on_any_instance_and_resumes() {
     let seen_before: Vec<String> = first.iter().map(|e| e.0.clone()).filter(|i| !i.is_empty()).collect();
     drop(first);
     http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
-    wait_for(&p, &key, &id, "completed").await;
+    p.batch_reaching(&key, &id, "completed").await;
     let resp = http
         .get(format!("{other}/v1/batches/{id}/events"))
         .bearer_auth(&key)
@@ -285,115 +273,6 @@ async fn sse_shows_progress_to_completion_on_any_instance_and_resumes() {
     let _ = second.wait();
 }
 
-fn zip_of(entries: &[(&str, Vec<u8>)], symlinks: &[(&str, &str)]) -> Vec<u8> {
-    use std::io::Write;
-    let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
-    for (name, bytes) in entries {
-        w.start_file(*name, opts).unwrap();
-        w.write_all(bytes).unwrap();
-    }
-    for (name, target) in symlinks {
-        w.add_symlink(*name, *target, opts).unwrap();
-    }
-    w.finish().unwrap().into_inner()
-}
-
-#[tokio::test(flavor = "multi_thread")]
-async fn archives_become_items_and_hostile_ones_are_refused() {
-    let p = Pipeline::start(&[("MEDIAMILL_LIMITS__MAX_ARCHIVE_ENTRIES", "20")]).await;
-    let key = p.key("zips");
-    let http = reqwest::Client::new();
-    let new_batch = || async {
-        http.post(format!("{}/v1/batches", p.url))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json::<serde_json::Value>()
-            .await
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
-    let post = |id: String, body: Vec<u8>| {
-        let http = http.clone();
-        let url = format!("{}/v1/batches/{id}/archive", p.url);
-        let key = key.clone();
-        async move {
-            let r = http
-                .post(url)
-                .bearer_auth(key)
-                .header("content-type", "application/zip")
-                .body(body)
-                .send()
-                .await
-                .unwrap();
-            (r.status().as_u16(), r.json::<serde_json::Value>().await.unwrap_or_default())
-        }
-    };
-
-    // A good archive: media become items, the rest is listed as skipped.
-    let id = new_batch().await;
-    let inner = zip_of(&[("x.gif", fixture("still.gif"))], &[]);
-    let good = zip_of(
-        &[
-            ("photos/a.gif", fixture("still.gif")),
-            ("photos/b.gif", fixture("still.gif")),
-            ("c.png", fixture("alpha.png")),
-            ("broken.jpg", fixture("truncated.jpg")),
-            ("notes.txt", b"just text".to_vec()),
-            ("more.zip", inner),
-        ],
-        &[],
-    );
-    let (status, body) = post(id.clone(), good).await;
-    assert_eq!(status, 202, "{body}");
-    assert_eq!(body["items"].as_array().unwrap().len(), 4, "{body}");
-    let skipped: Vec<(String, String)> = body["skipped"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| (s["name"].as_str().unwrap().to_string(), s["reason"].as_str().unwrap().to_string()))
-        .collect();
-    assert!(skipped.contains(&("notes.txt".into(), "unsupported_media_type".into())), "{skipped:?}");
-    assert!(skipped.contains(&("more.zip".into(), "nested_archive".into())), "{skipped:?}");
-    http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
-    let b = wait_for(&p, &key, &id, "completed").await;
-    assert_eq!((b["counts"]["processed"].as_u64(), b["counts"]["failed"].as_u64()), (Some(3), Some(1)));
-    assert!(b["items"].as_array().unwrap().iter().any(|i| i["filename"] == "a.gif"), "folder stripped from names");
-
-    // Hostile archives are refused whole, saying why.
-    let id = new_batch().await;
-    let zeros = vec![0u8; 40 * 1024 * 1024];
-    let cases: Vec<(Vec<u8>, u16, &str)> = vec![
-        (zip_of(&[("bomb.gif", zeros)], &[]), 413, "zip_bomb"),
-        (zip_of(&[("../evil.gif", fixture("still.gif"))], &[]), 422, "unsafe_archive"),
-        (zip_of(&[("/etc/evil.gif", fixture("still.gif"))], &[]), 422, "unsafe_archive"),
-        (zip_of(&[("ok.gif", fixture("still.gif"))], &[("link.gif", "/etc/passwd")]), 422, "unsafe_archive"),
-        (
-            zip_of(
-                &(0..21)
-                    .map(|i| (Box::leak(format!("{i}.gif").into_boxed_str()) as &str, fixture("still.gif")))
-                    .collect::<Vec<_>>(),
-                &[],
-            ),
-            413,
-            "too_many_entries",
-        ),
-        (b"PK\x03\x04 this is not really a zip".to_vec(), 400, "bad_archive"),
-        (fixture("still.gif"), 400, "bad_archive"),
-        (Vec::new(), 400, "empty"),
-    ];
-    for (i, (body, status, code)) in cases.into_iter().enumerate() {
-        let (got, answer) = post(id.clone(), body).await;
-        assert_eq!((got, answer["error"]["code"].as_str()), (status, Some(code)), "case {i}: {answer}");
-    }
-    let (_, b) = p.get(&key, &format!("/v1/batches/{id}")).await;
-    assert_eq!(b["total"], 0, "nothing of a refused archive is kept: {b}");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_requeued_item_reopens_its_batch_which_completes_again() {
     let mut p = Pipeline::start(&[]).await;
@@ -407,7 +286,7 @@ async fn a_requeued_item_reopens_its_batch_which_completes_again() {
     let up: serde_json::Value = p.post_form(&key, &format!("/v1/batches/{id}/media"), form).await.json().await.unwrap();
     let broken = up["items"][1]["media_id"].as_str().unwrap().to_string();
     http.post(format!("{}/v1/batches/{id}/seal", p.url)).bearer_auth(&key).send().await.unwrap();
-    let b = wait_for(&p, &key, &id, "completed").await;
+    let b = p.batch_reaching(&key, &id, "completed").await;
     assert_eq!((b["round"].as_i64(), b["outcome"].as_str()), (Some(1), Some("completed_with_failures")));
 
     // Hostile and unknown ids are refused with a clear message.

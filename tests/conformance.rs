@@ -12,17 +12,17 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 use mediamill_core::event::{Envelope, MEDIA_UPLOADED};
-use mediamill_core::model::{KeyScope, Media, MediaKind, MediaStatus, Variant};
+use mediamill_core::model::{KeyScope, Media, MediaId, MediaKind, MediaStatus, TenantId, Variant};
 use mediamill_core::repo::{self, Completion, Inserted, MediaQuery, OutboxEvent, Repo};
 use mediamill_core::store::{ByteRange, LocalStore, S3Store, Store, StoreError};
 use sqlx::Connection;
 
-fn media(tenant: &str, idem: Option<&str>) -> Media {
-    let id = uuid::Uuid::now_v7().to_string();
+fn media(tenant: &TenantId, idem: Option<&str>) -> Media {
+    let id = MediaId::generate();
     Media {
         raw_key: format!("raw/{tenant}/{id}"),
         id,
-        tenant_id: tenant.into(),
+        tenant_id: tenant.clone(),
         kind: MediaKind::Image,
         status: MediaStatus::Uploaded,
         content_type: "image/png".into(),
@@ -44,8 +44,8 @@ fn media(tenant: &str, idem: Option<&str>) -> Media {
 fn event(m: &Media) -> OutboxEvent {
     OutboxEvent {
         topic: "media.events".into(),
-        key: m.id.clone(),
-        envelope: Envelope::new(MEDIA_UPLOADED, Some(m.id.clone()), &1),
+        key: m.id.to_string(),
+        envelope: Envelope::new(MEDIA_UPLOADED, Some(m.id.to_string()), &1),
     }
 }
 
@@ -59,7 +59,7 @@ async fn repo_suite(r: Arc<dyn Repo>) {
     assert_eq!(r.tenant_keeps_gps(&t1.id).await.unwrap(), Some(true));
     assert_eq!(r.tenant_keeps_gps(&t2.id).await.unwrap(), Some(false), "per tenant");
     assert!(!r.set_tenant_keeps_gps("nobody", true).await.unwrap());
-    assert_eq!(r.tenant_keeps_gps("no-such-id").await.unwrap(), None);
+    assert_eq!(r.tenant_keeps_gps(&"no-such-id".into()).await.unwrap(), None);
 
     // Keys: found by hash with their tenant, scope and state; revoked ones are found too (refused by the caller).
     let none = |_: &mediamill_core::model::ApiKey| vec![];
@@ -151,7 +151,7 @@ async fn repo_suite(r: Arc<dyn Repo>) {
     // Unfinished work, then delete.
     let c = media(&t1.id, None);
     r.insert_media(&c, &[]).await.unwrap();
-    let unfinished: Vec<String> = r.unfinished_media(None, 100).await.unwrap().into_iter().map(|m| m.id).collect();
+    let unfinished: Vec<MediaId> = r.unfinished_media(None, 100).await.unwrap().into_iter().map(|m| m.id).collect();
     assert!(unfinished.contains(&c.id) && !unfinished.contains(&a.id));
     assert!(r.delete_media(&t2.id, &a.id, &[]).await.unwrap().is_none(), "not another tenant's");
     let del = r.delete_media(&t1.id, &a.id, &[event(&a)]).await.unwrap().unwrap();
@@ -352,7 +352,7 @@ async fn the_postgres_relay_hears_outbox_writes_of_other_processes() {
     let (relay, writer) = (repo::open(&url, 4).await.unwrap(), repo::open(&url, 4).await.unwrap());
     let mut lock = relay.try_relay_lock().await.unwrap().expect("the first relay gets the lock");
     assert!(writer.try_relay_lock().await.unwrap().is_none(), "one relay at a time");
-    let m = media("t-notify", None);
+    let m = media(&"t-notify".into(), None);
     let wait = tokio::spawn(async move {
         lock.written_elsewhere().await;
         lock

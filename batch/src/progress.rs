@@ -6,13 +6,14 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use mediamill_core::event;
+use mediamill_core::model::{BatchId, TenantId};
 use mediamill_core::outbox::{batch_event, Waker};
 use mediamill_core::repo::Repo;
 use mediamill_core::shutdown::Shutdown;
 
 #[derive(Debug)]
 struct Entry {
-    tenant_id: String,
+    tenant_id: TenantId,
     dirty: bool,
     last: Option<Instant>,
 }
@@ -20,24 +21,21 @@ struct Entry {
 /// Batches whose counts changed since their last progress event.
 #[derive(Debug, Default)]
 pub struct Progress {
-    batches: Mutex<HashMap<String, Entry>>,
+    batches: Mutex<HashMap<BatchId, Entry>>,
 }
 
 impl Progress {
     /// Marks a batch as changed.
-    pub fn touch(&self, batch_id: &str, tenant_id: &str) {
+    pub fn touch(&self, batch_id: &BatchId, tenant_id: &TenantId) {
         if let Ok(mut m) = self.batches.lock() {
-            let e = m.entry(batch_id.to_string()).or_insert(Entry {
-                tenant_id: tenant_id.to_string(),
-                dirty: false,
-                last: None,
-            });
+            let e =
+                m.entry(batch_id.clone()).or_insert(Entry { tenant_id: tenant_id.clone(), dirty: false, last: None });
             e.dirty = true;
         }
     }
 
     /// Batches due for an event now; they are marked clean and stamped.
-    fn due(&self, interval: Duration) -> Vec<(String, String)> {
+    fn due(&self, interval: Duration) -> Vec<(BatchId, TenantId)> {
         let now = Instant::now();
         let Ok(mut m) = self.batches.lock() else { return vec![] };
         let mut out = Vec::new();
@@ -70,7 +68,7 @@ impl Progress {
                 match r {
                     Ok(()) => waker.wake(),
                     Err(e) => {
-                        tracing::warn!(batch_id, error = %e, "progress event not written; will retry");
+                        tracing::warn!(%batch_id, error = %e, "progress event not written; will retry");
                         self.touch(&batch_id, &tenant_id);
                     }
                 }
@@ -86,10 +84,10 @@ mod tests {
     #[test]
     fn coalesces_to_one_event_per_interval() {
         let p = Progress::default();
-        p.touch("b", "t");
-        p.touch("b", "t");
+        p.touch(&"b".into(), &"t".into());
+        p.touch(&"b".into(), &"t".into());
         assert_eq!(p.due(Duration::from_secs(60)).len(), 1);
-        p.touch("b", "t");
+        p.touch(&"b".into(), &"t".into());
         assert!(p.due(Duration::from_secs(60)).is_empty(), "within the interval");
         assert_eq!(p.due(Duration::ZERO).len(), 1, "still dirty, due once the interval passed");
         assert!(p.due(Duration::ZERO).is_empty(), "nothing changed since");

@@ -8,6 +8,8 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::ids::{BatchId, MediaId, TenantId};
+
 /// `ce_source` of everything mediamill emits.
 pub const SOURCE: &str = "mediamill";
 /// The CloudEvents spec version we speak.
@@ -52,7 +54,7 @@ pub struct KeyEvent {
     /// The key's id (not its secret).
     pub key_id: String,
     /// Its tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// The key's first characters, as `keys list` shows them.
     pub prefix: String,
     /// What it may do.
@@ -210,9 +212,9 @@ impl Envelope {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Job {
     /// The item to process.
-    pub media_id: String,
+    pub media_id: MediaId,
     /// Its tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// Which worker group takes it.
     pub kind: crate::model::MediaKind,
     /// Object key of the raw upload.
@@ -224,18 +226,18 @@ pub struct Job {
     /// 1 for the first try; a requeue adds one.
     pub attempt: u32,
     /// Its batch, if any.
-    pub batch_id: Option<String>,
+    pub batch_id: Option<BatchId>,
 }
 
 /// Body of every `mediamill.media.*.v1` event.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct MediaEvent {
     /// The item.
-    pub media_id: String,
+    pub media_id: MediaId,
     /// Its tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// Its batch, if any.
-    pub batch_id: Option<String>,
+    pub batch_id: Option<BatchId>,
     /// Image, video or audio.
     pub kind: crate::model::MediaKind,
     /// Its state after this event.
@@ -261,9 +263,9 @@ pub struct MediaEvent {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BatchEvent {
     /// The batch.
-    pub batch_id: String,
+    pub batch_id: BatchId,
     /// Its tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// Its state after this event.
     pub status: crate::model::BatchStatus,
     /// `completed` or `completed_with_failures` (`completed` events only).

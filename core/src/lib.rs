@@ -9,6 +9,7 @@ pub mod apikey;
 pub mod backends;
 pub mod config;
 pub mod event;
+pub mod ids;
 pub mod kafka;
 pub mod metrics_handle;
 pub mod model;

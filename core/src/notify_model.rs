@@ -2,13 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::TenantId;
+
 /// A tenant's webhook endpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Endpoint {
     /// Opaque id.
     pub id: String,
     /// The owning tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// Where deliveries are POSTed (checked against private and link-local addresses).
     pub url: String,
     /// `whsec_…` (Standard Webhooks); shown once at creation.
@@ -48,7 +50,7 @@ pub struct EmailRecipient {
     /// Opaque id.
     pub id: String,
     /// The owning tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// The email address.
     pub address: String,
     /// Which event types it gets (empty: the default set).
@@ -128,7 +130,7 @@ pub struct Delivery {
     /// Opaque, time-ordered id.
     pub id: String,
     /// The owning tenant.
-    pub tenant_id: String,
+    pub tenant_id: TenantId,
     /// Webhook or email.
     pub channel: Channel,
     /// Endpoint id, `batch:{id}` for a batch's own URL, or the email recipient id.
@@ -167,7 +169,7 @@ pub struct Delivery {
 #[derive(Debug, Clone)]
 pub struct DeliveryTarget<'a> {
     /// The owning tenant.
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     /// Webhook or email.
     pub channel: Channel,
     /// Endpoint id, `batch:{id}` or recipient id.
@@ -184,7 +186,7 @@ impl Delivery {
         let now = crate::repo::now_ms();
         Delivery {
             id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: to.tenant_id.to_string(),
+            tenant_id: to.tenant_id.clone(),
             channel: to.channel,
             target_id: to.target_id.to_string(),
             target: to.target.to_string(),

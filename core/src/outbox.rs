@@ -35,8 +35,8 @@ pub fn job_event(m: &Media, attempt: u32) -> OutboxEvent {
     };
     OutboxEvent {
         topic: topics::jobs_for(m.kind).to_string(),
-        key: m.id.clone(),
-        envelope: Envelope::new(ty, Some(m.id.clone()), &job),
+        key: m.id.to_string(),
+        envelope: Envelope::new(ty, Some(m.id.to_string()), &job),
     }
 }
 
@@ -44,18 +44,18 @@ pub fn job_event(m: &Media, attempt: u32) -> OutboxEvent {
 pub fn media_event(m: &Media, ty: &str, body: &MediaEvent) -> OutboxEvent {
     OutboxEvent {
         topic: topics::MEDIA_EVENTS.to_string(),
-        key: m.id.clone(),
-        envelope: Envelope::new(ty, Some(m.id.clone()), body),
+        key: m.id.to_string(),
+        envelope: Envelope::new(ty, Some(m.id.to_string()), body),
     }
 }
 
 /// A batch event of type `ty`, bound for `batch.events` under the batch id.
 pub fn batch_event(b: &Batch, c: &BatchCounts, ty: &str) -> OutboxEvent {
-    let mut envelope = Envelope::new(ty, Some(b.id.clone()), &BatchEvent::of(b, c));
+    let mut envelope = Envelope::new(ty, Some(b.id.to_string()), &BatchEvent::of(b, c));
     if ty == event::BATCH_COMPLETED {
         envelope.id = format!("{}:completed:{}", b.id, b.round);
     }
-    OutboxEvent { topic: topics::BATCH_EVENTS.to_string(), key: b.id.clone(), envelope }
+    OutboxEvent { topic: topics::BATCH_EVENTS.to_string(), key: b.id.to_string(), envelope }
 }
 
 /// A key event of type `ty` (`reason` for refusals), bound for `auth.events` under the key id.

@@ -29,10 +29,10 @@ impl Backoff {
 
 /// Calls `op` until it succeeds, logging each failure (`what`, about `subject`) and pausing as `backoff` says;
 /// `None` when `shutdown` fires first, so the caller hands its work back instead of finishing it.
-pub async fn until_ok<T, E, F, Fut>(
+pub async fn until_ok<T, E, F, Fut, S>(
     shutdown: &Shutdown,
     backoff: Backoff,
-    subject: &str,
+    subject: &S,
     what: &str,
     mut op: F,
 ) -> Option<T>
@@ -40,6 +40,7 @@ where
     E: std::fmt::Display,
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, E>>,
+    S: std::fmt::Display + ?Sized,
 {
     let mut attempt = 0;
     loop {
@@ -47,7 +48,7 @@ where
             Ok(v) => return Some(v),
             Err(e) => {
                 attempt += 1;
-                tracing::warn!(subject, attempt, error = %e, "{what}; retrying");
+                tracing::warn!(%subject, attempt, error = %e, "{what}; retrying");
                 tokio::select! {
                     _ = shutdown.wait() => return None,
                     _ = tokio::time::sleep(backoff.after(attempt)) => {}

@@ -8,6 +8,7 @@ mod local;
 mod range;
 mod s3;
 
+use crate::ids::{MediaId, TenantId};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -113,22 +114,22 @@ pub async fn open(cfg: &StoreConfig) -> Result<Arc<dyn Store>, StoreError> {
 }
 
 /// Key of a raw upload.
-pub fn raw_key(tenant_id: &str, media_id: &str) -> String {
+pub fn raw_key(tenant_id: &TenantId, media_id: &MediaId) -> String {
     format!("raw/{tenant_id}/{media_id}")
 }
 
 /// Prefix of every derived object of one media item.
-pub fn derived_prefix(tenant_id: &str, media_id: &str) -> String {
+pub fn derived_prefix(tenant_id: &TenantId, media_id: &MediaId) -> String {
     format!("derived/{tenant_id}/{media_id}/")
 }
 
 /// Key of one variant.
-pub fn variant_key(tenant_id: &str, media_id: &str, variant: &str, ext: &str) -> String {
+pub fn variant_key(tenant_id: &TenantId, media_id: &MediaId, variant: &str, ext: &str) -> String {
     format!("derived/{tenant_id}/{media_id}/{variant}.{ext}")
 }
 
 /// Key of one HLS file (playlist or segment) of a media item; `file` is a plain name, never a path.
-pub fn hls_key(tenant_id: &str, media_id: &str, file: &str) -> String {
+pub fn hls_key(tenant_id: &TenantId, media_id: &MediaId, file: &str) -> String {
     format!("derived/{tenant_id}/{media_id}/hls/{file}")
 }
 
@@ -166,6 +167,6 @@ mod tests {
             assert!(check_key(k).is_err(), "{k:?} accepted");
         }
         check_key("raw/t/m").unwrap();
-        check_key(&variant_key("t", "m", "thumb", "jpg")).unwrap();
+        check_key(&variant_key(&"t".into(), &"m".into(), "thumb", "jpg")).unwrap();
     }
 }

@@ -90,7 +90,7 @@ pub(crate) async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<
     state
         .tenants
         .requests
-        .check(&tenant.id, state.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::RequestsPerSec))?;
+        .check(tenant.id.as_str(), state.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::RequestsPerSec))?;
     if KeyActivity::due(&state.keys.touched, &key.id, now) {
         let (repo, id) = (state.backends.repo.clone(), key.id.clone());
         // Off the request's path: when a key was last used is worth a write a minute, not a wait.
@@ -101,7 +101,7 @@ pub(crate) async fn authenticate(parts: &mut Parts, state: &AppState) -> Result<
         });
     }
     if let Some(note) = parts.extensions.get::<std::sync::Arc<crate::gateway_log::Note>>() {
-        let _ = note.tenant_id.set(tenant.id.clone());
+        let _ = note.tenant_id.set(tenant.id.to_string());
         let _ = note.key_id.set(key.id.clone());
     }
     if let Some(allowed) = parts.extensions.get::<std::sync::Arc<crate::cors::AllowedOrigins>>() {

@@ -1,5 +1,6 @@
 //! Events in, delivery rows out: which targets want an event.
 
+use mediamill_core::model::{BatchId, TenantId};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -33,7 +34,7 @@ pub fn payload(env: &Envelope) -> String {
 
 fn delivery(
     env: &Envelope,
-    tenant_id: &str,
+    tenant_id: &TenantId,
     channel: Channel,
     target_id: &str,
     target: &str,
@@ -46,7 +47,8 @@ fn delivery(
 impl Fanout {
     /// The deliveries one event makes.
     pub async fn deliveries_for(&self, env: &Envelope) -> Result<Vec<Delivery>, RepoError> {
-        let Some(tenant_id) = env.data["tenant_id"].as_str() else { return Ok(vec![]) };
+        let Some(tenant_id) = env.data["tenant_id"].as_str().map(TenantId::from) else { return Ok(vec![]) };
+        let tenant_id = &tenant_id;
         let mut out = Vec::new();
         for e in self.repo.list_endpoints(tenant_id).await? {
             if e.enabled && type_matches(&e.event_types, &env.ty) {
@@ -54,8 +56,8 @@ impl Fanout {
             }
         }
         if env.ty.starts_with("mediamill.batch.") {
-            if let Some(batch_id) = env.data["batch_id"].as_str() {
-                if let Some(b) = self.repo.get_batch(tenant_id, batch_id).await? {
+            if let Some(batch_id) = env.data["batch_id"].as_str().map(BatchId::from) {
+                if let Some(b) = self.repo.get_batch(tenant_id, &batch_id).await? {
                     if let Some(url) = &b.webhook_url {
                         out.push(delivery(
                             env,

@@ -4,6 +4,7 @@
 use mediamill_core::config::Config;
 use mediamill_core::event::Job;
 use mediamill_core::kafka::dlq::{read_all, DeadLetter};
+use mediamill_core::model::MediaId;
 use mediamill_core::topics::{self, Topics};
 
 #[derive(Debug, clap::Args)]
@@ -27,7 +28,7 @@ enum Action {
     },
 }
 
-fn media_of(d: &DeadLetter) -> Option<String> {
+fn media_of(d: &DeadLetter) -> Option<MediaId> {
     d.envelope.as_ref().and_then(|e| e.data_as::<Job>().ok()).map(|j| j.media_id)
 }
 

@@ -60,14 +60,14 @@ pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Res
                     m.id,
                     m.status.as_str(),
                     m.kind.as_str(),
-                    m.batch_id.as_deref().unwrap_or("-")
+                    m.batch_id.as_ref().map_or("-", |b| b.as_str())
                 );
             }
             eprintln!("{} stuck item(s) idle for more than {}s", items.len(), older_than.as_secs());
         }
         Action::Requeue { id } => {
             let (m, attempt, reopened) = repo
-                .requeue_media(&id, &requeue_events)
+                .requeue_media(&id.as_str().into(), &requeue_events)
                 .await?
                 .with_context(|| format!("no media item {id} (or it was deleted)"))?;
             println!("requeued {} (attempt {attempt})", m.id);

@@ -101,9 +101,9 @@ impl Roles {
     /// Puts a fresh job in the outbox for every item not yet terminal (after the broker lost its topics, or
     /// to recover stuck work); duplicates are harmless because processing is idempotent.
     pub async fn requeue_unfinished(&self) -> anyhow::Result<usize> {
-        let (mut n, mut after) = (0, None::<String>);
+        let (mut n, mut after) = (0, None::<mediamill_core::model::MediaId>);
         loop {
-            let page = self.repo.unfinished_media(after.as_deref(), 1000).await?;
+            let page = self.repo.unfinished_media(after.as_ref(), 1000).await?;
             let events: Vec<_> = page.iter().map(|m| mediamill_core::outbox::job_event(m, 1)).collect();
             self.repo.append_events(&events).await?;
             n += page.len();

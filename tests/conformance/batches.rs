@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use mediamill_core::event::BATCH_COMPLETED;
-use mediamill_core::model::{Batch, BatchCounts, BatchStatus, MediaStatus};
+use mediamill_core::model::{Batch, BatchCounts, BatchId, BatchStatus, MediaStatus};
 use mediamill_core::outbox::batch_event;
 use mediamill_core::repo::{self, Repo};
 
@@ -16,7 +16,7 @@ pub async fn batch_suite(r: &Arc<dyn Repo>) {
     let t = r.ensure_tenant("batches").await.unwrap();
     let other = r.ensure_tenant("batches-other").await.unwrap();
     let b = Batch {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: BatchId::generate(),
         tenant_id: t.id.clone(),
         name: Some("holiday".into()),
         expected_count: None,

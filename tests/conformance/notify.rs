@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
+use mediamill_core::model::TenantId;
 use mediamill_core::notify_model::{Attempt, Channel, Delivery, DeliveryStatus, Endpoint};
 use mediamill_core::repo::{self, AfterAttempt, Repo};
 
-fn endpoint(tenant: &str) -> Endpoint {
+fn endpoint(tenant: &TenantId) -> Endpoint {
     Endpoint {
         id: uuid::Uuid::now_v7().to_string(),
-        tenant_id: tenant.into(),
+        tenant_id: tenant.clone(),
         url: "https://hooks.example.com/in".into(),
         secret: "whsec_one".into(),
         event_types: vec!["mediamill.media.*".into()],

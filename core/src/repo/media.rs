@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 
 use super::{OutboxEvent, RepoError};
-use crate::model::{Batch, BatchCounts, Media, MediaStatus, Variant};
+use crate::model::{Batch, BatchCounts, Media, MediaId, MediaStatus, TenantId, Variant};
 
 /// What inserting an upload did.
 #[derive(Debug, Clone)]
@@ -20,7 +20,7 @@ pub struct MediaQuery {
     /// Only items in this state.
     pub status: Option<MediaStatus>,
     /// Return items after this id (ids are time-ordered).
-    pub after: Option<String>,
+    pub after: Option<MediaId>,
     /// Page size (clamped to 1..=1000).
     pub limit: u32,
 }
@@ -50,26 +50,26 @@ pub trait MediaRepo: Send + Sync {
     /// tenant returns the first item instead.
     async fn insert_media(&self, media: &Media, events: &[OutboxEvent]) -> Result<Inserted, RepoError>;
     /// One media item of a tenant.
-    async fn get_media(&self, tenant_id: &str, media_id: &str) -> Result<Option<Media>, RepoError>;
+    async fn get_media(&self, tenant_id: &TenantId, media_id: &MediaId) -> Result<Option<Media>, RepoError>;
     /// One media item by id alone (workers).
-    async fn get_media_any(&self, media_id: &str) -> Result<Option<Media>, RepoError>;
+    async fn get_media_any(&self, media_id: &MediaId) -> Result<Option<Media>, RepoError>;
     /// The item a tenant uploaded under an idempotency key.
-    async fn media_by_idempotency_key(&self, tenant_id: &str, key: &str) -> Result<Option<Media>, RepoError>;
+    async fn media_by_idempotency_key(&self, tenant_id: &TenantId, key: &str) -> Result<Option<Media>, RepoError>;
     /// A page of a tenant's media, oldest first.
-    async fn list_media(&self, tenant_id: &str, q: &MediaQuery) -> Result<Vec<Media>, RepoError>;
+    async fn list_media(&self, tenant_id: &TenantId, q: &MediaQuery) -> Result<Vec<Media>, RepoError>;
     /// Media not yet in a terminal state (to re-enqueue after a broker loss).
-    async fn unfinished_media(&self, after: Option<&str>, limit: u32) -> Result<Vec<Media>, RepoError>;
+    async fn unfinished_media(&self, after: Option<&MediaId>, limit: u32) -> Result<Vec<Media>, RepoError>;
     /// Variants of one item.
-    async fn variants(&self, media_id: &str) -> Result<Vec<Variant>, RepoError>;
+    async fn variants(&self, media_id: &MediaId) -> Result<Vec<Variant>, RepoError>;
 
     /// `uploaded` → `processing`, with its events; `false` when the item was not `uploaded`.
-    async fn start_processing(&self, media_id: &str, events: &[OutboxEvent]) -> Result<bool, RepoError>;
+    async fn start_processing(&self, media_id: &MediaId, events: &[OutboxEvent]) -> Result<bool, RepoError>;
     /// A non-terminal item → `processed`, storing its results and events; `false` if already terminal.
-    async fn complete(&self, media_id: &str, done: &Completion, events: &[OutboxEvent]) -> Result<bool, RepoError>;
+    async fn complete(&self, media_id: &MediaId, done: &Completion, events: &[OutboxEvent]) -> Result<bool, RepoError>;
     /// A non-terminal item → `failed`, with its reason and events; `false` if already terminal.
     async fn fail(
         &self,
-        media_id: &str,
+        media_id: &MediaId,
         reason: &str,
         message: &str,
         events: &[OutboxEvent],
@@ -77,8 +77,8 @@ pub trait MediaRepo: Send + Sync {
     /// Any state → `deleted` (variants removed), with its events; `None` if the tenant has no such item.
     async fn delete_media(
         &self,
-        tenant_id: &str,
-        media_id: &str,
+        tenant_id: &TenantId,
+        media_id: &MediaId,
         events: &[OutboxEvent],
     ) -> Result<Option<Media>, RepoError>;
 
@@ -89,7 +89,7 @@ pub trait MediaRepo: Send + Sync {
     /// such item or it was deleted.
     async fn requeue_media(
         &self,
-        media_id: &str,
+        media_id: &MediaId,
         make: &RequeueEvents<'_>,
     ) -> Result<Option<(Media, u32, Option<Batch>)>, RepoError>;
 }

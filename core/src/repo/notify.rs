@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 
 use super::RepoError;
+use crate::model::TenantId;
 use crate::notify_model::{Attempt, Delivery, EmailRecipient, Endpoint};
 
 /// What the next state of a delivery is after an attempt.
@@ -37,20 +38,20 @@ pub trait NotifyRepo: Send + Sync {
     /// Stores a new endpoint.
     async fn create_endpoint(&self, e: &Endpoint) -> Result<(), RepoError>;
     /// A tenant's endpoints (not deleted), oldest first.
-    async fn list_endpoints(&self, tenant_id: &str) -> Result<Vec<Endpoint>, RepoError>;
+    async fn list_endpoints(&self, tenant_id: &TenantId) -> Result<Vec<Endpoint>, RepoError>;
     /// One endpoint of a tenant (not deleted).
-    async fn get_endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<Endpoint>, RepoError>;
+    async fn get_endpoint(&self, tenant_id: &TenantId, id: &str) -> Result<Option<Endpoint>, RepoError>;
     /// Makes `new_secret` the endpoint's secret; the old one keeps signing beside it until `overlap_until`
     /// (ms). `None` if the tenant has no such endpoint.
     async fn rotate_endpoint_secret(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         id: &str,
         new_secret: &str,
         overlap_until: i64,
     ) -> Result<Option<Endpoint>, RepoError>;
     /// Deletes an endpoint and drops its pending deliveries; `false` if the tenant has no such endpoint.
-    async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError>;
+    async fn delete_endpoint(&self, tenant_id: &TenantId, id: &str) -> Result<bool, RepoError>;
     /// Disables an endpoint with the reason the tenant will see; its pending deliveries die.
     async fn disable_endpoint(&self, id: &str, reason: &str) -> Result<(), RepoError>;
 
@@ -65,9 +66,9 @@ pub trait NotifyRepo: Send + Sync {
     /// Confirms a recipient whose link token hashes to `token_hash`; `false` for a wrong token or id.
     async fn confirm_recipient(&self, id: &str, token_hash: &str) -> Result<Option<EmailRecipient>, RepoError>;
     /// A tenant's recipients, oldest first.
-    async fn list_recipients(&self, tenant_id: &str) -> Result<Vec<EmailRecipient>, RepoError>;
+    async fn list_recipients(&self, tenant_id: &TenantId) -> Result<Vec<EmailRecipient>, RepoError>;
     /// Deletes a recipient and drops what was queued for it; `false` if the tenant has no such recipient.
-    async fn delete_recipient(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError>;
+    async fn delete_recipient(&self, tenant_id: &TenantId, id: &str) -> Result<bool, RepoError>;
 
     /// Adds deliveries; one already recorded for the same target and event is left as it is.
     async fn insert_deliveries(&self, ds: &[Delivery]) -> Result<(), RepoError>;

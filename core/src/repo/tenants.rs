@@ -3,13 +3,13 @@
 use async_trait::async_trait;
 
 use super::{EventsFor, RepoError};
-use crate::model::{ApiKey, KeyScope, Tenant, TenantLimits};
+use crate::model::{ApiKey, KeyScope, Tenant, TenantId, TenantLimits};
 
 /// A key to store.
 #[derive(Debug, Clone)]
 pub struct NewKey<'a> {
     /// The tenant the key belongs to.
-    pub tenant_id: &'a str,
+    pub tenant_id: &'a TenantId,
     /// SHA-256 of the secret; the secret itself is never stored.
     pub key_hash: &'a str,
     /// The first characters of the secret, shown in listings so a user can tell keys apart.
@@ -30,7 +30,7 @@ pub trait TenantRepo: Send + Sync {
     /// Every tenant, by name.
     async fn list_tenants(&self) -> Result<Vec<Tenant>, RepoError>;
     /// Whether GPS coordinates of the tenant's photos are kept on their records (`None`: no such tenant).
-    async fn tenant_keeps_gps(&self, tenant_id: &str) -> Result<Option<bool>, RepoError>;
+    async fn tenant_keeps_gps(&self, tenant_id: &TenantId) -> Result<Option<bool>, RepoError>;
     /// Turns keeping GPS coordinates on or off for the tenant named `name`; false if there is none.
     async fn set_tenant_keeps_gps(&self, name: &str, keep: bool) -> Result<bool, RepoError>;
     /// Replaces the limits of the tenant named `name`; false if there is none.
@@ -38,11 +38,11 @@ pub trait TenantRepo: Send + Sync {
     /// Replaces the browser origins allowed for the tenant named `name` (empty: none); false if there is none.
     async fn set_tenant_cors(&self, name: &str, origins: &[String]) -> Result<bool, RepoError>;
     /// Bytes and number of a tenant's media that are not deleted (for the `stored_bytes` and `media_count` quotas).
-    async fn tenant_usage(&self, tenant_id: &str) -> Result<(u64, u64), RepoError>;
+    async fn tenant_usage(&self, tenant_id: &TenantId) -> Result<(u64, u64), RepoError>;
     /// Stores a new key (only its hash) with the events `make` builds for it, in one transaction.
     async fn create_key(&self, new: &NewKey<'_>, make: &EventsFor<'_, ApiKey>) -> Result<ApiKey, RepoError>;
     /// Keys of one tenant, newest first.
-    async fn list_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>, RepoError>;
+    async fn list_keys(&self, tenant_id: &TenantId) -> Result<Vec<ApiKey>, RepoError>;
     /// Revokes a key with the events `make` builds for it, in one transaction; `None` if there is no active
     /// key with that id.
     async fn revoke_key(&self, key_id: &str, make: &EventsFor<'_, ApiKey>) -> Result<Option<ApiKey>, RepoError>;

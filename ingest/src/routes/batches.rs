@@ -6,7 +6,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
 use mediamill_core::event::{self, BatchEvent};
-use mediamill_core::model::{Batch, BatchStatus};
+use mediamill_core::model::{Batch, BatchId, BatchStatus, TenantId};
 use mediamill_core::outbox::batch_event;
 use mediamill_core::repo::now_ms;
 use serde::Deserialize;
@@ -46,12 +46,12 @@ fn batch_json(base: &str, b: &Batch, counts: &mediamill_core::model::BatchCounts
     })
 }
 
-async fn owned_batch(st: &AppState, tenant_id: &str, id: &str) -> Result<Batch, ApiError> {
+async fn owned_batch(st: &AppState, tenant_id: &TenantId, id: &BatchId) -> Result<Batch, ApiError> {
     st.backends.repo.get_batch(tenant_id, id).await?.ok_or_else(|| ApiError::not_found("batch"))
 }
 
 /// A tenant's batch that still takes files; 409 once sealed.
-async fn open_batch(st: &AppState, tenant_id: &str, id: &str) -> Result<Batch, ApiError> {
+async fn open_batch(st: &AppState, tenant_id: &TenantId, id: &BatchId) -> Result<Batch, ApiError> {
     let b = owned_batch(st, tenant_id, id).await?;
     if b.status != BatchStatus::Open {
         return Err(ApiError::new(StatusCode::CONFLICT, "batch_sealed", "the batch is sealed and takes no more files"));
@@ -76,7 +76,7 @@ pub async fn create(
         super::webhooks::check_target(&st, u).await?;
     }
     let b = Batch {
-        id: uuid::Uuid::now_v7().to_string(),
+        id: BatchId::generate(),
         tenant_id: tenant.id.clone(),
         name: nb.name,
         expected_count: nb.expected_count,
@@ -117,7 +117,7 @@ fn item_answer(
 /// database down), which fails the request so the client retries.
 async fn record(
     st: &AppState,
-    batch_id: &str,
+    batch_id: &BatchId,
     filename: Option<String>,
     r: Result<mediamill_core::model::Media, ApiError>,
 ) -> Result<Value, ApiError> {
@@ -140,7 +140,7 @@ async fn record(
 pub async fn add_media(
     State(st): State<AppState>,
     Authed(tenant): Authed,
-    Path(id): Path<String>,
+    Path(id): Path<BatchId>,
     headers: HeaderMap,
     body: UploadBody,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
@@ -198,7 +198,7 @@ async fn seal_when_expected(st: &AppState, b: &Batch) -> Result<(), ApiError> {
 }
 
 /// `open` → `sealed`, and `completed` at once when every item is already terminal.
-async fn seal_and_complete(st: &AppState, batch_id: &str) -> Result<(), ApiError> {
+async fn seal_and_complete(st: &AppState, batch_id: &BatchId) -> Result<(), ApiError> {
     if st.backends.repo.seal_batch(batch_id).await? {
         let make = |b: &Batch, c: &mediamill_core::model::BatchCounts| vec![batch_event(b, c, event::BATCH_COMPLETED)];
         if st.backends.repo.complete_batch_if_done(batch_id, &make).await?.is_some() {
@@ -213,7 +213,7 @@ async fn seal_and_complete(st: &AppState, batch_id: &str) -> Result<(), ApiError
 pub async fn add_archive(
     State(st): State<AppState>,
     Authed(tenant): Authed,
-    Path(id): Path<String>,
+    Path(id): Path<BatchId>,
     req: Request,
 ) -> Result<(StatusCode, Json<Value>), ApiError> {
     use futures::StreamExt;
@@ -314,7 +314,7 @@ fn archive_error(e: crate::archive::ArchiveError) -> ApiError {
 pub async fn seal(
     State(st): State<AppState>,
     Authed(tenant): Authed,
-    Path(id): Path<String>,
+    Path(id): Path<BatchId>,
 ) -> Result<Json<Value>, ApiError> {
     let b = owned_batch(&st, &tenant.id, &id).await?;
     // Every item may already be terminal: then sealing is what completes it.
@@ -331,7 +331,7 @@ pub async fn list(
     Query(q): Query<ItemsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let bs = st.backends.repo.list_batches(&tenant.id, q.cursor.as_deref(), limit).await?;
+    let bs = st.backends.repo.list_batches(&tenant.id, q.cursor.map(BatchId::from).as_ref(), limit).await?;
     let base = st.backends.cfg.public_url();
     let mut items = Vec::with_capacity(bs.len());
     for b in &bs {
@@ -352,7 +352,7 @@ pub struct ItemsQuery {
 pub async fn get_one(
     State(st): State<AppState>,
     Authed(tenant): Authed,
-    Path(id): Path<String>,
+    Path(id): Path<BatchId>,
     Query(q): Query<ItemsQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let b = owned_batch(&st, &tenant.id, &id).await?;

@@ -4,6 +4,7 @@
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use mediamill_core::model::MediaId;
 use mediamill_core::store::{self, hls_content_type as content_type};
 
 use crate::auth::Authed;
@@ -14,7 +15,7 @@ use crate::state::AppState;
 pub async fn get_file(
     State(st): State<AppState>,
     Authed(tenant): Authed,
-    Path((id, file)): Path<(String, String)>,
+    Path((id, file)): Path<(MediaId, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let plain = !file.is_empty()

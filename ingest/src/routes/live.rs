@@ -18,6 +18,8 @@ use futures::stream::{self, Stream, StreamExt};
 use tokio::sync::broadcast;
 use tokio_stream::wrappers::BroadcastStream;
 
+use mediamill_core::model::{BatchId, MediaId};
+
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::live::LiveEvent;
@@ -73,7 +75,7 @@ fn live_stream(
         ApiError::new(axum::http::StatusCode::SERVICE_UNAVAILABLE, "live_unavailable", "live events need a broker")
     })?;
     let max = st.backends.cfg.tenants.effective(&tenant.limits, mediamill_core::model::TenantLimit::SseStreams);
-    let slot = st.tenants.streams.take(&tenant.id, max, "live event streams", "tenants.sse_streams")?;
+    let slot = st.tenants.streams.take(tenant.id.as_str(), max, "live event streams", "tenants.sse_streams")?;
     let last = last_event_id(headers);
     let rx = hub.subscribe();
     let missed = hub.since(stream_name, &key, last.as_deref()).unwrap_or_default();
@@ -119,14 +121,14 @@ pub async fn batch_events(
     State(st): State<AppState>,
     Authed(tenant): Authed,
     Extension(caller): Extension<crate::auth::CallerKey>,
-    Path(id): Path<String>,
+    Path(id): Path<BatchId>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let b = st.backends.repo.get_batch(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("batch"))?;
     let counts = st.backends.repo.batch_counts(&b.id).await?;
     let snapshot = serde_json::to_value(mediamill_core::event::BatchEvent::of(&b, &counts)).unwrap_or_default();
     let done = b.status == mediamill_core::model::BatchStatus::Completed;
-    let watched = Watched { stream_name: "batch", key: b.id, snapshot, already_final: done };
+    let watched = Watched { stream_name: "batch", key: b.id.to_string(), snapshot, already_final: done };
     let s = live_stream(&st, &tenant, &caller, watched, &headers)?;
     Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }
@@ -136,14 +138,14 @@ pub async fn media_events(
     State(st): State<AppState>,
     Authed(tenant): Authed,
     Extension(caller): Extension<crate::auth::CallerKey>,
-    Path(id): Path<String>,
+    Path(id): Path<MediaId>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let m = st.backends.repo.get_media(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("media"))?;
     let vs = st.backends.repo.variants(&m.id).await?;
     let snapshot = super::view::media(&st.backends.cfg.public_url(), &m, &vs);
     let done = m.status.is_terminal();
-    let watched = Watched { stream_name: "media", key: m.id, snapshot, already_final: done };
+    let watched = Watched { stream_name: "media", key: m.id.to_string(), snapshot, already_final: done };
     let s = live_stream(&st, &tenant, &caller, watched, &headers)?;
     Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
 }

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures::StreamExt;
 use mediamill_core::event::{self, MediaEvent};
-use mediamill_core::model::{Media, MediaStatus, Tenant, TenantLimit};
+use mediamill_core::model::{BatchId, Media, MediaId, MediaStatus, Tenant, TenantId, TenantLimit};
 use mediamill_core::outbox::{job_event, media_event};
 use mediamill_core::repo::{now_ms, Inserted, MediaQuery, OutboxEvent};
 use mediamill_core::store;
@@ -113,14 +113,14 @@ fn idempotency_reused(key: &str) -> ApiError {
 /// Who an upload belongs to and what it joins.
 pub struct Upload<'a> {
     pub tenant: &'a Tenant,
-    pub batch_id: Option<String>,
+    pub batch_id: Option<BatchId>,
     /// The client's `Idempotency-Key` for this file.
     pub idem: Option<String>,
 }
 
 /// An upload's bytes in the store, not yet recorded.
 pub struct Stored {
-    pub media_id: String,
+    pub media_id: MediaId,
     pub raw_key: String,
     pub received: Received,
 }
@@ -144,12 +144,12 @@ where
         .try_acquire()
         .map_err(|_| crate::state::busy("uploads", "limits.max_concurrent_uploads", limit))?;
     let own = st.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::ConcurrentUploads);
-    let _tenant_slot = st.tenants.uploads.take(&tenant.id, own, "uploads", "tenants.concurrent_uploads")?;
+    let _tenant_slot = st.tenants.uploads.take(tenant.id.as_str(), own, "uploads", "tenants.concurrent_uploads")?;
     check_quotas(st, tenant, declared.unwrap_or(0)).await?;
     let rate = st.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::UploadBytesPerSec);
     let (guards, key) = (st.tenants.clone(), tenant.id.clone());
     let paced = body.then(move |chunk| {
-        let wait = chunk.as_ref().map(|c| guards.upload_bytes.pace(&key, c.len(), rate)).unwrap_or_default();
+        let wait = chunk.as_ref().map(|c| guards.upload_bytes.pace(key.as_str(), c.len(), rate)).unwrap_or_default();
         async move {
             if !wait.is_zero() {
                 tokio::time::sleep(wait).await;
@@ -157,7 +157,7 @@ where
             chunk
         }
     });
-    let media_id = uuid::Uuid::now_v7().to_string();
+    let media_id = MediaId::generate();
     let raw_key = store::raw_key(&tenant.id, &media_id);
     let received =
         upload::receive(Box::pin(paced), st.backends.store.as_ref(), &raw_key, &st.backends.cfg.limits, declared)
@@ -267,7 +267,7 @@ where
 
 /// A tenant's media item that was not deleted: 404 when there is none, 410 when it was deleted (its id
 /// stays known, so a client can tell "gone" from "never existed").
-pub async fn existing(st: &AppState, tenant_id: &str, id: &str) -> Result<Media, ApiError> {
+pub async fn existing(st: &AppState, tenant_id: &TenantId, id: &MediaId) -> Result<Media, ApiError> {
     let m = st.backends.repo.get_media(tenant_id, id).await?.ok_or_else(|| ApiError::not_found("media"))?;
     if m.status == MediaStatus::Deleted {
         return Err(ApiError::new(StatusCode::GONE, "deleted", format!("media {id} was deleted")));
@@ -279,7 +279,7 @@ pub async fn existing(st: &AppState, tenant_id: &str, id: &str) -> Result<Media,
 pub async fn get_one(
     State(st): State<AppState>,
     Authed(tenant): Authed,
-    Path(id): Path<String>,
+    Path(id): Path<MediaId>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let m = existing(&st, &tenant.id, &id).await?;
     let vs = st.backends.repo.variants(&m.id).await?;
@@ -310,7 +310,11 @@ pub async fn list(
         })?),
     };
     let limit = q.limit.unwrap_or(50).clamp(1, 500);
-    let items = st.backends.repo.list_media(&tenant.id, &MediaQuery { status, after: q.cursor, limit }).await?;
+    let items = st
+        .backends
+        .repo
+        .list_media(&tenant.id, &MediaQuery { status, after: q.cursor.map(MediaId::from), limit })
+        .await?;
     let base = st.backends.cfg.public_url();
     let next = (items.len() as u32 == limit).then(|| items.last().map(|m| m.id.clone())).flatten();
     let mut out = Vec::with_capacity(items.len());
@@ -324,7 +328,7 @@ pub async fn list(
 pub async fn delete(
     State(st): State<AppState>,
     Authed(tenant): Authed,
-    Path(id): Path<String>,
+    Path(id): Path<MediaId>,
 ) -> Result<StatusCode, ApiError> {
     let m = st.backends.repo.get_media(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("media"))?;
     let ev = media_event(&m, event::MEDIA_DELETED, &MediaEvent::of(&m, MediaStatus::Deleted));

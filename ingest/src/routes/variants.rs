@@ -10,7 +10,7 @@ use mediamill_core::store::ByteRange;
 use serde::Deserialize;
 
 use axum::Json;
-use mediamill_core::model::ext_of;
+use mediamill_core::model::{ext_of, MediaId};
 
 use crate::auth::Authed;
 use crate::error::ApiError;
@@ -20,7 +20,7 @@ use crate::state::AppState;
 pub async fn list(
     State(st): State<AppState>,
     Authed(tenant): Authed,
-    Path(id): Path<String>,
+    Path(id): Path<MediaId>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let m = super::media::existing(&st, &tenant.id, &id).await?;
     let vs = st.backends.repo.variants(&m.id).await?;
@@ -40,7 +40,7 @@ pub struct Signed {
 pub async fn signed_url(
     State(st): State<AppState>,
     Authed(tenant): Authed,
-    Path((id, name)): Path<(String, String)>,
+    Path((id, name)): Path<(MediaId, String)>,
     Query(q): Query<Signed>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     // Whose the item is, first: another tenant's id is a 404 whatever the server's settings.
@@ -87,7 +87,7 @@ fn find<'a>(
 /// URL) no bearer key is needed.
 pub async fn get_variant(
     State(st): State<AppState>,
-    Path((id, name)): Path<(String, String)>,
+    Path((id, name)): Path<(MediaId, String)>,
     Query(q): Query<Signed>,
     mut parts: Parts,
 ) -> Result<Response, ApiError> {

@@ -13,7 +13,7 @@ use mediamill_core::event::{self, Job, MediaEvent};
 use mediamill_core::kafka::dlq::DeadLetters;
 use mediamill_core::kafka::retry;
 use mediamill_core::kafka::{Handler, Outcome, OwnedJob};
-use mediamill_core::model::{Media, MediaStatus};
+use mediamill_core::model::{Media, MediaId, MediaStatus};
 use mediamill_core::outbox::media_event;
 use mediamill_core::repo::{Completion, RepoError};
 use mediamill_core::retry::Backoff;
@@ -157,11 +157,12 @@ impl<P: Processor> JobHandler<P> {
 
     /// Runs `op` until it succeeds, backing off between tries (0.4 s doubling to 30 s); `None` when shutdown
     /// comes first. For the steps that must not be skipped: recording an outcome, moving a message on.
-    async fn until_ok<T, E, F, Fut>(&self, subject: &str, what: &str, op: F) -> Option<T>
+    async fn until_ok<T, E, F, Fut, S>(&self, subject: &S, what: &str, op: F) -> Option<T>
     where
         E: std::fmt::Display,
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, E>>,
+        S: std::fmt::Display + ?Sized + Sync,
     {
         mediamill_core::retry::until_ok(&self.svc.shutdown, PAUSE, subject, what, op).await
     }
@@ -204,7 +205,7 @@ impl<P: Processor> JobHandler<P> {
         }
     }
 
-    async fn load(&self, media_id: &str) -> Result<Option<Media>, Outcome> {
+    async fn load(&self, media_id: &MediaId) -> Result<Option<Media>, Outcome> {
         self.until_ok(media_id, "loading media", || self.svc.backends.repo.get_media_any(media_id))
             .await
             .ok_or(Outcome::Abandoned)

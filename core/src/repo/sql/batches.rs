@@ -6,11 +6,11 @@ use async_trait::async_trait;
 use super::outbox::write_events;
 use super::rows::{convert_all, convert_opt, BatchItemRow, BatchRow, BATCH_COLS};
 use super::SqlRepo;
-use crate::model::{Batch, BatchCounts, BatchItem, MediaStatus};
+use crate::model::{Batch, BatchCounts, BatchId, BatchItem, MediaId, MediaStatus, TenantId};
 use crate::repo::{now_ms, BatchRepo, CompletionEvents, RepoError};
 
 /// Item counts per state of one batch, inside the caller's transaction.
-pub(super) async fn counts(conn: &mut sqlx::AnyConnection, batch_id: &str) -> Result<BatchCounts, RepoError> {
+pub(super) async fn counts(conn: &mut sqlx::AnyConnection, batch_id: &BatchId) -> Result<BatchCounts, RepoError> {
     let rows: Vec<(String, i64)> =
         sqlx::query_as("SELECT state, COUNT(*) AS n FROM batch_items WHERE batch_id = $1 GROUP BY state")
             .bind(batch_id)
@@ -31,7 +31,7 @@ pub(super) async fn counts(conn: &mut sqlx::AnyConnection, batch_id: &str) -> Re
 }
 
 /// One batch by id, inside the caller's transaction.
-pub(super) async fn batch_in(conn: &mut sqlx::AnyConnection, batch_id: &str) -> Result<Batch, RepoError> {
+pub(super) async fn batch_in(conn: &mut sqlx::AnyConnection, batch_id: &BatchId) -> Result<Batch, RepoError> {
     let row: BatchRow = sqlx::query_as(&format!("SELECT {BATCH_COLS} FROM batches WHERE id = $1"))
         .bind(batch_id)
         .fetch_one(&mut *conn)
@@ -62,20 +62,25 @@ impl BatchRepo for SqlRepo {
         Ok(())
     }
 
-    async fn list_batches(&self, tenant_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<Batch>, RepoError> {
+    async fn list_batches(
+        &self,
+        tenant_id: &TenantId,
+        after: Option<&BatchId>,
+        limit: u32,
+    ) -> Result<Vec<Batch>, RepoError> {
         let sql = format!(
             "SELECT {BATCH_COLS} FROM batches WHERE tenant_id = $1 AND ($2 IS NULL OR id > $2) ORDER BY id LIMIT $3"
         );
         let rows: Vec<BatchRow> = sqlx::query_as(&sql)
             .bind(tenant_id)
-            .bind(after.map(str::to_string))
+            .bind(after.cloned())
             .bind(limit.clamp(1, 1000) as i64)
             .fetch_all(&self.pool)
             .await?;
         convert_all(rows)
     }
 
-    async fn get_batch(&self, tenant_id: &str, batch_id: &str) -> Result<Option<Batch>, RepoError> {
+    async fn get_batch(&self, tenant_id: &TenantId, batch_id: &BatchId) -> Result<Option<Batch>, RepoError> {
         let sql = format!("SELECT {BATCH_COLS} FROM batches WHERE id = $1 AND tenant_id = $2");
         let row: Option<BatchRow> =
             sqlx::query_as(&sql).bind(batch_id).bind(tenant_id).fetch_optional(&self.pool).await?;
@@ -84,7 +89,7 @@ impl BatchRepo for SqlRepo {
 
     async fn add_refused_item(
         &self,
-        batch_id: &str,
+        batch_id: &BatchId,
         filename: Option<&str>,
         reason: &str,
         message: &str,
@@ -106,7 +111,7 @@ impl BatchRepo for SqlRepo {
         Ok(())
     }
 
-    async fn seal_batch(&self, batch_id: &str) -> Result<bool, RepoError> {
+    async fn seal_batch(&self, batch_id: &BatchId) -> Result<bool, RepoError> {
         let now = now_ms();
         let r = sqlx::query(
             "UPDATE batches SET status = 'sealed', sealed_at = $1, updated_at = $2 WHERE id = $3 AND status = 'open'",
@@ -119,7 +124,7 @@ impl BatchRepo for SqlRepo {
         Ok(r.rows_affected() > 0)
     }
 
-    async fn open_batches_before(&self, created_before: i64, limit: u32) -> Result<Vec<String>, RepoError> {
+    async fn open_batches_before(&self, created_before: i64, limit: u32) -> Result<Vec<BatchId>, RepoError> {
         Ok(sqlx::query_scalar(
             "SELECT id FROM batches WHERE status = 'open' AND created_at < $1 ORDER BY created_at LIMIT $2",
         )
@@ -129,12 +134,17 @@ impl BatchRepo for SqlRepo {
         .await?)
     }
 
-    async fn batch_counts(&self, batch_id: &str) -> Result<BatchCounts, RepoError> {
+    async fn batch_counts(&self, batch_id: &BatchId) -> Result<BatchCounts, RepoError> {
         let mut conn = self.pool.acquire().await?;
         counts(&mut conn, batch_id).await
     }
 
-    async fn batch_items(&self, batch_id: &str, after: Option<&str>, limit: u32) -> Result<Vec<BatchItem>, RepoError> {
+    async fn batch_items(
+        &self,
+        batch_id: &BatchId,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<BatchItem>, RepoError> {
         let rows: Vec<BatchItemRow> = sqlx::query_as(
             "SELECT item_id, media_id, filename, state, reason, message, updated_at FROM batch_items \
              WHERE batch_id = $1 AND ($2 IS NULL OR item_id > $2) ORDER BY item_id LIMIT $3",
@@ -149,11 +159,11 @@ impl BatchRepo for SqlRepo {
 
     async fn advance_item(
         &self,
-        media_id: &str,
+        media_id: &MediaId,
         state: MediaStatus,
         reason: Option<&str>,
         message: Option<&str>,
-    ) -> Result<Option<String>, RepoError> {
+    ) -> Result<Option<BatchId>, RepoError> {
         // A deleted item counts as failed: it will never be processed.
         let (state_s, reason) = match state {
             MediaStatus::Deleted => ("failed", Some(reason.unwrap_or("deleted"))),
@@ -182,7 +192,7 @@ impl BatchRepo for SqlRepo {
 
     async fn complete_batch_if_done(
         &self,
-        batch_id: &str,
+        batch_id: &BatchId,
         make: &CompletionEvents<'_>,
     ) -> Result<Option<(Batch, BatchCounts)>, RepoError> {
         let mut tx = self.pool.begin().await?;

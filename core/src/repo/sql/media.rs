@@ -7,7 +7,7 @@ use super::batches::{batch_in, counts};
 use super::outbox::write_events;
 use super::rows::{convert_all, convert_opt, AttemptedMediaRow, MediaRow, VariantRow, MEDIA_COLS};
 use super::SqlRepo;
-use crate::model::{Batch, Media, MediaStatus, Variant};
+use crate::model::{Batch, Media, MediaId, MediaStatus, TenantId, Variant};
 use crate::repo::{now_ms, Completion, Inserted, MediaQuery, MediaRepo, OutboxEvent, RepoError, RequeueEvents};
 
 const NOT_TERMINAL: &[MediaStatus] = &[MediaStatus::Uploaded, MediaStatus::Processing];
@@ -26,7 +26,7 @@ impl SqlRepo {
     /// `events`, all in one transaction; `false` (and nothing written) when the item was in no state of `from`.
     async fn transition(
         &self,
-        media_id: &str,
+        media_id: &MediaId,
         from: &[MediaStatus],
         set_sql: &str,
         binds: Vec<Option<String>>,
@@ -75,7 +75,7 @@ impl SqlRepo {
 
 async fn insert_variants(
     conn: &mut sqlx::AnyConnection,
-    media_id: &str,
+    media_id: &MediaId,
     variants: &[Variant],
 ) -> Result<(), RepoError> {
     for v in variants {
@@ -151,19 +151,19 @@ impl MediaRepo for SqlRepo {
         Ok(Inserted::Created(m.clone()))
     }
 
-    async fn get_media(&self, tenant_id: &str, media_id: &str) -> Result<Option<Media>, RepoError> {
-        self.media_where("id = $1 AND tenant_id = $2", &[Some(media_id), Some(tenant_id)]).await
+    async fn get_media(&self, tenant_id: &TenantId, media_id: &MediaId) -> Result<Option<Media>, RepoError> {
+        self.media_where("id = $1 AND tenant_id = $2", &[Some(media_id.as_str()), Some(tenant_id.as_str())]).await
     }
 
-    async fn get_media_any(&self, media_id: &str) -> Result<Option<Media>, RepoError> {
-        self.media_where("id = $1", &[Some(media_id)]).await
+    async fn get_media_any(&self, media_id: &MediaId) -> Result<Option<Media>, RepoError> {
+        self.media_where("id = $1", &[Some(media_id.as_str())]).await
     }
 
-    async fn media_by_idempotency_key(&self, tenant_id: &str, key: &str) -> Result<Option<Media>, RepoError> {
-        self.media_where("tenant_id = $1 AND idempotency_key = $2", &[Some(tenant_id), Some(key)]).await
+    async fn media_by_idempotency_key(&self, tenant_id: &TenantId, key: &str) -> Result<Option<Media>, RepoError> {
+        self.media_where("tenant_id = $1 AND idempotency_key = $2", &[Some(tenant_id.as_str()), Some(key)]).await
     }
 
-    async fn list_media(&self, tenant_id: &str, q: &MediaQuery) -> Result<Vec<Media>, RepoError> {
+    async fn list_media(&self, tenant_id: &TenantId, q: &MediaQuery) -> Result<Vec<Media>, RepoError> {
         let sql = format!(
             "SELECT {MEDIA_COLS} FROM media WHERE tenant_id = $1 AND ($2 IS NULL OR status = $2) \
              AND ($3 IS NULL OR id > $3) AND status <> 'deleted' ORDER BY id LIMIT $4"
@@ -178,17 +178,17 @@ impl MediaRepo for SqlRepo {
         convert_all(rows)
     }
 
-    async fn unfinished_media(&self, after: Option<&str>, limit: u32) -> Result<Vec<Media>, RepoError> {
+    async fn unfinished_media(&self, after: Option<&MediaId>, limit: u32) -> Result<Vec<Media>, RepoError> {
         let sql = format!(
             "SELECT {MEDIA_COLS} FROM media WHERE status IN ('uploaded', 'processing') AND ($1 IS NULL OR id > $1) \
              ORDER BY id LIMIT $2"
         );
         let rows: Vec<MediaRow> =
-            sqlx::query_as(&sql).bind(after.map(str::to_string)).bind(limit as i64).fetch_all(&self.pool).await?;
+            sqlx::query_as(&sql).bind(after.cloned()).bind(limit as i64).fetch_all(&self.pool).await?;
         convert_all(rows)
     }
 
-    async fn variants(&self, media_id: &str) -> Result<Vec<Variant>, RepoError> {
+    async fn variants(&self, media_id: &MediaId) -> Result<Vec<Variant>, RepoError> {
         let rows: Vec<VariantRow> = sqlx::query_as(
             "SELECT name, format, object_key, content_type, width, height, size FROM variants \
              WHERE media_id = $1 ORDER BY width, name, format",
@@ -199,12 +199,12 @@ impl MediaRepo for SqlRepo {
         convert_all(rows)
     }
 
-    async fn start_processing(&self, media_id: &str, events: &[OutboxEvent]) -> Result<bool, RepoError> {
+    async fn start_processing(&self, media_id: &MediaId, events: &[OutboxEvent]) -> Result<bool, RepoError> {
         let from = &[MediaStatus::Uploaded];
         self.transition(media_id, from, "status = 'processing'", vec![], events, Then::Nothing).await
     }
 
-    async fn complete(&self, media_id: &str, done: &Completion, events: &[OutboxEvent]) -> Result<bool, RepoError> {
+    async fn complete(&self, media_id: &MediaId, done: &Completion, events: &[OutboxEvent]) -> Result<bool, RepoError> {
         let set = "status = 'processed', width = CAST($1 AS BIGINT), height = CAST($2 AS BIGINT), metadata = $3";
         let binds = vec![
             done.width.map(|w| w.to_string()),
@@ -217,7 +217,7 @@ impl MediaRepo for SqlRepo {
 
     async fn fail(
         &self,
-        media_id: &str,
+        media_id: &MediaId,
         reason: &str,
         message: &str,
         events: &[OutboxEvent],
@@ -229,8 +229,8 @@ impl MediaRepo for SqlRepo {
 
     async fn delete_media(
         &self,
-        tenant_id: &str,
-        media_id: &str,
+        tenant_id: &TenantId,
+        media_id: &MediaId,
         events: &[OutboxEvent],
     ) -> Result<Option<Media>, RepoError> {
         let Some(m) = self.get_media(tenant_id, media_id).await? else { return Ok(None) };
@@ -253,7 +253,7 @@ impl MediaRepo for SqlRepo {
 
     async fn requeue_media(
         &self,
-        media_id: &str,
+        media_id: &MediaId,
         make: &RequeueEvents<'_>,
     ) -> Result<Option<(Media, u32, Option<Batch>)>, RepoError> {
         let mut tx = self.pool.begin().await?;

@@ -4,6 +4,7 @@ use async_trait::async_trait;
 
 use super::rows::{convert_all, AttemptRow, DeliveryRow, EndpointRow, RecipientRow, DELIVERY_COLS};
 use super::SqlRepo;
+use crate::model::TenantId;
 use crate::notify_model::{Attempt, Channel, Delivery, EmailRecipient, Endpoint};
 use crate::repo::{now_ms, AfterAttempt, LoggedAttempt, NotifyRepo, RepoError};
 
@@ -27,7 +28,7 @@ impl NotifyRepo for SqlRepo {
         Ok(())
     }
 
-    async fn list_endpoints(&self, tenant_id: &str) -> Result<Vec<Endpoint>, RepoError> {
+    async fn list_endpoints(&self, tenant_id: &TenantId) -> Result<Vec<Endpoint>, RepoError> {
         let rows: Vec<EndpointRow> =
             sqlx::query_as("SELECT * FROM webhook_endpoints WHERE tenant_id = $1 AND deleted = 0 ORDER BY id")
                 .bind(tenant_id)
@@ -36,7 +37,7 @@ impl NotifyRepo for SqlRepo {
         Ok(rows.into_iter().map(Endpoint::from).collect())
     }
 
-    async fn get_endpoint(&self, tenant_id: &str, id: &str) -> Result<Option<Endpoint>, RepoError> {
+    async fn get_endpoint(&self, tenant_id: &TenantId, id: &str) -> Result<Option<Endpoint>, RepoError> {
         let r: Option<EndpointRow> =
             sqlx::query_as("SELECT * FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 AND deleted = 0")
                 .bind(tenant_id)
@@ -48,7 +49,7 @@ impl NotifyRepo for SqlRepo {
 
     async fn rotate_endpoint_secret(
         &self,
-        tenant_id: &str,
+        tenant_id: &TenantId,
         id: &str,
         new_secret: &str,
         overlap_until: i64,
@@ -69,7 +70,7 @@ impl NotifyRepo for SqlRepo {
         self.get_endpoint(tenant_id, id).await
     }
 
-    async fn delete_endpoint(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError> {
+    async fn delete_endpoint(&self, tenant_id: &TenantId, id: &str) -> Result<bool, RepoError> {
         let r = sqlx::query(
             "UPDATE webhook_endpoints SET deleted = 1, enabled = 0 WHERE tenant_id = $1 AND id = $2 AND deleted = 0",
         )
@@ -148,7 +149,7 @@ impl NotifyRepo for SqlRepo {
         Ok(Some(row.into()))
     }
 
-    async fn list_recipients(&self, tenant_id: &str) -> Result<Vec<EmailRecipient>, RepoError> {
+    async fn list_recipients(&self, tenant_id: &TenantId) -> Result<Vec<EmailRecipient>, RepoError> {
         let rows: Vec<RecipientRow> =
             sqlx::query_as(&format!("SELECT {RECIPIENT_COLS} FROM email_recipients WHERE tenant_id = $1 ORDER BY id"))
                 .bind(tenant_id)
@@ -157,7 +158,7 @@ impl NotifyRepo for SqlRepo {
         Ok(rows.into_iter().map(EmailRecipient::from).collect())
     }
 
-    async fn delete_recipient(&self, tenant_id: &str, id: &str) -> Result<bool, RepoError> {
+    async fn delete_recipient(&self, tenant_id: &TenantId, id: &str) -> Result<bool, RepoError> {
         // One transaction: a recipient removed gets nothing more, not even what was already queued for it.
         let mut tx = self.pool.begin().await?;
         let r = sqlx::query("DELETE FROM email_recipients WHERE tenant_id = $1 AND id = $2")

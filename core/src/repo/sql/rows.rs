@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use crate::model::{ApiKey, Batch, BatchItem, Media, Tenant, TenantLimits, Variant};
+use crate::model::{ApiKey, Batch, BatchId, BatchItem, Media, MediaId, Tenant, TenantId, TenantLimits, Variant};
 use crate::notify_model::{Delivery, EmailRecipient, Endpoint};
 use crate::repo::{LoggedAttempt, RepoError};
 
@@ -45,8 +45,8 @@ fn list_column(s: Option<String>) -> Vec<String> {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct MediaRow {
-    id: String,
-    tenant_id: String,
+    id: MediaId,
+    tenant_id: TenantId,
     kind: String,
     status: String,
     content_type: String,
@@ -59,7 +59,7 @@ pub(super) struct MediaRow {
     metadata: Option<String>,
     failure_reason: Option<String>,
     failure_message: Option<String>,
-    batch_id: Option<String>,
+    batch_id: Option<BatchId>,
     idempotency_key: Option<String>,
     created_at: i64,
     updated_at: i64,
@@ -101,7 +101,7 @@ pub(super) struct AttemptedMediaRow {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct TenantRow {
-    id: String,
+    id: TenantId,
     name: String,
     limits: Option<String>,
     cors_origins: Option<String>,
@@ -121,7 +121,7 @@ impl TryFrom<TenantRow> for Tenant {
 #[derive(sqlx::FromRow)]
 pub(super) struct KeyRow {
     id: String,
-    tenant_id: String,
+    tenant_id: TenantId,
     prefix: String,
     created_at: i64,
     revoked_at: Option<i64>,
@@ -151,7 +151,7 @@ impl TryFrom<KeyRow> for ApiKey {
 pub(super) struct KeyWithTenantRow {
     #[sqlx(flatten)]
     key: KeyRow,
-    t_id: String,
+    t_id: TenantId,
     t_name: String,
     t_limits: Option<String>,
     t_cors_origins: Option<String>,
@@ -194,8 +194,8 @@ impl TryFrom<VariantRow> for Variant {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct BatchRow {
-    id: String,
-    tenant_id: String,
+    id: BatchId,
+    tenant_id: TenantId,
     name: Option<String>,
     expected_count: Option<i64>,
     metadata: Option<String>,
@@ -233,7 +233,7 @@ impl TryFrom<BatchRow> for Batch {
 #[derive(sqlx::FromRow)]
 pub(super) struct BatchItemRow {
     item_id: String,
-    media_id: Option<String>,
+    media_id: Option<MediaId>,
     filename: Option<String>,
     state: String,
     reason: Option<String>,
@@ -259,7 +259,7 @@ impl TryFrom<BatchItemRow> for BatchItem {
 #[derive(sqlx::FromRow)]
 pub(super) struct EndpointRow {
     id: String,
-    tenant_id: String,
+    tenant_id: TenantId,
     url: String,
     secret: String,
     event_types: String,
@@ -292,7 +292,7 @@ impl From<EndpointRow> for Endpoint {
 #[derive(sqlx::FromRow)]
 pub(super) struct RecipientRow {
     id: String,
-    tenant_id: String,
+    tenant_id: TenantId,
     address: String,
     event_types: String,
     created_at: i64,
@@ -315,7 +315,7 @@ impl From<RecipientRow> for EmailRecipient {
 #[derive(sqlx::FromRow)]
 pub(super) struct DeliveryRow {
     id: String,
-    tenant_id: String,
+    tenant_id: TenantId,
     channel: String,
     target_id: String,
     target: String,

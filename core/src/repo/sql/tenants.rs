@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use super::outbox::write_events;
 use super::rows::{convert_all, convert_opt, KeyRow, KeyWithTenantRow, TenantRow, KEY_COLS};
 use super::SqlRepo;
-use crate::model::{ApiKey, Tenant, TenantLimits};
+use crate::model::{ApiKey, Tenant, TenantId, TenantLimits};
 use crate::repo::{now_ms, EventsFor, NewKey, RepoError, TenantRepo};
 
 const TENANT_COLS: &str = "id, name, limits, cors_origins";
@@ -61,7 +61,7 @@ impl TenantRepo for SqlRepo {
         convert_all(rows)
     }
 
-    async fn tenant_keeps_gps(&self, tenant_id: &str) -> Result<Option<bool>, RepoError> {
+    async fn tenant_keeps_gps(&self, tenant_id: &TenantId) -> Result<Option<bool>, RepoError> {
         let keep: Option<i64> = sqlx::query_scalar("SELECT keep_gps FROM tenants WHERE id = $1")
             .bind(tenant_id)
             .fetch_optional(&self.pool)
@@ -83,7 +83,7 @@ impl TenantRepo for SqlRepo {
         self.update_tenant("UPDATE tenants SET cors_origins = $1 WHERE name = $2", value, name).await
     }
 
-    async fn tenant_usage(&self, tenant_id: &str) -> Result<(u64, u64), RepoError> {
+    async fn tenant_usage(&self, tenant_id: &TenantId) -> Result<(u64, u64), RepoError> {
         // PostgreSQL sums BIGINT into NUMERIC, which the Any driver cannot read: hence the cast.
         let (bytes, n): (i64, i64) = sqlx::query_as(
             "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) AS bytes, COUNT(*) AS n FROM media \
@@ -98,7 +98,7 @@ impl TenantRepo for SqlRepo {
     async fn create_key(&self, new: &NewKey<'_>, make: &EventsFor<'_, ApiKey>) -> Result<ApiKey, RepoError> {
         let key = ApiKey {
             id: uuid::Uuid::now_v7().to_string(),
-            tenant_id: new.tenant_id.to_string(),
+            tenant_id: new.tenant_id.clone(),
             prefix: new.prefix.to_string(),
             created_at: now_ms(),
             revoked_at: None,
@@ -125,7 +125,7 @@ impl TenantRepo for SqlRepo {
         Ok(key)
     }
 
-    async fn list_keys(&self, tenant_id: &str) -> Result<Vec<ApiKey>, RepoError> {
+    async fn list_keys(&self, tenant_id: &TenantId) -> Result<Vec<ApiKey>, RepoError> {
         let rows: Vec<KeyRow> =
             sqlx::query_as(&format!("SELECT {KEY_COLS} FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC"))
                 .bind(tenant_id)
