@@ -21,8 +21,12 @@ ff() { ffmpeg -loglevel quiet -y "$@"; }
 [ -f "$CLIPS/generated-1080p.mp4" ] || ff -f lavfi -i testsrc2=size=1920x1080:rate=30 -f lavfi -i sine=frequency=440 \
   -t 10 -vf noise=alls=6:allf=t -c:v libx264 -preset fast -crf 20 -pix_fmt yuv420p -c:a aac -shortest \
   "$CLIPS/generated-1080p.mp4"
+# A 720p source, where the ladder has two steps (720p and 480p).
+[ -f "$CLIPS/megamind-720p.mp4" ] || ff -i "$CLIPS/Megamind.avi" -vf scale=1280:720:flags=lanczos \
+  -c:v libx264 -preset fast -crf 18 -c:a aac "$CLIPS/megamind-720p.mp4"
 cargo build --locked --quiet
 for f in Megamind.avi vtest.avi megamind-1080p.mp4 generated-1080p.mp4; do
   "$(mediamill_bin)" bench video "$CLIPS/$f" "$@"
   echo
 done
+"$(mediamill_bin)" bench video "$CLIPS/megamind-720p.mp4" --ladder 720,480 "$@"

@@ -123,3 +123,36 @@ fn a_file_that_fails_leaves_no_output_folder() {
     assert!(here.join("out/ok.gif").is_dir());
     let _ = std::fs::remove_dir_all(&here);
 }
+
+#[test]
+fn process_runs_files_in_parallel_and_keeps_their_order() {
+    let here = tmp("jobs");
+    let names = ["progressive.jpg", "alpha.png", "truncated.jpg", "orient6.jpg", "photo.webp", "cmyk.jpg", "still.gif"];
+    for n in names {
+        std::fs::copy(harness::repo_root().join("fixtures/media").join(n), here.join(n)).unwrap();
+    }
+    let lines = |jobs: &str, out: &str| {
+        let mut args = vec!["process"];
+        args.extend(names);
+        args.extend(["--out", out, "--jobs", jobs]);
+        let o = run_in(&here, &args, &[]);
+        assert_eq!(o.status.code(), Some(1), "truncated.jpg fails: {}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .map(|v| {
+                let variants: Vec<_> = v["variants"]
+                    .as_array()
+                    .map(|a| a.iter().map(|x| (x["name"].clone(), x["width"].clone(), x["size"].clone())).collect())
+                    .unwrap_or_default();
+                (v["file"].as_str().unwrap().to_string(), v["status"].clone(), v["reason"].clone(), variants)
+            })
+            .collect::<Vec<_>>()
+    };
+    let one = lines("1", "one");
+    let four = lines("4", "four");
+    assert_eq!(one.iter().map(|l| l.0.as_str()).collect::<Vec<_>>(), names, "one line per file, in order");
+    assert_eq!(one, four, "four at a time gives the same lines, in the same order, with the same bytes");
+    assert_eq!(one[2].2, "corrupt");
+    let _ = std::fs::remove_dir_all(&here);
+}

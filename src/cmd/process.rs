@@ -1,5 +1,5 @@
-//! `mediamill process FILE… --out DIR`: the worker's processing code on local files, with no broker, store or
-//! database. One JSON line per file (variants with paths, metadata, or the failure reason); exit status 1 if
+//! `mediamill process FILE… --out DIR [--jobs N]`: the worker's processing code on local files, with no broker,
+//! store or database, every core busy (N files at once, one per core by default). One JSON line per file (variants with paths, metadata, or the failure reason); exit status 1 if
 //! any file failed.
 
 use std::path::{Path, PathBuf};
@@ -9,7 +9,9 @@ use mediamill_core::model::MediaKind;
 use std::io::Read;
 use std::sync::atomic::AtomicBool;
 
+use futures::StreamExt;
 use mediamill_workers::image::{self, ImageSettings};
+use mediamill_workers::pool::CpuPool;
 use mediamill_workers::video::{self, VideoSettings};
 use serde_json::json;
 
@@ -21,6 +23,9 @@ pub struct Args {
     /// Folder for the outputs: one sub-folder per input, named after it.
     #[arg(long, default_value = "mediamill-out")]
     out: PathBuf,
+    /// Files processed at once (default: one per core). The lines still come in the order of the files.
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
 }
 
 type Failure = (String, String);
@@ -122,13 +127,19 @@ pub async fn run(cfg: Config, args: Args) -> anyhow::Result<()> {
         max_image_bytes: cfg.limits.max_image_bytes,
         max_video_bytes: cfg.limits.max_video_bytes,
     };
+    let jobs = args.jobs.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)).max(1);
+    // The worker's CPU pool: a panic fails only its file. `buffered` keeps at most `jobs` files in flight and
+    // hands their results back in the order of the files, whichever finishes first.
+    let pool = CpuPool::new(jobs);
+    let mut results = futures::stream::iter(args.files.iter().cloned())
+        .map(|f| {
+            let (path, out, s) = (f.clone(), args.out.clone(), settings.clone());
+            let work = pool.spawn(move || Ok(one(&path, &out, &s)));
+            async move { (f, work.await.unwrap_or_else(|e| Err(failure(e)))) }
+        })
+        .buffered(jobs);
     let mut failed = 0;
-    for f in &args.files {
-        let (f2, out, s) = (f.clone(), args.out.clone(), settings.clone());
-        // The same CPU-bound code the worker runs on its pool; a panic fails only this file.
-        let r = tokio::task::spawn_blocking(move || one(&f2, &out, &s))
-            .await
-            .unwrap_or_else(|e| Err(("crashed".into(), e.to_string())));
+    while let Some((f, r)) = results.next().await {
         let line = match r {
             Ok(mut v) => {
                 v["file"] = json!(f);

@@ -6,7 +6,8 @@ use image::DynamicImage;
 use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
 
 /// `img` converted from `icc` to sRGB; unchanged when the profile is not an RGB profile, cannot be parsed, or
-/// is sRGB already.
+/// maps colours to themselves (an sRGB profile under whatever name, as most cameras embed): converting those
+/// would cost a pass over every pixel for nothing.
 pub fn to_srgb(img: DynamicImage, icc: Option<&[u8]>) -> DynamicImage {
     let Some(icc) = icc else { return img };
     let Ok(src) = ColorProfile::new_from_slice(icc) else { return img };
@@ -14,12 +15,16 @@ pub fn to_srgb(img: DynamicImage, icc: Option<&[u8]>) -> DynamicImage {
         return img;
     }
     let dst = ColorProfile::new_srgb();
-    let (layout, mut img) = if img.color().has_alpha() {
-        (Layout::Rgba, DynamicImage::ImageRgba8(img.to_rgba8()))
-    } else {
-        (Layout::Rgb, DynamicImage::ImageRgb8(img.to_rgb8()))
+    let mut img = match img {
+        DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => img,
+        other if other.color().has_alpha() => DynamicImage::ImageRgba8(other.to_rgba8()),
+        other => DynamicImage::ImageRgb8(other.to_rgb8()),
     };
+    let layout = if img.color().has_alpha() { Layout::Rgba } else { Layout::Rgb };
     let Ok(t) = src.create_transform_8bit(layout, &dst, layout, TransformOptions::default()) else { return img };
+    if is_identity(t.as_ref(), layout) {
+        return img;
+    }
     let buf: &mut [u8] = match &mut img {
         DynamicImage::ImageRgba8(i) => i.as_mut(),
         DynamicImage::ImageRgb8(i) => i.as_mut(),
@@ -30,4 +35,41 @@ pub fn to_srgb(img: DynamicImage, icc: Option<&[u8]>) -> DynamicImage {
         tracing::debug!("ICC transform failed; keeping the decoded pixels");
     }
     img
+}
+
+/// Whether `t` leaves every colour of a 6×6×6 grid over the RGB cube within 1 of itself.
+fn is_identity(t: &moxcms::Transform8BitExecutor, layout: Layout) -> bool {
+    let channels = if layout == Layout::Rgba { 4 } else { 3 };
+    let steps = [0u8, 51, 102, 153, 204, 255];
+    let mut probe = Vec::with_capacity(216 * channels);
+    for r in steps {
+        for g in steps {
+            for b in steps {
+                probe.extend_from_slice(&[r, g, b, 255][..channels]);
+            }
+        }
+    }
+    let mut out = vec![0u8; probe.len()];
+    t.transform(&probe, &mut out).is_ok() && probe.iter().zip(&out).all(|(a, b)| a.abs_diff(*b) <= 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn icc(name: &str) -> Vec<u8> {
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/icc").join(name)).unwrap()
+    }
+
+    fn photo() -> DynamicImage {
+        DynamicImage::ImageRgb8(image::RgbImage::from_fn(32, 32, |x, y| image::Rgb([(x * 8) as u8, (y * 8) as u8, 90])))
+    }
+
+    #[test]
+    fn an_srgb_profile_leaves_the_pixels_untouched_and_a_wide_one_converts_them() {
+        let same = to_srgb(photo(), Some(&icc("sRGB.icc")));
+        assert_eq!(same.as_bytes(), photo().as_bytes(), "an sRGB profile is skipped, bit for bit");
+        let wide = to_srgb(photo(), Some(&icc("compatibleWithAdobeRGB1998.icc")));
+        assert_ne!(wide.as_bytes(), photo().as_bytes(), "Adobe RGB is converted");
+    }
 }

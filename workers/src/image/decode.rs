@@ -31,15 +31,15 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Decoded, ProcessError> {
     decode_at_least(bytes, max_pixels, u32::MAX, u32::MAX)
 }
 
-/// The smallest power-of-two JPEG scale (1/8, 1/4, 1/2) whose long edge is still at least 1.5 × `long_edge`:
-/// the margin lets the Lanczos resize, not the DCT scaling, make the last step, which keeps SSIM at libvips'
-/// level (measured with `mediamill bench images`).
+/// The smallest JPEG scale M/8 (libjpeg-turbo scales by any M/8 in the DCT) whose long edge still covers
+/// `long_edge`; `None` when only the full size does. Callers ask for a margin above their largest output
+/// (`ImageSettings::decode_margin`) so the Lanczos resize, not the DCT scaling, makes the last step.
 fn jpeg_scale(w: u32, h: u32, long_edge: u32) -> Option<turbojpeg::ScalingFactor> {
-    let long = w.max(h);
-    [8usize, 4, 2]
-        .into_iter()
-        .find(|d| (long as usize).div_ceil(*d) >= long_edge as usize * 3 / 2)
-        .map(|d| turbojpeg::ScalingFactor::new(1, d))
+    let long = w.max(h) as u64;
+    (1..8u64).find(|m| (long * m).div_ceil(8) >= long_edge as u64).map(|m| {
+        let g = [4, 2, 1].into_iter().find(|g| m.is_multiple_of(*g)).unwrap_or(1);
+        turbojpeg::ScalingFactor::new((m / g) as usize, (8 / g) as usize)
+    })
 }
 
 /// Decodes a JPEG at a reduced scale with libjpeg-turbo (DCT-domain scaling: most of the decode is skipped).
@@ -61,6 +61,13 @@ fn decode_scaled_jpeg(bytes: &[u8], scale: turbojpeg::ScalingFactor) -> Option<D
     };
     d.decompress(bytes, img.as_deref_mut()).ok()?;
     image::RgbImage::from_raw(header.width as u32, header.height as u32, img.pixels).map(DynamicImage::ImageRgb8)
+}
+
+/// The scale a decode was made at, as `M/8` in lowest terms (`1/4`), from the stored and decoded widths.
+fn scale_name(stored: u32, decoded: u32) -> String {
+    let eighths = ((decoded as u64 * 8).div_ceil(stored.max(1) as u64)).clamp(1, 8) as u32;
+    let g = [8, 4, 2, 1].into_iter().find(|g| eighths.is_multiple_of(*g)).unwrap_or(1);
+    format!("{}/{}", eighths / g, 8 / g)
 }
 
 /// Decodes `bytes`, refusing images over `max_pixels`, applying the EXIF orientation, at the smallest JPEG
@@ -108,9 +115,12 @@ pub fn decode_at_least(
         Some(img) => img,
         None => DynamicImage::from_decoder(decoder).map_err(classify)?,
     };
+    super::stages::mark(|| format!("decode {}", scale_name(w, image.width())));
     let icc_applied = icc.is_some();
     let mut image = super::colour::to_srgb(image, icc.as_deref());
+    super::stages::mark(|| "colour".into());
     image.apply_orientation(orientation);
+    super::stages::mark(|| "orient".into());
     let (width, height) = match orientation.to_exif() {
         5..=8 => (h, w),
         _ => (w, h),
@@ -192,6 +202,15 @@ pub fn jpeg_is_complete(b: &[u8]) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn decode_scales_are_named_in_lowest_terms() {
+        assert_eq!(scale_name(6000, 1500), "1/4");
+        assert_eq!(scale_name(6000, 3000), "1/2");
+        assert_eq!(scale_name(6000, 750), "1/8");
+        assert_eq!(scale_name(6000, 2250), "3/8");
+        assert_eq!(scale_name(800, 800), "1/1");
+    }
+
     fn tiny_jpeg() -> Vec<u8> {
         let img = image::RgbImage::from_pixel(64, 48, image::Rgb([200, 30, 30]));
         let mut out = Vec::new();
@@ -227,16 +246,18 @@ mod tests {
 
     #[test]
     fn shrink_on_load_keeps_the_largest_output_covered() {
-        assert_eq!(jpeg_scale(4000, 3000, 1024).map(|s| (s.num(), s.denom())), Some((1, 2)));
-        assert_eq!(jpeg_scale(4000, 3000, 256).map(|s| (s.num(), s.denom())), Some((1, 8)));
-        assert_eq!(jpeg_scale(4000, 3000, 3000), None);
+        let scale = |w, h, edge| jpeg_scale(w, h, edge).map(|s| (s.num(), s.denom()));
+        assert_eq!(scale(4000, 3000, 1536), Some((1, 2)));
+        assert_eq!(scale(6000, 4000, 1536), Some((3, 8)), "any M/8, not only powers of two");
+        assert_eq!(scale(4000, 3000, 384), Some((1, 8)));
+        assert_eq!(scale(4000, 3000, 3600), None, "7/8 = 3500 does not cover it");
         let img = image::RgbImage::from_fn(800, 600, |x, y| image::Rgb([(x / 4) as u8, (y / 3) as u8, 90]));
         let mut j = Vec::new();
         image::codecs::jpeg::JpegEncoder::new_with_quality(&mut j, 90).encode_image(&img).unwrap();
-        let d = decode_at_least(&j, 1_000_000, 200, 1).unwrap();
+        let d = decode_at_least(&j, 1_000_000, 300, 1).unwrap();
         assert_eq!((d.width, d.height), (800, 600), "the full size is reported");
-        assert_eq!((d.image.width(), d.image.height()), (400, 300), "decoded at 1/2: 1/4 would not keep 1.5x of 200");
-        let p = d.image.to_rgb8().get_pixel(200, 150).0;
+        assert_eq!((d.image.width(), d.image.height()), (300, 225), "decoded at 3/8: 2/8 would not cover 300");
+        let p = d.image.to_rgb8().get_pixel(150, 112).0;
         assert!(p[0].abs_diff(100) < 8 && p[1].abs_diff(100) < 8, "{p:?}");
     }
 
