@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh
-bash scripts/infra/benchtools.sh install
+bash scripts/infra/pytools.sh install-bench
 export MEDIAMILL_BENCH_PYTHON="${MEDIAMILL_CACHE:-/var/tmp/mediamill-cache}/benchtools/bin/python"
 # Two sets of real photographs: the wallpapers, and photos of several cameras and sizes.
 for set in wallpapers cameras; do

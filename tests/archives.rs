@@ -28,19 +28,6 @@ async fn archives_become_items_and_hostile_ones_are_refused() {
     let p = Pipeline::start(&[("MEDIAMILL_LIMITS__MAX_ARCHIVE_ENTRIES", "20")]).await;
     let key = p.key("zips");
     let http = reqwest::Client::new();
-    let new_batch = || async {
-        http.post(format!("{}/v1/batches", p.url))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json::<serde_json::Value>()
-            .await
-            .unwrap()["id"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    };
     let post = |id: String, body: Vec<u8>| {
         let http = http.clone();
         let url = format!("{}/v1/batches/{id}/archive", p.url);
@@ -59,7 +46,7 @@ async fn archives_become_items_and_hostile_ones_are_refused() {
     };
 
     // A good archive: media become items, the rest is listed as skipped.
-    let id = new_batch().await;
+    let id = p.create(&key, "/v1/batches", None).await;
     let inner = zip_of(&[("x.gif", fixture("still.gif"))], &[]);
     let good = zip_of(
         &[
@@ -89,7 +76,7 @@ async fn archives_become_items_and_hostile_ones_are_refused() {
     assert!(b["items"].as_array().unwrap().iter().any(|i| i["filename"] == "a.gif"), "folder stripped from names");
 
     // Hostile archives are refused whole, saying why.
-    let id = new_batch().await;
+    let id = p.create(&key, "/v1/batches", None).await;
     let zeros = vec![0u8; 40 * 1024 * 1024];
     let cases: Vec<(Vec<u8>, u16, &str)> = vec![
         (zip_of(&[("bomb.gif", zeros)], &[]), 413, "zip_bomb"),

@@ -164,7 +164,7 @@ async fn repo_suite(r: Arc<dyn Repo>) {
     assert_eq!(r.find_tenant("one").await.unwrap(), Some(t1.clone()));
 
     // A deleted email recipient gets nothing more, not even what was queued for it.
-    use mediamill_core::notify_model::{Channel, Delivery, DeliveryStatus, EmailRecipient};
+    use mediamill_core::notify_model::{Delivery, EmailRecipient};
     let rcpt = EmailRecipient {
         id: uuid::Uuid::now_v7().to_string(),
         tenant_id: t1.id.clone(),
@@ -173,25 +173,7 @@ async fn repo_suite(r: Arc<dyn Repo>) {
         created_at: 1,
         confirmed_at: None,
     };
-    let queued = Delivery {
-        id: uuid::Uuid::now_v7().to_string(),
-        tenant_id: t1.id.clone(),
-        channel: Channel::Email,
-        target_id: rcpt.id.clone(),
-        target: rcpt.address.clone(),
-        secret: None,
-        event_id: uuid::Uuid::now_v7().to_string(),
-        event_type: "mediamill.media.failed.v1".into(),
-        payload: "{}".into(),
-        status: DeliveryStatus::Pending,
-        attempts: 0,
-        next_attempt_at: 0,
-        last_status: None,
-        last_error: None,
-        created_at: 1,
-        delivered_at: None,
-        traceparent: None,
-    };
+    let queued = notify::pending(&t1.id, &rcpt.id, &rcpt.address, &uuid::Uuid::now_v7().to_string());
     let confirmation =
         Delivery { id: uuid::Uuid::now_v7().to_string(), event_id: format!("confirm:{}", rcpt.id), ..queued.clone() };
     r.create_recipient(&rcpt, "token-hash", &confirmation).await.unwrap();

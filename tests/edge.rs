@@ -80,15 +80,7 @@ async fn huge_bodies_are_cut_at_their_bound_and_memory_stays_flat() {
 
     // A batch request with more parts than the bound (max_parts_per_request files, as many again of other
     // fields): refused as the parts arrive, naming the limit.
-    let b = http
-        .post(format!("{}/v1/batches", p.url))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+    let batch = p.create(&key, "/v1/batches", None).await;
     let mut many = Vec::new();
     for i in 0..2100 {
         many.extend_from_slice(
@@ -97,7 +89,7 @@ async fn huge_bodies_are_cut_at_their_bound_and_memory_stays_flat() {
     }
     many.extend_from_slice(b"--XyZ--\r\n");
     let r = answer(
-        http.post(format!("{}/v1/batches/{}/media", p.url, b["id"].as_str().unwrap()))
+        http.post(format!("{}/v1/batches/{batch}/media", p.url))
             .bearer_auth(&key)
             .header("content-type", "multipart/form-data; boundary=XyZ")
             .body(many),

@@ -1,15 +1,29 @@
 #!/usr/bin/env bash
-# Independent Python tools the tests check mediamill against: the Standard Webhooks reference verifier and an
-# SMTP sink (aiosmtpd). Installed once into a cached venv.
-#   pytools.sh install   prints nothing; the venv's python is $MEDIAMILL_CACHE/pytools/bin/python
+# Independent Python tools mediamill is checked against, each set installed once into a cached venv:
+#   pytools.sh install         the tests': the Standard Webhooks reference verifier, an SMTP sink (aiosmtpd),
+#                              the Kubernetes schema validator; python at $MEDIAMILL_CACHE/pytools/bin/python
+#   pytools.sh install-bench   the benchmarks': pyvips (PyPI, ABI mode on Debian's libvips), so libvips is
+#                              measured as a service uses it; python at $MEDIAMILL_CACHE/benchtools/bin/python
+# Both print nothing.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-VENV="$MEDIAMILL_CACHE/pytools"
+
+# venv DIR CHECK PACKAGE...: makes DIR with the packages unless its python already imports CHECK.
+venv() {
+  local dir="$1" check="$2"
+  shift 2
+  if [ -x "$dir/bin/python" ] && "$dir/bin/python" -c "import $check" 2>/dev/null; then return 0; fi
+  python3 -m venv "$dir"
+  "$dir/bin/pip" install -q "$@"
+}
 
 install() {
-  if [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import standardwebhooks, aiosmtpd, kubernetes_validate, jsonschema, yaml" 2>/dev/null; then return 0; fi
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "standardwebhooks==1.1.0" "aiosmtpd==1.4.6" "kubernetes-validate==1.37.0" "jsonschema" "pyyaml"
+  venv "$MEDIAMILL_CACHE/pytools" "standardwebhooks, aiosmtpd, kubernetes_validate, jsonschema, yaml" \
+    "standardwebhooks==1.1.0" "aiosmtpd==1.4.6" "kubernetes-validate==1.37.0" "jsonschema" "pyyaml"
+}
+
+install-bench() {
+  venv "$MEDIAMILL_CACHE/benchtools" "pyvips" "pyvips==3.2.0"
 }
 
 "$@"

@@ -26,12 +26,21 @@ fn endpoint(tenant: &TenantId) -> Endpoint {
 
 fn delivery(e: &Endpoint, event_id: &str) -> Delivery {
     Delivery {
-        id: uuid::Uuid::now_v7().to_string(),
-        tenant_id: e.tenant_id.clone(),
         channel: Channel::Webhook,
-        target_id: e.id.clone(),
-        target: e.url.clone(),
         secret: Some(e.secret.clone()),
+        ..pending(&e.tenant_id, &e.id, &e.url, event_id)
+    }
+}
+
+/// A pending email delivery of `event_id` to `target` (`target_id` names it), due at once.
+pub fn pending(tenant: &TenantId, target_id: &str, target: &str, event_id: &str) -> Delivery {
+    Delivery {
+        id: uuid::Uuid::now_v7().to_string(),
+        tenant_id: tenant.clone(),
+        channel: Channel::Email,
+        target_id: target_id.into(),
+        target: target.into(),
+        secret: None,
         event_id: event_id.into(),
         event_type: "mediamill.media.processed.v1".into(),
         payload: r#"{"ok":true}"#.into(),
