@@ -54,9 +54,7 @@ macro_rules! next_file {
                 Ok(Some(f)) if f.file_name().is_some() || f.name() == Some("file") => break Ok(Some(f)),
                 Ok(Some(_)) => continue,
                 Ok(None) => break Ok(None),
-                Err(e) => {
-                    break Err($crate::error::ApiError::bad_request("bad_multipart", format!("multipart body: {e}")))
-                }
+                Err(e) => break Err($crate::upload_body::bad_multipart(e)),
             }
         }
     };
@@ -79,7 +77,8 @@ impl FileFields {
     }
 }
 
-fn bad_multipart(e: impl std::fmt::Display) -> ApiError {
+/// A multipart body that could not be read: 400 `bad_multipart`.
+pub(crate) fn bad_multipart(e: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request("bad_multipart", format!("multipart body: {e}"))
 }
 

@@ -34,17 +34,23 @@ pub fn decode(bytes: &[u8], max_pixels: u64) -> Result<Decoded, ProcessError> {
 /// The smallest JPEG scale M/8 (libjpeg-turbo scales by any M/8 in the DCT) whose long edge still covers
 /// `long_edge`; `None` when only the full size does. Callers ask for a margin above their largest output
 /// (`ImageSettings::decode_margin`) so the Lanczos resize, not the DCT scaling, makes the last step.
-fn jpeg_scale(w: u32, h: u32, long_edge: u32) -> Option<turbojpeg::ScalingFactor> {
+pub(super) fn jpeg_scale(w: u32, h: u32, long_edge: u32) -> Option<turbojpeg::ScalingFactor> {
     let long = w.max(h) as u64;
     (1..8u64).find(|m| (long * m).div_ceil(8) >= long_edge as u64).map(|m| {
-        let g = [4, 2, 1].into_iter().find(|g| m.is_multiple_of(*g)).unwrap_or(1);
-        turbojpeg::ScalingFactor::new((m / g) as usize, (8 / g) as usize)
+        let (num, denom) = eighths_in_lowest_terms(m);
+        turbojpeg::ScalingFactor::new(num as usize, denom as usize)
     })
+}
+
+/// `m/8` as a fraction in lowest terms: 2 → (1, 4), 8 → (1, 1).
+fn eighths_in_lowest_terms(m: u64) -> (u64, u64) {
+    let g = [8, 4, 2, 1].into_iter().find(|g| m.is_multiple_of(*g)).unwrap_or(1);
+    (m / g, 8 / g)
 }
 
 /// Decodes a JPEG at a reduced scale with libjpeg-turbo (DCT-domain scaling: most of the decode is skipped).
 /// `None` when libjpeg-turbo cannot give RGB for this file (e.g. CMYK); the caller then decodes normally.
-fn decode_scaled_jpeg(bytes: &[u8], scale: turbojpeg::ScalingFactor) -> Option<DynamicImage> {
+pub(super) fn decode_scaled_jpeg(bytes: &[u8], scale: turbojpeg::ScalingFactor) -> Option<DynamicImage> {
     let mut d = turbojpeg::Decompressor::new().ok()?;
     let header = d.read_header(bytes).ok()?;
     if matches!(header.colorspace, turbojpeg::Colorspace::CMYK | turbojpeg::Colorspace::YCCK) {
@@ -65,9 +71,9 @@ fn decode_scaled_jpeg(bytes: &[u8], scale: turbojpeg::ScalingFactor) -> Option<D
 
 /// The scale a decode was made at, as `M/8` in lowest terms (`1/4`), from the stored and decoded widths.
 fn scale_name(stored: u32, decoded: u32) -> String {
-    let eighths = ((decoded as u64 * 8).div_ceil(stored.max(1) as u64)).clamp(1, 8) as u32;
-    let g = [8, 4, 2, 1].into_iter().find(|g| eighths.is_multiple_of(*g)).unwrap_or(1);
-    format!("{}/{}", eighths / g, 8 / g)
+    let eighths = (decoded as u64 * 8).div_ceil(stored.max(1) as u64).clamp(1, 8);
+    let (num, denom) = eighths_in_lowest_terms(eighths);
+    format!("{num}/{denom}")
 }
 
 /// Decodes `bytes`, refusing images over `max_pixels`, applying the EXIF orientation, at the smallest JPEG

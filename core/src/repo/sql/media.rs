@@ -62,12 +62,12 @@ impl SqlRepo {
         Ok(true)
     }
 
-    /// Media rows selected by `WHERE {filter}` with `binds` as `$1…`.
-    async fn media_where(&self, filter: &str, binds: &[Option<&str>]) -> Result<Option<Media>, RepoError> {
+    /// The media row `WHERE {filter}` selects, with `binds` as `$1…`.
+    async fn media_where(&self, filter: &str, binds: &[&str]) -> Result<Option<Media>, RepoError> {
         let sql = format!("SELECT {MEDIA_COLS} FROM media WHERE {filter}");
         let mut q = sqlx::query_as::<_, MediaRow>(&sql);
         for b in binds {
-            q = q.bind(b.map(str::to_string));
+            q = q.bind(*b);
         }
         convert_opt(q.fetch_optional(&self.pool).await?)
     }
@@ -152,15 +152,15 @@ impl MediaRepo for SqlRepo {
     }
 
     async fn get_media(&self, tenant_id: &TenantId, media_id: &MediaId) -> Result<Option<Media>, RepoError> {
-        self.media_where("id = $1 AND tenant_id = $2", &[Some(media_id.as_str()), Some(tenant_id.as_str())]).await
+        self.media_where("id = $1 AND tenant_id = $2", &[media_id.as_str(), tenant_id.as_str()]).await
     }
 
     async fn get_media_any(&self, media_id: &MediaId) -> Result<Option<Media>, RepoError> {
-        self.media_where("id = $1", &[Some(media_id.as_str())]).await
+        self.media_where("id = $1", &[media_id.as_str()]).await
     }
 
     async fn media_by_idempotency_key(&self, tenant_id: &TenantId, key: &str) -> Result<Option<Media>, RepoError> {
-        self.media_where("tenant_id = $1 AND idempotency_key = $2", &[Some(tenant_id.as_str()), Some(key)]).await
+        self.media_where("tenant_id = $1 AND idempotency_key = $2", &[tenant_id.as_str(), key]).await
     }
 
     async fn list_media(&self, tenant_id: &TenantId, q: &MediaQuery) -> Result<Vec<Media>, RepoError> {
