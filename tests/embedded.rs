@@ -146,3 +146,25 @@ fn operator_commands_reach_up_through_its_data_folder() {
     assert!(!data.join("broker").exists(), "a stale broker address stayed behind");
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn up_prints_its_address_only_once_its_consumer_groups_have_joined() {
+    let data = std::env::temp_dir().join(format!("mediamill-join-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&data).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut up = start_up(&data, port);
+    // No probe before the address line: /readyz caches its answer, and an early `joining` would linger.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(data.join("up.log")).unwrap_or_default().contains("API on http://") {
+        assert!(Instant::now() < deadline, "up never printed its address");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let r = reqwest::blocking::get(format!("http://127.0.0.1:{port}/readyz")).unwrap();
+    let status = r.status();
+    let body: serde_json::Value = r.json().unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["checks"]["consumers"], "ok", "{body}");
+    up.kill().unwrap();
+    up.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use crate::config::Config;
+use crate::kafka::membership::Memberships;
 use crate::outbox::Waker;
 use crate::repo::{self, Repo, RepoError};
 use crate::store::{self, Store, StoreError};
@@ -19,6 +20,8 @@ pub struct Backends {
     pub store: Arc<dyn Store>,
     /// Pokes this process's outbox relay after a write, so events go out at once instead of at its next poll.
     pub waker: Waker,
+    /// The consumer groups this process's roles run, and whether each has joined yet.
+    pub consumers: Memberships,
 }
 
 /// Why the backends could not be opened.
@@ -41,7 +44,7 @@ pub enum OpenError {
 impl Backends {
     /// Bundles backends already opened.
     pub fn new(cfg: Config, repo: Arc<dyn Repo>, store: Arc<dyn Store>) -> Backends {
-        Backends { cfg: Arc::new(cfg), repo, store, waker: Waker::new() }
+        Backends { cfg: Arc::new(cfg), repo, store, waker: Waker::new(), consumers: Memberships::default() }
     }
 
     /// Opens the database (running migrations) and the object store that `cfg` names.

@@ -5,6 +5,7 @@ mod admin;
 mod consumer;
 pub mod dlq;
 pub mod groups;
+pub mod membership;
 mod message;
 mod offsets;
 mod producer;

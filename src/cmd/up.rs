@@ -64,7 +64,8 @@ impl Running {
     }
 }
 
-/// Starts every role; with no broker configured, the in-process one.
+/// Starts every role (with no broker configured, the in-process one) and returns once every consumer group
+/// has assigned its member, or after `server.startup_wait_secs`.
 pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
     cfg.validate()?;
     let broker = if cfg.kafka.brokers.is_empty() { Some(start_embedded_broker(&mut cfg)?) } else { None };
@@ -92,6 +93,12 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
     tasks.extend(b.spawn_batch(sd.clone()));
     tasks.extend(b.spawn_notify(sd.clone())?);
     tasks.push(b.spawn_ingest(listener, sd)?);
+    // Uploads accepted before the consumer groups have formed would wait seconds for their first job; the
+    // listener already answers (`/readyz` says `joining`), but `up` is not started until the groups are.
+    let wait = std::time::Duration::from_secs(b.cfg.server.startup_wait_secs);
+    if let Err(pending) = b.consumers.wait_all(wait).await {
+        tracing::warn!(?pending, "consumer groups still joining after server.startup_wait_secs; going on");
+    }
     Ok(Running { addr, new_key, embedded: broker.is_some(), brokers, trigger, tasks, _broker: broker })
 }
 

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mediamill_core::kafka::roster::ConsumerGroup;
-use mediamill_core::kafka::{run_consumer, ConsumerSettings};
+use mediamill_core::kafka::run_consumer;
 use mediamill_core::shutdown::Shutdown;
 use tokio::task::JoinHandle;
 
@@ -21,14 +21,7 @@ impl Roles {
             progress: progress.clone(),
             shutdown: shutdown.clone(),
         });
-        let settings = ConsumerSettings {
-            brokers: cfg.kafka.brokers.clone(),
-            group_id: ConsumerGroup::Batch.id(cfg),
-            topics: ConsumerGroup::Batch.topics(cfg),
-            capacity: 32,
-            max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
-            drain_timeout: Duration::from_secs(10),
-        };
+        let settings = self.consumer_settings(ConsumerGroup::Batch, 32, Duration::from_secs(10));
         let interval = Duration::from_millis(cfg.batch.progress_interval_ms);
         let sd = shutdown.clone();
         vec![

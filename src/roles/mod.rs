@@ -11,7 +11,8 @@ use std::time::Duration;
 use anyhow::Context;
 use mediamill_core::backends::Backends;
 use mediamill_core::config::Config;
-use mediamill_core::kafka::EventProducer;
+use mediamill_core::kafka::roster::ConsumerGroup;
+use mediamill_core::kafka::{ConsumerSettings, EventProducer};
 use mediamill_core::outbox::Relay;
 use mediamill_core::repo;
 use mediamill_core::shutdown::Shutdown;
@@ -66,6 +67,21 @@ impl Roles {
         anyhow::ensure!(!self.cfg.kafka.brokers.is_empty(), "kafka.brokers is not set (MEDIAMILL_KAFKA__BROKERS)");
         // librdkafka keeps retrying a send for this long; the outbox keeps the event beyond that.
         Ok(EventProducer::new(&self.cfg.kafka.brokers, Duration::from_secs(30))?)
+    }
+
+    /// How a role consumes `group`: registered in this process's memberships, so `up` and `/readyz` wait until
+    /// the group has assigned it.
+    fn consumer_settings(&self, group: ConsumerGroup, capacity: usize, drain_timeout: Duration) -> ConsumerSettings {
+        let group_id = group.id(&self.cfg);
+        ConsumerSettings {
+            brokers: self.cfg.kafka.brokers.clone(),
+            joined: Some(self.consumers.register(&group_id)),
+            group_id,
+            topics: group.topics(&self.cfg),
+            capacity,
+            max_poll_interval_ms: self.cfg.kafka.max_poll_interval_ms,
+            drain_timeout,
+        }
     }
 
     /// Starts the outbox relay.

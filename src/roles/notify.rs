@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use mediamill_core::kafka::roster::ConsumerGroup;
-use mediamill_core::kafka::{run_consumer, ConsumerSettings};
+use mediamill_core::kafka::run_consumer;
 use mediamill_core::shutdown::Shutdown;
 use tokio::task::JoinHandle;
 
@@ -19,14 +19,7 @@ impl Roles {
         let cfg = &self.cfg;
         let wake = Arc::new(tokio::sync::Notify::new());
         let fanout = Arc::new(Fanout { repo: self.repo.clone(), shutdown: shutdown.clone(), wake: wake.clone() });
-        let settings = ConsumerSettings {
-            brokers: cfg.kafka.brokers.clone(),
-            group_id: ConsumerGroup::Notify.id(cfg),
-            topics: ConsumerGroup::Notify.topics(cfg),
-            capacity: 32,
-            max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
-            drain_timeout: Duration::from_secs(10),
-        };
+        let settings = self.consumer_settings(ConsumerGroup::Notify, 32, Duration::from_secs(10));
         let dispatcher =
             Dispatcher::new(self.repo.clone(), cfg.notify.clone(), wake).context("building the webhook client")?;
         let sd = shutdown.clone();

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use mediamill_core::kafka::roster::ConsumerGroup;
-use mediamill_core::kafka::{run_consumer, ConsumerSettings};
+use mediamill_core::kafka::run_consumer;
 use mediamill_core::shutdown::Shutdown;
 use mediamill_core::topics::{self, Topics};
 use tokio::task::JoinHandle;
@@ -77,15 +77,8 @@ impl Roles {
             producer: self.producer()?,
             shutdown: shutdown.clone(),
         });
-        let settings = ConsumerSettings {
-            brokers: cfg.kafka.brokers.clone(),
-            group_id: ConsumerGroup::Retry.id(cfg),
-            topics: ConsumerGroup::Retry.topics(cfg),
-            // Waiting jobs cost a timer each; pausing at this many keeps memory bounded.
-            capacity: 10_000,
-            max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
-            drain_timeout: Duration::from_secs(2),
-        };
+        // Waiting jobs cost a timer each; pausing at this many keeps memory bounded.
+        let settings = self.consumer_settings(ConsumerGroup::Retry, 10_000, Duration::from_secs(2));
         Ok(Some(tokio::spawn(async move {
             if let Err(e) = run_consumer(settings, forwarder, shutdown).await {
                 tracing::error!(error = %e, "retry forwarder stopped");
@@ -129,14 +122,7 @@ impl Roles {
                 shutdown.clone(),
             ));
         }
-        let settings = ConsumerSettings {
-            brokers: cfg.kafka.brokers.clone(),
-            group_id: group.id(cfg),
-            topics: group.topics(cfg),
-            capacity,
-            max_poll_interval_ms: cfg.kafka.max_poll_interval_ms,
-            drain_timeout: Duration::from_secs(20),
-        };
+        let settings = self.consumer_settings(group, capacity, Duration::from_secs(20));
         tokio::spawn(async move {
             if let Err(e) = run_consumer(settings, handler, shutdown).await {
                 tracing::error!(error = %e, kind, "worker stopped");

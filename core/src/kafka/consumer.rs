@@ -71,6 +71,8 @@ pub struct ConsumerSettings {
     pub max_poll_interval_ms: u32,
     /// How long shutdown waits for in-flight jobs before leaving them to be redelivered.
     pub drain_timeout: Duration,
+    /// Marked when the group first assigns this consumer (what `up` and `/readyz` wait for).
+    pub joined: Option<super::membership::Joined>,
 }
 
 enum RebalanceEvent {
@@ -81,6 +83,7 @@ enum RebalanceEvent {
 struct Ctx {
     events: Mutex<Vec<RebalanceEvent>>,
     group: String,
+    joined: Option<super::membership::Joined>,
 }
 
 fn tpl_parts(tpl: &TopicPartitionList) -> Vec<(String, i32)> {
@@ -114,6 +117,9 @@ impl ConsumerContext for Ctx {
     }
     fn post_rebalance(&self, _c: &BaseConsumer<Self>, r: &Rebalance<'_>) {
         if let Rebalance::Assign(tpl) = r {
+            if let Some(j) = &self.joined {
+                j.mark();
+            }
             if let Ok(mut ev) = self.events.lock() {
                 ev.push(RebalanceEvent::Assigned(tpl_parts(tpl)));
             }
@@ -127,7 +133,7 @@ pub async fn run_consumer(
     handler: Arc<dyn Handler>,
     shutdown: Shutdown,
 ) -> Result<(), KafkaError> {
-    let ctx = Ctx { events: Mutex::new(Vec::new()), group: settings.group_id.clone() };
+    let ctx = Ctx { events: Mutex::new(Vec::new()), group: settings.group_id.clone(), joined: settings.joined.clone() };
     let consumer: StreamConsumer<Ctx> = base_config(&settings.brokers)
         .set("group.id", &settings.group_id)
         .set("enable.auto.commit", "true")

@@ -20,7 +20,8 @@ pub async fn healthz() -> impl IntoResponse {
 /// needs no key) costs the database, store and broker one check each per this interval.
 const READY_TTL: Duration = Duration::from_secs(2);
 
-/// The process can serve: database, object store and broker each answer. Each check says `ok` or
+/// The process can serve: database, object store and broker each answer, and the consumers of roles running
+/// in the same process have joined their groups. Each check says `ok` or
 /// `unavailable`; why is in the log, not in this unauthenticated answer.
 pub async fn readyz(State(st): State<AppState>) -> impl IntoResponse {
     let mut cached = st.ready.0.lock().await;
@@ -53,8 +54,17 @@ async fn check_all(st: &AppState) -> (bool, serde_json::Value) {
             json!("unavailable")
         }
     };
-    let ok = db.is_ok() && store.is_ok() && broker.is_ok();
-    (ok, json!({"database": show("database", &db), "store": show("store", &store), "broker": show("broker", &broker)}))
+    let mut checks =
+        json!({"database": show("database", &db), "store": show("store", &store), "broker": show("broker", &broker)});
+    let mut ok = db.is_ok() && store.is_ok() && broker.is_ok();
+    // Roles in this process (`up`) take no job until their groups assign them; until then, not ready.
+    let consumers = &st.backends.consumers;
+    if consumers.any() {
+        let joining = consumers.pending();
+        ok &= joining.is_empty();
+        checks["consumers"] = json!(if joining.is_empty() { "ok" } else { "joining" });
+    }
+    (ok, checks)
 }
 
 /// Prometheus text format.
