@@ -1,10 +1,11 @@
 //! The job consumer: polls a consumer group, runs each message through a [`Handler`] off the poll loop, and
 //! stores an offset only when every earlier message of that partition is done.
 //!
-//! Backpressure: when `capacity` jobs are in flight the whole assignment is paused; polling goes on (so
-//! `max.poll.interval.ms` is never exceeded, however long a job takes) and the partitions resume when a job
-//! finishes. After a rebalance the pause is re-applied to the new assignment and jobs of revoked partitions
-//! are dropped from the tracker.
+//! Backpressure: when `capacity` jobs are in flight the consumer stops taking messages (prefetched ones wait
+//! in librdkafka's queue for the next free slot); if that lasts longer than a few seconds the whole assignment
+//! is paused and polling goes on (so `max.poll.interval.ms` is never exceeded, however long a job takes), and
+//! the partitions resume when a job finishes. After a rebalance the pause is re-applied to the new assignment
+//! and jobs of revoked partitions are dropped from the tracker.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -127,6 +128,19 @@ impl ConsumerContext for Ctx {
     }
 }
 
+/// The longest a full consumer stops polling before it pauses its partitions instead. Pausing is costly:
+/// librdkafka drops the partitions' prefetched messages and, on resume, fetches again only at its broker
+/// thread's next turn (up to a second: a batch of small photos went through in bursts, 8 items/s on 2 cores).
+const HOLD_BEFORE_PAUSE: Duration = Duration::from_secs(3);
+
+/// Sleeps until `at`; never returns for `None` (the branch is disabled then anyway).
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 /// Consumes until `shutdown` fires, then drains in-flight jobs (up to the drain timeout) and commits.
 pub async fn run_consumer(
     settings: ConsumerSettings,
@@ -160,9 +174,15 @@ pub async fn run_consumer(
     let mut in_flight = 0usize;
     let mut paused = false;
     let capacity = settings.capacity.max(1);
+    // When full, first just stop taking messages: what librdkafka has prefetched stays queued and the next
+    // job starts the moment a slot frees. Only a stall longer than this pauses the partitions, so that polling
+    // (and with it group membership) goes on however long the jobs take.
+    let hold = Duration::from_millis(u64::from(settings.max_poll_interval_ms) / 4).min(HOLD_BEFORE_PAUSE);
+    let mut full_since: Option<tokio::time::Instant> = None;
 
     loop {
         let mut rebalanced_before_start = false;
+        let pause_at = full_since.filter(|_| !paused).map(|t| t + hold);
         tokio::select! {
             biased;
             _ = shutdown.wait() => break,
@@ -170,7 +190,13 @@ pub async fn run_consumer(
                 in_flight -= 1;
                 finished(&consumer, &mut tracker, &t, outcome);
             }
-            msg = consumer.recv() => match msg {
+            _ = sleep_until_some(pause_at), if pause_at.is_some() => {
+                if let Ok(a) = consumer.assignment() {
+                    let _ = consumer.pause(&a);
+                }
+                paused = true;
+            }
+            msg = consumer.recv(), if in_flight < capacity || paused => match msg {
                 Ok(m) => {
                     let job = OwnedJob::from_message(&m);
                     drop(m);
@@ -203,19 +229,16 @@ pub async fn run_consumer(
         }
 
         let rebalanced = apply_rebalances(&consumer, &mut tracker, in_flight) || rebalanced_before_start;
-        if rebalanced {
-            // Newly assigned partitions start unpaused while kept ones may still be paused: set the whole
-            // assignment to one state again, or a kept partition could stay paused forever.
+        let full = in_flight >= capacity;
+        full_since = if full { full_since.or_else(|| Some(tokio::time::Instant::now())) } else { None };
+        if rebalanced && paused {
+            // Newly assigned partitions start unpaused while kept ones stay paused: set the whole assignment to
+            // one state again, or a kept partition could stay paused forever.
             if let Ok(a) = consumer.assignment() {
-                let _ = if in_flight >= capacity { consumer.pause(&a) } else { consumer.resume(&a) };
+                let _ = if full { consumer.pause(&a) } else { consumer.resume(&a) };
             }
-            paused = in_flight >= capacity;
-        } else if in_flight >= capacity && !paused {
-            if let Ok(a) = consumer.assignment() {
-                let _ = consumer.pause(&a);
-            }
-            paused = true;
-        } else if in_flight < capacity && paused {
+            paused = full;
+        } else if !full && paused {
             if let Ok(a) = consumer.assignment() {
                 let _ = consumer.resume(&a);
             }

@@ -23,17 +23,7 @@ use anyhow::Context;
 use mediamill_core::config::{Config, ImageFormat, VariantSpec};
 use mediamill_workers::image::{self as img, floor, stages, ImageSettings};
 
-fn rusage(who: i32) -> f64 {
-    // SAFETY: getrusage only writes into the struct we pass.
-    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
-    unsafe { libc::getrusage(who, &mut u) };
-    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
-    t(u.ru_utime) + t(u.ru_stime)
-}
-
-fn children_cpu() -> f64 {
-    rusage(libc::RUSAGE_CHILDREN)
-}
+use super::procfs::children_cpu;
 
 fn run(cmd: &mut Command) -> anyhow::Result<std::process::Output> {
     let out = cmd.output().with_context(|| format!("running {cmd:?}"))?;

@@ -9,6 +9,7 @@ mod load;
 mod pipeline;
 mod procfs;
 mod scale;
+mod throughput;
 mod video;
 
 use std::path::PathBuf;
@@ -35,6 +36,15 @@ enum What {
         url: Option<String>,
         #[arg(long)]
         key: Option<String>,
+    },
+    /// Machine CPU per item and items per second of one batch through `up` on the embedded default, against
+    /// `mediamill process` on the same files, with the `up` process's CPU by thread.
+    Throughput {
+        #[arg(long, default_value_t = 190)]
+        count: usize,
+        /// JPEGs to use instead of generated 320x240 pictures (at most --count of them, by name).
+        #[arg(long)]
+        photos: Option<PathBuf>,
     },
     /// Realtime factor and peak memory of a transcode against the ffmpeg CLI with the same settings, then the
     /// whole ladder from one decode against the CLI once per rendition.
@@ -118,6 +128,7 @@ enum What {
 pub async fn run_cmd(cfg: Config, args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Pipeline { count, rate, url, key } => pipeline::bench_pipeline(cfg, count, rate, url, key).await,
+        What::Throughput { count, photos } => throughput::run(count, photos).await,
         What::Limits { checks, tenants } => limits::run(&cfg, checks, tenants).await,
         What::Images { dir, max_files } => {
             tokio::task::spawn_blocking(move || images::bench_images(&cfg, &dir, max_files)).await?

@@ -32,14 +32,59 @@ pub fn cpu_secs(pid: u32) -> f64 {
     let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { return 0.0 };
     let f: Vec<f64> = rest.split_whitespace().filter_map(|v| v.parse().ok()).collect();
     // The state letter (field 3) is dropped by the parse, so utime, stime, cutime, cstime (fields 14-17) sit at 10..14.
-    // SAFETY: sysconf only reads a system constant.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    f.get(10..14).map(|t| t.iter().sum::<f64>() / ticks).unwrap_or(0.0)
+    f.get(10..14).map(|t| t.iter().sum::<f64>() / ticks_per_sec()).unwrap_or(0.0)
 }
 
 /// A process's CPU with its live children's (which count in its own figures only once reaped).
 pub fn tree_cpu_secs(pid: u32) -> f64 {
     cpu_secs(pid) + children(pid).into_iter().map(cpu_secs).sum::<f64>()
+}
+
+/// CPU seconds (user + system) getrusage reports for `who` (`RUSAGE_SELF`, `RUSAGE_CHILDREN`).
+pub fn rusage(who: i32) -> f64 {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(who, &mut u) };
+    let t = |tv: libc::timeval| tv.tv_sec as f64 + tv.tv_usec as f64 / 1e6;
+    t(u.ru_utime) + t(u.ru_stime)
+}
+
+/// CPU seconds of this process's reaped children.
+pub fn children_cpu() -> f64 {
+    rusage(libc::RUSAGE_CHILDREN)
+}
+
+fn ticks_per_sec() -> f64 {
+    // SAFETY: sysconf only reads a system constant.
+    unsafe { libc::sysconf(libc::_SC_CLK_TCK) as f64 }
+}
+
+/// CPU seconds the whole machine has spent busy (every state of `/proc/stat`'s `cpu` line but idle and iowait).
+pub fn machine_busy_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else { return 0.0 };
+    let f: Vec<f64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+    let (all, idle) =
+        (f.iter().take(8).sum::<f64>(), f.get(3).copied().unwrap_or(0.0) + f.get(4).copied().unwrap_or(0.0));
+    (all - idle) / ticks_per_sec()
+}
+
+/// CPU seconds of each live thread of `pid`, summed by thread name with its trailing number dropped
+/// (`tokio-runtime-w`, `mediamill-cpu-`, `rdk:broker`…): what the process's time went to.
+pub fn threads_cpu(pid: u32) -> std::collections::BTreeMap<String, f64> {
+    let mut by = std::collections::BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return by };
+    for t in tasks.flatten() {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let name = comm.trim().trim_end_matches(|c: char| c.is_ascii_digit()).to_string();
+        let Ok(stat) = std::fs::read_to_string(t.path().join("stat")) else { continue };
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let f: Vec<f64> = rest.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        // As in cpu_secs: utime and stime sit at 10 and 11 once the state letter is dropped.
+        let secs = f.get(10..12).map(|t| t.iter().sum::<f64>() / ticks_per_sec()).unwrap_or(0.0);
+        *by.entry(name).or_insert(0.0) += secs;
+    }
+    by
 }
 
 /// Creates a batch expecting `count` files; returns its id.

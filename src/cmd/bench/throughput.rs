@@ -1,0 +1,248 @@
+//! `mediamill bench throughput [--count N] [--photos DIR]`: what the pipeline costs on top of the work it
+//! carries. The same files go through `mediamill process` (a child process, every core: the anchor) and then,
+//! as one batch, through `mediamill up` on the embedded default (a child with its own data folder), from the
+//! first upload to `batch.completed`. Both are measured as machine CPU from `/proc/stat` (everything the
+//! machine did, this client included, which is also reported apart) and as wall time, so the figures are CPU
+//! per item, the pipeline's overhead over processing, and items per second. The `up` process's CPU is broken
+//! down by thread name (tokio workers = HTTP, relay, consumers, tracker, notifier; `rdk:*` = Kafka clients and
+//! the in-process broker; `sqlx-sqlite-worker` = the database; sandbox children = decoding and encoding).
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use futures::StreamExt;
+
+use super::procfs::{children_cpu, create_batch, machine_busy_secs, rusage, threads_cpu, tree_cpu_secs};
+
+/// Items per second on 2 cores for 320×240 photos on the embedded default when issue 15 was filed: the
+/// throughput target is 3× this.
+const FILED_ITEMS_PER_SEC: f64 = 8.0;
+
+/// The inputs: every JPEG of `photos`, or `count` generated 320×240 pictures written to `dir`.
+fn inputs(photos: Option<&Path>, count: usize, dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if let Some(p) = photos {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(p)
+            .with_context(|| format!("reading {}", p.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .filter(|f| f.extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("jpeg")))
+            .collect();
+        files.sort();
+        files.truncate(count);
+        anyhow::ensure!(!files.is_empty(), "no JPEG in {}", p.display());
+        return Ok(files);
+    }
+    std::fs::create_dir_all(dir)?;
+    (0..count)
+        .map(|i| {
+            // Smooth shading with some texture, so the encoder has real work and each file is distinct.
+            let img = image::RgbImage::from_fn(320, 240, |x, y| {
+                let n = (x.wrapping_mul(7919) ^ y.wrapping_mul(104_729) ^ i as u32) % 23;
+                image::Rgb([(x * 255 / 320) as u8 ^ n as u8, (y * 255 / 240) as u8, ((x + y + i as u32) % 256) as u8])
+            });
+            let path = dir.join(format!("{i:05}.jpg"));
+            let mut body = Vec::new();
+            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut body, 85).encode_image(&img)?;
+            std::fs::write(&path, body)?;
+            Ok(path)
+        })
+        .collect()
+}
+
+/// Machine, this process and its reaped children: CPU seconds at one moment.
+#[derive(Clone, Copy)]
+struct Clock {
+    machine: f64,
+    client: f64,
+    wall: Instant,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        Clock { machine: machine_busy_secs(), client: rusage(libc::RUSAGE_SELF), wall: Instant::now() }
+    }
+}
+
+/// `mediamill up` on a fresh data folder, its key read from what it prints.
+struct Up {
+    child: std::process::Child,
+    url: String,
+    key: String,
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_up(exe: &Path, data: &Path) -> anyhow::Result<Up> {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let mut child = Command::new(exe)
+        .args(["up", "--listen", &format!("127.0.0.1:{port}")])
+        .env("MEDIAMILL_DATABASE__URL", format!("sqlite://{}", data.join("db.sqlite").display()))
+        .env("MEDIAMILL_STORE__LOCAL_DIR", data.join("objects"))
+        // The benchmark measures the pipeline, not the per-tenant request limits.
+        .env("MEDIAMILL_TENANTS__REQUESTS_PER_SEC", "0")
+        .env("MEDIAMILL_TENANTS__UPLOAD_BYTES_PER_SEC", "0")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .context("starting mediamill up")?;
+    let stderr = child.stderr.take().context("up's stderr")?;
+    let mut lines = std::io::BufReader::new(stderr).lines();
+    let mut key = None;
+    // `up` prints its address once its consumer groups have joined, then the key.
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(k) = line.split_whitespace().find(|w| w.starts_with("mm_")) {
+            key = Some(k.to_string());
+            break;
+        }
+    }
+    // Keep draining its stderr so it never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    let key = key.context("up printed no key")?;
+    Ok(Up { child, url: format!("http://127.0.0.1:{port}"), key })
+}
+
+/// Uploads `files` as one batch and waits for `batch.completed`; returns the batch and how long the uploads took.
+async fn upload_batch(up: &Up, files: &[PathBuf]) -> anyhow::Result<(serde_json::Value, Duration)> {
+    let started = Instant::now();
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
+    let id = create_batch(&http, &up.url, &up.key, "throughput", files.len()).await?;
+    let target = format!("{}/v1/batches/{id}/media", up.url);
+    let mut uploads = futures::stream::iter(files.iter().enumerate())
+        .map(|(i, f)| {
+            let (http, target, key) = (http.clone(), target.clone(), up.key.clone());
+            async move {
+                let body = tokio::fs::read(f).await?;
+                let r = http
+                    .post(&target)
+                    .bearer_auth(&key)
+                    .header("x-filename", format!("{i}.jpg"))
+                    .body(body)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status().as_u16() == 202, "upload {i} answered {}", r.status());
+                Ok::<(), anyhow::Error>(())
+            }
+        })
+        .buffer_unordered(8);
+    while let Some(r) = uploads.next().await {
+        r?;
+    }
+    let uploaded = started.elapsed();
+    http.post(format!("{}/v1/batches/{id}/seal", up.url)).bearer_auth(&up.key).send().await?.error_for_status()?;
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    loop {
+        let b: serde_json::Value =
+            http.get(format!("{}/v1/batches/{id}?limit=1", up.url)).bearer_auth(&up.key).send().await?.json().await?;
+        if b["status"] == "completed" {
+            return Ok((b, uploaded));
+        }
+        anyhow::ensure!(Instant::now() < deadline, "batch not complete after an hour: {b}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Runs the benchmark and prints its figures.
+pub async fn run(count: usize, photos: Option<PathBuf>) -> anyhow::Result<()> {
+    let exe = std::env::current_exe()?;
+    let data = std::env::temp_dir().join(format!("mediamill-bench-throughput-{}", std::process::id()));
+    let result = measure(&exe, &data, count, photos.as_deref()).await;
+    let _ = std::fs::remove_dir_all(&data);
+    result
+}
+
+async fn measure(exe: &Path, data: &Path, count: usize, photos: Option<&Path>) -> anyhow::Result<()> {
+    let files = inputs(photos, count, &data.join("in"))?;
+    let n = files.len() as f64;
+    let what = photos.map(|p| format!("JPEGs of {}", p.display())).unwrap_or_else(|| "generated 320x240 JPEGs".into());
+    let cores = std::thread::available_parallelism().map(|c| c.get()).unwrap_or(1);
+    println!("bench throughput: {} {what}, {cores} cores", files.len());
+
+    // The anchor: the same processing with no pipeline around it.
+    let (before, kids) = (Clock::now(), children_cpu());
+    let out = Command::new(exe)
+        .arg("process")
+        .arg("--out")
+        .arg(data.join("process-out"))
+        .args(&files)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .context("running mediamill process")?;
+    anyhow::ensure!(out.success(), "mediamill process failed on the inputs");
+    let after = Clock::now();
+    let process_cpu = children_cpu() - kids;
+    let process_machine = after.machine - before.machine;
+    let process_wall = after.wall.duration_since(before.wall).as_secs_f64();
+    println!(
+        "anchor: mediamill process: {:.1} ms CPU per item (machine {:.1} ms), {:.1} items/s",
+        process_cpu * 1e3 / n,
+        process_machine * 1e3 / n,
+        n / process_wall
+    );
+
+    let up_dir = data.join("up");
+    std::fs::create_dir_all(&up_dir)?;
+    let up = start_up(exe, &up_dir)?;
+    let pid = up.child.id();
+    let (threads_before, up_before) = (threads_cpu(pid), tree_cpu_secs(pid));
+    let before = Clock::now();
+    let (batch, uploaded) = upload_batch(&up, &files).await?;
+    let after = Clock::now();
+    let (threads_after, up_after) = (threads_cpu(pid), tree_cpu_secs(pid));
+    let processed = batch["counts"]["processed"].as_u64().unwrap_or(0);
+    anyhow::ensure!(processed as usize == files.len(), "expected {} processed: {}", files.len(), batch["counts"]);
+
+    let machine = after.machine - before.machine;
+    let client = after.client - before.client;
+    let wall = after.wall.duration_since(before.wall).as_secs_f64();
+    let pipeline = machine - client;
+    println!(
+        "pipeline (embedded default, one batch, first upload -> batch.completed): {:.1} ms machine CPU per item, \
+         of which this client's uploads {:.1} ms; {:.1} items/s",
+        machine * 1e3 / n,
+        client * 1e3 / n,
+        n / wall
+    );
+    println!(
+        "overhead: the pipeline (machine minus client) costs {:.2}x the anchor's machine CPU: +{:.0}% (target <= +25%); \
+         throughput {:.2}x the {FILED_ITEMS_PER_SEC} items/s of 2026-11-29 (target >= 3x), {:.2}x mediamill process",
+        pipeline / process_machine,
+        (pipeline / process_machine - 1.0) * 100.0,
+        n / wall / FILED_ITEMS_PER_SEC,
+        (n / wall) / (n / process_wall)
+    );
+    println!(
+        "uploads took {:.1} s of the {wall:.1} s ({:.1} uploads/s, 8 at a time)",
+        uploaded.as_secs_f64(),
+        n / uploaded.as_secs_f64()
+    );
+    println!("where the up process's CPU went, per item:");
+    let own: f64 = threads_after.values().sum::<f64>();
+    let mut rows: Vec<(String, f64)> = threads_after
+        .iter()
+        .map(|(name, secs)| (name.clone(), secs - threads_before.get(name).copied().unwrap_or(0.0)))
+        .filter(|(_, d)| *d > 0.0)
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    for (name, d) in rows {
+        println!("  {name:<24} {:>7.2} ms", d * 1e3 / n);
+    }
+    let children = (up_after - up_before) - (own - threads_before.values().sum::<f64>());
+    println!("  {:<24} {:>7.2} ms", "sandbox children (+ exited threads)", children * 1e3 / n);
+    println!(
+        "  {:<24} {:>7.2} ms",
+        "outside up (machine - up - client)",
+        (pipeline - (up_after - up_before)) * 1e3 / n
+    );
+    Ok(())
+}
