@@ -16,6 +16,7 @@ pub mod keys;
 mod limits;
 mod roles;
 mod tenants;
+mod uploads;
 mod video;
 pub use connections::{
     mask_url_password, DatabaseConfig, KafkaConfig, S3Config, ServerConfig, StoreBackend, StoreConfig, TelemetryConfig,
@@ -26,6 +27,7 @@ pub use isolation::IsolationConfig;
 pub use limits::Limits;
 pub use roles::{BatchConfig, NotifyConfig, WorkerConfig};
 pub use tenants::TenantDefaults;
+pub use uploads::UploadsConfig;
 pub use video::{Rendition, VideoConfig};
 
 /// Why a configuration could not be loaded.
@@ -80,6 +82,8 @@ pub struct Config {
     pub batch: BatchConfig,
     /// `[notify]`: webhook and email delivery.
     pub notify: NotifyConfig,
+    /// `[uploads]`: resumable uploads (tus).
+    pub uploads: UploadsConfig,
     /// Every tenant's limits and quotas unless it has its own (`mediamill tenants set NAME --limit KEY=VALUE`);
     /// 0 means unlimited.
     pub tenants: TenantDefaults,
@@ -176,6 +180,7 @@ impl Config {
         validate_variants("image.variants", &self.image.variants)?;
         self.video.validate()?;
         self.isolation.validate()?;
+        self.uploads.validate()?;
         parse_hex_colour(&self.image.background)
             .ok_or(ConfigError::Invalid { key: "image.background", problem: "must be #rrggbb".into() })?;
         if self.store.backend == StoreBackend::S3 && self.store.s3.bucket.is_empty() {

@@ -74,6 +74,10 @@ id_type!(
     /// A batch's id.
     BatchId
 );
+id_type!(
+    /// A resumable upload's id (tus).
+    UploadId
+);
 
 #[cfg(test)]
 mod tests {

@@ -13,6 +13,7 @@ mod notify;
 mod outbox;
 mod sql;
 mod tenants;
+mod uploads;
 
 use std::sync::Arc;
 
@@ -25,6 +26,7 @@ pub use notify::{AfterAttempt, LoggedAttempt, NotifyRepo};
 pub use outbox::{EventsFor, OutboxEvent, OutboxRepo, OutboxWakeups, PendingEvent, RelayLock};
 pub use sql::{Dialect, SqlRepo};
 pub use tenants::{NewKey, TenantRepo};
+pub use uploads::UploadRepo;
 
 /// The database's side of `mediamill status`.
 #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -43,7 +45,9 @@ pub struct OpsSummary {
 
 /// The metadata repository: every part of it, plus what spans them.
 #[async_trait]
-pub trait Repo: TenantRepo + MediaRepo + BatchRepo + OutboxRepo + NotifyRepo + Send + Sync + 'static {
+pub trait Repo:
+    TenantRepo + MediaRepo + BatchRepo + OutboxRepo + NotifyRepo + UploadRepo + Send + Sync + 'static
+{
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), RepoError>;
     /// Fails when the database cannot serve requests (for `/readyz`).

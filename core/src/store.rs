@@ -96,6 +96,30 @@ pub trait Store: Send + Sync + 'static {
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Deletes every object whose key starts with `prefix`; returns how many.
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError>;
+    /// Starts a write in parts that outlives any one request or process (a resumable upload): each part is
+    /// sent on its own, from whichever instance holds the upload, and the object appears only at
+    /// [`Store::finish_parts`]. Returns the handle the other calls take.
+    async fn start_parts(&self, key: &str, content_type: &str) -> Result<String, StoreError>;
+    /// Sends part `number` (from 1) of a parted write: `len` bytes of the file `path` from `offset`, streamed
+    /// from disk. Every part but the last must be at least [`MIN_PART_BYTES`]. Returns the part's tag.
+    async fn put_part(
+        &self,
+        part: &Part<'_>,
+        path: &std::path::Path,
+        offset: u64,
+        len: u64,
+    ) -> Result<String, StoreError>;
+    /// Joins the parts (number and tag, in order) into the object under the write's key, of `content_type`
+    /// (which S3 took at the start already).
+    async fn finish_parts(
+        &self,
+        key: &str,
+        handle: &str,
+        content_type: &str,
+        parts: &[(i32, String)],
+    ) -> Result<(), StoreError>;
+    /// Drops a parted write and whatever parts it had; an unknown handle is not an error.
+    async fn abort_parts(&self, key: &str, handle: &str) -> Result<(), StoreError>;
     /// Fails when the store cannot serve requests (for `/readyz`).
     async fn check(&self) -> Result<(), StoreError>;
     /// Writes started under `prefix` and neither finished nor cleaned up (temporary files, multipart uploads).
@@ -103,6 +127,29 @@ pub trait Store: Send + Sync + 'static {
     /// Cleans up incomplete writes older than `older_than` (left by a process that was killed mid-write);
     /// returns how many.
     async fn sweep_incomplete(&self, older_than: std::time::Duration) -> Result<u64, StoreError>;
+}
+
+/// The smallest part of a parted write but the last (S3's own minimum).
+pub const MIN_PART_BYTES: u64 = 5 * 1024 * 1024;
+
+/// Which part of which parted write ([`Store::start_parts`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Part<'a> {
+    /// The object's key.
+    pub key: &'a str,
+    /// The handle `start_parts` returned.
+    pub handle: &'a str,
+    /// The part's number, from 1.
+    pub number: i32,
+}
+
+/// Where resumable uploads write their raw objects: apart from `raw/`, so that the sweep of abandoned writes
+/// (a day after they started) leaves them to their own expiry, which counts from their last activity.
+pub const RESUMABLE_PREFIX: &str = "resumable/";
+
+/// Key of the raw object of a resumable upload.
+pub fn resumable_key(tenant_id: &TenantId, media_id: &MediaId) -> String {
+    format!("{RESUMABLE_PREFIX}{tenant_id}/{media_id}")
 }
 
 /// Opens the store the configuration names.

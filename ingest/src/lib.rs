@@ -19,6 +19,7 @@ mod routes;
 mod server;
 mod signed_url;
 mod state;
+pub mod tus;
 mod upload;
 pub mod upload_body;
 
@@ -57,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/email-recipients/{id}", axum::routing::delete(routes::webhooks::delete_recipient))
         .route("/v1/email-recipients/{id}/deliveries", get(routes::webhooks::recipient_deliveries))
         .route("/v1/email-recipients/{id}/confirm", get(routes::webhooks::confirm_recipient))
+        .merge(tus_routes(state.clone()))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))
@@ -69,6 +71,16 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(state.clone(), gateway_log::log_requests))
         // Uploads are streamed and limited per kind by our own code, which names the limit that was hit.
         .layer(DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// `/v1/uploads`: resumable uploads (tus), every answer with its `Tus-Resumable` header.
+fn tus_routes(state: AppState) -> Router<AppState> {
+    use axum::routing::{head, post};
+    Router::new()
+        .route("/v1/uploads", post(tus::create).options(tus::options))
+        .route("/v1/uploads/{id}", head(tus::head).patch(tus::patch).delete(tus::terminate).options(tus::options))
+        .layer(axum::middleware::from_fn(tus::tus_header))
         .with_state(state)
 }
 

@@ -29,7 +29,8 @@ pub fn limit_for(limits: &Limits, kind: MediaKind) -> (u64, &'static str) {
     }
 }
 
-fn too_large(seen: u64, limit: u64, key: &str, kind: MediaKind, at_least: bool) -> ApiError {
+/// `413` naming the kind's limit and the setting.
+pub fn too_large(seen: u64, limit: u64, key: &str, kind: MediaKind, at_least: bool) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         "too_large",
@@ -38,6 +39,18 @@ fn too_large(seen: u64, limit: u64, key: &str, kind: MediaKind, at_least: bool) 
             kind.as_str(),
             if at_least { "more than " } else { "" },
             if at_least { limit } else { seen }
+        ),
+    )
+}
+
+/// `415`: the first bytes match no format taken.
+pub fn unsupported() -> ApiError {
+    ApiError::new(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!(
+            "the upload's first bytes match no supported format ({}); the filename and Content-Type are not trusted",
+            mediamill_core::sniff::supported_formats()
         ),
     )
 }
@@ -72,16 +85,7 @@ where
     if head.is_empty() {
         return Err(ApiError::bad_request("empty", "the upload has no bytes"));
     }
-    let sniffed = sniff(&head).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            format!(
-                "the upload's first bytes match no supported format ({}); the filename and Content-Type are not trusted",
-                mediamill_core::sniff::supported_formats()
-            ),
-        )
-    })?;
+    let sniffed = sniff(&head).ok_or_else(unsupported)?;
     let (limit, limit_key) = limit_for(limits, sniffed.kind);
     if let Some(d) = declared.filter(|d| *d > limit) {
         return Err(too_large(d, limit, limit_key, sniffed.kind, false));

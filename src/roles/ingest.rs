@@ -1,4 +1,5 @@
-//! The `ingest` role's loops: the HTTP API and the sweeper of abandoned store writes.
+//! The `ingest` role's loops: the HTTP API, the sweeper of abandoned store writes and that of expired
+//! resumable uploads.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,7 @@ impl Roles {
             )?),
         };
         tokio::spawn(sweep_abandoned_writes(self.store.clone(), shutdown.clone()));
+        tokio::spawn(mediamill_ingest::tus::sweep::run(self.0.clone(), shutdown.clone()));
         Ok(tokio::spawn(async move {
             if let Err(e) = mediamill_ingest::serve(listener, state, shutdown).await {
                 tracing::error!(error = %e, "ingest server stopped");

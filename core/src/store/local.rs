@@ -13,10 +13,13 @@ use tokio::fs;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
-use super::{check_key, ByteRange, ObjectRead, ObjectWriter, Store, StoreError};
+use super::{check_key, ByteRange, ObjectRead, ObjectWriter, Part, Store, StoreError};
 
 const META_SUFFIX: &str = ".mm-content-type";
 const TMP_DIR: &str = ".tmp";
+/// Parted writes: one folder per handle, one file per part (apart from `.tmp`, whose entries count as
+/// abandoned writes).
+const PARTS_DIR: &str = ".parts";
 
 /// Objects as files under one root folder.
 pub struct LocalStore {
@@ -33,10 +36,19 @@ impl LocalStore {
     /// Path of the file holding `key`.
     pub fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
         check_key(key)?;
-        if key.starts_with(TMP_DIR) || key.ends_with(META_SUFFIX) {
+        if key.starts_with(TMP_DIR) || key.starts_with(PARTS_DIR) || key.ends_with(META_SUFFIX) {
             return Err(StoreError::InvalidKey(key.to_string()));
         }
         Ok(self.root.join(key))
+    }
+
+    /// The folder of one parted write; the handle is ours (a uuid), but checked anyway since it comes back
+    /// from the database.
+    fn parts_dir(&self, handle: &str) -> Result<PathBuf, StoreError> {
+        if handle.is_empty() || !handle.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(StoreError::InvalidKey(handle.to_string()));
+        }
+        Ok(self.root.join(PARTS_DIR).join(handle))
     }
 
     async fn content_type(&self, path: &Path) -> String {
@@ -191,6 +203,79 @@ impl Store for LocalStore {
             Ok(()) => Ok(count),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
             Err(e) => Err(io_err(e)),
+        }
+    }
+
+    async fn start_parts(&self, key: &str, _content_type: &str) -> Result<String, StoreError> {
+        self.path_of(key)?;
+        let handle = uuid::Uuid::new_v4().simple().to_string();
+        fs::create_dir_all(self.parts_dir(&handle)?).await.map_err(io_err)?;
+        Ok(handle)
+    }
+
+    async fn put_part(
+        &self,
+        part: &Part<'_>,
+        path: &std::path::Path,
+        offset: u64,
+        len: u64,
+    ) -> Result<String, StoreError> {
+        self.path_of(part.key)?;
+        let dir = self.parts_dir(part.handle)?;
+        if fs::metadata(&dir).await.is_err() {
+            return Err(StoreError::NotFound(format!("parted write {}", part.handle)));
+        }
+        let mut src = fs::File::open(path).await.map_err(io_err)?;
+        src.seek(SeekFrom::Start(offset)).await.map_err(io_err)?;
+        let tmp = dir.join(format!("{}.partial", part.number));
+        let mut dst = fs::File::create(&tmp).await.map_err(io_err)?;
+        let copied = tokio::io::copy(&mut src.take(len), &mut dst).await.map_err(io_err)?;
+        if copied != len {
+            return Err(StoreError::Other(format!("{} holds {copied} of the part's {len} bytes", path.display())));
+        }
+        dst.sync_all().await.map_err(io_err)?;
+        fs::rename(&tmp, dir.join(part.number.to_string())).await.map_err(io_err)?;
+        Ok(format!("{}-{len}", part.number))
+    }
+
+    async fn finish_parts(
+        &self,
+        key: &str,
+        handle: &str,
+        content_type: &str,
+        parts: &[(i32, String)],
+    ) -> Result<(), StoreError> {
+        let dir = self.parts_dir(handle)?;
+        let mut w = self.writer(key, content_type).await?;
+        for (n, _) in parts {
+            let f = match fs::File::open(dir.join(n.to_string())).await {
+                Ok(f) => f,
+                Err(e) => {
+                    w.abort().await;
+                    return Err(not_found_or(key)(e));
+                }
+            };
+            let mut chunks = ReaderStream::with_capacity(f, 256 * 1024);
+            while let Some(c) = chunks.next().await {
+                let written = match c {
+                    Ok(c) => w.write(c).await,
+                    Err(e) => Err(io_err(e)),
+                };
+                if let Err(e) = written {
+                    w.abort().await;
+                    return Err(e);
+                }
+            }
+        }
+        w.finish().await?;
+        let _ = fs::remove_dir_all(&dir).await;
+        Ok(())
+    }
+
+    async fn abort_parts(&self, _key: &str, handle: &str) -> Result<(), StoreError> {
+        match fs::remove_dir_all(self.parts_dir(handle)?).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(e)),
+            _ => Ok(()),
         }
     }
 

@@ -15,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use tokio_util::io::ReaderStream;
 
-use super::{check_key, ByteRange, ObjectRead, ObjectWriter, Store, StoreError};
+use super::{check_key, ByteRange, ObjectRead, ObjectWriter, Part, Store, StoreError, RESUMABLE_PREFIX};
 use crate::config::S3Config;
 
 /// Size of one multipart part; S3 wants at least 5 MiB for all but the last.
@@ -379,6 +379,85 @@ impl Store for S3Store {
         }
     }
 
+    async fn start_parts(&self, key: &str, content_type: &str) -> Result<String, StoreError> {
+        check_key(key)?;
+        let out = self
+            .client
+            .create_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_type(content_type)
+            .send()
+            .await
+            .map_err(|e| sdk_err(key, e))?;
+        out.upload_id().map(String::from).ok_or_else(|| StoreError::Other(format!("{key}: no upload id")))
+    }
+
+    async fn put_part(
+        &self,
+        part: &Part<'_>,
+        path: &std::path::Path,
+        offset: u64,
+        len: u64,
+    ) -> Result<String, StoreError> {
+        check_key(part.key)?;
+        let body = ByteStream::read_from()
+            .path(path)
+            .offset(offset)
+            .length(aws_sdk_s3::primitives::Length::Exact(len))
+            .build()
+            .await
+            .map_err(|e| StoreError::Other(format!("reading {}: {e}", path.display())))?;
+        let out = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(part.key)
+            .upload_id(part.handle)
+            .part_number(part.number)
+            .content_length(len as i64)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| sdk_err(part.key, e))?;
+        Ok(out.e_tag().unwrap_or_default().to_string())
+    }
+
+    async fn finish_parts(
+        &self,
+        key: &str,
+        handle: &str,
+        _content_type: &str,
+        parts: &[(i32, String)],
+    ) -> Result<(), StoreError> {
+        check_key(key)?;
+        let parts = parts
+            .iter()
+            .map(|(n, tag)| CompletedPart::builder().part_number(*n).e_tag(tag).build())
+            .collect::<Vec<_>>();
+        self.client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(key)
+            .upload_id(handle)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+            .send()
+            .await
+            .map_err(|e| sdk_err(key, e))?;
+        Ok(())
+    }
+
+    async fn abort_parts(&self, key: &str, handle: &str) -> Result<(), StoreError> {
+        check_key(key)?;
+        match self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(handle).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match sdk_err(key, e) {
+                StoreError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+
     async fn incomplete_writes(&self, prefix: &str) -> Result<u64, StoreError> {
         Ok(self.multipart_uploads(prefix).await?.len() as u64)
     }
@@ -387,7 +466,8 @@ impl Store for S3Store {
         let cutoff = std::time::SystemTime::now() - older_than;
         let mut n = 0;
         for (key, id, started) in self.multipart_uploads("").await? {
-            if started.is_some_and(|t| t < cutoff) {
+            // Resumable uploads live until their own expiry, counted from their last activity.
+            if started.is_some_and(|t| t < cutoff) && !key.starts_with(RESUMABLE_PREFIX) {
                 self.client
                     .abort_multipart_upload()
                     .bucket(&self.bucket)

@@ -51,7 +51,7 @@ async fn owned_batch(st: &AppState, tenant_id: &TenantId, id: &BatchId) -> Resul
 }
 
 /// A tenant's batch that still takes files; 409 once sealed.
-async fn open_batch(st: &AppState, tenant_id: &TenantId, id: &BatchId) -> Result<Batch, ApiError> {
+pub async fn open_batch(st: &AppState, tenant_id: &TenantId, id: &BatchId) -> Result<Batch, ApiError> {
     let b = owned_batch(st, tenant_id, id).await?;
     if b.status != BatchStatus::Open {
         return Err(ApiError::new(StatusCode::CONFLICT, "batch_sealed", "the batch is sealed and takes no more files"));

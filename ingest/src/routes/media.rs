@@ -125,6 +125,25 @@ pub struct Stored {
     pub received: Received,
 }
 
+/// An upload's places on this instance and in its tenant's concurrent uploads, held while its bytes stream.
+pub struct UploadSlots<'a> {
+    _instance: tokio::sync::SemaphorePermit<'a>,
+    _tenant: crate::rate::Slot,
+}
+
+/// Takes an upload's slots: `429` naming the limit when this instance or the tenant is at its maximum.
+pub fn upload_slots<'a>(st: &'a AppState, tenant: &Tenant) -> Result<UploadSlots<'a>, ApiError> {
+    let limit = st.backends.cfg.limits.max_concurrent_uploads;
+    let instance = st
+        .gates
+        .uploads
+        .try_acquire()
+        .map_err(|_| crate::state::busy("uploads", "limits.max_concurrent_uploads", limit))?;
+    let own = st.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::ConcurrentUploads);
+    let tenant = st.tenants.uploads.take(tenant.id.as_str(), own, "uploads", "tenants.concurrent_uploads")?;
+    Ok(UploadSlots { _instance: instance, _tenant: tenant })
+}
+
 /// Streams one uploaded file into the store (sniffed, limited, hashed, paced to the tenant's upload rate);
 /// nothing is recorded yet. Refused first: a full instance, the tenant's concurrent uploads, its quotas.
 pub async fn store_upload<S, E>(
@@ -137,14 +156,7 @@ where
     S: futures::Stream<Item = Result<bytes::Bytes, E>> + Unpin + Send,
     E: std::fmt::Display,
 {
-    let limit = st.backends.cfg.limits.max_concurrent_uploads;
-    let _slot = st
-        .gates
-        .uploads
-        .try_acquire()
-        .map_err(|_| crate::state::busy("uploads", "limits.max_concurrent_uploads", limit))?;
-    let own = st.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::ConcurrentUploads);
-    let _tenant_slot = st.tenants.uploads.take(tenant.id.as_str(), own, "uploads", "tenants.concurrent_uploads")?;
+    let _slots = upload_slots(st, tenant)?;
     check_quotas(st, tenant, declared.unwrap_or(0)).await?;
     let rate = st.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::UploadBytesPerSec);
     let (guards, key) = (st.tenants.clone(), tenant.id.clone());
@@ -166,7 +178,7 @@ where
 }
 
 /// The tenant's quotas on what it keeps (`stored_bytes`, `media_count`), with `more` bytes on the way.
-async fn check_quotas(st: &AppState, tenant: &Tenant, more: u64) -> Result<(), ApiError> {
+pub async fn check_quotas(st: &AppState, tenant: &Tenant, more: u64) -> Result<(), ApiError> {
     let max_bytes = st.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::StoredBytes);
     let max_items = st.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::MediaCount);
     if max_bytes == 0 && max_items == 0 {

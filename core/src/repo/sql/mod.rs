@@ -8,6 +8,7 @@ mod notify;
 mod outbox;
 mod rows;
 mod tenants;
+mod uploads;
 
 use async_trait::async_trait;
 use sqlx::any::AnyPoolOptions;

@@ -3,7 +3,10 @@
 
 use std::str::FromStr;
 
-use crate::model::{ApiKey, Batch, BatchId, BatchItem, Media, MediaId, Tenant, TenantId, TenantLimits, Variant};
+use crate::model::{
+    ApiKey, Batch, BatchId, BatchItem, Media, MediaId, ResumableUpload, Tenant, TenantId, TenantLimits, UploadId,
+    UploadProgress, Variant,
+};
 use crate::notify_model::{Delivery, EmailRecipient, Endpoint};
 use crate::repo::{LoggedAttempt, RepoError};
 
@@ -16,6 +19,8 @@ pub(super) const BATCH_COLS: &str = "id, tenant_id, name, expected_count, metada
     status, outcome, round, created_at, sealed_at, completed_at";
 
 /// The key columns every key query selects.
+pub(super) const UPLOAD_COLS: &str = "id, tenant_id, length, upload_offset, metadata, filename, batch_id, \
+    idempotency_key, media_id, raw_key, content_type, store_handle, parts, tail_size, expires_at, completed_at, created_at";
 pub(super) const KEY_COLS: &str = "id, tenant_id, prefix, created_at, revoked_at, scope, expires_at, last_used_at";
 
 /// The delivery columns every delivery query selects.
@@ -381,6 +386,59 @@ impl TryFrom<AttemptRow> for LoggedAttempt {
 }
 
 /// Converts every row of a listing, failing on the first one the model cannot hold.
+#[derive(sqlx::FromRow)]
+pub(super) struct UploadRow {
+    id: UploadId,
+    tenant_id: TenantId,
+    length: i64,
+    upload_offset: i64,
+    metadata: String,
+    filename: Option<String>,
+    batch_id: Option<BatchId>,
+    idempotency_key: Option<String>,
+    media_id: MediaId,
+    raw_key: String,
+    content_type: Option<String>,
+    store_handle: Option<String>,
+    parts: String,
+    tail_size: i64,
+    expires_at: i64,
+    completed_at: Option<i64>,
+    created_at: i64,
+}
+
+impl TryFrom<UploadRow> for ResumableUpload {
+    type Error = RepoError;
+    fn try_from(r: UploadRow) -> Result<ResumableUpload, RepoError> {
+        let metadata = match json_column("upload metadata", Some(r.metadata))? {
+            Some(serde_json::Value::Object(m)) => m,
+            _ => return Err(RepoError::Corrupt("upload metadata is not an object".into())),
+        };
+        let parts = serde_json::from_str(&r.parts).map_err(|e| RepoError::Corrupt(format!("upload parts: {e}")))?;
+        Ok(ResumableUpload {
+            length: unsigned("upload length", r.length)?,
+            progress: UploadProgress {
+                offset: unsigned("upload offset", r.upload_offset)?,
+                content_type: r.content_type,
+                store_handle: r.store_handle,
+                parts,
+                tail_size: unsigned("upload tail_size", r.tail_size)?,
+            },
+            id: r.id,
+            tenant_id: r.tenant_id,
+            metadata,
+            filename: r.filename,
+            batch_id: r.batch_id,
+            idempotency_key: r.idempotency_key,
+            media_id: r.media_id,
+            raw_key: r.raw_key,
+            expires_at: r.expires_at,
+            completed_at: r.completed_at,
+            created_at: r.created_at,
+        })
+    }
+}
+
 pub(super) fn convert_all<R, T: TryFrom<R, Error = RepoError>>(rows: Vec<R>) -> Result<Vec<T>, RepoError> {
     rows.into_iter().map(T::try_from).collect()
 }

@@ -1,0 +1,45 @@
+//! Resumable uploads (tus): how long an abandoned one is kept and how its bytes are cut into parts.
+
+use serde::{Deserialize, Serialize};
+
+use super::ConfigError;
+
+/// `[uploads]`: resumable uploads at `/v1/uploads`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UploadsConfig {
+    /// An upload with no request for this long expires; its stored parts are removed by the sweeper.
+    pub expire_secs: u64,
+    /// Size of the parts sent to the store, in MiB (at least 5, S3's minimum). A request's bytes beyond the
+    /// last whole part wait on this instance's disk, then in the store, for the next request.
+    pub part_mib: u64,
+    /// How often the sweeper looks for expired uploads.
+    pub sweep_interval_secs: u64,
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        UploadsConfig { expire_secs: 24 * 3600, part_mib: 8, sweep_interval_secs: 60 }
+    }
+}
+
+impl UploadsConfig {
+    /// Checks the values.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(5..=512).contains(&self.part_mib) {
+            return Err(ConfigError::Invalid { key: "uploads.part_mib", problem: "must be 5 to 512".into() });
+        }
+        if self.expire_secs == 0 || self.sweep_interval_secs == 0 {
+            return Err(ConfigError::Invalid {
+                key: "uploads.expire_secs",
+                problem: "uploads.expire_secs and uploads.sweep_interval_secs must be greater than 0".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The part size in bytes.
+    pub fn part_bytes(&self) -> u64 {
+        self.part_mib * 1024 * 1024
+    }
+}

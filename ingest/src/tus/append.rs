@@ -1,0 +1,360 @@
+//! Appending one request's bytes to a resumable upload. The bytes go to a spool file on this instance's disk
+//! (after the tail the last request left, read back from the store), every whole part is sent to the store's
+//! parted write as soon as it is there, and what is left at the end becomes the new tail object: memory holds
+//! one chunk whatever the size, and the next request may come to any instance.
+//!
+//! One request at a time: it leases the upload at the offset it found and renews the lease as it goes; its
+//! progress is saved with every part, so a process killed mid-request loses at most the bytes after the last
+//! part, and the next `HEAD` says where to resume.
+
+use std::io::SeekFrom;
+use std::path::Path;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use futures::{Stream, StreamExt};
+use mediamill_core::model::{ResumableUpload, UploadProgress};
+use mediamill_core::repo::now_ms;
+use mediamill_core::sniff::{sniff, SNIFF_BYTES};
+use mediamill_core::store::Part;
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+
+use super::protocol::Checksum;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// How long a request holds an upload before another may take it over (a killed instance's lease lapses).
+const LEASE: Duration = Duration::from_secs(60);
+/// How often a request still receiving renews its lease.
+const RENEW_EVERY: Duration = Duration::from_secs(20);
+
+/// What a request did to the upload.
+pub struct Appended {
+    /// The upload as saved, bytes received included.
+    pub upload: ResumableUpload,
+    /// Set when the bytes broke a rule after the lease was taken; what was received before is kept when it
+    /// could be (the offset says how much).
+    pub refused: Option<ApiError>,
+}
+
+/// The spool file: bytes from absolute offset `base` of the upload, of which `len` are written.
+struct Spool {
+    file: tokio::fs::File,
+    path: tempfile::TempPath,
+    base: u64,
+    len: u64,
+}
+
+impl Spool {
+    async fn new(base: u64) -> Result<Spool, ApiError> {
+        let (file, path) = tempfile::Builder::new()
+            .prefix("mediamill-tus-")
+            .tempfile()
+            .map_err(|e| internal("creating a spool file", e))?
+            .into_parts();
+        Ok(Spool { file: tokio::fs::File::from_std(file), path, base, len: 0 })
+    }
+
+    async fn write(&mut self, bytes: &[u8]) -> Result<(), ApiError> {
+        self.file.write_all(bytes).await.map_err(|e| internal("writing the spool file", e))?;
+        self.len += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// The first `n` bytes (the sniff window), read back.
+    async fn head(&mut self, n: u64) -> Result<Vec<u8>, ApiError> {
+        self.file.flush().await.map_err(|e| internal("flushing the spool file", e))?;
+        let f = tokio::fs::File::open(&self.path).await.map_err(|e| internal("reading the spool file", e))?;
+        let mut buf = Vec::with_capacity(n as usize);
+        f.take(n).read_to_end(&mut buf).await.map_err(|e| internal("reading the spool file", e))?;
+        Ok(buf)
+    }
+
+    /// Drops the first `n` bytes (sent as a part) by starting a new file with the rest.
+    async fn advance(&mut self, n: u64) -> Result<(), ApiError> {
+        self.file.flush().await.map_err(|e| internal("flushing the spool file", e))?;
+        let mut next = Spool::new(self.base + n).await?;
+        let mut f = tokio::fs::File::open(&self.path).await.map_err(|e| internal("reading the spool file", e))?;
+        f.seek(SeekFrom::Start(n)).await.map_err(|e| internal("reading the spool file", e))?;
+        let copied =
+            tokio::io::copy(&mut f, &mut next.file).await.map_err(|e| internal("copying the spool file", e))?;
+        next.len = copied;
+        *self = next;
+        Ok(())
+    }
+}
+
+fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "{what}");
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{what} failed on this instance"))
+}
+
+fn lost_lease() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "upload_moved",
+        "another request moved this upload on while this one was writing; HEAD it for the offset to resume from",
+    )
+}
+
+/// The working state of one request on one upload.
+struct Appender<'a> {
+    st: &'a AppState,
+    u: ResumableUpload,
+    /// The offset the lease is held at (what the database says).
+    saved_offset: u64,
+    spool: Spool,
+    part_bytes: u64,
+    last_renew: tokio::time::Instant,
+}
+
+impl Appender<'_> {
+    fn expires(&self) -> i64 {
+        now_ms() + (self.st.backends.cfg.uploads.expire_secs as i64) * 1000
+    }
+
+    async fn save(&mut self, p: UploadProgress, keep_lease: bool) -> Result<(), ApiError> {
+        let lease = keep_lease.then(|| now_ms() + LEASE.as_millis() as i64);
+        let expires = self.expires();
+        if !self.st.backends.repo.save_upload_progress(&self.u.id, self.saved_offset, &p, expires, lease).await? {
+            return Err(lost_lease());
+        }
+        self.saved_offset = p.offset;
+        self.u.progress = p;
+        self.u.expires_at = expires;
+        self.last_renew = tokio::time::Instant::now();
+        Ok(())
+    }
+
+    async fn renew_if_due(&mut self) -> Result<(), ApiError> {
+        if self.last_renew.elapsed() >= RENEW_EVERY {
+            let p = self.u.progress.clone();
+            self.save(p, true).await?;
+        }
+        Ok(())
+    }
+
+    /// Sniffs the first bytes once enough are here (or the upload is whole): `415` for a type not taken,
+    /// `413` when the declared length is over that kind's limit.
+    async fn sniff_if_due(&mut self) -> Result<(), ApiError> {
+        if self.u.progress.content_type.is_some() || self.spool.base != 0 {
+            return Ok(());
+        }
+        let window = (SNIFF_BYTES as u64).min(self.u.length);
+        if self.spool.len < window {
+            return Ok(());
+        }
+        let head = self.spool.head(window).await?;
+        let sniffed = sniff(&head).ok_or_else(crate::upload::unsupported)?;
+        let (limit, key) = crate::upload::limit_for(&self.st.backends.cfg.limits, sniffed.kind);
+        if self.u.length > limit {
+            return Err(crate::upload::too_large(self.u.length, limit, key, sniffed.kind, false));
+        }
+        self.u.progress.content_type = Some(sniffed.mime.to_string());
+        Ok(())
+    }
+
+    /// Sends the spool's first `len` bytes as the next part and saves the progress.
+    async fn send_part(&mut self, len: u64) -> Result<(), ApiError> {
+        self.sniff_if_due().await?;
+        let store = &self.st.backends.store;
+        let mut p = self.u.progress.clone();
+        let handle = match &p.store_handle {
+            Some(h) => h.clone(),
+            None => {
+                let mime = p.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+                let h = store.start_parts(&self.u.raw_key, &mime).await?;
+                p.store_handle = Some(h.clone());
+                h
+            }
+        };
+        self.spool.file.flush().await.map_err(|e| internal("flushing the spool file", e))?;
+        let number = p.parts.len() as i32 + 1;
+        let part = Part { key: &self.u.raw_key, handle: &handle, number };
+        let tag = store.put_part(&part, &self.spool.path, 0, len).await?;
+        p.parts.push((number, tag));
+        p.offset = self.spool.base + len;
+        p.tail_size = 0;
+        self.save(p, true).await?;
+        self.spool.advance(len).await
+    }
+
+    /// Sends every whole part the spool holds.
+    async fn send_whole_parts(&mut self) -> Result<(), ApiError> {
+        while self.spool.len >= self.part_bytes {
+            self.send_part(self.part_bytes).await?;
+        }
+        Ok(())
+    }
+
+    /// Keeps what the spool holds past the last part as the tail object and saves the progress.
+    async fn keep_tail(&mut self) -> Result<(), ApiError> {
+        let tail_key = self.u.tail_key();
+        let mut p = self.u.progress.clone();
+        if self.spool.len > 0 {
+            self.spool.file.flush().await.map_err(|e| internal("flushing the spool file", e))?;
+            put_file(self.st, &tail_key, &self.spool.path).await?;
+        } else if p.tail_size > 0 {
+            self.st.backends.store.delete(&tail_key).await?;
+        }
+        p.offset = self.spool.base + self.spool.len;
+        p.tail_size = self.spool.len;
+        self.save(p, false).await
+    }
+}
+
+/// Streams a file into the store under `key`.
+async fn put_file(st: &AppState, key: &str, path: &Path) -> Result<(), ApiError> {
+    let f = tokio::fs::File::open(path).await.map_err(|e| internal("reading the spool file", e))?;
+    let mut w = st.backends.store.writer(key, "application/octet-stream").await?;
+    let mut chunks = tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024);
+    while let Some(c) = chunks.next().await {
+        let written = match c {
+            Ok(c) => w.write(c).await.map_err(ApiError::from),
+            Err(e) => Err(internal("reading the spool file", e)),
+        };
+        if let Err(e) = written {
+            w.abort().await;
+            return Err(e);
+        }
+    }
+    w.finish().await?;
+    Ok(())
+}
+
+/// Appends `body` to `u`, which the caller found at `u.progress.offset` (the request's `Upload-Offset`).
+/// `409` when another request holds the upload or moved it on first.
+pub async fn append<S, E>(
+    st: &AppState,
+    u: ResumableUpload,
+    body: S,
+    mut checksum: Option<Checksum>,
+) -> Result<Appended, ApiError>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let offset = u.progress.offset;
+    let leased = st.backends.repo.lease_upload(&u.id, offset, now_ms() + LEASE.as_millis() as i64).await?;
+    if !leased {
+        return Err(ApiError::new(
+            StatusCode::LOCKED,
+            "upload_locked",
+            "another request is writing to this upload (or it expired meanwhile); HEAD it for the offset to resume from",
+        ));
+    }
+    let spool = Spool::new(offset - u.progress.tail_size).await?;
+    let mut a = Appender {
+        st,
+        part_bytes: st.backends.cfg.uploads.part_bytes(),
+        saved_offset: offset,
+        spool,
+        u,
+        last_renew: tokio::time::Instant::now(),
+    };
+    match receive(&mut a, body, &mut checksum).await {
+        Ok(()) => Ok(Appended { upload: a.u, refused: None }),
+        Err(Stop::Keep(e)) => {
+            // Keep what arrived before the fault: a resumed request goes on from there.
+            match a.keep_tail().await {
+                Ok(()) => Ok(Appended { upload: a.u, refused: e }),
+                Err(kept) => {
+                    release(st, &a).await;
+                    Err(e.unwrap_or(kept))
+                }
+            }
+        }
+        Err(Stop::Discard(e)) => {
+            release(st, &a).await;
+            Err(e)
+        }
+    }
+}
+
+/// Why receiving stopped early.
+enum Stop {
+    /// Keep the bytes received so far (the client went away, or sent more than declared); `None` when the
+    /// client is gone and there is no one to answer.
+    Keep(Option<ApiError>),
+    /// Keep nothing from this request (a checksum mismatch, a refused type, our own trouble).
+    Discard(ApiError),
+}
+
+impl From<ApiError> for Stop {
+    fn from(e: ApiError) -> Stop {
+        Stop::Discard(e)
+    }
+}
+
+/// Gives the lease back without moving the upload, so the client's retry need not wait for it to lapse.
+async fn release(st: &AppState, a: &Appender<'_>) {
+    let p = a.u.progress.clone();
+    let _ = st.backends.repo.save_upload_progress(&a.u.id, a.saved_offset, &p, a.u.expires_at, None).await;
+}
+
+async fn receive<S, E>(a: &mut Appender<'_>, mut body: S, checksum: &mut Option<Checksum>) -> Result<(), Stop>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    // The tail the last request left comes first in the spool.
+    if a.u.progress.tail_size > 0 {
+        let mut tail = a.st.backends.store.open(&a.u.tail_key(), None).await.map_err(ApiError::from)?.body;
+        while let Some(c) = tail.next().await {
+            let c = c.map_err(|e| internal("reading the upload's tail from the store", e))?;
+            a.spool.write(&c).await?;
+        }
+        if a.spool.len != a.u.progress.tail_size {
+            return Err(internal("reading the upload's tail", "the stored tail has another size than recorded").into());
+        }
+    }
+    // With a checksum nothing may be kept before the whole request was verified: whole parts wait too.
+    let verify = checksum.is_some();
+    loop {
+        let chunk = match body.next().await {
+            None => break,
+            Some(Ok(c)) => c,
+            Some(Err(e)) => {
+                tracing::info!(upload = %a.u.id, error = %e, "upload request broke off");
+                return if verify {
+                    Err(Stop::Discard(ApiError::bad_request("upload_interrupted", e.to_string())))
+                } else {
+                    Err(Stop::Keep(None))
+                };
+            }
+        };
+        let room = a.u.length - (a.spool.base + a.spool.len);
+        if chunk.len() as u64 > room {
+            let e = ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "exceeds_upload_length",
+                format!("the request carries more bytes than the upload's Upload-Length of {}", a.u.length),
+            );
+            return if verify { Err(Stop::Discard(e)) } else { Err(Stop::Keep(Some(e))) };
+        }
+        if let Some(c) = checksum.as_mut() {
+            c.update(&chunk);
+        }
+        a.spool.write(&chunk).await?;
+        a.sniff_if_due().await?;
+        if !verify {
+            a.send_whole_parts().await?;
+        }
+        a.renew_if_due().await?;
+    }
+    if let Some(c) = checksum.take() {
+        c.verify()?;
+        a.send_whole_parts().await?;
+    }
+    if a.spool.base + a.spool.len == a.u.length {
+        // The last bytes: whatever is left is the last part, which may be short.
+        a.sniff_if_due().await?;
+        if a.spool.len > 0 || a.u.progress.parts.is_empty() {
+            a.send_part(a.spool.len).await?;
+        }
+        return Ok(());
+    }
+    a.keep_tail().await?;
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! The last byte of a resumable upload has arrived: join its parts into the raw object, hash and sniff it,
+//! and record it exactly as `POST /v1/media` records an upload (quotas, idempotency, batch, outbox events).
+
+use axum::http::StatusCode;
+use futures::StreamExt;
+use mediamill_core::model::{MediaId, ResumableUpload, Tenant};
+use mediamill_core::repo::now_ms;
+use mediamill_core::sniff::{sniff, SNIFF_BYTES};
+use sha2::{Digest, Sha256};
+
+use crate::error::ApiError;
+use crate::routes::media::{record_upload, Stored, Upload};
+use crate::state::AppState;
+use crate::upload::Received;
+
+/// Records the finished upload `u` as a media item and returns its id (the first item's, when its
+/// idempotency key was used before for the same bytes). On any failure the upload is removed, since its
+/// bytes were already joined: the answer says why, and a batch it was joining counts it as refused.
+pub async fn complete(st: &AppState, tenant: &Tenant, u: &ResumableUpload) -> Result<MediaId, ApiError> {
+    match record(st, tenant, u).await {
+        Ok(id) => {
+            st.backends.repo.complete_upload(&u.id, now_ms()).await?;
+            // The last part took the tail's bytes along; its object is no longer needed.
+            if let Err(e) = st.backends.store.delete(&u.tail_key()).await {
+                tracing::warn!(upload = %u.id, error = %e, "deleting a finished upload's tail");
+            }
+            metrics::counter!("mediamill_tus_uploads_completed_total").increment(1);
+            Ok(id)
+        }
+        Err(e) => {
+            super::sweep::discard(&st.backends, u).await;
+            let _ = st.backends.store.delete(&u.raw_key).await;
+            if let (Some(b), true) = (&u.batch_id, e.status.is_client_error()) {
+                st.backends.repo.add_refused_item(b, u.filename.as_deref(), e.code, &e.message).await?;
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn record(st: &AppState, tenant: &Tenant, u: &ResumableUpload) -> Result<MediaId, ApiError> {
+    let store = &st.backends.store;
+    let p = &u.progress;
+    let (Some(handle), Some(mime)) = (&p.store_handle, &p.content_type) else {
+        return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a finished upload has no parts"));
+    };
+    store.finish_parts(&u.raw_key, handle, mime, &p.parts).await?;
+    // One read of the joined object gives the digest and the sniff window; no request kept a running hash,
+    // since requests may come to different instances.
+    let mut body = store.open(&u.raw_key, None).await?.body;
+    let (mut hasher, mut head, mut size) = (Sha256::new(), Vec::with_capacity(SNIFF_BYTES), 0u64);
+    while let Some(c) = body.next().await {
+        let c = c.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()))?;
+        if head.len() < SNIFF_BYTES {
+            head.extend_from_slice(&c[..c.len().min(SNIFF_BYTES - head.len())]);
+        }
+        hasher.update(&c);
+        size += c.len() as u64;
+    }
+    if size != u.length {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("the joined upload has {size} bytes, not the {} received", u.length),
+        ));
+    }
+    let sniffed = sniff(&head).ok_or_else(crate::upload::unsupported)?;
+    if let Some(b) = &u.batch_id {
+        crate::routes::batches::open_batch(st, &tenant.id, b).await?;
+    }
+    let up = Upload { tenant, batch_id: u.batch_id.clone(), idem: u.idempotency_key.clone() };
+    let stored = Stored {
+        media_id: u.media_id.clone(),
+        raw_key: u.raw_key.clone(),
+        received: Received { sniffed, size, sha256: hex::encode(hasher.finalize()) },
+    };
+    let m = record_upload(st, &up, stored, u.filename.clone()).await?;
+    Ok(m.id)
+}
