@@ -211,6 +211,19 @@ impl Pipeline {
         std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
     }
 
+    /// The pipeline's object store (its own S3 bucket), opened as the roles open it.
+    pub async fn store(&self) -> std::sync::Arc<dyn mediamill_core::store::Store> {
+        let get = |k: &str| self.env.iter().find(|(ek, _)| ek == k).map(|(_, v)| v.clone()).unwrap_or_default();
+        let cfg = mediamill_core::config::S3Config {
+            endpoint: get("MEDIAMILL_STORE__S3__ENDPOINT"),
+            access_key: get("MEDIAMILL_STORE__S3__ACCESS_KEY"),
+            secret_key: get("MEDIAMILL_STORE__S3__SECRET_KEY"),
+            bucket: get("MEDIAMILL_STORE__S3__BUCKET"),
+            ..Default::default()
+        };
+        std::sync::Arc::new(mediamill_core::store::S3Store::new(&cfg).await.expect("open the test bucket"))
+    }
+
     /// Waits until `/readyz` answers 200.
     pub async fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -1,0 +1,288 @@
+//! Resumable uploads (tus 1.0) on the real stack: tuspy, the tus project's Python client, uploads half a file,
+//! ingest is killed, and a fresh client finishes the upload through another ingest instance; the protocol's
+//! refusals (checksum, offset, size, version, type, expiry, termination, other tenants) each with its status.
+
+mod harness;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use harness::{repo_root, Pipeline};
+use sha1::Digest;
+
+const MIB: usize = 1024 * 1024;
+
+fn python() -> String {
+    std::env::var("MEDIAMILL_TEST_PYTHON").expect("MEDIAMILL_TEST_PYTHON: run through scripts/test.sh")
+}
+
+/// A JPEG of `size` bytes: a real photo followed by noise, which decoders ignore after the image's end.
+fn big_jpeg(dir: &Path, size: usize) -> PathBuf {
+    let mut bytes = std::fs::read(repo_root().join("fixtures/media/progressive.jpg")).unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while bytes.len() < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    bytes.truncate(size);
+    let path = dir.join(format!("big-{size}.jpg"));
+    std::fs::write(&path, &bytes).unwrap();
+    path
+}
+
+fn tuspy(args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(repo_root().join("tests/clients/tus_client.py"))
+        .args(args)
+        .output()
+        .expect("run tuspy");
+    assert!(out.status.success(), "tuspy {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// A tus request with the key and the protocol version.
+fn tus(method: reqwest::Method, url: &str, key: &str) -> reqwest::RequestBuilder {
+    reqwest::Client::new().request(method, url).bearer_auth(key).header("tus-resumable", "1.0.0")
+}
+
+fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string()
+}
+
+async fn create(p: &Pipeline, key: &str, length: usize, metadata: &str) -> reqwest::Response {
+    tus(reqwest::Method::POST, &format!("{}/v1/uploads", p.url), key)
+        .header("upload-length", length.to_string())
+        .header("upload-metadata", metadata)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn patch(url: &str, key: &str, offset: usize, body: Vec<u8>) -> reqwest::RequestBuilder {
+    tus(reqwest::Method::PATCH, url, key)
+        .header("upload-offset", offset.to_string())
+        .header("content-type", "application/offset+octet-stream")
+        .body(body)
+}
+
+async fn head_offset(url: &str, key: &str) -> (u16, String) {
+    let r = tus(reqwest::Method::HEAD, url, key).send().await.unwrap();
+    (r.status().as_u16(), header(&r, "upload-offset"))
+}
+
+fn b64(s: &str) -> String {
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tuspy_resumes_through_another_ingest_after_a_restart() {
+    let mut p = Pipeline::start(&[("MEDIAMILL_UPLOADS__PART_MIB", "5")]).await;
+    let key = p.key("tus");
+    let file = big_jpeg(&p.dir, 12 * MIB + 12_345);
+    let bytes = std::fs::read(&file).unwrap();
+
+    // The first half, in 3 MiB requests with sha1 checksums: one whole part goes to S3, the rest is a tail.
+    let upload = tuspy(&[
+        "start",
+        &p.url,
+        &key,
+        file.to_str().unwrap(),
+        &(7 * MIB + 1000).to_string(),
+        &(3 * MIB).to_string(),
+        "1",
+    ]);
+    assert!(upload.starts_with(&format!("{}/v1/uploads/", p.url)), "{upload}");
+    let (status, offset) = head_offset(&upload, &key).await;
+    assert_eq!((status, offset.parse::<usize>().unwrap()), (200, 7 * MIB + 1000), "tuspy stops exactly there");
+
+    // Ingest goes away; another instance on another port takes the rest.
+    p.ingest.kill().unwrap();
+    p.ingest.wait().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let other = format!("http://127.0.0.1:{port}");
+    let _second = p.spawn_with("ingest2", &["ingest"], &[("MEDIAMILL_SERVER__LISTEN", &format!("127.0.0.1:{port}"))]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reqwest::get(format!("{other}/readyz")).await.map(|r| !r.status().is_success()).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "second ingest never ready:\n{}", p.log("ingest2"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let moved = upload.replace(&p.url, &other);
+    let offset = tuspy(&["resume", &other, &key, file.to_str().unwrap(), &moved, &(4 * MIB).to_string()]);
+    assert_eq!(offset.parse::<usize>().unwrap(), bytes.len());
+
+    // The finished upload names its media item, which is processed from exactly the bytes sent.
+    let r = tus(reqwest::Method::HEAD, &moved, &key).send().await.unwrap();
+    let media = header(&r, "media-id");
+    assert!(!media.is_empty(), "HEAD of a finished upload names its item");
+    assert_eq!(header(&r, "media-location"), format!("{other}/v1/media/{media}"));
+    p.url = other;
+    let item = p.settle(&key, &media).await;
+    assert_eq!(item["status"], "processed", "{item}\n{}", p.log("worker"));
+    assert_eq!(item["filename"], "resumed.jpg");
+    assert_eq!(item["size"], bytes.len() as u64);
+    use sha2::Digest as _;
+    assert_eq!(item["sha256"], hex::encode(sha2::Sha256::digest(&bytes)));
+    // Nothing of the upload is left in the store but the raw object.
+    assert_eq!(p.store().await.incomplete_writes("resumable/").await.unwrap(), 0, "no parted write is left");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_protocol_refuses_what_is_wrong_and_keeps_what_is_right() {
+    let p = Pipeline::start(&[("MEDIAMILL_UPLOADS__PART_MIB", "5")]).await;
+    let key = p.key("tus");
+    let photo = std::fs::read(repo_root().join("fixtures/media/progressive.jpg")).unwrap();
+    let n = photo.len();
+
+    // OPTIONS says what is spoken, without a key.
+    let r =
+        reqwest::Client::new().request(reqwest::Method::OPTIONS, format!("{}/v1/uploads", p.url)).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(header(&r, "tus-version"), "1.0.0");
+    assert!(header(&r, "tus-extension").contains("checksum"));
+    assert_eq!(header(&r, "tus-max-size"), (4u64 << 30).to_string());
+
+    // Creation refusals: no key, wrong version, no length, over every limit, bad metadata, a sealed batch.
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/uploads", p.url))
+        .header("tus-resumable", "1.0.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/uploads", p.url))
+        .bearer_auth(&key)
+        .header("tus-resumable", "0.2.2")
+        .header("upload-length", "10")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), header(&r, "tus-version")), (412, "1.0.0".into()));
+    let r = tus(reqwest::Method::POST, &format!("{}/v1/uploads", p.url), &key).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let r = create(&p, &key, (4usize << 30) + 1, "").await;
+    assert_eq!(r.status(), 413);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("limits.max_video_bytes"), "{body}");
+    for bad in ["filename !!!", "a b c", "x YQ==,x Yg=="] {
+        assert_eq!(create(&p, &key, 10, bad).await.status(), 400, "{bad:?}");
+    }
+    let batch = p.create(&key, "/v1/batches", Some(serde_json::json!({"name": "b"}))).await;
+    p.post_json(&key, &format!("/v1/batches/{batch}/seal"), &serde_json::json!({})).await;
+    let r = create(&p, &key, n, &format!("batch_id {}", b64(&batch))).await;
+    assert_eq!(r.status(), 409, "a sealed batch takes no upload");
+
+    // An upload made in two requests, the second with a wrong checksum first.
+    let r = create(&p, &key, n, &format!("filename {},idempotency_key {}", b64("two.jpg"), b64("k1"))).await;
+    assert_eq!(r.status(), 201);
+    let url = header(&r, "location");
+    assert!(!header(&r, "upload-expires").is_empty());
+    let r = patch(&url, &key, 0, photo[..5000].to_vec()).await.send().await.unwrap();
+    assert_eq!((r.status().as_u16(), header(&r, "upload-offset")), (204, "5000".into()));
+    let wrong = base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(b"not these bytes"));
+    let r = patch(&url, &key, 5000, photo[5000..].to_vec())
+        .await
+        .header("upload-checksum", format!("sha1 {wrong}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 460);
+    assert_eq!(head_offset(&url, &key).await, (200, "5000".into()), "a mismatched request keeps nothing");
+    // Offset mismatch, wrong content type, more bytes than declared.
+    let r = patch(&url, &key, 4000, photo[4000..].to_vec()).await.send().await.unwrap();
+    assert_eq!((r.status().as_u16(), header(&r, "upload-offset")), (409, "5000".into()));
+    let r = tus(reqwest::Method::PATCH, &url, &key)
+        .header("upload-offset", "5000")
+        .header("content-type", "application/octet-stream")
+        .body(photo[5000..].to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let mut too_much = photo[5000..].to_vec();
+    too_much.push(0);
+    assert_eq!(patch(&url, &key, 5000, too_much).await.send().await.unwrap().status(), 413);
+    // Another tenant cannot see it.
+    let other = p.key("someone-else");
+    assert_eq!(head_offset(&url, &other).await.0, 404);
+    assert_eq!(patch(&url, &other, 5000, photo[5000..].to_vec()).await.send().await.unwrap().status(), 404);
+    // The right rest, with its right checksum, finishes it.
+    let right = base64::engine::general_purpose::STANDARD.encode(sha1::Sha1::digest(&photo[5000..]));
+    let r = patch(&url, &key, 5000, photo[5000..].to_vec())
+        .await
+        .header("upload-checksum", format!("sha1 {right}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), header(&r, "upload-offset")), (204, n.to_string()));
+    let media = header(&r, "media-id");
+    let item = p.settle(&key, &media).await;
+    assert_eq!((item["status"].as_str(), item["filename"].as_str()), (Some("processed"), Some("two.jpg")), "{item}");
+    // A finished upload takes no more bytes.
+    assert_eq!(patch(&url, &key, n, vec![1]).await.send().await.unwrap().status(), 409);
+
+    // Creation with upload, and the same idempotency key again: the same item.
+    let r = tus(reqwest::Method::POST, &format!("{}/v1/uploads", p.url), &key)
+        .header("upload-length", n.to_string())
+        .header("upload-metadata", format!("idempotency_key {}", b64("k1")))
+        .header("content-type", "application/offset+octet-stream")
+        .body(photo.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!((r.status().as_u16(), header(&r, "upload-offset")), (201, n.to_string()));
+    assert_eq!(header(&r, "media-id"), media, "the idempotency key maps to the first item");
+
+    // Bytes that are no media: refused by their first bytes, and the upload is gone.
+    let r = create(&p, &key, 10_000, "").await;
+    let url = header(&r, "location");
+    let r = patch(&url, &key, 0, vec![b'x'; 10_000]).await.send().await.unwrap();
+    assert_eq!(r.status(), 415);
+    assert_eq!(head_offset(&url, &key).await.0, 404);
+
+    // Termination: 204, then it is gone, and its parts with it.
+    let big = big_jpeg(&p.dir, 6 * MIB);
+    let big = std::fs::read(big).unwrap();
+    let r = create(&p, &key, big.len(), "").await;
+    let url = header(&r, "location");
+    let r = patch(&url, &key, 0, big[..5 * MIB + 10].to_vec()).await.send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let r = tus(reqwest::Method::DELETE, &url, &key).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(head_offset(&url, &key).await.0, 404);
+    assert_eq!(patch(&url, &key, 5 * MIB + 10, big[5 * MIB + 10..].to_vec()).await.send().await.unwrap().status(), 404);
+    assert_eq!(p.store().await.incomplete_writes("resumable/").await.unwrap(), 0, "no parted write is left");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn abandoned_uploads_expire_and_their_parts_are_removed() {
+    let p = Pipeline::start(&[
+        ("MEDIAMILL_UPLOADS__PART_MIB", "5"),
+        ("MEDIAMILL_UPLOADS__EXPIRE_SECS", "3"),
+        ("MEDIAMILL_UPLOADS__SWEEP_INTERVAL_SECS", "1"),
+    ])
+    .await;
+    let key = p.key("tus");
+    let big = std::fs::read(big_jpeg(&p.dir, 6 * MIB)).unwrap();
+    let r = create(&p, &key, big.len(), "").await;
+    let url = header(&r, "location");
+    let r = patch(&url, &key, 0, big[..5 * MIB + 10].to_vec()).await.send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(p.store().await.incomplete_writes("resumable/").await.unwrap(), 1, "one part is in S3");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, _) = head_offset(&url, &key).await;
+        if code == 404 {
+            break;
+        }
+        assert!(code == 200 || code == 410, "HEAD of an expiring upload answered {code}");
+        assert!(Instant::now() < deadline, "the upload never expired:\n{}", p.log("ingest"));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(patch(&url, &key, 5 * MIB + 10, big[5 * MIB + 10..].to_vec()).await.send().await.unwrap().status(), 404);
+    assert_eq!(p.store().await.incomplete_writes("resumable/").await.unwrap(), 0, "the sweeper aborted its parts");
+}
