@@ -225,6 +225,35 @@ async fn store_suite(s: Arc<dyn Store>) {
     let o = s.open(&format!("{prefix}/a.jpg"), None).await.unwrap();
     assert_eq!((o.content_type.as_str(), o.total_size), ("image/jpeg", 5));
 
+    // A parted write (resumable uploads): parts from ranges of a file, joined in order; nothing visible before.
+    let file = std::env::temp_dir().join(format!("parts-{}", uuid::Uuid::new_v4().simple()));
+    let data: Vec<u8> = (0..(5 << 20) + 3000).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &data).unwrap();
+    let key = format!("{prefix}/parted");
+    let h = s.start_parts(&key, "image/jpeg").await.unwrap();
+    let part = |number| mediamill_core::store::Part { key: &key, handle: &h, number };
+    let first = s.put_part(&part(1), &file, 0, 5 << 20).await.unwrap();
+    assert!(matches!(s.get(&key).await, Err(StoreError::NotFound(_))), "nothing visible before the join");
+    let second = s.put_part(&part(2), &file, 5 << 20, 3000).await.unwrap();
+    s.finish_parts(&key, &h, "image/jpeg", &[(1, first), (2, second)]).await.unwrap();
+    assert_eq!(s.get(&key).await.unwrap(), Bytes::from(data.clone()));
+    assert_eq!(s.open(&key, None).await.unwrap().content_type, "image/jpeg");
+    // An aborted one leaves nothing, and its handle takes no more parts.
+    let key2 = format!("{prefix}/parted-aborted");
+    let h2 = s.start_parts(&key2, "image/jpeg").await.unwrap();
+    let part2 = mediamill_core::store::Part { key: &key2, handle: &h2, number: 1 };
+    s.put_part(&part2, &file, 0, 5 << 20).await.unwrap();
+    s.abort_parts(&key2, &h2).await.unwrap();
+    s.abort_parts(&key2, &h2).await.unwrap();
+    assert!(s.put_part(&part2, &file, 0, 10).await.is_err(), "an aborted write takes no part");
+    assert!(matches!(s.get(&key2).await, Err(StoreError::NotFound(_))));
+    // A part longer than the file is an error, not a short part.
+    let h3 = s.start_parts(&key2, "image/jpeg").await.unwrap();
+    let part3 = mediamill_core::store::Part { key: &key2, handle: &h3, number: 1 };
+    assert!(s.put_part(&part3, &file, (5 << 20) + 2000, 5000).await.is_err(), "a part past the file's end");
+    s.abort_parts(&key2, &h3).await.unwrap();
+    let _ = std::fs::remove_file(&file);
+
     // A streamed write larger than one multipart part.
     let mut w = s.writer(&format!("{prefix}/big"), "video/mp4").await.unwrap();
     let chunk = Bytes::from(vec![7u8; 1 << 20]);
@@ -280,7 +309,7 @@ async fn store_suite(s: Arc<dyn Store>) {
     assert!(matches!(s.get(&format!("{prefix}/nope")).await, Err(StoreError::NotFound(_))));
     assert!(matches!(s.get("../etc/passwd").await, Err(StoreError::InvalidKey(_))));
     s.delete(&format!("{prefix}/nope")).await.unwrap();
-    assert_eq!(s.delete_prefix(&format!("{prefix}/")).await.unwrap(), 2);
+    assert_eq!(s.delete_prefix(&format!("{prefix}/")).await.unwrap(), 3, "a.jpg, parted, big");
     assert!(matches!(s.get(&format!("{prefix}/big")).await, Err(StoreError::NotFound(_))));
     s.check().await.unwrap();
 }

@@ -168,3 +168,60 @@ fn up_prints_its_address_only_once_its_consumer_groups_have_joined() {
     up.wait().unwrap();
     let _ = std::fs::remove_dir_all(&data);
 }
+
+#[test]
+fn a_resumable_upload_works_on_the_embedded_default() {
+    let data = std::env::temp_dir().join(format!("mediamill-tus-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&data).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}");
+    let http = reqwest::blocking::Client::new();
+    let mut up = start_up(&data, port);
+    wait_ready(&http, &url);
+    let log = std::fs::read_to_string(data.join("up.log")).unwrap();
+    let key = log.split_whitespace().find(|w| w.starts_with("mm_")).expect("key printed").to_string();
+    // A photo padded past one 8 MiB part, sent in two requests: one whole part, a tail, then the rest.
+    let mut photo = fixture("progressive.jpg");
+    photo.resize(9 << 20, 7);
+    let r = http
+        .post(format!("{url}/v1/uploads"))
+        .bearer_auth(&key)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", photo.len().to_string())
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let at = r.headers()["location"].to_str().unwrap().to_string();
+    let send = |from: usize, to: usize| {
+        http.patch(&at)
+            .bearer_auth(&key)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-offset", from.to_string())
+            .header("content-type", "application/offset+octet-stream")
+            .body(photo[from..to].to_vec())
+            .send()
+            .unwrap()
+    };
+    let r = send(0, (8 << 20) + 100);
+    assert_eq!((r.status().as_u16(), r.headers()["upload-offset"].to_str().unwrap()), (204, "8388708"));
+    let r = send((8 << 20) + 100, photo.len());
+    assert_eq!(r.status(), 204);
+    let id = r.headers()["media-id"].to_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let m: serde_json::Value =
+            http.get(format!("{url}/v1/media/{id}")).bearer_auth(&key).send().unwrap().json().unwrap();
+        if m["status"] == "processed" {
+            assert_eq!(m["size"], photo.len() as u64);
+            break;
+        }
+        assert!(Instant::now() < deadline && m["status"] != "failed", "{m}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The local store keeps no part files once the upload is joined.
+    let parts = data.join("objects/.parts");
+    assert_eq!(std::fs::read_dir(&parts).map(|d| d.count()).unwrap_or(0), 0, "{}", parts.display());
+    up.kill().unwrap();
+    up.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&data);
+}
