@@ -1,5 +1,6 @@
 //! `mediamill`: one binary, one subcommand per role.
 
+mod client;
 mod cmd;
 mod ops;
 mod roles;
@@ -71,6 +72,11 @@ enum Command {
     /// A sandbox child of a worker (started by workers, not by hand).
     #[command(hide = true)]
     Sandbox(cmd::sandbox::Args),
+    /// Upload files and folders to a running mediamill: resumable (tus), with progress bars, in a batch when
+    /// there are several, then with --watch follow processing to the end.
+    Upload(cmd::upload::Args),
+    /// Follow a batch or an item until it is done, then list how each item ended.
+    Watch(cmd::watch::Args),
 }
 
 fn main() -> std::process::ExitCode {
@@ -116,6 +122,8 @@ fn run() -> anyhow::Result<()> {
             Command::Tenants(a) => cmd::tenants::run(cfg, a, &data).await,
             Command::Demo(a) => cmd::demo::run(cfg, a, &data).await,
             Command::Qa(a) => cmd::qa::run(a).await,
+            Command::Upload(a) => cmd::upload::run(a).await,
+            Command::Watch(a) => cmd::watch::run(a).await,
             Command::Stats(a) => cmd::stats::run(cfg, a, &data).await,
             Command::Sandbox(_) => unreachable!("handled before the runtime starts"),
             Command::Config => {

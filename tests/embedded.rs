@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use harness::embedded::{printed_key, start_up, wait_ready};
 use harness::{bin, Proc};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -29,30 +30,6 @@ fn demo_passes_on_the_embedded_default() {
     let _ = std::fs::remove_dir_all(&data);
 }
 
-fn start_up(data: &Path, port: u16) -> Proc {
-    let log = std::fs::OpenOptions::new().create(true).append(true).open(data.join("up.log")).expect("log");
-    Proc::spawn(
-        Command::new(bin())
-            .args(["up", "--listen", &format!("127.0.0.1:{port}")])
-            .env("MEDIAMILL_DATABASE__URL", format!("sqlite://{}", data.join("db.sqlite").display()))
-            .env("MEDIAMILL_STORE__LOCAL_DIR", data.join("objects"))
-            .env("MEDIAMILL_WORKER__CONCURRENCY", "1")
-            .stdout(Stdio::null())
-            .stderr(log),
-    )
-}
-
-fn wait_ready(http: &reqwest::blocking::Client, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if http.get(format!("{url}/readyz")).send().is_ok_and(|r| r.status().is_success()) {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!("up never became ready");
-}
-
 #[test]
 fn up_killed_mid_run_loses_nothing() {
     let data = std::env::temp_dir().join(format!("mediamill-kill-{}", uuid::Uuid::new_v4().simple()));
@@ -61,10 +38,9 @@ fn up_killed_mid_run_loses_nothing() {
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::blocking::Client::new();
 
-    let mut up = start_up(&data, port);
+    let mut up = start_up(&data, port, &[]);
     wait_ready(&http, &url);
-    let log = std::fs::read_to_string(data.join("up.log")).unwrap();
-    let key = log.split_whitespace().find(|w| w.starts_with("mm_")).expect("key printed").to_string();
+    let key = printed_key(&data);
 
     // Enough work that some of it is still queued or in flight when the process dies.
     let photo = fixture("progressive.jpg");
@@ -92,7 +68,7 @@ fn up_killed_mid_run_loses_nothing() {
     up.wait().unwrap();
     assert!(unfinished > 0, "every item finished before the kill; the test proved nothing");
 
-    let mut up = start_up(&data, port);
+    let mut up = start_up(&data, port, &[]);
     wait_ready(&http, &url);
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -152,7 +128,7 @@ fn up_prints_its_address_only_once_its_consumer_groups_have_joined() {
     let data = std::env::temp_dir().join(format!("mediamill-join-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&data).unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut up = start_up(&data, port);
+    let mut up = start_up(&data, port, &[]);
     // No probe before the address line: /readyz caches its answer, and an early `joining` would linger.
     let deadline = Instant::now() + Duration::from_secs(60);
     while !std::fs::read_to_string(data.join("up.log")).unwrap_or_default().contains("API on http://") {
@@ -176,10 +152,9 @@ fn a_resumable_upload_works_on_the_embedded_default() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let url = format!("http://127.0.0.1:{port}");
     let http = reqwest::blocking::Client::new();
-    let mut up = start_up(&data, port);
+    let mut up = start_up(&data, port, &[]);
     wait_ready(&http, &url);
-    let log = std::fs::read_to_string(data.join("up.log")).unwrap();
-    let key = log.split_whitespace().find(|w| w.starts_with("mm_")).expect("key printed").to_string();
+    let key = printed_key(&data);
     // A photo padded past one 8 MiB part, sent in two requests: one whole part, a tail, then the rest.
     let mut photo = fixture("progressive.jpg");
     photo.resize(9 << 20, 7);

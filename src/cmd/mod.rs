@@ -19,4 +19,6 @@ pub mod status;
 pub mod tenants;
 pub mod topics;
 pub mod up;
+pub mod upload;
+pub mod watch;
 pub mod worker;

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use sqlx::Connection;
 
 mod api;
+pub mod embedded;
 mod observe;
 mod servers;
 

@@ -144,6 +144,24 @@ pub fn upload_slots<'a>(st: &'a AppState, tenant: &Tenant) -> Result<UploadSlots
     Ok(UploadSlots { _instance: instance, _tenant: tenant })
 }
 
+/// `body` slowed to the tenant's upload pace (`tenants.upload_bytes_per_sec`).
+pub fn paced<S, E>(st: &AppState, tenant: &Tenant, body: S) -> impl futures::Stream<Item = Result<bytes::Bytes, E>>
+where
+    S: futures::Stream<Item = Result<bytes::Bytes, E>>,
+{
+    let rate = st.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::UploadBytesPerSec);
+    let (guards, key) = (st.tenants.clone(), tenant.id.clone());
+    body.then(move |chunk| {
+        let wait = chunk.as_ref().map(|c| guards.upload_bytes.pace(key.as_str(), c.len(), rate)).unwrap_or_default();
+        async move {
+            if !wait.is_zero() {
+                tokio::time::sleep(wait).await;
+            }
+            chunk
+        }
+    })
+}
+
 /// Streams one uploaded file into the store (sniffed, limited, hashed, paced to the tenant's upload rate);
 /// nothing is recorded yet. Refused first: a full instance, the tenant's concurrent uploads, its quotas.
 pub async fn store_upload<S, E>(
@@ -158,17 +176,7 @@ where
 {
     let _slots = upload_slots(st, tenant)?;
     check_quotas(st, tenant, declared.unwrap_or(0)).await?;
-    let rate = st.backends.cfg.tenants.effective(&tenant.limits, TenantLimit::UploadBytesPerSec);
-    let (guards, key) = (st.tenants.clone(), tenant.id.clone());
-    let paced = body.then(move |chunk| {
-        let wait = chunk.as_ref().map(|c| guards.upload_bytes.pace(key.as_str(), c.len(), rate)).unwrap_or_default();
-        async move {
-            if !wait.is_zero() {
-                tokio::time::sleep(wait).await;
-            }
-            chunk
-        }
-    });
+    let paced = paced(st, tenant, body);
     let media_id = MediaId::generate();
     let raw_key = store::raw_key(&tenant.id, &media_id);
     let received =

@@ -271,17 +271,26 @@ async fn take_bytes(
     let checksum = protocol::checksum(headers)?;
     let _slots = crate::routes::media::upload_slots(st, tenant)?;
     // The work goes on in its own task: a client that goes away drops this request's future, and what it sent
-    // until then must still be kept.
-    let (st2, u2, id) = (st.clone(), u.clone(), u.id.clone());
-    let stream = body.into_data_stream();
-    let appended = tokio::spawn(async move { append::append(&st2, u2, stream, checksum).await })
+    // until then must still be kept, and an upload whose last byte arrived must still become its item.
+    let (st2, tenant2) = (st.clone(), tenant.clone());
+    let stream = Box::pin(crate::routes::media::paced(st, tenant, body.into_data_stream()));
+    tokio::spawn(async move { append_and_complete(&st2, &tenant2, u, stream, checksum).await })
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
-    let appended = match appended {
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
+}
+
+async fn append_and_complete(
+    st: &AppState,
+    tenant: &Tenant,
+    u: ResumableUpload,
+    stream: impl futures::Stream<Item = Result<bytes::Bytes, axum::Error>> + Unpin,
+    checksum: Option<protocol::Checksum>,
+) -> Result<(ResumableUpload, Option<MediaId>, Option<ApiError>), ApiError> {
+    let appended = match append::append(st, u.clone(), stream, checksum).await {
         Ok(a) => a,
         Err(e) if e.code == "unsupported_media_type" || e.code == "too_large" => {
             sweep::discard(&st.backends, &u).await;
-            tracing::info!(upload = %id, code = e.code, "upload refused by its first bytes; removed");
+            tracing::info!(upload = %u.id, code = e.code, "upload refused by its first bytes; removed");
             return Err(e);
         }
         Err(e) => return Err(e),
