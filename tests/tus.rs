@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use futures::StreamExt;
 use harness::{repo_root, Pipeline};
 use sha1::Digest;
 
@@ -285,4 +286,66 @@ async fn abandoned_uploads_expire_and_their_parts_are_removed() {
     }
     assert_eq!(patch(&url, &key, 5 * MIB + 10, big[5 * MIB + 10..].to_vec()).await.send().await.unwrap().status(), 404);
     assert_eq!(p.store().await.incomplete_writes("resumable/").await.unwrap(), 0, "the sweeper aborted its parts");
+}
+
+/// Resident memory of `pid` in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_1_gib_upload_keeps_ingest_memory_flat() {
+    // Ingest alone: the item is recorded, nobody processes it.
+    let mut p = Pipeline::prepare(&[]).await;
+    p.ingest = p.spawn("ingest", &["ingest"]);
+    p.wait_ready().await;
+    let key = p.key("big");
+    let pid = p.ingest.id();
+    let total: usize = 1 << 30;
+    // A video's first bytes, then a deterministic filler, generated as it is sent (no 1 GiB in this process).
+    let head = std::fs::read(repo_root().join("fixtures/media/clip.mp4")).unwrap();
+    let byte_at = move |i: usize| if i < head.len() { head[i] } else { (i.wrapping_mul(2_654_435_761) >> 13) as u8 };
+    let r = create(&p, &key, total, &format!("filename {}", b64("big.mp4"))).await;
+    assert_eq!(r.status(), 201);
+    let url = header(&r, "location");
+    let before = rss_kib(pid);
+    let peak = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(before));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(pid), std::sync::atomic::Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    let request = 256 * MIB;
+    let mut media = String::new();
+    for start in (0..total).step_by(request) {
+        let byte_at = byte_at.clone();
+        let chunks = futures::stream::iter((start..start + request).step_by(MIB))
+            .map(move |c| Ok::<_, std::io::Error>(bytes::Bytes::from((c..c + MIB).map(&byte_at).collect::<Vec<u8>>())));
+        let r = tus(reqwest::Method::PATCH, &url, &key)
+            .header("upload-offset", start.to_string())
+            .header("content-type", "application/offset+octet-stream")
+            .header("content-length", request.to_string())
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204, "{}", p.log("ingest"));
+        media = header(&r, "media-id");
+    }
+    sampler.abort();
+    let peak_mib = peak.load(std::sync::atomic::Ordering::Relaxed) / 1024;
+    eprintln!("ingest resident memory: {} MiB before, {peak_mib} MiB at the peak", before / 1024);
+    assert!(!media.is_empty(), "the last request names the item");
+    let (status, item) = p.get(&key, &format!("/v1/media/{media}")).await;
+    assert_eq!((status, item["size"].as_u64()), (200, Some(total as u64)), "{item}");
+    assert!(peak_mib < 100, "ingest's resident memory peaked at {peak_mib} MiB (started at {} MiB)", before / 1024);
 }
