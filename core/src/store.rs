@@ -17,7 +17,7 @@ use futures::stream::BoxStream;
 
 pub use local::LocalStore;
 pub use range::ByteRange;
-pub use s3::S3Store;
+pub use s3::{sdk_client, S3Store};
 
 use crate::config::{StoreBackend, StoreConfig};
 

@@ -52,24 +52,30 @@ fn sdk_err<E: ProvideErrorMetadata + std::fmt::Debug>(key: &str, e: SdkError<E>)
     }
 }
 
+/// An aws-sdk-s3 client for the configured endpoint, each request attempt given up to `attempt_timeout` (the
+/// store's own use is 60 s; `bench upload`'s raw PUT of a whole file needs longer).
+pub fn sdk_client(cfg: &S3Config, attempt_timeout: Duration) -> Client {
+    let mut b = aws_sdk_s3::Config::builder()
+        .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
+        .region(Region::new(cfg.region.clone()))
+        .credentials_provider(Credentials::new(&cfg.access_key, &cfg.secret_key, None, None, "mediamill-config"))
+        .force_path_style(cfg.path_style)
+        .timeout_config(
+            aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(3))
+                .operation_attempt_timeout(attempt_timeout)
+                .build(),
+        );
+    if !cfg.endpoint.is_empty() {
+        b = b.endpoint_url(&cfg.endpoint);
+    }
+    Client::from_conf(b.build())
+}
+
 impl S3Store {
     /// Connects to the configured endpoint and, if asked, creates the bucket.
     pub async fn new(cfg: &S3Config) -> Result<S3Store, StoreError> {
-        let mut b = aws_sdk_s3::Config::builder()
-            .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
-            .region(Region::new(cfg.region.clone()))
-            .credentials_provider(Credentials::new(&cfg.access_key, &cfg.secret_key, None, None, "mediamill-config"))
-            .force_path_style(cfg.path_style)
-            .timeout_config(
-                aws_sdk_s3::config::timeout::TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(3))
-                    .operation_attempt_timeout(Duration::from_secs(60))
-                    .build(),
-            );
-        if !cfg.endpoint.is_empty() {
-            b = b.endpoint_url(&cfg.endpoint);
-        }
-        let store = S3Store { client: Client::from_conf(b.build()), bucket: cfg.bucket.clone() };
+        let store = S3Store { client: sdk_client(cfg, Duration::from_secs(60)), bucket: cfg.bucket.clone() };
         if cfg.create_bucket {
             match store.ensure_bucket().await {
                 // A store that is down at start is an outage like any other: the process starts, every

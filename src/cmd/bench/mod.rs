@@ -10,6 +10,7 @@ mod pipeline;
 mod procfs;
 mod scale;
 mod throughput;
+mod upload;
 mod video;
 
 use std::path::PathBuf;
@@ -45,6 +46,22 @@ enum What {
         /// JPEGs to use instead of generated 320x240 pictures (at most --count of them, by name).
         #[arg(long)]
         photos: Option<PathBuf>,
+    },
+    /// One file through POST /v1/media and through tus against a raw aws-sdk-s3 PutObject to the same store,
+    /// with ingest's peak memory (scripts/bench-upload.sh).
+    Upload {
+        #[arg(long)]
+        url: String,
+        #[arg(long)]
+        key: String,
+        #[arg(long, default_value_t = 1024)]
+        size_mib: u64,
+        /// tus request size.
+        #[arg(long, default_value_t = 8)]
+        chunk_mib: u64,
+        /// Ingest's process id, for its peak resident memory.
+        #[arg(long)]
+        pid: Option<u32>,
     },
     /// Realtime factor and peak memory of a transcode against the ffmpeg CLI with the same settings, then the
     /// whole ladder from one decode against the CLI once per rendition.
@@ -129,6 +146,9 @@ pub async fn run_cmd(cfg: Config, args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Pipeline { count, rate, url, key } => pipeline::bench_pipeline(cfg, count, rate, url, key).await,
         What::Throughput { count, photos } => throughput::run(count, photos).await,
+        What::Upload { url, key, size_mib, chunk_mib, pid } => {
+            upload::run(&cfg, &url, &key, size_mib, chunk_mib, pid).await
+        }
         What::Limits { checks, tenants } => limits::run(&cfg, checks, tenants).await,
         What::Images { dir, max_files } => {
             tokio::task::spawn_blocking(move || images::bench_images(&cfg, &dir, max_files)).await?

@@ -1,0 +1,172 @@
+//! `mediamill bench upload --url URL --key KEY [--size-mib N] [--pid INGEST_PID]`: one file (a video's first bytes
+//! and filler) through `POST /v1/media`, through tus in `--chunk-mib` requests, and, as the anchor, straight to
+//! the same S3 store with aws-sdk-s3 (one `PutObject` from the file, what a service writing to S3 itself does),
+//! in the same run. Prints each rate, the two ratios to the anchor (target ≥ 0.9) and ingest's peak resident
+//! memory during each upload. Needs a running ingest on S3 and this process's config pointing at the same store
+//! (`scripts/bench-upload.sh` sets both up).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use mediamill_core::config::{Config, StoreBackend};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+use super::procfs::rss_mib;
+
+/// Peak resident memory of `pid` while a future runs, sampled every 20 ms.
+struct Peak {
+    peak: Arc<AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Peak {
+    fn watch(pid: Option<u32>) -> Peak {
+        let peak = Arc::new(AtomicU64::new(0));
+        let p = peak.clone();
+        let task = tokio::spawn(async move {
+            let Some(pid) = pid else { return };
+            loop {
+                p.fetch_max(rss_mib(pid), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        Peak { peak, task }
+    }
+
+    fn stop(self) -> u64 {
+        self.task.abort();
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+fn make_file(path: &Path, size: u64) -> anyhow::Result<()> {
+    use std::io::Write;
+    let head = std::fs::read("fixtures/media/clip.mp4").context("fixtures/media/clip.mp4 (run from the repository)")?;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    f.write_all(&head)?;
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut written = head.len() as u64;
+    let mut block = vec![0u8; 1 << 20];
+    while written < size {
+        for b in block.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
+        }
+        let n = (size - written).min(block.len() as u64) as usize;
+        f.write_all(&block[..n])?;
+        written += n as u64;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// `len` bytes of `path` from `offset`, streamed.
+async fn file_body(path: &Path, offset: u64, len: u64) -> anyhow::Result<reqwest::Body> {
+    let mut f = tokio::fs::File::open(path).await?;
+    f.seek(std::io::SeekFrom::Start(offset)).await?;
+    Ok(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f.take(len), 256 * 1024)))
+}
+
+async fn post(http: &reqwest::Client, url: &str, key: &str, path: &Path, size: u64) -> anyhow::Result<()> {
+    let r = http
+        .post(format!("{url}/v1/media"))
+        .bearer_auth(key)
+        .header("x-filename", "bench.mp4")
+        .header("content-length", size.to_string())
+        .body(file_body(path, 0, size).await?)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().as_u16() == 202, "POST /v1/media answered {}", r.status());
+    Ok(())
+}
+
+async fn tus(http: &reqwest::Client, url: &str, key: &str, path: &Path, size: u64, chunk: u64) -> anyhow::Result<()> {
+    let r = http
+        .post(format!("{url}/v1/uploads"))
+        .bearer_auth(key)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", size.to_string())
+        .send()
+        .await?;
+    anyhow::ensure!(r.status().as_u16() == 201, "POST /v1/uploads answered {}", r.status());
+    let at = r.headers().get("location").and_then(|l| l.to_str().ok()).context("no Location")?.to_string();
+    let mut offset = 0;
+    while offset < size {
+        let len = chunk.min(size - offset);
+        let r = http
+            .patch(&at)
+            .bearer_auth(key)
+            .header("tus-resumable", "1.0.0")
+            .header("upload-offset", offset.to_string())
+            .header("content-type", "application/offset+octet-stream")
+            .header("content-length", len.to_string())
+            .body(file_body(path, offset, len).await?)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().as_u16() == 204, "PATCH at {offset} answered {}", r.status());
+        offset += len;
+    }
+    Ok(())
+}
+
+/// Runs the benchmark.
+pub async fn run(
+    cfg: &Config,
+    url: &str,
+    key: &str,
+    size_mib: u64,
+    chunk_mib: u64,
+    pid: Option<u32>,
+) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        cfg.store.backend == StoreBackend::S3,
+        "bench upload compares against a PUT to the same S3 store: set store.backend = s3 and store.s3.* as ingest has them"
+    );
+    let size = size_mib << 20;
+    let path = std::env::temp_dir().join(format!("mediamill-bench-upload-{}.mp4", std::process::id()));
+    make_file(&path, size)?;
+    let url = url.trim_end_matches('/');
+    let http = reqwest::Client::new();
+    let s3 = mediamill_core::store::sdk_client(&cfg.store.s3, Duration::from_secs(3600));
+    let mb = size as f64 / 1e6;
+
+    let started = Instant::now();
+    let body = aws_sdk_s3::primitives::ByteStream::from_path(&path).await.context("reading the file")?;
+    let put = s3.put_object().bucket(&cfg.store.s3.bucket).key("bench/raw-put").body(body).send().await;
+    let raw = mb / started.elapsed().as_secs_f64();
+    put.context("the raw PutObject")?;
+    let _ = s3.delete_object().bucket(&cfg.store.s3.bucket).key("bench/raw-put").send().await;
+
+    let watch = Peak::watch(pid);
+    let started = Instant::now();
+    post(&http, url, key, &path, size).await?;
+    let posted = mb / started.elapsed().as_secs_f64();
+    let post_peak = watch.stop();
+
+    let watch = Peak::watch(pid);
+    let started = Instant::now();
+    tus(&http, url, key, &path, size, chunk_mib << 20).await?;
+    let tussed = mb / started.elapsed().as_secs_f64();
+    let tus_peak = watch.stop();
+    let _ = std::fs::remove_file(&path);
+
+    println!("bench upload: {size_mib} MiB to {url} (store {})", cfg.store.s3.endpoint);
+    println!("  anchor: aws-sdk-s3 PutObject straight to the store: {raw:.1} MB/s");
+    let rss = |peak: u64| if pid.is_some() { format!(", ingest peak RSS {peak} MiB") } else { String::new() };
+    println!(
+        "  POST /v1/media:            {posted:.1} MB/s, {:.2}x the raw PUT (target >= 0.9){}",
+        posted / raw,
+        rss(post_peak)
+    );
+    println!(
+        "  tus, {chunk_mib} MiB requests:     {tussed:.1} MB/s, {:.2}x the raw PUT (target >= 0.9){}",
+        tussed / raw,
+        rss(tus_peak)
+    );
+    Ok(())
+}
