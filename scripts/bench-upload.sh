@@ -11,4 +11,4 @@ pipeline_up upload
 export MEDIAMILL_STORE__S3__BUCKET=mediamill
 start ingest ingest
 wait_port "$PORT" 60
-"$BIN" bench upload --url "http://127.0.0.1:$PORT" --key "$KEY" --size-mib "$SIZE" --pid "${PIDS[0]}"
+"$BIN" bench upload --url "http://127.0.0.1:$PORT" --key "$KEY" --size-mib "$SIZE" --pid "${PIDS[0]}" "${@:2}"

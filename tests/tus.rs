@@ -223,6 +223,8 @@ async fn the_protocol_refuses_what_is_wrong_and_keeps_what_is_right() {
     let media = header(&r, "media-id");
     let item = p.settle(&key, &media).await;
     assert_eq!((item["status"].as_str(), item["filename"].as_str()), (Some("processed"), Some("two.jpg")), "{item}");
+    use sha2::Digest as _;
+    assert_eq!(item["sha256"], hex::encode(sha2::Sha256::digest(&photo)), "the running digest is the bytes'");
     // A finished upload takes no more bytes.
     assert_eq!(patch(&url, &key, n, vec![1]).await.send().await.unwrap().status(), 409);
 

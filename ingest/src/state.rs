@@ -24,6 +24,8 @@ pub struct AppState {
     pub keys: Arc<crate::auth::KeyActivity>,
     /// Every origin some tenant allows (CORS preflights).
     pub cors: Arc<crate::cors::CorsCache>,
+    /// The running digests of the resumable uploads this instance received.
+    pub tus_hashes: Arc<crate::tus::hashes::RunningHashes>,
     /// Where every request is logged (`gateway.requests`); `None` without a broker.
     pub gateway: Option<crate::gateway_log::GatewayLog>,
 }

@@ -28,6 +28,7 @@ impl Roles {
             tenants: Default::default(),
             keys: Default::default(),
             cors: Default::default(),
+            tus_hashes: Default::default(),
             gateway: Some(mediamill_ingest::gateway_log::GatewayLog::start(
                 self.producer()?,
                 Topics::new(&self.cfg.kafka.topic_prefix).name(topics::GATEWAY_REQUESTS),

@@ -18,6 +18,7 @@ use mediamill_core::model::{ResumableUpload, UploadProgress};
 use mediamill_core::repo::now_ms;
 use mediamill_core::sniff::{sniff, SNIFF_BYTES};
 use mediamill_core::store::Part;
+use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 
 use super::protocol::Checksum;
@@ -26,6 +27,14 @@ use crate::state::AppState;
 
 /// How long a request holds an upload before another may take it over (a killed instance's lease lapses).
 const LEASE: Duration = Duration::from_secs(60);
+/// Parts of one request sent to the store at once. S3 servers take parts faster side by side than one after
+/// another (SeaweedFS: 0.58x a single PUT's rate one at a time, 0.86x four at a time); the parts wait on
+/// disk, so this costs no memory.
+const PARTS_IN_FLIGHT: usize = 4;
+
+/// A part on its way to the store; it answers the store's tag.
+type PartSend = tokio::task::JoinHandle<Result<String, mediamill_core::store::StoreError>>;
+
 /// How often a request still receiving renews its lease.
 const RENEW_EVERY: Duration = Duration::from_secs(20);
 
@@ -71,8 +80,9 @@ impl Spool {
         Ok(buf)
     }
 
-    /// Drops the first `n` bytes (sent as a part) by starting a new file with the rest.
-    async fn advance(&mut self, n: u64) -> Result<(), ApiError> {
+    /// Drops the first `n` bytes (about to be sent as a part) by starting a new file with the rest; returns the
+    /// old file, which lives until the part is sent.
+    async fn advance(&mut self, n: u64) -> Result<tempfile::TempPath, ApiError> {
         self.file.flush().await.map_err(|e| internal("flushing the spool file", e))?;
         let mut next = Spool::new(self.base + n).await?;
         let mut f = tokio::fs::File::open(&self.path).await.map_err(|e| internal("reading the spool file", e))?;
@@ -80,8 +90,8 @@ impl Spool {
         let copied =
             tokio::io::copy(&mut f, &mut next.file).await.map_err(|e| internal("copying the spool file", e))?;
         next.len = copied;
-        *self = next;
-        Ok(())
+        let old = std::mem::replace(self, next);
+        Ok(old.path)
     }
 }
 
@@ -107,6 +117,8 @@ struct Appender<'a> {
     spool: Spool,
     part_bytes: u64,
     last_renew: tokio::time::Instant,
+    /// Parts being sent while the next ones are received, oldest first: number, end offset, the send.
+    in_flight: std::collections::VecDeque<(i32, u64, PartSend)>,
 }
 
 impl Appender<'_> {
@@ -155,29 +167,53 @@ impl Appender<'_> {
         Ok(())
     }
 
-    /// Sends the spool's first `len` bytes as the next part and saves the progress.
+    /// Waits for the oldest part in flight, if any, and saves the progress it made.
+    async fn collect_one(&mut self) -> Result<(), ApiError> {
+        let Some((number, end, send)) = self.in_flight.pop_front() else { return Ok(()) };
+        let tag = send.await.map_err(|e| internal("sending a part", e))??;
+        let mut p = self.u.progress.clone();
+        p.parts.push((number, tag));
+        p.offset = end;
+        p.tail_size = 0;
+        self.save(p, true).await
+    }
+
+    /// Waits for every part in flight, saving the progress in order.
+    async fn collect(&mut self) -> Result<(), ApiError> {
+        while !self.in_flight.is_empty() {
+            self.collect_one().await?;
+        }
+        Ok(())
+    }
+
+    /// Starts sending the spool's first `len` bytes as the next part (once fewer than [`PARTS_IN_FLIGHT`] are
+    /// on their way); receiving goes on meanwhile.
     async fn send_part(&mut self, len: u64) -> Result<(), ApiError> {
         self.sniff_if_due().await?;
-        let store = &self.st.backends.store;
-        let mut p = self.u.progress.clone();
-        let handle = match &p.store_handle {
+        if self.in_flight.len() >= PARTS_IN_FLIGHT {
+            self.collect_one().await?;
+        }
+        let store = self.st.backends.store.clone();
+        let handle = match &self.u.progress.store_handle {
             Some(h) => h.clone(),
             None => {
-                let mime = p.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+                let mime = self.u.progress.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
                 let h = store.start_parts(&self.u.raw_key, &mime).await?;
-                p.store_handle = Some(h.clone());
+                self.u.progress.store_handle = Some(h.clone());
                 h
             }
         };
-        self.spool.file.flush().await.map_err(|e| internal("flushing the spool file", e))?;
-        let number = p.parts.len() as i32 + 1;
-        let part = Part { key: &self.u.raw_key, handle: &handle, number };
-        let tag = store.put_part(&part, &self.spool.path, 0, len).await?;
-        p.parts.push((number, tag));
-        p.offset = self.spool.base + len;
-        p.tail_size = 0;
-        self.save(p, true).await?;
-        self.spool.advance(len).await
+        let number = (self.u.progress.parts.len() + self.in_flight.len()) as i32 + 1;
+        let end = self.spool.base + len;
+        let file = self.spool.advance(len).await?;
+        let key = self.u.raw_key.clone();
+        let send = tokio::spawn(async move {
+            let part = Part { key: &key, handle: &handle, number };
+            // The file is removed when this task is done with it.
+            store.put_part(&part, &file, 0, len).await
+        });
+        self.in_flight.push_back((number, end, send));
+        Ok(())
     }
 
     /// Sends every whole part the spool holds.
@@ -190,6 +226,7 @@ impl Appender<'_> {
 
     /// Keeps what the spool holds past the last part as the tail object and saves the progress.
     async fn keep_tail(&mut self) -> Result<(), ApiError> {
+        self.collect().await?;
         let tail_key = self.u.tail_key();
         let mut p = self.u.progress.clone();
         if self.spool.len > 0 {
@@ -252,13 +289,27 @@ where
         spool,
         u,
         last_renew: tokio::time::Instant::now(),
+        in_flight: Default::default(),
     };
-    match receive(&mut a, body, &mut checksum).await {
-        Ok(()) => Ok(Appended { upload: a.u, refused: None }),
+    // The digest of the bytes so far, when this instance received them all (see `hashes`).
+    let before = if offset == 0 { Some(Sha256::new()) } else { st.tus_hashes.take(&a.u.id, offset) };
+    let mut digest = before.clone();
+    match receive(&mut a, body, &mut checksum, &mut digest).await {
+        Ok(()) => {
+            if let Some(d) = digest {
+                st.tus_hashes.put(&a.u.id, a.u.progress.offset, d);
+            }
+            Ok(Appended { upload: a.u, refused: None })
+        }
         Err(Stop::Keep(e)) => {
             // Keep what arrived before the fault: a resumed request goes on from there.
             match a.keep_tail().await {
-                Ok(()) => Ok(Appended { upload: a.u, refused: e }),
+                Ok(()) => {
+                    if let Some(d) = digest {
+                        st.tus_hashes.put(&a.u.id, a.u.progress.offset, d);
+                    }
+                    Ok(Appended { upload: a.u, refused: e })
+                }
                 Err(kept) => {
                     release(st, &a).await;
                     Err(e.unwrap_or(kept))
@@ -267,6 +318,9 @@ where
         }
         Err(Stop::Discard(e)) => {
             release(st, &a).await;
+            if let Some(d) = before {
+                st.tus_hashes.put(&a.u.id, offset, d);
+            }
             Err(e)
         }
     }
@@ -287,13 +341,22 @@ impl From<ApiError> for Stop {
     }
 }
 
-/// Gives the lease back without moving the upload, so the client's retry need not wait for it to lapse.
+/// Gives the lease back without moving the upload, so the client's retry need not wait for it to lapse. A part
+/// still being sent is stopped: unrecorded, its number is sent again by the next request.
 async fn release(st: &AppState, a: &Appender<'_>) {
+    for (_, _, send) in &a.in_flight {
+        send.abort();
+    }
     let p = a.u.progress.clone();
     let _ = st.backends.repo.save_upload_progress(&a.u.id, a.saved_offset, &p, a.u.expires_at, None).await;
 }
 
-async fn receive<S, E>(a: &mut Appender<'_>, mut body: S, checksum: &mut Option<Checksum>) -> Result<(), Stop>
+async fn receive<S, E>(
+    a: &mut Appender<'_>,
+    mut body: S,
+    checksum: &mut Option<Checksum>,
+    digest: &mut Option<Sha256>,
+) -> Result<(), Stop>
 where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
@@ -336,6 +399,9 @@ where
         if let Some(c) = checksum.as_mut() {
             c.update(&chunk);
         }
+        if let Some(d) = digest.as_mut() {
+            d.update(&chunk);
+        }
         a.spool.write(&chunk).await?;
         a.sniff_if_due().await?;
         if !verify {
@@ -350,9 +416,10 @@ where
     if a.spool.base + a.spool.len == a.u.length {
         // The last bytes: whatever is left is the last part, which may be short.
         a.sniff_if_due().await?;
-        if a.spool.len > 0 || a.u.progress.parts.is_empty() {
+        if a.spool.len > 0 || (a.u.progress.parts.is_empty() && a.in_flight.is_empty()) {
             a.send_part(a.spool.len).await?;
         }
+        a.collect().await?;
         return Ok(());
     }
     a.keep_tail().await?;

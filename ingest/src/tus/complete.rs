@@ -6,6 +6,7 @@ use futures::StreamExt;
 use mediamill_core::model::{MediaId, ResumableUpload, Tenant};
 use mediamill_core::repo::now_ms;
 use mediamill_core::sniff::{sniff, SNIFF_BYTES};
+use mediamill_core::store::ByteRange;
 use sha2::{Digest, Sha256};
 
 use crate::error::ApiError;
@@ -45,12 +46,43 @@ async fn record(st: &AppState, tenant: &Tenant, u: &ResumableUpload) -> Result<M
         return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "a finished upload has no parts"));
     };
     store.finish_parts(&u.raw_key, handle, mime, &p.parts).await?;
-    // One read of the joined object gives the digest and the sniff window; no request kept a running hash,
-    // since requests may come to different instances.
-    let mut body = store.open(&u.raw_key, None).await?.body;
+    let (sha256, head) = match st.tus_hashes.take(&u.id, u.length) {
+        // Every byte came through this instance: the digest is here, only the sniff window is read back.
+        Some(h) => {
+            let window = ByteRange::FromTo(0, (SNIFF_BYTES as u64).min(u.length) - 1);
+            let mut body = store.open(&u.raw_key, Some(window)).await?.body;
+            let mut head = Vec::with_capacity(SNIFF_BYTES);
+            while let Some(c) = body.next().await {
+                head.extend_from_slice(&c.map_err(unavailable)?);
+            }
+            (hex::encode(h.finalize()), head)
+        }
+        None => read_back(st, u).await?,
+    };
+    let sniffed = sniff(&head).ok_or_else(crate::upload::unsupported)?;
+    if let Some(b) = &u.batch_id {
+        crate::routes::batches::open_batch(st, &tenant.id, b).await?;
+    }
+    let up = Upload { tenant, batch_id: u.batch_id.clone(), idem: u.idempotency_key.clone() };
+    let stored = Stored {
+        media_id: u.media_id.clone(),
+        raw_key: u.raw_key.clone(),
+        received: Received { sniffed, size: u.length, sha256 },
+    };
+    let m = record_upload(st, &up, stored, u.filename.clone()).await?;
+    Ok(m.id)
+}
+
+fn unavailable(e: std::io::Error) -> ApiError {
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string())
+}
+
+/// The digest and sniff window of the joined object, read back once: the requests came to several instances.
+async fn read_back(st: &AppState, u: &ResumableUpload) -> Result<(String, Vec<u8>), ApiError> {
+    let mut body = st.backends.store.open(&u.raw_key, None).await?.body;
     let (mut hasher, mut head, mut size) = (Sha256::new(), Vec::with_capacity(SNIFF_BYTES), 0u64);
     while let Some(c) = body.next().await {
-        let c = c.map_err(|e| ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", e.to_string()))?;
+        let c = c.map_err(unavailable)?;
         if head.len() < SNIFF_BYTES {
             head.extend_from_slice(&c[..c.len().min(SNIFF_BYTES - head.len())]);
         }
@@ -64,16 +96,5 @@ async fn record(st: &AppState, tenant: &Tenant, u: &ResumableUpload) -> Result<M
             format!("the joined upload has {size} bytes, not the {} received", u.length),
         ));
     }
-    let sniffed = sniff(&head).ok_or_else(crate::upload::unsupported)?;
-    if let Some(b) = &u.batch_id {
-        crate::routes::batches::open_batch(st, &tenant.id, b).await?;
-    }
-    let up = Upload { tenant, batch_id: u.batch_id.clone(), idem: u.idempotency_key.clone() };
-    let stored = Stored {
-        media_id: u.media_id.clone(),
-        raw_key: u.raw_key.clone(),
-        received: Received { sniffed, size, sha256: hex::encode(hasher.finalize()) },
-    };
-    let m = record_upload(st, &up, stored, u.filename.clone()).await?;
-    Ok(m.id)
+    Ok((hex::encode(hasher.finalize()), head))
 }

@@ -8,6 +8,7 @@
 
 mod append;
 mod complete;
+pub mod hashes;
 mod protocol;
 pub mod sweep;
 

@@ -14,7 +14,7 @@ use anyhow::Context;
 use mediamill_core::config::{Config, StoreBackend};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::procfs::rss_mib;
+use super::procfs::{cpu_secs, rss_mib};
 
 /// Peak resident memory of `pid` while a future runs, sampled every 20 ms.
 struct Peak {
@@ -114,6 +114,32 @@ async fn tus(http: &reqwest::Client, url: &str, key: &str, path: &Path, size: u6
     Ok(())
 }
 
+/// The same file as a multipart upload in `part`-byte parts sent one after another.
+async fn raw_multipart(s3: &aws_sdk_s3::Client, bucket: &str, path: &Path, size: u64, part: u64) -> anyhow::Result<()> {
+    use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+    let key = "bench/raw-multipart";
+    let up = s3.create_multipart_upload().bucket(bucket).key(key).send().await?;
+    let id = up.upload_id().context("no upload id")?.to_string();
+    let (mut parts, mut offset, mut n) = (Vec::new(), 0u64, 1);
+    while offset < size {
+        let len = part.min(size - offset);
+        let body = aws_sdk_s3::primitives::ByteStream::read_from()
+            .path(path)
+            .offset(offset)
+            .length(aws_sdk_s3::primitives::Length::Exact(len))
+            .build()
+            .await?;
+        let out = s3.upload_part().bucket(bucket).key(key).upload_id(&id).part_number(n).body(body).send().await?;
+        parts.push(CompletedPart::builder().part_number(n).set_e_tag(out.e_tag().map(String::from)).build());
+        offset += len;
+        n += 1;
+    }
+    let done = CompletedMultipartUpload::builder().set_parts(Some(parts)).build();
+    s3.complete_multipart_upload().bucket(bucket).key(key).upload_id(&id).multipart_upload(done).send().await?;
+    let _ = s3.delete_object().bucket(bucket).key(key).send().await;
+    Ok(())
+}
+
 /// Runs the benchmark.
 pub async fn run(
     cfg: &Config,
@@ -141,32 +167,47 @@ pub async fn run(
     let raw = mb / started.elapsed().as_secs_f64();
     put.context("the raw PutObject")?;
     let _ = s3.delete_object().bucket(&cfg.store.s3.bucket).key("bench/raw-put").send().await;
+    let started = Instant::now();
+    raw_multipart(&s3, &cfg.store.s3.bucket, &path, size, cfg.uploads.part_bytes()).await?;
+    let raw_parts = mb / started.elapsed().as_secs_f64();
 
-    let watch = Peak::watch(pid);
+    let ingest_cpu = || pid.map(cpu_secs).unwrap_or(0.0);
+    let (watch, cpu) = (Peak::watch(pid), ingest_cpu());
     let started = Instant::now();
     post(&http, url, key, &path, size).await?;
     let posted = mb / started.elapsed().as_secs_f64();
-    let post_peak = watch.stop();
+    let (post_peak, post_cpu) = (watch.stop(), ingest_cpu() - cpu);
 
-    let watch = Peak::watch(pid);
+    let (watch, cpu) = (Peak::watch(pid), ingest_cpu());
     let started = Instant::now();
     tus(&http, url, key, &path, size, chunk_mib << 20).await?;
     let tussed = mb / started.elapsed().as_secs_f64();
-    let tus_peak = watch.stop();
+    let (tus_peak, tus_cpu) = (watch.stop(), ingest_cpu() - cpu);
     let _ = std::fs::remove_file(&path);
 
     println!("bench upload: {size_mib} MiB to {url} (store {})", cfg.store.s3.endpoint);
     println!("  anchor: aws-sdk-s3 PutObject straight to the store: {raw:.1} MB/s");
-    let rss = |peak: u64| if pid.is_some() { format!(", ingest peak RSS {peak} MiB") } else { String::new() };
+    println!(
+        "  (aws-sdk-s3 multipart in {} MiB parts sent one at a time: {raw_parts:.1} MB/s, {:.2}x the PUT)",
+        cfg.uploads.part_mib,
+        raw_parts / raw
+    );
+    let rss = |peak: u64, cpu: f64| {
+        if pid.is_some() {
+            format!(", ingest peak RSS {peak} MiB, ingest CPU {cpu:.1} s")
+        } else {
+            String::new()
+        }
+    };
     println!(
         "  POST /v1/media:            {posted:.1} MB/s, {:.2}x the raw PUT (target >= 0.9){}",
         posted / raw,
-        rss(post_peak)
+        rss(post_peak, post_cpu)
     );
     println!(
         "  tus, {chunk_mib} MiB requests:     {tussed:.1} MB/s, {:.2}x the raw PUT (target >= 0.9){}",
         tussed / raw,
-        rss(tus_peak)
+        rss(tus_peak, tus_cpu)
     );
     Ok(())
 }
