@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use futures::StreamExt;
 use harness::{repo_root, Pipeline};
-use sha1::Digest;
+use sha2::Digest;
 
 const MIB: usize = 1024 * 1024;
 
@@ -125,7 +125,6 @@ async fn tuspy_resumes_through_another_ingest_after_a_restart() {
     assert_eq!(item["status"], "processed", "{item}\n{}", p.log("worker"));
     assert_eq!(item["filename"], "resumed.jpg");
     assert_eq!(item["size"], bytes.len() as u64);
-    use sha2::Digest as _;
     assert_eq!(item["sha256"], hex::encode(sha2::Sha256::digest(&bytes)));
     // Nothing of the upload is left in the store but the raw object.
     assert_eq!(p.store().await.incomplete_writes("resumable/").await.unwrap(), 0, "no parted write is left");
@@ -223,7 +222,6 @@ async fn the_protocol_refuses_what_is_wrong_and_keeps_what_is_right() {
     let media = header(&r, "media-id");
     let item = p.settle(&key, &media).await;
     assert_eq!((item["status"].as_str(), item["filename"].as_str()), (Some("processed"), Some("two.jpg")), "{item}");
-    use sha2::Digest as _;
     assert_eq!(item["sha256"], hex::encode(sha2::Sha256::digest(&photo)), "the running digest is the bytes'");
     // A finished upload takes no more bytes.
     assert_eq!(patch(&url, &key, n, vec![1]).await.send().await.unwrap().status(), 409);
