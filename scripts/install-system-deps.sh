@@ -16,7 +16,11 @@ PKGS=(
   postgresql ffmpeg imagemagick libvips-tools libimage-exiftool-perl curl
   # deployment checks: promtool (alert rules); the container test installs podman itself (containers.sh)
   prometheus
+  # the upload page's test: headless Chromium driven by Playwright (from PyPI, its browser download off)
+  chromium
 )
+# build: the upload page is bundled with npm (ingest's build script); Debian's Node.js only where none is installed
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -9,6 +9,8 @@ bash scripts/infra/kafka.sh install
 bash scripts/infra/seaweedfs.sh install
 bash scripts/infra/pytools.sh install
 export MEDIAMILL_TEST_PYTHON="${MEDIAMILL_CACHE:-/var/tmp/mediamill-cache}/pytools/bin/python"
+# tus-js-client for the tests, from its lockfile (npm's own cache makes repeat runs offline-fast)
+(cd tests/clients/node && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 STACK="$(mktemp -d /tmp/mediamill-stack.XXXXXX)"
 cleanup() { bash scripts/infra/stack.sh down "$STACK" || true; rm -rf "$STACK"; }

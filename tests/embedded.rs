@@ -193,6 +193,15 @@ fn a_resumable_upload_works_on_the_embedded_default() {
         assert!(Instant::now() < deadline && m["status"] != "failed", "{m}");
         std::thread::sleep(Duration::from_millis(100));
     }
+    // Direct uploads need an S3 store: the local one says so.
+    let r = http
+        .post(format!("{url}/v1/uploads/direct"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"size": 10, "sha256": "0".repeat(64)}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 501);
+    assert!(r.text().unwrap().contains("store.backend"));
     // The local store keeps no part files once the upload is joined.
     let parts = data.join("objects/.parts");
     assert_eq!(std::fs::read_dir(&parts).map(|d| d.count()).unwrap_or(0), 0, "{}", parts.display());

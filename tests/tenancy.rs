@@ -9,14 +9,27 @@ use std::time::{Duration, Instant};
 
 use harness::{repo_root, Pipeline};
 
-/// (method, path template) of every `/v1` route, from the router's source.
+/// (method, path template) of every `/v1` route, from the router's source: each `.route(` call, one line or
+/// several as rustfmt left it, up to the next line that starts another call.
 fn routes() -> Vec<(String, String)> {
     let src = std::fs::read_to_string(repo_root().join("ingest/src/lib.rs")).expect("router source");
     let mut out = Vec::new();
-    for line in src.lines().map(str::trim).filter(|l| l.starts_with(".route(\"/v1")) {
-        let path = line.split('"').nth(1).expect("path").to_string();
-        for (needle, method) in [("get(", "GET"), ("post(", "POST"), ("delete(", "DELETE")] {
-            if line.contains(needle) {
+    for call in src.split(".route(").skip(1) {
+        let call: String = call
+            .lines()
+            .enumerate()
+            .take_while(|(i, l)| *i == 0 || !(l.trim_start().starts_with('.') || l.trim_start().starts_with('}')))
+            .map(|(_, l)| l)
+            .collect();
+        let call = call.trim_start();
+        if !call.starts_with("\"/v1") {
+            continue;
+        }
+        let path = call.split('"').nth(1).expect("path").to_string();
+        let methods =
+            [("get(", "GET"), ("post(", "POST"), ("delete(", "DELETE"), ("head(", "HEAD"), ("patch(", "PATCH")];
+        for (needle, method) in methods {
+            if call.contains(needle) {
                 out.push((method.to_string(), path.clone()));
             }
         }
@@ -53,8 +66,25 @@ async fn every_route_keeps_tenants_apart_and_scopes_hold() {
         assert!(Instant::now() < deadline, "no delivery to walk");
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    // A resumable upload and a direct one.
+    let r = http
+        .post(format!("{}/v1/uploads", p.url))
+        .bearer_auth(&a)
+        .header("tus-resumable", "1.0.0")
+        .header("upload-length", "100")
+        .send()
+        .await
+        .unwrap();
+    let tus_url = r.headers()["location"].to_str().unwrap().to_string();
+    let upload = tus_url.rsplit('/').next().unwrap().to_string();
+    let plan = p.post_json(&a, "/v1/uploads/direct", &serde_json::json!({"size": 100, "sha256": "0".repeat(64)})).await;
+    let direct = plan.json::<serde_json::Value>().await.unwrap()["id"].as_str().unwrap().to_string();
     let fill = |path: &str| -> String {
-        let id = if path.starts_with("/v1/media") {
+        let id = if path.starts_with("/v1/uploads/direct") {
+            &direct
+        } else if path.starts_with("/v1/uploads") {
+            &upload
+        } else if path.starts_with("/v1/media") {
             &media
         } else if path.starts_with("/v1/batches") {
             &batch
@@ -72,9 +102,16 @@ async fn every_route_keeps_tenants_apart_and_scopes_hold() {
         let req = match method {
             "GET" => http.get(url),
             "POST" => http.post(url).header("content-type", "application/json").body("{}"),
+            "HEAD" => http.head(url),
+            "PATCH" => http
+                .patch(url)
+                .header("content-type", "application/offset+octet-stream")
+                .header("upload-offset", "0")
+                .body(vec![0u8; 10]),
             _ => http.delete(url),
         };
-        req.bearer_auth(key.to_string()).timeout(Duration::from_secs(10)).send()
+        // tus routes want their protocol version; every other route ignores it.
+        req.bearer_auth(key.to_string()).header("tus-resumable", "1.0.0").timeout(Duration::from_secs(10)).send()
     };
 
     // Bob, with Alice's ids, on every route and method: 404, always.
@@ -96,7 +133,7 @@ async fn every_route_keeps_tenants_apart_and_scopes_hold() {
     // Listings show none of Alice's ids.
     for (method, template) in all.iter().filter(|(m, t)| m == "GET" && !t.contains('{')) {
         let body = send(method, format!("{}{template}", p.url), &b).await.unwrap().text().await.unwrap();
-        for id in [&media, &batch, &hook, &recipient] {
+        for id in [&media, &batch, &hook, &recipient, &upload, &direct] {
             assert!(!body.contains(id.as_str()), "{template} shows another tenant's {id}: {body}");
         }
     }
@@ -105,6 +142,8 @@ async fn every_route_keeps_tenants_apart_and_scopes_hold() {
     assert_eq!(p.get(&a, &format!("/v1/batches/{batch}")).await.1["status"], "open");
     assert_eq!(p.get(&a, "/v1/webhooks").await.1["items"].as_array().unwrap().len(), 1);
     assert_eq!(p.get(&a, "/v1/email-recipients").await.1["items"].as_array().unwrap().len(), 1);
+    let head = http.head(&tus_url).bearer_auth(&a).header("tus-resumable", "1.0.0").send().await.unwrap();
+    assert_eq!((head.status().as_u16(), head.headers()["upload-offset"].to_str().unwrap()), (200, "0"));
 
     // Her own item: a signed URL needs a key on the server (this one has none).
     let r = http

@@ -130,6 +130,46 @@ async fn tuspy_resumes_through_another_ingest_after_a_restart() {
     assert_eq!(p.store().await.incomplete_writes("resumable/").await.unwrap(), 0, "no parted write is left");
 }
 
+fn tus_js(args: &[&str]) -> String {
+    let out = Command::new("node")
+        .arg(repo_root().join("tests/clients/node/tus_js.mjs"))
+        .args(args)
+        .output()
+        .expect("run node (tests/clients/node: npm ci)");
+    assert!(out.status.success(), "tus-js-client {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn tus_js_client_resumes_through_another_ingest_after_a_restart() {
+    let mut p = Pipeline::start(&[("MEDIAMILL_UPLOADS__PART_MIB", "5")]).await;
+    let key = p.key("tus-js");
+    let file = big_jpeg(&p.dir, 7 * MIB + 77);
+    let bytes = std::fs::read(&file).unwrap();
+    let upload = tus_js(&["start", &p.url, &key, file.to_str().unwrap(), &(3 * MIB).to_string()]);
+    let (status, offset) = head_offset(&upload, &key).await;
+    assert_eq!((status, offset.parse::<usize>().unwrap()), (200, 3 * MIB), "three 1 MiB requests, then the abort");
+    p.ingest.kill().unwrap();
+    p.ingest.wait().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let other = format!("http://127.0.0.1:{port}");
+    let _second = p.spawn_with("ingest2", &["ingest"], &[("MEDIAMILL_SERVER__LISTEN", &format!("127.0.0.1:{port}"))]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while reqwest::get(format!("{other}/readyz")).await.map(|r| !r.status().is_success()).unwrap_or(true) {
+        assert!(Instant::now() < deadline, "second ingest never ready:\n{}", p.log("ingest2"));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let moved = upload.replace(&p.url, &other);
+    let done: serde_json::Value =
+        serde_json::from_str(&tus_js(&["resume", &other, &key, file.to_str().unwrap(), &moved])).unwrap();
+    let media = done["media_id"].as_str().expect("the last response names the item").to_string();
+    p.url = other;
+    let item = p.settle(&key, &media).await;
+    assert_eq!(item["status"], "processed", "{item}");
+    assert_eq!((item["size"].as_u64(), item["filename"].as_str()), (Some(bytes.len() as u64), Some("from-node.jpg")));
+    assert_eq!(item["sha256"], hex::encode(sha2::Sha256::digest(&bytes)), "read back: requests came to two instances");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_protocol_refuses_what_is_wrong_and_keeps_what_is_right() {
     let p = Pipeline::start(&[("MEDIAMILL_UPLOADS__PART_MIB", "5")]).await;

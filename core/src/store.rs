@@ -122,11 +122,46 @@ pub trait Store: Send + Sync + 'static {
     async fn abort_parts(&self, key: &str, handle: &str) -> Result<(), StoreError>;
     /// Fails when the store cannot serve requests (for `/readyz`).
     async fn check(&self) -> Result<(), StoreError>;
+    /// Uploads straight from clients to the store (presigned URLs), when the store can take them: S3 can, the
+    /// local store cannot.
+    fn direct(&self) -> Option<&dyn DirectUploads> {
+        None
+    }
     /// Writes started under `prefix` and neither finished nor cleaned up (temporary files, multipart uploads).
     async fn incomplete_writes(&self, prefix: &str) -> Result<u64, StoreError>;
     /// Cleans up incomplete writes older than `older_than` (left by a process that was killed mid-write);
     /// returns how many.
     async fn sweep_incomplete(&self, older_than: std::time::Duration) -> Result<u64, StoreError>;
+}
+
+/// A request a client makes straight to the store: what to send where, with which headers.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SignedRequest {
+    /// The HTTP method (`PUT`).
+    pub method: String,
+    /// The presigned URL.
+    pub url: String,
+    /// Headers the request must carry as they are (they are part of the signature).
+    pub headers: std::collections::BTreeMap<String, String>,
+}
+
+/// Uploads from clients straight into the store, through presigned requests; the server only plans them and
+/// checks what arrived.
+#[async_trait]
+pub trait DirectUploads: Send + Sync {
+    /// A presigned `PUT` of exactly `size` bytes to `key`, valid for `ttl`.
+    async fn presign_put(&self, key: &str, size: u64, ttl: std::time::Duration) -> Result<SignedRequest, StoreError>;
+    /// A presigned `PUT` of one part (exactly `size` bytes) of a parted write, valid for `ttl`.
+    async fn presign_part(
+        &self,
+        part: &Part<'_>,
+        size: u64,
+        ttl: std::time::Duration,
+    ) -> Result<SignedRequest, StoreError>;
+    /// The parts the store holds for a parted write: number, tag and size, in order.
+    async fn uploaded_parts(&self, key: &str, handle: &str) -> Result<Vec<(i32, String, u64)>, StoreError>;
+    /// The size of the object under `key`, `None` when there is none.
+    async fn size_of(&self, key: &str) -> Result<Option<u64>, StoreError>;
 }
 
 /// The smallest part of a parted write but the last (S3's own minimum).

@@ -9,6 +9,7 @@ pub mod archive;
 pub mod auth;
 pub mod body_guard;
 pub mod cors;
+mod direct;
 mod error;
 pub mod gateway_log;
 mod json_body;
@@ -22,6 +23,7 @@ mod state;
 pub mod tus;
 mod upload;
 pub mod upload_body;
+mod web;
 
 pub use error::ApiError;
 pub use rate::TenantGuards;
@@ -35,8 +37,15 @@ use axum::Router;
 pub fn router(state: AppState) -> Router {
     // Install the recorder before the first request, so no count is lost before /metrics is first read.
     mediamill_core::metrics_handle::handle();
-    Router::new()
-        .route("/v1/media", get(routes::media::list).post(routes::media::create))
+    let page = if state.backends.cfg.server.web {
+        Router::new()
+            .route("/", get(web::index))
+            .route("/web/app.js", get(web::script))
+            .route("/web/app.css", get(web::style))
+    } else {
+        Router::new()
+    };
+    page.route("/v1/media", get(routes::media::list).post(routes::media::create))
         .route("/v1/media/{id}", get(routes::media::get_one).delete(routes::media::delete))
         .route("/v1/media/{id}/events", get(routes::live::media_events))
         .route("/v1/batches/{id}/events", get(routes::live::batch_events))
@@ -59,6 +68,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/email-recipients/{id}/deliveries", get(routes::webhooks::recipient_deliveries))
         .route("/v1/email-recipients/{id}/confirm", get(routes::webhooks::confirm_recipient))
         .merge(tus_routes(state.clone()))
+        .route("/v1/uploads/direct", axum::routing::post(direct::create))
+        .route("/v1/uploads/direct/{id}/complete", axum::routing::post(direct::complete))
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
         .route("/metrics", get(routes::health::metrics))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Independent Python tools mediamill is checked against, each set installed once into a cached venv:
 #   pytools.sh install         the tests': the Standard Webhooks reference verifier, an SMTP sink (aiosmtpd),
-#                              the Kubernetes schema validator, a tus client (tuspy); python at $MEDIAMILL_CACHE/pytools/bin/python
+#                              the Kubernetes schema validator, a tus client (tuspy), Playwright (driving
+#                              Debian's Chromium: PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD, no browser is fetched); python at $MEDIAMILL_CACHE/pytools/bin/python
 #   pytools.sh install-bench   the benchmarks': pyvips (PyPI, ABI mode on Debian's libvips), so libvips is
 #                              measured as a service uses it; python at $MEDIAMILL_CACHE/benchtools/bin/python
 # Both print nothing.
@@ -18,8 +19,8 @@ venv() {
 }
 
 install() {
-  venv "$MEDIAMILL_CACHE/pytools" "standardwebhooks, aiosmtpd, kubernetes_validate, jsonschema, yaml, tusclient" \
-    "standardwebhooks==1.1.0" "aiosmtpd==1.4.6" "kubernetes-validate==1.37.0" "jsonschema" "pyyaml" "tuspy==1.1.0"
+  venv "$MEDIAMILL_CACHE/pytools" "standardwebhooks, aiosmtpd, kubernetes_validate, jsonschema, yaml, tusclient, playwright" \
+    "standardwebhooks==1.1.0" "aiosmtpd==1.4.6" "kubernetes-validate==1.37.0" "jsonschema" "pyyaml" "tuspy==1.1.0" "playwright==1.65.2"
 }
 
 install-bench() {

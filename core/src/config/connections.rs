@@ -27,6 +27,8 @@ pub struct ServerConfig {
     pub ops_listen: String,
     /// Open connections the API keeps at once; more are closed as they arrive.
     pub max_connections: usize,
+    /// Serve the upload page at `/` (Uppy over tus; every request it makes still needs a key).
+    pub web: bool,
     /// A connection that has not sent a request's whole header section in this long is closed.
     pub header_read_timeout_secs: u64,
     /// Key of signed variant URLs (`…?exp=&sig=`, fetched without the bearer key); the same on every ingest
@@ -118,6 +120,7 @@ impl Default for ServerConfig {
             public_url: String::new(),
             ops_listen: String::new(),
             max_connections: 4096,
+            web: true,
             header_read_timeout_secs: 10,
             url_signing_key: String::new(),
             max_signed_url_secs: 7 * 24 * 3600,

@@ -15,11 +15,21 @@ pub struct UploadsConfig {
     pub part_mib: u64,
     /// How often the sweeper looks for expired uploads.
     pub sweep_interval_secs: u64,
+    /// How long the presigned URLs of a direct upload (`POST /v1/uploads/direct`) stay valid.
+    pub direct_url_secs: u64,
+    /// Direct uploads up to this size (MiB) get one presigned PUT; larger ones a plan of presigned parts.
+    pub direct_single_put_mib: u64,
 }
 
 impl Default for UploadsConfig {
     fn default() -> Self {
-        UploadsConfig { expire_secs: 24 * 3600, part_mib: 8, sweep_interval_secs: 60 }
+        UploadsConfig {
+            expire_secs: 24 * 3600,
+            part_mib: 8,
+            sweep_interval_secs: 60,
+            direct_url_secs: 3600,
+            direct_single_put_mib: 64,
+        }
     }
 }
 
@@ -33,6 +43,18 @@ impl UploadsConfig {
             return Err(ConfigError::Invalid {
                 key: "uploads.expire_secs",
                 problem: "uploads.expire_secs and uploads.sweep_interval_secs must be greater than 0".into(),
+            });
+        }
+        if !(60..=7 * 24 * 3600).contains(&self.direct_url_secs) {
+            return Err(ConfigError::Invalid {
+                key: "uploads.direct_url_secs",
+                problem: "must be 60 s to 7 days".into(),
+            });
+        }
+        if !(1..=5 * 1024).contains(&self.direct_single_put_mib) {
+            return Err(ConfigError::Invalid {
+                key: "uploads.direct_single_put_mib",
+                problem: "must be 1 to 5120 (S3's largest PUT)".into(),
             });
         }
         Ok(())

@@ -15,7 +15,10 @@ use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use tokio_util::io::ReaderStream;
 
-use super::{check_key, ByteRange, ObjectRead, ObjectWriter, Part, Store, StoreError, RESUMABLE_PREFIX};
+use super::{
+    check_key, ByteRange, DirectUploads, ObjectRead, ObjectWriter, Part, SignedRequest, Store, StoreError,
+    RESUMABLE_PREFIX,
+};
 use crate::config::S3Config;
 
 /// Size of one multipart part; S3 wants at least 5 MiB for all but the last.
@@ -488,8 +491,95 @@ impl Store for S3Store {
         Ok(n)
     }
 
+    fn direct(&self) -> Option<&dyn DirectUploads> {
+        Some(self)
+    }
+
     async fn check(&self) -> Result<(), StoreError> {
         self.client.head_bucket().bucket(&self.bucket).send().await.map_err(|e| sdk_err(&self.bucket, e))?;
         Ok(())
+    }
+}
+
+fn signed(p: aws_sdk_s3::presigning::PresignedRequest) -> SignedRequest {
+    SignedRequest {
+        method: p.method().to_string(),
+        url: p.uri().to_string(),
+        headers: p.headers().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+    }
+}
+
+fn presigning(ttl: Duration) -> Result<aws_sdk_s3::presigning::PresigningConfig, StoreError> {
+    aws_sdk_s3::presigning::PresigningConfig::expires_in(ttl).map_err(|e| StoreError::Other(e.to_string()))
+}
+
+#[async_trait]
+impl DirectUploads for S3Store {
+    async fn presign_put(&self, key: &str, size: u64, ttl: Duration) -> Result<SignedRequest, StoreError> {
+        check_key(key)?;
+        let p = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .content_length(size as i64)
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(|e| sdk_err(key, e))?;
+        Ok(signed(p))
+    }
+
+    async fn presign_part(&self, part: &Part<'_>, size: u64, ttl: Duration) -> Result<SignedRequest, StoreError> {
+        check_key(part.key)?;
+        let p = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(part.key)
+            .upload_id(part.handle)
+            .part_number(part.number)
+            .content_length(size as i64)
+            .presigned(presigning(ttl)?)
+            .await
+            .map_err(|e| sdk_err(part.key, e))?;
+        Ok(signed(p))
+    }
+
+    async fn uploaded_parts(&self, key: &str, handle: &str) -> Result<Vec<(i32, String, u64)>, StoreError> {
+        check_key(key)?;
+        let (mut parts, mut marker) = (Vec::new(), None::<String>);
+        loop {
+            let out = self
+                .client
+                .list_parts()
+                .bucket(&self.bucket)
+                .key(key)
+                .upload_id(handle)
+                .set_part_number_marker(marker.take())
+                .send()
+                .await
+                .map_err(|e| sdk_err(key, e))?;
+            for p in out.parts() {
+                let (Some(n), Some(tag)) = (p.part_number(), p.e_tag()) else { continue };
+                parts.push((n, tag.to_string(), p.size().unwrap_or(0).max(0) as u64));
+            }
+            match out.next_part_number_marker() {
+                Some(m) if out.is_truncated().unwrap_or(false) => marker = Some(m.to_string()),
+                _ => break,
+            }
+        }
+        parts.sort_by_key(|p| p.0);
+        Ok(parts)
+    }
+
+    async fn size_of(&self, key: &str) -> Result<Option<u64>, StoreError> {
+        check_key(key)?;
+        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
+            Ok(o) => Ok(Some(o.content_length().unwrap_or(0).max(0) as u64)),
+            Err(e) => match sdk_err(key, e) {
+                StoreError::NotFound(_) => Ok(None),
+                other => Err(other),
+            },
+        }
     }
 }

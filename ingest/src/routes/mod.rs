@@ -6,5 +6,5 @@ pub mod hls;
 pub mod live;
 pub mod media;
 pub mod variants;
-mod view;
+pub(crate) mod view;
 pub mod webhooks;

@@ -18,7 +18,17 @@ use crate::upload::Received;
 /// idempotency key was used before for the same bytes). On any failure the upload is removed, since its
 /// bytes were already joined: the answer says why, and a batch it was joining counts it as refused.
 pub async fn complete(st: &AppState, tenant: &Tenant, u: &ResumableUpload) -> Result<MediaId, ApiError> {
-    match record(st, tenant, u).await {
+    settle(st, u, record(st, tenant, u).await).await
+}
+
+/// Marks the upload complete when its item was recorded; otherwise removes it and its bytes, and counts it as
+/// refused in the batch it was joining when the refusal was the upload's own doing.
+pub async fn settle(
+    st: &AppState,
+    u: &ResumableUpload,
+    recorded: Result<MediaId, ApiError>,
+) -> Result<MediaId, ApiError> {
+    match recorded {
         Ok(id) => {
             st.backends.repo.complete_upload(&u.id, now_ms()).await?;
             // The last part took the tail's bytes along; its object is no longer needed.
@@ -59,7 +69,23 @@ async fn record(st: &AppState, tenant: &Tenant, u: &ResumableUpload) -> Result<M
         }
         None => read_back(st, u).await?,
     };
-    let sniffed = sniff(&head).ok_or_else(crate::upload::unsupported)?;
+    record_received(st, tenant, u, sha256, &head).await
+}
+
+/// Records an upload whose bytes are in the store under its raw key, of the digest and first bytes given: the
+/// type sniffed again (`415`), the batch still open (`409`), then as `POST /v1/media` records an upload.
+pub async fn record_received(
+    st: &AppState,
+    tenant: &Tenant,
+    u: &ResumableUpload,
+    sha256: String,
+    head: &[u8],
+) -> Result<MediaId, ApiError> {
+    let sniffed = sniff(head).ok_or_else(crate::upload::unsupported)?;
+    let (limit, key) = crate::upload::limit_for(&st.backends.cfg.limits, sniffed.kind);
+    if u.length > limit {
+        return Err(crate::upload::too_large(u.length, limit, key, sniffed.kind, false));
+    }
     if let Some(b) = &u.batch_id {
         crate::routes::batches::open_batch(st, &tenant.id, b).await?;
     }
@@ -78,7 +104,7 @@ fn unavailable(e: std::io::Error) -> ApiError {
 }
 
 /// The digest and sniff window of the joined object, read back once: the requests came to several instances.
-async fn read_back(st: &AppState, u: &ResumableUpload) -> Result<(String, Vec<u8>), ApiError> {
+pub async fn read_back(st: &AppState, u: &ResumableUpload) -> Result<(String, Vec<u8>), ApiError> {
     let mut body = st.backends.store.open(&u.raw_key, None).await?.body;
     let (mut hasher, mut head, mut size) = (Sha256::new(), Vec::with_capacity(SNIFF_BYTES), 0u64);
     while let Some(c) = body.next().await {

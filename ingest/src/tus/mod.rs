@@ -7,7 +7,7 @@
 //! answers its id in `Media-Id` and its URL in `Media-Location`.
 
 mod append;
-mod complete;
+pub(crate) mod complete;
 pub mod hashes;
 mod protocol;
 pub mod sweep;
@@ -100,7 +100,13 @@ fn wanted(m: &serde_json::Map<String, serde_json::Value>) -> Result<Wanted, ApiE
 
 /// A tenant's upload: 404 when it has none by that id, 410 once it expired.
 async fn owned(st: &AppState, tenant: &Tenant, id: &UploadId) -> Result<ResumableUpload, ApiError> {
-    let u = st.backends.repo.get_upload(&tenant.id, id).await?.ok_or_else(|| ApiError::not_found("upload"))?;
+    let u = st
+        .backends
+        .repo
+        .get_upload(&tenant.id, id)
+        .await?
+        .filter(|u| !u.metadata.contains_key(crate::direct::MARK))
+        .ok_or_else(|| ApiError::not_found("upload"))?;
     if u.completed_at.is_none() && u.expires_at < now_ms() {
         return Err(ApiError::new(StatusCode::GONE, "upload_expired", format!("upload {id} expired; start a new one")));
     }
@@ -141,6 +147,12 @@ pub async fn create(
         ));
     }
     let metadata = protocol::metadata(&headers)?;
+    if metadata.contains_key(crate::direct::MARK) {
+        return Err(ApiError::bad_request(
+            "bad_metadata",
+            format!("Upload-Metadata key {:?} is reserved", crate::direct::MARK),
+        ));
+    }
     let w = wanted(&metadata)?;
     if let Some(b) = &w.batch_id {
         crate::routes::batches::open_batch(&st, &tenant.id, b).await?;
@@ -314,7 +326,13 @@ pub async fn terminate(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     protocol::check_version(&headers)?;
-    let u = st.backends.repo.get_upload(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("upload"))?;
+    let u = st
+        .backends
+        .repo
+        .get_upload(&tenant.id, &id)
+        .await?
+        .filter(|u| !u.metadata.contains_key(crate::direct::MARK))
+        .ok_or_else(|| ApiError::not_found("upload"))?;
     let live = u.completed_at.is_none() && u.expires_at > now_ms();
     if live && !st.backends.repo.lease_upload(&u.id, u.progress.offset, now_ms() + 60_000).await? {
         return Err(ApiError::new(

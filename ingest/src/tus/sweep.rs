@@ -1,4 +1,5 @@
-//! Expired resumable uploads: their parts and tail removed from the store, their rows from the database.
+//! Expired resumable and direct uploads: their parts, tail and unconfirmed object removed from the store,
+//! their rows from the database.
 
 use std::time::Duration;
 
@@ -7,7 +8,8 @@ use mediamill_core::model::ResumableUpload;
 use mediamill_core::repo::now_ms;
 use mediamill_core::shutdown::Shutdown;
 
-/// Removes an unfinished upload's stored bytes (its parted write and its tail) and its row. Failures are
+/// Removes an unfinished upload's stored bytes (its parted write, its tail, a direct upload's object) and its
+/// row. Failures are
 /// logged: what is left of a parted write in S3 is aborted by the store's own sweep of abandoned writes.
 pub async fn discard(b: &Backends, u: &ResumableUpload) {
     if u.completed_at.is_none() {
@@ -16,8 +18,11 @@ pub async fn discard(b: &Backends, u: &ResumableUpload) {
                 tracing::warn!(upload = %u.id, error = %e, "aborting an upload's parts");
             }
         }
-        if let Err(e) = b.store.delete(&u.tail_key()).await {
-            tracing::warn!(upload = %u.id, error = %e, "deleting an upload's tail");
+        // A direct upload's single PUT may have landed without the upload being completed.
+        for key in [u.tail_key(), u.raw_key.clone()] {
+            if let Err(e) = b.store.delete(&key).await {
+                tracing::warn!(upload = %u.id, error = %e, key, "deleting an unfinished upload's object");
+            }
         }
     }
     if let Err(e) = b.repo.delete_upload(&u.id).await {
