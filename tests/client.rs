@@ -8,24 +8,11 @@ use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use harness::embedded::{printed_key, start_up, wait_ready};
-use harness::{bin, repo_root, Proc};
-
-struct Up {
-    _proc: Proc,
-    url: String,
-    key: String,
-    dir: std::path::PathBuf,
-}
+use harness::embedded::Up;
+use harness::{bin, repo_root};
 
 fn up(extra: &[(&str, &str)]) -> Up {
-    let dir = std::env::temp_dir().join(format!("mediamill-client-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let proc = start_up(&dir, port, extra);
-    let url = format!("http://127.0.0.1:{port}");
-    wait_ready(&reqwest::blocking::Client::new(), &url);
-    Up { _proc: proc, key: printed_key(&dir), url, dir }
+    Up::start(extra)
 }
 
 impl Up {

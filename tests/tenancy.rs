@@ -7,35 +7,11 @@ mod harness;
 
 use std::time::{Duration, Instant};
 
-use harness::{repo_root, Pipeline};
+use harness::Pipeline;
 
-/// (method, path template) of every `/v1` route, from the router's source: each `.route(` call, one line or
-/// several as rustfmt left it, up to the next line that starts another call.
+/// Every `/v1` route but the key-less `OPTIONS` of tus.
 fn routes() -> Vec<(String, String)> {
-    let src = std::fs::read_to_string(repo_root().join("ingest/src/lib.rs")).expect("router source");
-    let mut out = Vec::new();
-    for call in src.split(".route(").skip(1) {
-        let call: String = call
-            .lines()
-            .enumerate()
-            .take_while(|(i, l)| *i == 0 || !(l.trim_start().starts_with('.') || l.trim_start().starts_with('}')))
-            .map(|(_, l)| l)
-            .collect();
-        let call = call.trim_start();
-        if !call.starts_with("\"/v1") {
-            continue;
-        }
-        let path = call.split('"').nth(1).expect("path").to_string();
-        let methods =
-            [("get(", "GET"), ("post(", "POST"), ("delete(", "DELETE"), ("head(", "HEAD"), ("patch(", "PATCH")];
-        for (needle, method) in methods {
-            if call.contains(needle) {
-                out.push((method.to_string(), path.clone()));
-            }
-        }
-    }
-    assert!(out.len() >= 25, "the router's routes were not found: {out:?}");
-    out
+    harness::routes::v1().into_iter().filter(|(m, _)| m != "OPTIONS").collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

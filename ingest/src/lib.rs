@@ -15,6 +15,7 @@ pub mod gateway_log;
 mod json_body;
 pub mod linger;
 pub mod live;
+mod openapi;
 mod rate;
 mod routes;
 mod server;
@@ -68,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/email-recipients/{id}/deliveries", get(routes::webhooks::recipient_deliveries))
         .route("/v1/email-recipients/{id}/confirm", get(routes::webhooks::confirm_recipient))
         .merge(tus_routes(state.clone()))
+        .route("/v1/openapi.json", get(openapi::document))
         .route("/v1/uploads/direct", axum::routing::post(direct::create))
         .route("/v1/uploads/direct/{id}/complete", axum::routing::post(direct::complete))
         .route("/healthz", get(routes::health::healthz))

@@ -15,6 +15,8 @@ pipeline_cleanup() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   bash scripts/infra/stack.sh down "$RUN/stack" >/dev/null 2>&1 || true
+  # The stack's data (a benchmark's gigabytes in SeaweedFS) goes; the processes' logs in $RUN stay.
+  rm -rf "$RUN/stack"
 }
 
 pipeline_up() {

@@ -2,7 +2,8 @@
 # Independent Python tools mediamill is checked against, each set installed once into a cached venv:
 #   pytools.sh install         the tests': the Standard Webhooks reference verifier, an SMTP sink (aiosmtpd),
 #                              the Kubernetes schema validator, a tus client (tuspy), Playwright (driving
-#                              Debian's Chromium: PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD, no browser is fetched); python at $MEDIAMILL_CACHE/pytools/bin/python
+#                              Debian's Chromium: pip never runs `playwright install`, so no browser is fetched),
+#                              an OpenAPI validator; python at $MEDIAMILL_CACHE/pytools/bin/python
 #   pytools.sh install-bench   the benchmarks': pyvips (PyPI, ABI mode on Debian's libvips), so libvips is
 #                              measured as a service uses it; python at $MEDIAMILL_CACHE/benchtools/bin/python
 # Both print nothing.
@@ -19,8 +20,8 @@ venv() {
 }
 
 install() {
-  venv "$MEDIAMILL_CACHE/pytools" "standardwebhooks, aiosmtpd, kubernetes_validate, jsonschema, yaml, tusclient, playwright" \
-    "standardwebhooks==1.1.0" "aiosmtpd==1.4.6" "kubernetes-validate==1.37.0" "jsonschema" "pyyaml" "tuspy==1.1.0" "playwright==1.65.2"
+  venv "$MEDIAMILL_CACHE/pytools" "standardwebhooks, aiosmtpd, kubernetes_validate, jsonschema, yaml, tusclient, playwright, openapi_spec_validator" \
+    "standardwebhooks==1.1.0" "aiosmtpd==1.4.6" "kubernetes-validate==1.37.0" "jsonschema" "pyyaml" "tuspy==1.1.0" "playwright==1.65.2" "openapi-spec-validator==0.9.0"
 }
 
 install-bench() {

@@ -38,3 +38,36 @@ pub fn printed_key(data: &Path) -> String {
     let log = std::fs::read_to_string(data.join("up.log")).expect("up.log");
     log.split_whitespace().find(|w| w.starts_with("mm_")).expect("key printed").to_string()
 }
+
+/// `up` on a data folder of its own, with the key it printed; the folder goes when the test passes (a failing
+/// test keeps it, with `up.log`, to look at).
+pub struct Up {
+    _proc: Proc,
+    /// Base URL of its API.
+    pub url: String,
+    /// The default tenant's key.
+    pub key: String,
+    /// Its data folder (also a place for the test's own files).
+    pub dir: std::path::PathBuf,
+}
+
+impl Up {
+    /// Starts one with `extra` settings and waits until it is ready.
+    pub fn start(extra: &[(&str, &str)]) -> Up {
+        let dir = std::env::temp_dir().join(format!("mediamill-up-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).expect("data folder");
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();
+        let proc = start_up(&dir, port, extra);
+        let url = format!("http://127.0.0.1:{port}");
+        wait_ready(&reqwest::blocking::Client::new(), &url);
+        Up { _proc: proc, key: printed_key(&dir), url, dir }
+    }
+}
+
+impl Drop for Up {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

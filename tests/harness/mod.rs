@@ -17,6 +17,7 @@ use sqlx::Connection;
 mod api;
 pub mod embedded;
 mod observe;
+pub mod routes;
 mod servers;
 
 #[allow(unused_imports)] // each test binary uses its own part of the harness
@@ -104,6 +105,15 @@ pub struct Pipeline {
     pub video: Option<Proc>,
     pub batch: Option<Proc>,
     pub notify: Option<Proc>,
+}
+
+impl Drop for Pipeline {
+    /// A passing test's folder (logs, files it made) goes; a failing one's stays to be looked at.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
 }
 
 /// The mediamill binary under test.
