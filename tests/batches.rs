@@ -211,15 +211,7 @@ async fn read_sse(
 async fn sse_shows_progress_to_completion_on_any_instance_and_resumes() {
     let p = Pipeline::start(&[]).await;
     // A second ingest instance: live streams must work on any of them.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let listen = format!("127.0.0.1:{port}");
-    let mut second = p.spawn_with("ingest2", &["ingest"], &[("MEDIAMILL_SERVER__LISTEN", listen.as_str())]);
-    let other = format!("http://{listen}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while reqwest::get(format!("{other}/readyz")).await.map(|r| !r.status().is_success()).unwrap_or(true) {
-        assert!(Instant::now() < deadline, "second ingest never ready");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (mut second, other) = p.second_ingest().await;
     let key = p.key("live");
     let http = reqwest::Client::new();
     let id = p.create(&key, "/v1/batches", None).await;

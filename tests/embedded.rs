@@ -147,14 +147,9 @@ fn up_prints_its_address_only_once_its_consumer_groups_have_joined() {
 
 #[test]
 fn a_resumable_upload_works_on_the_embedded_default() {
-    let data = std::env::temp_dir().join(format!("mediamill-tus-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&data).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let url = format!("http://127.0.0.1:{port}");
+    let up = harness::embedded::Up::start(&[]);
+    let (url, key, data) = (up.url.clone(), up.key.clone(), up.dir.clone());
     let http = reqwest::blocking::Client::new();
-    let mut up = start_up(&data, port, &[]);
-    wait_ready(&http, &url);
-    let key = printed_key(&data);
     // A photo padded past one 8 MiB part, sent in two requests: one whole part, a tail, then the rest.
     let mut photo = fixture("progressive.jpg");
     photo.resize(9 << 20, 7);
@@ -205,7 +200,4 @@ fn a_resumable_upload_works_on_the_embedded_default() {
     // The local store keeps no part files once the upload is joined.
     let parts = data.join("objects/.parts");
     assert_eq!(std::fs::read_dir(&parts).map(|d| d.count()).unwrap_or(0), 0, "{}", parts.display());
-    up.kill().unwrap();
-    up.wait().unwrap();
-    let _ = std::fs::remove_dir_all(&data);
 }

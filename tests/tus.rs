@@ -103,14 +103,7 @@ async fn tuspy_resumes_through_another_ingest_after_a_restart() {
     // Ingest goes away; another instance on another port takes the rest.
     p.ingest.kill().unwrap();
     p.ingest.wait().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let other = format!("http://127.0.0.1:{port}");
-    let _second = p.spawn_with("ingest2", &["ingest"], &[("MEDIAMILL_SERVER__LISTEN", &format!("127.0.0.1:{port}"))]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while reqwest::get(format!("{other}/readyz")).await.map(|r| !r.status().is_success()).unwrap_or(true) {
-        assert!(Instant::now() < deadline, "second ingest never ready:\n{}", p.log("ingest2"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (_second, other) = p.second_ingest().await;
     let moved = upload.replace(&p.url, &other);
     let offset = tuspy(&["resume", &other, &key, file.to_str().unwrap(), &moved, &(4 * MIB).to_string()]);
     assert_eq!(offset.parse::<usize>().unwrap(), bytes.len());
@@ -151,14 +144,7 @@ async fn tus_js_client_resumes_through_another_ingest_after_a_restart() {
     assert_eq!((status, offset.parse::<usize>().unwrap()), (200, 3 * MIB), "three 1 MiB requests, then the abort");
     p.ingest.kill().unwrap();
     p.ingest.wait().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let other = format!("http://127.0.0.1:{port}");
-    let _second = p.spawn_with("ingest2", &["ingest"], &[("MEDIAMILL_SERVER__LISTEN", &format!("127.0.0.1:{port}"))]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while reqwest::get(format!("{other}/readyz")).await.map(|r| !r.status().is_success()).unwrap_or(true) {
-        assert!(Instant::now() < deadline, "second ingest never ready:\n{}", p.log("ingest2"));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (_second, other) = p.second_ingest().await;
     let moved = upload.replace(&p.url, &other);
     let done: serde_json::Value =
         serde_json::from_str(&tus_js(&["resume", &other, &key, file.to_str().unwrap(), &moved])).unwrap();

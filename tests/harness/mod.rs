@@ -222,6 +222,20 @@ impl Pipeline {
         std::fs::read_to_string(self.dir.join(format!("{name}.log"))).unwrap_or_default()
     }
 
+    /// Starts another ingest instance on a port of its own (log `ingest2`); returns it and its URL once ready.
+    pub async fn second_ingest(&self) -> (Proc, String) {
+        let port = free_port();
+        let proc =
+            self.spawn_with("ingest2", &["ingest"], &[("MEDIAMILL_SERVER__LISTEN", &format!("127.0.0.1:{port}"))]);
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while reqwest::get(format!("{url}/readyz")).await.map(|r| !r.status().is_success()).unwrap_or(true) {
+            assert!(Instant::now() < deadline, "second ingest never ready:\n{}", self.log("ingest2"));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        (proc, url)
+    }
+
     /// The pipeline's object store (its own S3 bucket), opened as the roles open it.
     pub async fn store(&self) -> std::sync::Arc<dyn mediamill_core::store::Store> {
         let get = |k: &str| self.env.iter().find(|(ek, _)| ek == k).map(|(_, v)| v.clone()).unwrap_or_default();

@@ -458,13 +458,8 @@ impl Store for S3Store {
 
     async fn abort_parts(&self, key: &str, handle: &str) -> Result<(), StoreError> {
         check_key(key)?;
-        match self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(handle).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match sdk_err(key, e) {
-                StoreError::NotFound(_) => Ok(()),
-                other => Err(other),
-            },
-        }
+        let out = self.client.abort_multipart_upload().bucket(&self.bucket).key(key).upload_id(handle).send().await;
+        found(out.map_err(|e| sdk_err(key, e))).map(|_| ())
     }
 
     async fn incomplete_writes(&self, prefix: &str) -> Result<u64, StoreError> {
@@ -498,6 +493,15 @@ impl Store for S3Store {
     async fn check(&self) -> Result<(), StoreError> {
         self.client.head_bucket().bucket(&self.bucket).send().await.map_err(|e| sdk_err(&self.bucket, e))?;
         Ok(())
+    }
+}
+
+/// `None` for an answer that there is no such object or upload, the error for any other failure.
+fn found<T>(r: Result<T, StoreError>) -> Result<Option<T>, StoreError> {
+    match r {
+        Ok(v) => Ok(Some(v)),
+        Err(StoreError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -574,12 +578,7 @@ impl DirectUploads for S3Store {
 
     async fn size_of(&self, key: &str) -> Result<Option<u64>, StoreError> {
         check_key(key)?;
-        match self.client.head_object().bucket(&self.bucket).key(key).send().await {
-            Ok(o) => Ok(Some(o.content_length().unwrap_or(0).max(0) as u64)),
-            Err(e) => match sdk_err(key, e) {
-                StoreError::NotFound(_) => Ok(None),
-                other => Err(other),
-            },
-        }
+        let out = self.client.head_object().bucket(&self.bucket).key(key).send().await;
+        Ok(found(out.map_err(|e| sdk_err(key, e)))?.map(|o| o.content_length().unwrap_or(0).max(0) as u64))
     }
 }
