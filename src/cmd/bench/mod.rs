@@ -46,6 +46,14 @@ enum What {
         /// JPEGs to use instead of generated 320x240 pictures (at most --count of them, by name).
         #[arg(long)]
         photos: Option<PathBuf>,
+        /// A running pipeline instead of the embedded one (with --key and --procs).
+        #[arg(long, requires = "key")]
+        url: Option<String>,
+        #[arg(long)]
+        key: Option<String>,
+        /// Its processes whose CPU to report, as NAME:PID.
+        #[arg(long, value_delimiter = ',')]
+        procs: Vec<String>,
     },
     /// One file through POST /v1/media and through tus against a raw aws-sdk-s3 PutObject to the same store,
     /// with ingest's peak memory (scripts/bench-upload.sh).
@@ -142,10 +150,27 @@ enum What {
     },
 }
 
+/// `NAME:PID` pairs.
+fn parse_procs(items: &[String]) -> anyhow::Result<Vec<(String, u32)>> {
+    items
+        .iter()
+        .map(|s| {
+            let (n, p) = s.split_once(':').ok_or_else(|| anyhow::anyhow!("{s}: want NAME:PID"))?;
+            Ok((n.to_string(), p.parse().map_err(|_| anyhow::anyhow!("{s}: bad pid"))?))
+        })
+        .collect()
+}
+
 pub async fn run_cmd(cfg: Config, args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Pipeline { count, rate, url, key } => pipeline::bench_pipeline(cfg, count, rate, url, key).await,
-        What::Throughput { count, photos } => throughput::run(count, photos).await,
+        What::Throughput { count, photos, url, key, procs } => {
+            let remote = match (url, key) {
+                (Some(url), Some(key)) => Some(throughput::Remote { url, key, procs: parse_procs(&procs)? }),
+                _ => None,
+            };
+            throughput::run(count, photos, remote).await
+        }
         What::Upload { url, key, size_mib, chunk_mib, pid } => {
             upload::run(&cfg, &url, &key, size_mib, chunk_mib, pid).await
         }

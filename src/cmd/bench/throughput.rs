@@ -1,9 +1,11 @@
-//! `mediamill bench throughput [--count N] [--photos DIR]`: what the pipeline costs on top of the work it
-//! carries. The same files go through `mediamill process` (a child process, every core: the anchor) and then,
-//! as one batch, through `mediamill up` on the embedded default (a child with its own data folder), from the
-//! first upload to `batch.completed`. Both are measured as machine CPU from `/proc/stat` (everything the
+//! `mediamill bench throughput [--count N] [--photos DIR] [--url URL --key KEY --procs NAME:PID,…]`: what the
+//! pipeline costs on top of the work it carries. The same files go through `mediamill process` (a child
+//! process, every core: the anchor) and then, as one batch, through `mediamill up` on the embedded default (a
+//! child with its own data folder) or through the pipeline given (`scripts/bench-throughput.sh` starts the
+//! real stack with one process per role), from the first upload to `batch.completed`. Both are measured as machine CPU from `/proc/stat` (everything the
 //! machine did, this client included, which is also reported apart) and as wall time, so the figures are CPU
-//! per item, the pipeline's overhead over processing, and items per second. The `up` process's CPU is broken
+//! per item, the pipeline's overhead over processing, and items per second, with each named process's CPU (on the
+//! real stack: ingest, worker, batch, notify, Kafka, SeaweedFS, PostgreSQL). The `up` process's CPU is also broken
 //! down by thread name (tokio workers = HTTP, relay, consumers, tracker, notifier; `rdk:*` = Kafka clients and
 //! the in-process broker; `sqlx-sqlite-worker` = the database; sandbox children = decoding and encoding).
 
@@ -112,14 +114,14 @@ fn start_up(exe: &Path, data: &Path) -> anyhow::Result<Up> {
 }
 
 /// Uploads `files` as one batch and waits for `batch.completed`; returns the batch and how long the uploads took.
-async fn upload_batch(up: &Up, files: &[PathBuf]) -> anyhow::Result<(serde_json::Value, Duration)> {
+async fn upload_batch(url: &str, key: &str, files: &[PathBuf]) -> anyhow::Result<(serde_json::Value, Duration)> {
     let started = Instant::now();
     let http = reqwest::Client::builder().timeout(Duration::from_secs(60)).build()?;
-    let id = create_batch(&http, &up.url, &up.key, "throughput", files.len()).await?;
-    let target = format!("{}/v1/batches/{id}/media", up.url);
+    let id = create_batch(&http, url, key, "throughput", files.len()).await?;
+    let target = format!("{url}/v1/batches/{id}/media");
     let mut uploads = futures::stream::iter(files.iter().enumerate())
         .map(|(i, f)| {
-            let (http, target, key) = (http.clone(), target.clone(), up.key.clone());
+            let (http, target, key) = (http.clone(), target.clone(), key.to_string());
             async move {
                 let body = tokio::fs::read(f).await?;
                 let r = http
@@ -138,11 +140,11 @@ async fn upload_batch(up: &Up, files: &[PathBuf]) -> anyhow::Result<(serde_json:
         r?;
     }
     let uploaded = started.elapsed();
-    http.post(format!("{}/v1/batches/{id}/seal", up.url)).bearer_auth(&up.key).send().await?.error_for_status()?;
+    http.post(format!("{url}/v1/batches/{id}/seal")).bearer_auth(key).send().await?.error_for_status()?;
     let deadline = Instant::now() + Duration::from_secs(3600);
     loop {
         let b: serde_json::Value =
-            http.get(format!("{}/v1/batches/{id}?limit=1", up.url)).bearer_auth(&up.key).send().await?.json().await?;
+            http.get(format!("{url}/v1/batches/{id}?limit=1")).bearer_auth(key).send().await?.json().await?;
         if b["status"] == "completed" {
             return Ok((b, uploaded));
         }
@@ -151,16 +153,33 @@ async fn upload_batch(up: &Up, files: &[PathBuf]) -> anyhow::Result<(serde_json:
     }
 }
 
+/// A running pipeline to measure against, when not the embedded one this benchmark starts: its API, a key,
+/// and its processes by name (`ingest:PID`, `kafka:PID`, …) whose CPU to report.
+pub struct Remote {
+    /// Base URL of the API.
+    pub url: String,
+    /// A key of the tenant to upload as.
+    pub key: String,
+    /// Named processes.
+    pub procs: Vec<(String, u32)>,
+}
+
 /// Runs the benchmark and prints its figures.
-pub async fn run(count: usize, photos: Option<PathBuf>) -> anyhow::Result<()> {
+pub async fn run(count: usize, photos: Option<PathBuf>, remote: Option<Remote>) -> anyhow::Result<()> {
     let exe = std::env::current_exe()?;
     let data = std::env::temp_dir().join(format!("mediamill-bench-throughput-{}", std::process::id()));
-    let result = measure(&exe, &data, count, photos.as_deref()).await;
+    let result = measure(&exe, &data, count, photos.as_deref(), remote).await;
     let _ = std::fs::remove_dir_all(&data);
     result
 }
 
-async fn measure(exe: &Path, data: &Path, count: usize, photos: Option<&Path>) -> anyhow::Result<()> {
+async fn measure(
+    exe: &Path,
+    data: &Path,
+    count: usize,
+    photos: Option<&Path>,
+    remote: Option<Remote>,
+) -> anyhow::Result<()> {
     let files = inputs(photos, count, &data.join("in"))?;
     let n = files.len() as f64;
     let what = photos.map(|p| format!("JPEGs of {}", p.display())).unwrap_or_else(|| "generated 320x240 JPEGs".into());
@@ -190,15 +209,28 @@ async fn measure(exe: &Path, data: &Path, count: usize, photos: Option<&Path>) -
         n / process_wall
     );
 
-    let up_dir = data.join("up");
-    std::fs::create_dir_all(&up_dir)?;
-    let up = start_up(exe, &up_dir)?;
-    let pid = up.child.id();
-    let (threads_before, up_before) = (threads_cpu(pid), tree_cpu_secs(pid));
+    // The pipeline: the embedded one started here (its threads reported), or the one given (its processes).
+    let up = match &remote {
+        Some(_) => None,
+        None => {
+            let up_dir = data.join("up");
+            std::fs::create_dir_all(&up_dir)?;
+            Some(start_up(exe, &up_dir)?)
+        }
+    };
+    let (url, key, label, procs) = match (&remote, &up) {
+        (Some(r), _) => (r.url.clone(), r.key.clone(), "the pipeline given", r.procs.clone()),
+        (None, Some(u)) => (u.url.clone(), u.key.clone(), "embedded default", vec![("up".to_string(), u.child.id())]),
+        (None, None) => anyhow::bail!("no pipeline to measure"),
+    };
+    let threads_of = up.as_ref().map(|u| u.child.id());
+    let threads_before = threads_of.map(threads_cpu).unwrap_or_default();
+    let procs_before: Vec<f64> = procs.iter().map(|(_, p)| tree_cpu_secs(*p)).collect();
     let before = Clock::now();
-    let (batch, uploaded) = upload_batch(&up, &files).await?;
+    let (batch, uploaded) = upload_batch(&url, &key, &files).await?;
     let after = Clock::now();
-    let (threads_after, up_after) = (threads_cpu(pid), tree_cpu_secs(pid));
+    let threads_after = threads_of.map(threads_cpu).unwrap_or_default();
+    let procs_spent: Vec<f64> = procs.iter().zip(&procs_before).map(|((_, p), b)| tree_cpu_secs(*p) - b).collect();
     let processed = batch["counts"]["processed"].as_u64().unwrap_or(0);
     anyhow::ensure!(processed as usize == files.len(), "expected {} processed: {}", files.len(), batch["counts"]);
 
@@ -207,7 +239,7 @@ async fn measure(exe: &Path, data: &Path, count: usize, photos: Option<&Path>) -
     let wall = after.wall.duration_since(before.wall).as_secs_f64();
     let pipeline = machine - client;
     println!(
-        "pipeline (embedded default, one batch, first upload -> batch.completed): {:.1} ms machine CPU per item, \
+        "pipeline ({label}, one batch, first upload -> batch.completed): {:.1} ms machine CPU per item, \
          of which this client's uploads {:.1} ms; {:.1} items/s",
         machine * 1e3 / n,
         client * 1e3 / n,
@@ -226,23 +258,23 @@ async fn measure(exe: &Path, data: &Path, count: usize, photos: Option<&Path>) -
         uploaded.as_secs_f64(),
         n / uploaded.as_secs_f64()
     );
-    println!("where the up process's CPU went, per item:");
-    let own: f64 = threads_after.values().sum::<f64>();
-    let mut rows: Vec<(String, f64)> = threads_after
-        .iter()
-        .map(|(name, secs)| (name.clone(), secs - threads_before.get(name).copied().unwrap_or(0.0)))
-        .filter(|(_, d)| *d > 0.0)
-        .collect();
-    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
-    for (name, d) in rows {
-        println!("  {name:<24} {:>7.2} ms", d * 1e3 / n);
+    println!("per process, per item:");
+    for ((name, _), spent) in procs.iter().zip(&procs_spent) {
+        println!("  {name:<24} {:>7.2} ms", spent * 1e3 / n);
     }
-    let children = (up_after - up_before) - (own - threads_before.values().sum::<f64>());
-    println!("  {:<24} {:>7.2} ms", "sandbox children (+ exited threads)", children * 1e3 / n);
-    println!(
-        "  {:<24} {:>7.2} ms",
-        "outside up (machine - up - client)",
-        (pipeline - (up_after - up_before)) * 1e3 / n
-    );
+    let named: f64 = procs_spent.iter().sum();
+    println!("  {:<24} {:>7.2} ms", "outside them (machine - named - client)", (pipeline - named) * 1e3 / n);
+    if !threads_after.is_empty() {
+        println!("the up process by thread, per item (the rest of its line above is its sandbox children):");
+        let mut rows: Vec<(String, f64)> = threads_after
+            .iter()
+            .map(|(name, secs)| (name.clone(), secs - threads_before.get(name).copied().unwrap_or(0.0)))
+            .filter(|(_, d)| *d > 0.0)
+            .collect();
+        rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+        for (name, d) in rows {
+            println!("  {name:<24} {:>7.2} ms", d * 1e3 / n);
+        }
+    }
     Ok(())
 }
