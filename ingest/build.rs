@@ -20,7 +20,10 @@ fn modified(p: &Path) -> Option<std::time::SystemTime> {
 }
 
 fn main() {
-    let web = Path::new(env!("CARGO_MANIFEST_DIR")).join("../web");
+    // Read at run time: the compiled build script is shared by every checkout that uses the same target folder,
+    // so a path baked in with `env!` would point at whichever checkout built it first.
+    let manifest = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let web = Path::new(&manifest).join("../web");
     for f in ["src", "build.mjs", "package.json", "package-lock.json"] {
         println!("cargo:rerun-if-changed={}", web.join(f).display());
     }
