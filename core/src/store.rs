@@ -81,6 +81,31 @@ pub trait ObjectWriter: Send {
     async fn abort(self: Box<Self>);
 }
 
+/// Writes every chunk of `chunks` with `w` and makes the object visible; at the first failure, of a chunk
+/// (turned into the caller's error by `read_err`) or of the store, drops what was written. Returns the size.
+pub async fn write_all<S, E>(
+    mut w: Box<dyn ObjectWriter>,
+    mut chunks: S,
+    read_err: impl Fn(std::io::Error) -> E,
+) -> Result<u64, E>
+where
+    S: futures::Stream<Item = std::io::Result<Bytes>> + Unpin,
+    E: From<StoreError>,
+{
+    use futures::StreamExt;
+    while let Some(c) = chunks.next().await {
+        let written = match c {
+            Ok(c) => w.write(c).await.map_err(E::from),
+            Err(e) => Err(read_err(e)),
+        };
+        if let Err(e) = written {
+            w.abort().await;
+            return Err(e);
+        }
+    }
+    Ok(w.finish().await?)
+}
+
 /// Where objects live. Implemented by [`S3Store`] and [`LocalStore`].
 #[async_trait]
 pub trait Store: Send + Sync + 'static {

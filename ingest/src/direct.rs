@@ -71,23 +71,9 @@ pub async fn create(
     if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(ApiError::bad_request("bad_plan", "sha256 must be 64 hex digits"));
     }
-    if plan.size == 0 {
-        return Err(ApiError::bad_request("empty", "the upload has no bytes (size 0)"));
-    }
-    let l = &st.backends.cfg.limits;
-    if plan.size > l.max_image_bytes.max(l.max_video_bytes) {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!(
-                "size {} is over every kind's limit: images {} bytes (limits.max_image_bytes), videos {} bytes \
-                 (limits.max_video_bytes)",
-                plan.size, l.max_image_bytes, l.max_video_bytes
-            ),
-        ));
-    }
-    if plan.idempotency_key.as_ref().is_some_and(|k| k.is_empty() || k.len() > 255) {
-        return Err(ApiError::bad_request("bad_idempotency_key", "idempotency_key must be 1 to 255 characters"));
+    crate::upload::check_declared(&st.backends.cfg.limits, "size", plan.size)?;
+    if let Some(k) = &plan.idempotency_key {
+        crate::routes::media::check_idempotency_key("idempotency_key", k)?;
     }
     if let Some(b) = &plan.batch_id {
         crate::routes::batches::open_batch(&st, &tenant.id, b).await?;

@@ -43,6 +43,31 @@ pub fn too_large(seen: u64, limit: u64, key: &str, kind: MediaKind, at_least: bo
     )
 }
 
+/// The largest upload taken: the larger of the two kinds' limits (which one applies is known from the bytes).
+pub fn largest(limits: &Limits) -> u64 {
+    limits.max_image_bytes.max(limits.max_video_bytes)
+}
+
+/// A size declared before any byte (`Upload-Length`, a direct upload's plan), named `what` in the answer:
+/// `400 empty` for none, `413 too_large` past every kind's limit.
+pub fn check_declared(limits: &Limits, what: &str, size: u64) -> Result<(), ApiError> {
+    if size == 0 {
+        return Err(ApiError::bad_request("empty", format!("the upload has no bytes ({what} 0)")));
+    }
+    if size > largest(limits) {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!(
+                "{what} {size} is over every kind's limit: images {} bytes (limits.max_image_bytes), videos {} bytes \
+                 (limits.max_video_bytes)",
+                limits.max_image_bytes, limits.max_video_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// `415`: the first bytes match no format taken.
 pub fn unsupported() -> ApiError {
     ApiError::new(

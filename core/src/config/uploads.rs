@@ -36,8 +36,12 @@ impl Default for UploadsConfig {
 impl UploadsConfig {
     /// Checks the values.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(5..=512).contains(&self.part_mib) {
-            return Err(ConfigError::Invalid { key: "uploads.part_mib", problem: "must be 5 to 512".into() });
+        let smallest = crate::store::MIN_PART_BYTES >> 20;
+        if !(smallest..=512).contains(&self.part_mib) {
+            return Err(ConfigError::Invalid {
+                key: "uploads.part_mib",
+                problem: format!("must be {smallest} to 512"),
+            });
         }
         if self.expire_secs == 0 || self.sweep_interval_secs == 0 {
             return Err(ConfigError::Invalid {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use tokio::fs;
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
@@ -60,6 +60,11 @@ fn meta_path(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(META_SUFFIX);
     PathBuf::from(p)
+}
+
+/// A file's bytes as a stream.
+async fn read_file(path: PathBuf) -> std::io::Result<ReaderStream<fs::File>> {
+    fs::File::open(path).await.map(|f| ReaderStream::with_capacity(f, 256 * 1024))
 }
 
 fn io_err(e: std::io::Error) -> StoreError {
@@ -246,28 +251,11 @@ impl Store for LocalStore {
         parts: &[(i32, String)],
     ) -> Result<(), StoreError> {
         let dir = self.parts_dir(handle)?;
-        let mut w = self.writer(key, content_type).await?;
-        for (n, _) in parts {
-            let f = match fs::File::open(dir.join(n.to_string())).await {
-                Ok(f) => f,
-                Err(e) => {
-                    w.abort().await;
-                    return Err(not_found_or(key)(e));
-                }
-            };
-            let mut chunks = ReaderStream::with_capacity(f, 256 * 1024);
-            while let Some(c) = chunks.next().await {
-                let written = match c {
-                    Ok(c) => w.write(c).await,
-                    Err(e) => Err(io_err(e)),
-                };
-                if let Err(e) = written {
-                    w.abort().await;
-                    return Err(e);
-                }
-            }
-        }
-        w.finish().await?;
+        let w = self.writer(key, content_type).await?;
+        // The part files one after another, each opened when the one before it is done.
+        let paths: Vec<PathBuf> = parts.iter().map(|(n, _)| dir.join(n.to_string())).collect();
+        let files = futures::stream::iter(paths).then(read_file).try_flatten();
+        super::write_all(w, Box::pin(files), |e| not_found_or(key)(e)).await?;
         let _ = fs::remove_dir_all(&dir).await;
         Ok(())
     }

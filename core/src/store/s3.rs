@@ -92,6 +92,21 @@ impl S3Store {
         Ok(store)
     }
 
+    /// The request of one part of a parted write, `len` bytes: sent by the store itself or presigned for a client.
+    fn part_request(
+        &self,
+        part: &Part<'_>,
+        len: u64,
+    ) -> aws_sdk_s3::operation::upload_part::builders::UploadPartFluentBuilder {
+        self.client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(part.key)
+            .upload_id(part.handle)
+            .part_number(part.number)
+            .content_length(len as i64)
+    }
+
     /// Multipart uploads in progress under `prefix`: (key, upload id, when it started).
     async fn multipart_uploads(
         &self,
@@ -417,18 +432,7 @@ impl Store for S3Store {
             .build()
             .await
             .map_err(|e| StoreError::Other(format!("reading {}: {e}", path.display())))?;
-        let out = self
-            .client
-            .upload_part()
-            .bucket(&self.bucket)
-            .key(part.key)
-            .upload_id(part.handle)
-            .part_number(part.number)
-            .content_length(len as i64)
-            .body(body)
-            .send()
-            .await
-            .map_err(|e| sdk_err(part.key, e))?;
+        let out = self.part_request(part, len).body(body).send().await.map_err(|e| sdk_err(part.key, e))?;
         Ok(out.e_tag().unwrap_or_default().to_string())
     }
 
@@ -535,17 +539,7 @@ impl DirectUploads for S3Store {
 
     async fn presign_part(&self, part: &Part<'_>, size: u64, ttl: Duration) -> Result<SignedRequest, StoreError> {
         check_key(part.key)?;
-        let p = self
-            .client
-            .upload_part()
-            .bucket(&self.bucket)
-            .key(part.key)
-            .upload_id(part.handle)
-            .part_number(part.number)
-            .content_length(size as i64)
-            .presigned(presigning(ttl)?)
-            .await
-            .map_err(|e| sdk_err(part.key, e))?;
+        let p = self.part_request(part, size).presigned(presigning(ttl)?).await.map_err(|e| sdk_err(part.key, e))?;
         Ok(signed(p))
     }
 

@@ -24,13 +24,20 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else { return Ok(None) };
     let s = v.to_str().map_err(|_| ApiError::bad_request("bad_idempotency_key", "Idempotency-Key must be ASCII"))?;
-    if s.is_empty() || s.len() > MAX_IDEMPOTENCY_KEY {
+    check_idempotency_key("Idempotency-Key", s)?;
+    Ok(Some(s.to_string()))
+}
+
+/// The one rule for an idempotency key, wherever it comes from (a header, tus metadata, a direct plan), named
+/// `what` in the answer.
+pub fn check_idempotency_key(what: &str, key: &str) -> Result<(), ApiError> {
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY {
         return Err(ApiError::bad_request(
             "bad_idempotency_key",
-            format!("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
+            format!("{what} must be 1 to {MAX_IDEMPOTENCY_KEY} characters"),
         ));
     }
-    Ok(Some(s.to_string()))
+    Ok(())
 }
 
 /// The job and `uploaded` event that go out with a new item.

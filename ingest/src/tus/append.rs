@@ -244,19 +244,9 @@ impl Appender<'_> {
 /// Streams a file into the store under `key`.
 async fn put_file(st: &AppState, key: &str, path: &Path) -> Result<(), ApiError> {
     let f = tokio::fs::File::open(path).await.map_err(|e| internal("reading the spool file", e))?;
-    let mut w = st.backends.store.writer(key, "application/octet-stream").await?;
-    let mut chunks = tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024);
-    while let Some(c) = chunks.next().await {
-        let written = match c {
-            Ok(c) => w.write(c).await.map_err(ApiError::from),
-            Err(e) => Err(internal("reading the spool file", e)),
-        };
-        if let Err(e) = written {
-            w.abort().await;
-            return Err(e);
-        }
-    }
-    w.finish().await?;
+    let w = st.backends.store.writer(key, "application/octet-stream").await?;
+    let chunks = tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024);
+    mediamill_core::store::write_all(w, chunks, |e| internal("reading the spool file", e)).await?;
     Ok(())
 }
 

@@ -39,18 +39,12 @@ pub async fn tus_header(req: axum::extract::Request, next: axum::middleware::Nex
     res
 }
 
-/// The largest upload taken: the larger of the two kinds' limits (which one applies is known from the bytes).
-fn max_size(st: &AppState) -> u64 {
-    let l = &st.backends.cfg.limits;
-    l.max_image_bytes.max(l.max_video_bytes)
-}
-
 /// `OPTIONS /v1/uploads`: what this server speaks. Needs no key.
 pub async fn options(State(st): State<AppState>) -> Response {
     let mut h = HeaderMap::new();
     h.insert("tus-version", HeaderValue::from_static(protocol::VERSION));
     h.insert("tus-extension", HeaderValue::from_static(protocol::EXTENSIONS));
-    h.insert("tus-max-size", HeaderValue::from(max_size(&st)));
+    h.insert("tus-max-size", HeaderValue::from(crate::upload::largest(&st.backends.cfg.limits)));
     h.insert("tus-checksum-algorithm", HeaderValue::from_static(protocol::CHECKSUM_ALGORITHMS));
     (StatusCode::NO_CONTENT, h).into_response()
 }
@@ -87,8 +81,8 @@ struct Wanted {
 fn wanted(m: &serde_json::Map<String, serde_json::Value>) -> Result<Wanted, ApiError> {
     let text = |k: &str| m.get(k).and_then(|v| v.as_str()).filter(|v| !v.is_empty()).map(str::to_string);
     let idempotency_key = text("idempotency_key");
-    if idempotency_key.as_ref().is_some_and(|k| k.len() > 255) {
-        return Err(ApiError::bad_request("bad_idempotency_key", "idempotency_key must be 1 to 255 characters"));
+    if let Some(k) = &idempotency_key {
+        crate::routes::media::check_idempotency_key("idempotency_key", k)?;
     }
     Ok(Wanted {
         // Uppy and tus-js-client send `filename` or `name`.
@@ -98,15 +92,19 @@ fn wanted(m: &serde_json::Map<String, serde_json::Value>) -> Result<Wanted, ApiE
     })
 }
 
-/// A tenant's upload: 404 when it has none by that id, 410 once it expired.
-async fn owned(st: &AppState, tenant: &Tenant, id: &UploadId) -> Result<ResumableUpload, ApiError> {
-    let u = st
-        .backends
+/// A tenant's tus upload, expired or not: 404 for another tenant's, a direct upload's or none.
+async fn tus_upload(st: &AppState, tenant: &Tenant, id: &UploadId) -> Result<ResumableUpload, ApiError> {
+    st.backends
         .repo
         .get_upload(&tenant.id, id)
         .await?
         .filter(|u| !u.metadata.contains_key(crate::direct::MARK))
-        .ok_or_else(|| ApiError::not_found("upload"))?;
+        .ok_or_else(|| ApiError::not_found("upload"))
+}
+
+/// A tenant's upload that can still be used: 404 when it has none by that id, 410 once it expired.
+async fn owned(st: &AppState, tenant: &Tenant, id: &UploadId) -> Result<ResumableUpload, ApiError> {
+    let u = tus_upload(st, tenant, id).await?;
     if u.completed_at.is_none() && u.expires_at < now_ms() {
         return Err(ApiError::new(StatusCode::GONE, "upload_expired", format!("upload {id} expired; start a new one")));
     }
@@ -130,22 +128,7 @@ pub async fn create(
     }
     let length = protocol::number(&headers, "upload-length")?
         .ok_or_else(|| ApiError::bad_request("no_length", "Upload-Length is required"))?;
-    if length == 0 {
-        return Err(ApiError::bad_request("empty", "the upload has no bytes (Upload-Length: 0)"));
-    }
-    let max = max_size(&st);
-    if length > max {
-        let l = &st.backends.cfg.limits;
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            format!(
-                "Upload-Length {length} is over every kind's limit: images {} bytes (limits.max_image_bytes), \
-                 videos {} bytes (limits.max_video_bytes)",
-                l.max_image_bytes, l.max_video_bytes
-            ),
-        ));
-    }
+    crate::upload::check_declared(&st.backends.cfg.limits, "Upload-Length", length)?;
     let metadata = protocol::metadata(&headers)?;
     if metadata.contains_key(crate::direct::MARK) {
         return Err(ApiError::bad_request(
@@ -326,13 +309,7 @@ pub async fn terminate(
     headers: HeaderMap,
 ) -> Result<StatusCode, ApiError> {
     protocol::check_version(&headers)?;
-    let u = st
-        .backends
-        .repo
-        .get_upload(&tenant.id, &id)
-        .await?
-        .filter(|u| !u.metadata.contains_key(crate::direct::MARK))
-        .ok_or_else(|| ApiError::not_found("upload"))?;
+    let u = tus_upload(&st, &tenant, &id).await?;
     let live = u.completed_at.is_none() && u.expires_at > now_ms();
     if live && !st.backends.repo.lease_upload(&u.id, u.progress.offset, now_ms() + 60_000).await? {
         return Err(ApiError::new(

@@ -1,6 +1,6 @@
 //! `mediamill bench upload --url URL --key KEY [--size-mib N] [--pid INGEST_PID]`: one file (a video's first bytes
-//! and filler) through `POST /v1/media`, through tus in `--chunk-mib` requests, and, as the anchor, straight to
-//! the same S3 store with aws-sdk-s3 (one `PutObject` from the file, what a service writing to S3 itself does),
+//! and filler) through `POST /v1/media`, through tus in `--chunk-mib` requests (the client of `mediamill upload`),
+//! and, as the anchor, straight to the same S3 store with aws-sdk-s3 (one `PutObject` from the file, what a service writing to S3 itself does),
 //! in the same run. Prints each rate, the two ratios to the anchor (target ≥ 0.9) and ingest's peak resident
 //! memory during each upload. Needs a running ingest on S3 and this process's config pointing at the same store
 //! (`scripts/bench-upload.sh` sets both up).
@@ -85,32 +85,22 @@ async fn post(http: &reqwest::Client, url: &str, key: &str, path: &Path, size: u
     Ok(())
 }
 
-async fn tus(http: &reqwest::Client, url: &str, key: &str, path: &Path, size: u64, chunk: u64) -> anyhow::Result<()> {
-    let r = http
-        .post(format!("{url}/v1/uploads"))
-        .bearer_auth(key)
-        .header("tus-resumable", "1.0.0")
-        .header("upload-length", size.to_string())
-        .send()
-        .await?;
-    anyhow::ensure!(r.status().as_u16() == 201, "POST /v1/uploads answered {}", r.status());
-    let at = r.headers().get("location").and_then(|l| l.to_str().ok()).context("no Location")?.to_string();
-    let mut offset = 0;
-    while offset < size {
-        let len = chunk.min(size - offset);
-        let r = http
-            .patch(&at)
-            .bearer_auth(key)
-            .header("tus-resumable", "1.0.0")
-            .header("upload-offset", offset.to_string())
-            .header("content-type", "application/offset+octet-stream")
-            .header("content-length", len.to_string())
-            .body(file_body(path, offset, len).await?)
-            .send()
-            .await?;
-        anyhow::ensure!(r.status().as_u16() == 204, "PATCH at {offset} answered {}", r.status());
-        offset += len;
-    }
+/// The file through tus as `mediamill upload` sends it, in `chunk`-byte requests.
+async fn tus(url: &str, key: &str, path: &Path, size: u64, chunk: u64) -> anyhow::Result<()> {
+    use crate::client::{api::Server, files::MediaFile, resume::ResumeFile, tus};
+    let resume = ResumeFile::open(&path.with_extension("resume.json"));
+    let server = Server::new(url, key)?;
+    let job = tus::Job {
+        server: &server,
+        resume: &resume,
+        batch_id: None,
+        chunk,
+        bar: indicatif::ProgressBar::hidden(),
+        overall: indicatif::ProgressBar::hidden(),
+    };
+    let file = MediaFile { path: path.to_path_buf(), size, modified: 0 };
+    tus::upload(&job, &file).await?;
+    let _ = std::fs::remove_file(path.with_extension("resume.json"));
     Ok(())
 }
 
@@ -180,7 +170,7 @@ pub async fn run(
 
     let (watch, cpu) = (Peak::watch(pid), ingest_cpu());
     let started = Instant::now();
-    tus(&http, url, key, &path, size, chunk_mib << 20).await?;
+    tus(url, key, &path, size, chunk_mib << 20).await?;
     let tussed = mb / started.elapsed().as_secs_f64();
     let (tus_peak, tus_cpu) = (watch.stop(), ingest_cpu() - cpu);
     let _ = std::fs::remove_file(&path);
