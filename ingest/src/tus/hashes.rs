@@ -12,15 +12,23 @@ use sha2::Sha256;
 /// At most this many uploads are followed; past it the oldest is dropped (and would be read back).
 const MAX: usize = 4096;
 
-/// Running digests by upload, each valid at one offset.
+/// Running digests by upload, each valid at one offset, with the order they were kept in.
 #[derive(Default)]
-pub struct RunningHashes(Mutex<HashMap<UploadId, (u64, u64, Sha256)>>);
+pub struct RunningHashes(Mutex<Kept>);
+
+#[derive(Default)]
+struct Kept {
+    /// Upload → (offset, when it was kept, digest).
+    by_upload: HashMap<UploadId, (u64, u64, Sha256)>,
+    /// Counts every `put`: the smallest "when" is the oldest entry.
+    clock: u64,
+}
 
 impl RunningHashes {
     /// The digest of `id`'s first `offset` bytes, taken out; `None` when this instance has no such digest.
     pub fn take(&self, id: &UploadId, offset: u64) -> Option<Sha256> {
-        let mut m = self.0.lock().ok()?;
-        match m.remove(id) {
+        let mut k = self.0.lock().ok()?;
+        match k.by_upload.remove(id) {
             Some((at, _, h)) if at == offset => Some(h),
             _ => None,
         }
@@ -28,14 +36,15 @@ impl RunningHashes {
 
     /// Keeps the digest of `id`'s first `offset` bytes.
     pub fn put(&self, id: &UploadId, offset: u64, h: Sha256) {
-        let Ok(mut m) = self.0.lock() else { return };
-        if m.len() >= MAX && !m.contains_key(id) {
-            let oldest = m.iter().min_by_key(|(_, (_, seq, _))| *seq).map(|(k, _)| k.clone());
-            if let Some(k) = oldest {
-                m.remove(&k);
+        let Ok(mut k) = self.0.lock() else { return };
+        if k.by_upload.len() >= MAX && !k.by_upload.contains_key(id) {
+            let oldest = k.by_upload.iter().min_by_key(|(_, (_, when, _))| *when).map(|(id, _)| id.clone());
+            if let Some(old) = oldest {
+                k.by_upload.remove(&old);
             }
         }
-        let seq = m.values().map(|(_, s, _)| *s).max().unwrap_or(0) + 1;
-        m.insert(id.clone(), (offset, seq, h));
+        k.clock += 1;
+        let when = k.clock;
+        k.by_upload.insert(id.clone(), (offset, when, h));
     }
 }
