@@ -37,8 +37,15 @@ enum Command {
     Worker(cmd::worker::Args),
     /// The batch tracker (a consumer of media.events), with auto-sealing and an outbox relay.
     Batch,
-    /// The notifier: signed webhooks and emails for media and batch events, retried from a persisted schedule.
+    /// The notifier: signed webhooks and emails for media and batch events, retried from a persisted schedule,
+    /// and the app's notifications (feed, Web Push, email, SMS) from user, social and chat events.
     Notify,
+    /// The app's analytics and chat archive (consumers of social, auth, user and chat events).
+    Social,
+    /// Analytics tools: rebuild the counts from the topics.
+    Analytics(cmd::analytics::Args),
+    /// Publish one app event (user, auth, social, chat), checked against its contract.
+    Emit(cmd::emit::Args),
     /// Operator tools for processing jobs: list stuck items, requeue one.
     Jobs(cmd::jobs::Args),
     /// Process local files with the worker's code (no broker, store or database); one JSON line per file.
@@ -110,6 +117,9 @@ fn run() -> anyhow::Result<()> {
             Command::Worker(a) => cmd::worker::run(cfg, a).await,
             Command::Batch => cmd::batch::run(cfg).await,
             Command::Notify => cmd::notify::run(cfg).await,
+            Command::Social => cmd::social::run(cfg).await,
+            Command::Analytics(a) => cmd::analytics::run(cfg, a, &data).await,
+            Command::Emit(a) => cmd::emit::run(cfg, a, &data).await,
             Command::Jobs(a) => cmd::jobs::run(cfg, a, &data).await,
             Command::Process(a) => cmd::process::run(cfg, a).await,
             Command::Bench(a) => cmd::bench::run_cmd(cfg, a).await,
@@ -145,6 +155,7 @@ fn service_name(c: &Command) -> String {
         Command::Worker(a) => a.kind_name(),
         Command::Batch => "batch",
         Command::Notify => "notify",
+        Command::Social => "social",
         _ => "cli",
     };
     format!("mediamill-{role}")

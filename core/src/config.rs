@@ -9,6 +9,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use figment::Figment;
 use serde::{Deserialize, Serialize};
 
+mod app;
 mod connections;
 mod image;
 mod isolation;
@@ -18,6 +19,7 @@ mod roles;
 mod tenants;
 mod uploads;
 mod video;
+pub use app::{AppConfig, AppRules, TenantRules};
 pub use connections::{
     mask_url_password, DatabaseConfig, KafkaConfig, S3Config, ServerConfig, StoreBackend, StoreConfig, TelemetryConfig,
 };
@@ -84,6 +86,8 @@ pub struct Config {
     pub notify: NotifyConfig,
     /// `[uploads]`: resumable uploads (tus).
     pub uploads: UploadsConfig,
+    /// `[app]`: the app's notification rules, Web Push and SMS.
+    pub app: AppConfig,
     /// Every tenant's limits and quotas unless it has its own (`mediamill tenants set NAME --limit KEY=VALUE`);
     /// 0 means unlimited.
     pub tenants: TenantDefaults,

@@ -6,8 +6,10 @@
 #![warn(missing_docs)]
 
 pub mod apikey;
+pub mod app_model;
 pub mod backends;
 pub mod config;
+pub mod contract;
 pub mod event;
 pub mod ids;
 pub mod kafka;

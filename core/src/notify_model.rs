@@ -95,6 +95,16 @@ pub enum Channel {
     Webhook,
     /// An email.
     Email,
+    /// A Web Push message (RFC 8030, encrypted per RFC 8291, signed per RFC 8292).
+    Push,
+    /// A text message through the SMS provider's webhook.
+    Sms,
+}
+
+/// The target id of a user's delivery on an app channel: `{channel}:{user}:{detail}` (detail: the push
+/// subscription; empty for email and SMS), so rate limits find a user's deliveries by prefix.
+pub fn app_target(channel: Channel, user_id: &str, detail: &str) -> String {
+    format!("{}:{user_id}:{detail}", channel.as_str())
 }
 
 impl Channel {

@@ -6,6 +6,7 @@
 //! (`WHERE status IN (…)`) written in the same transaction as its outbox events, so a redelivered job never
 //! emits its events twice.
 
+mod app;
 mod batches;
 mod error;
 mod media;
@@ -19,6 +20,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+pub use app::{ChatFact, ChatRepo, DueNotification, FeedOp, FeedRepo, NewNotification, Release, StatsFact, StatsRepo};
 pub use batches::{BatchRepo, CompletionEvents};
 pub use error::RepoError;
 pub use media::{Completion, Inserted, MediaQuery, MediaRepo, RequeueEvents};
@@ -46,7 +48,18 @@ pub struct OpsSummary {
 /// The metadata repository: every part of it, plus what spans them.
 #[async_trait]
 pub trait Repo:
-    TenantRepo + MediaRepo + BatchRepo + OutboxRepo + NotifyRepo + UploadRepo + Send + Sync + 'static
+    TenantRepo
+    + MediaRepo
+    + BatchRepo
+    + OutboxRepo
+    + NotifyRepo
+    + UploadRepo
+    + FeedRepo
+    + StatsRepo
+    + ChatRepo
+    + Send
+    + Sync
+    + 'static
 {
     /// Applies pending migrations.
     async fn migrate(&self) -> Result<(), RepoError>;

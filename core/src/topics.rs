@@ -22,6 +22,17 @@ pub const AUTH_EVENTS: &str = "auth.events";
 /// One record per HTTP request to ingest, keyed by tenant id: the API gateway's log.
 pub const GATEWAY_REQUESTS: &str = "gateway.requests";
 
+/// The User service's events (registered, profile and password changes), keyed by user id.
+pub const USER_EVENTS: &str = "user.events";
+/// Likes and comments, keyed by media id.
+pub const SOCIAL_EVENTS: &str = "social.events";
+/// Chat messages, receipts and presence, keyed by conversation id (presence online/offline by user id).
+pub const CHAT_EVENTS: &str = "chat.events";
+/// App events that failed their contract, kept as they came with the reason, for the publishing team to fix.
+pub const APP_DLQ: &str = "app.events.dlq";
+/// A notification entered a user's feed, keyed by `{tenant}/{user}`: what ingest's feed streams follow.
+pub const NOTIFICATION_EVENTS: &str = "notification.events";
+
 /// The job topic for a kind of media.
 pub fn jobs_for(kind: MediaKind) -> &'static str {
     match kind {
@@ -56,6 +67,11 @@ impl Topics {
             (BATCH_EVENTS, false),
             (AUTH_EVENTS, false),
             (GATEWAY_REQUESTS, false),
+            (USER_EVENTS, false),
+            (SOCIAL_EVENTS, false),
+            (CHAT_EVENTS, false),
+            (APP_DLQ, false),
+            (NOTIFICATION_EVENTS, false),
         ];
         fixed
             .into_iter()

@@ -68,6 +68,19 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/email-recipients/{id}", axum::routing::delete(routes::webhooks::delete_recipient))
         .route("/v1/email-recipients/{id}/deliveries", get(routes::webhooks::recipient_deliveries))
         .route("/v1/email-recipients/{id}/confirm", get(routes::webhooks::confirm_recipient))
+        .route("/v1/media/{id}/stats", get(routes::stats::media))
+        .route("/v1/users/{id}/stats", get(routes::stats::user))
+        .route("/v1/stats/daily", get(routes::stats::daily))
+        .route("/v1/users/{id}/preferences", get(routes::users::get_preferences).put(routes::users::put_preferences))
+        .route("/v1/users/{id}/notifications", get(routes::users::feed))
+        .route("/v1/users/{id}/notifications/read", axum::routing::post(routes::users::mark_read))
+        .route("/v1/users/{id}/notifications/events", get(routes::users::feed_events))
+        .route(
+            "/v1/users/{id}/push-subscriptions",
+            get(routes::users::list_subscriptions).post(routes::users::add_subscription),
+        )
+        .route("/v1/users/{id}/push-subscriptions/{sub}", axum::routing::delete(routes::users::delete_subscription))
+        .route("/v1/conversations/{id}/messages", get(routes::conversations::messages))
         .merge(tus_routes(state.clone()))
         .route("/v1/openapi.json", get(openapi::document))
         .route("/v1/uploads/direct", axum::routing::post(direct::create))

@@ -68,6 +68,7 @@ impl EventHub {
             (t.name(topics::MEDIA_EVENTS), "media"),
             (t.name(topics::BATCH_EVENTS), "batch"),
             (t.name(topics::AUTH_EVENTS), "auth"),
+            (t.name(topics::NOTIFICATION_EVENTS), "notifications"),
         ];
         let h = hub.clone();
         tokio::spawn(async move {

@@ -63,7 +63,7 @@ impl Op {
     }
 }
 
-use HttpMethod::{Delete, Get, Head, Options, Patch, Post};
+use HttpMethod::{Delete, Get, Head, Options, Patch, Post, Put};
 
 /// Every `/v1` operation the router serves.
 static OPERATIONS: &[Op] = &[
@@ -125,6 +125,23 @@ static OPERATIONS: &[Op] = &[
     op(Get, "/v1/email-recipients/{id}/confirm", "notifications", "Confirm an address with the mailed token")
         .query(&["token"])
         .open(),
+    op(Get, "/v1/users/{id}/preferences", "app", "A user's notification preferences (defaults if never set)"),
+    op(Put, "/v1/users/{id}/preferences", "app", "Replace a user's notification preferences").body(Body::Json),
+    op(Get, "/v1/users/{id}/notifications", "app", "A page of the user's feed, newest first, with the unread count")
+        .query(&["before", "limit"]),
+    op(Post, "/v1/users/{id}/notifications/read", "app", "Mark feed items (or all) read").body(Body::Json),
+    op(Get, "/v1/users/{id}/notifications/events", "live", "Server-Sent Events of the user's feed changes")
+        .ok("200", "text/event-stream"),
+    op(Get, "/v1/users/{id}/push-subscriptions", "app", "The user's Web Push subscriptions"),
+    op(Post, "/v1/users/{id}/push-subscriptions", "app", "Register a Web Push subscription (PushSubscription JSON)")
+        .body(Body::Json)
+        .ok("201", "the subscription"),
+    op(Delete, "/v1/users/{id}/push-subscriptions/{sub}", "app", "Remove a Web Push subscription").ok("204", "removed"),
+    op(Get, "/v1/users/{id}/stats", "app", "Likes and comments the user's media received"),
+    op(Get, "/v1/media/{id}/stats", "app", "Likes and comments of one media item"),
+    op(Get, "/v1/stats/daily", "app", "Daily active users per UTC day").query(&["from", "to"]),
+    op(Get, "/v1/conversations/{id}/messages", "app", "Archived chat messages after a message, with receipts")
+        .query(&["after", "limit"]),
     op(Get, "/v1/openapi.json", "meta", "This document").open(),
 ];
 

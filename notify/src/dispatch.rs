@@ -16,8 +16,12 @@ use mediamill_core::shutdown::Shutdown;
 use rand::Rng;
 use tokio::sync::Notify;
 
+use crate::channel::ChannelSender;
 use crate::email::EmailSender;
+use crate::push::PushSender;
+use crate::sms::SmsSender;
 use crate::webhook::WebhookSender;
+use mediamill_core::config::AppConfig;
 use tracing::Instrument;
 
 /// Deliveries in flight at once, over all targets.
@@ -35,6 +39,10 @@ pub struct Dispatcher {
     pub webhooks: WebhookSender,
     /// Sends emails over SMTP.
     pub email: EmailSender,
+    /// Sends Web Push messages.
+    pub push: PushSender,
+    /// Sends SMS through the provider's webhook.
+    pub sms: SmsSender,
     /// Woken by the fan-out when new deliveries exist, so they go out before the next poll.
     pub wake: Arc<Notify>,
     /// In-flight deliveries per target id.
@@ -50,10 +58,30 @@ pub fn backoff(cfg: &NotifyConfig, attempts: u32) -> Duration {
 
 impl Dispatcher {
     /// Fails when the webhook client cannot be built (it would lack its timeout, redirect and SSRF rules).
-    pub fn new(repo: Arc<dyn Repo>, cfg: NotifyConfig, wake: Arc<Notify>) -> Result<Dispatcher, reqwest::Error> {
+    pub fn new(
+        repo: Arc<dyn Repo>,
+        cfg: NotifyConfig,
+        app: &AppConfig,
+        wake: Arc<Notify>,
+    ) -> Result<Dispatcher, reqwest::Error> {
         let webhooks = WebhookSender::new(Duration::from_millis(cfg.timeout_ms), cfg.target_policy())?;
         let email = EmailSender::new(&cfg.smtp_host, cfg.smtp_port, &cfg.smtp_from);
-        Ok(Dispatcher { repo, cfg, webhooks, email, wake, busy: Mutex::default() })
+        let push = PushSender {
+            http: webhooks.clone(),
+            vapid_private_key: app.vapid_private_key.clone(),
+            vapid_subject: app.vapid_subject.clone(),
+        };
+        let sms = SmsSender { http: webhooks.clone(), url: app.sms_url.clone(), secret: app.sms_secret.clone() };
+        Ok(Dispatcher { repo, cfg, webhooks, email, push, sms, wake, busy: Mutex::default() })
+    }
+
+    fn sender(&self, channel: Channel) -> &dyn ChannelSender {
+        match channel {
+            Channel::Webhook => &self.webhooks,
+            Channel::Email => &self.email,
+            Channel::Push => &self.push,
+            Channel::Sms => &self.sms,
+        }
     }
 
     /// Runs until shutdown; deliveries in flight then finish (their sends are bounded by the timeout).
@@ -133,10 +161,7 @@ impl Dispatcher {
     async fn deliver(&self, d: Delivery) {
         let span = tracing::info_span!("notify.deliver", channel = d.channel.as_str(), event_type = %d.event_type, attempt = d.attempts + 1);
         mediamill_core::telemetry::set_remote_parent(&span, d.traceparent.as_deref());
-        let a: Attempt = match d.channel {
-            Channel::Webhook => self.webhooks.send(&d).instrument(span).await,
-            Channel::Email => self.email.send(&d).instrument(span).await,
-        };
+        let a: Attempt = self.sender(d.channel).send(&d).instrument(span).await;
         let attempts = d.attempts + 1;
         let next = if a.ok() {
             AfterAttempt::Delivered

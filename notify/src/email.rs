@@ -32,7 +32,10 @@ impl EmailSender {
         let Some(t) = &self.transport else { return fail("email is not configured (notify.smtp_host)".into()) };
         let payload: serde_json::Value = serde_json::from_str(&d.payload).unwrap_or_default();
         let subject = subject(&d.event_type, &payload["data"]);
-        let body = if d.event_type == mediamill_core::notify_model::EMAIL_CONFIRM {
+        let body = if d.event_type.starts_with("app.notification.") {
+            let data = &payload["data"];
+            format!("{subject}\n\n{}\n", data["body"].as_str().unwrap_or_default())
+        } else if d.event_type == mediamill_core::notify_model::EMAIL_CONFIRM {
             format!(
                 "Someone asked for mediamill notifications to be sent to this address.\n\n\
                  To get them, open this link:\n{}\n\nIf that was not you, ignore this message: nothing else will be sent.\n",
@@ -82,6 +85,7 @@ fn subject(ty: &str, data: &serde_json::Value) -> String {
             data["media_id"].as_str().unwrap_or("?"),
             data["reason"].as_str().unwrap_or("unknown reason")
         ),
+        app if app.starts_with("app.notification.") => data["title"].as_str().unwrap_or("Notification").to_string(),
         mediamill_core::notify_model::EMAIL_CONFIRM => "Confirm mediamill notifications to this address".into(),
         other => format!("mediamill: {other}"),
     }

@@ -10,10 +10,14 @@
 
 #![warn(missing_docs)]
 
+pub mod app;
+pub mod channel;
 pub mod dispatch;
 pub mod email;
 pub mod fanout;
+pub mod push;
 pub mod signing;
+pub mod sms;
 pub mod webhook;
 
 pub use dispatch::Dispatcher;

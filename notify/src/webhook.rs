@@ -52,21 +52,28 @@ impl WebhookSender {
 
     /// One attempt at a delivery.
     pub async fn send(&self, d: &Delivery) -> Attempt {
+        let ts = chrono_now_secs();
+        let mut headers = vec![
+            ("content-type".to_string(), "application/json".to_string()),
+            ("webhook-id".to_string(), d.event_id.clone()),
+            ("webhook-timestamp".to_string(), ts.to_string()),
+        ];
+        if let Some(secret) = &d.secret {
+            headers.push(("webhook-signature".to_string(), sign_all(secret, &d.event_id, ts, &d.payload)));
+        }
+        self.post(&d.target, headers, d.payload.clone().into_bytes()).await
+    }
+
+    /// One POST of `body` with `headers` to a vetted `url` (webhooks, SMS, Web Push share the rules).
+    pub async fn post(&self, url: &str, headers: Vec<(String, String)>, body: Vec<u8>) -> Attempt {
         let started = Instant::now();
         // Form, port and literal addresses here; names are vetted by the resolver as the client connects.
-        if let Err(e) = target::check_url(&d.target, &self.policy) {
+        if let Err(e) = target::check_url(url, &self.policy) {
             return Attempt { status_code: None, error: Some(format!("target refused: {e}")), duration_ms: 0 };
         }
-        let ts = chrono_now_secs();
-        let mut req = self
-            .http
-            .post(&d.target)
-            .header("content-type", "application/json")
-            .header("webhook-id", &d.event_id)
-            .header("webhook-timestamp", ts.to_string())
-            .body(d.payload.clone());
-        if let Some(secret) = &d.secret {
-            req = req.header("webhook-signature", sign_all(secret, &d.event_id, ts, &d.payload));
+        let mut req = self.http.post(url).body(body);
+        for (k, v) in headers {
+            req = req.header(k, v);
         }
         let r = req.send().await;
         let duration_ms = started.elapsed().as_millis() as u64;

@@ -1,10 +1,12 @@
 //! One file per subcommand.
 
+pub mod analytics;
 pub mod batch;
 pub mod bench;
 pub mod data;
 pub mod demo;
 pub mod dlq;
+pub mod emit;
 pub mod healthcheck;
 pub mod ingest;
 pub mod jobs;
@@ -14,6 +16,7 @@ pub mod notify;
 pub mod process;
 pub mod qa;
 pub mod sandbox;
+pub mod social;
 pub mod stats;
 pub mod status;
 pub mod tenants;

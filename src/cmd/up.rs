@@ -92,6 +92,7 @@ pub async fn start(mut cfg: Config) -> anyhow::Result<Running> {
     tasks.extend(b.spawn_retry_forwarder(sd.clone())?);
     tasks.extend(b.spawn_batch(sd.clone()));
     tasks.extend(b.spawn_notify(sd.clone())?);
+    tasks.extend(b.spawn_social(sd.clone())?);
     tasks.push(b.spawn_ingest(listener, sd)?);
     // Uploads accepted before the consumer groups have formed would wait seconds for their first job; the
     // listener already answers (`/readyz` says `joining`), but `up` is not started until the groups are.

@@ -4,6 +4,7 @@
 mod batch;
 mod ingest;
 mod notify;
+mod social;
 mod worker;
 
 use std::time::Duration;

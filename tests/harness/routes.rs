@@ -27,6 +27,7 @@ pub fn v1() -> Vec<(String, String)> {
             ("head(", "HEAD"),
             ("patch(", "PATCH"),
             ("options(", "OPTIONS"),
+            ("put(", "PUT"),
         ];
         for (needle, method) in methods {
             if call.contains(needle) {

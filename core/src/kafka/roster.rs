@@ -17,6 +17,12 @@ pub enum ConsumerGroup {
     Batch,
     /// The notifier: `media.events` and `batch.events`.
     Notify,
+    /// The app's notification rules: `user.events`, `social.events`, `chat.events`.
+    AppNotify,
+    /// Analytics: `social.events`, `auth.events`, `user.events`.
+    Analytics,
+    /// The chat archive: `chat.events`.
+    ChatArchive,
 }
 
 impl ConsumerGroup {
@@ -33,6 +39,9 @@ impl ConsumerGroup {
             ConsumerGroup::Retry => "retry",
             ConsumerGroup::Batch => "batch",
             ConsumerGroup::Notify => "notify",
+            ConsumerGroup::AppNotify => "notify.app",
+            ConsumerGroup::Analytics => "analytics",
+            ConsumerGroup::ChatArchive => "chat.archive",
         };
         format!("{}.{suffix}", cfg.kafka.group_prefix)
     }
@@ -46,6 +55,16 @@ impl ConsumerGroup {
             ConsumerGroup::Retry => cfg.worker.retry_tiers_secs.iter().map(|d| t.name(&topics::retry(*d))).collect(),
             ConsumerGroup::Batch => vec![t.name(topics::MEDIA_EVENTS)],
             ConsumerGroup::Notify => vec![t.name(topics::MEDIA_EVENTS), t.name(topics::BATCH_EVENTS)],
+            ConsumerGroup::AppNotify => {
+                vec![t.name(topics::USER_EVENTS), t.name(topics::SOCIAL_EVENTS), t.name(topics::CHAT_EVENTS)]
+            }
+            ConsumerGroup::Analytics => analytics_topics().iter().map(|l| t.name(l)).collect(),
+            ConsumerGroup::ChatArchive => vec![t.name(topics::CHAT_EVENTS)],
         }
     }
+}
+
+/// The logical topics analytics reads (and `mediamill analytics rebuild` replays).
+pub fn analytics_topics() -> [&'static str; 3] {
+    [topics::SOCIAL_EVENTS, topics::AUTH_EVENTS, topics::USER_EVENTS]
 }

@@ -54,16 +54,18 @@ fn last_event_id(headers: &HeaderMap) -> Option<String> {
 }
 
 /// What a live stream follows: one media item or batch, as it is now.
-struct Watched {
-    /// `media` or `batch`.
-    stream_name: &'static str,
+pub(crate) struct Watched {
+    /// `media`, `batch` or `notifications`.
+    pub(crate) stream_name: &'static str,
     /// Its id (the Kafka key of its events).
-    key: String,
-    snapshot: serde_json::Value,
-    already_final: bool,
+    pub(crate) key: String,
+    /// The stream's first event: the state now.
+    pub(crate) snapshot: serde_json::Value,
+    /// Whether the watched thing is finished already.
+    pub(crate) already_final: bool,
 }
 
-fn live_stream(
+pub(crate) fn live_stream(
     st: &AppState,
     tenant: &mediamill_core::model::Tenant,
     caller: &crate::auth::CallerKey,

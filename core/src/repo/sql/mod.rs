@@ -3,10 +3,13 @@
 //! repository; rows and their conversion into the model live in [`rows`].
 
 mod batches;
+mod chat;
+mod feed;
 mod media;
 mod notify;
 mod outbox;
 mod rows;
+mod stats;
 mod tenants;
 mod uploads;
 

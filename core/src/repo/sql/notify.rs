@@ -180,27 +180,7 @@ impl NotifyRepo for SqlRepo {
     async fn insert_deliveries(&self, ds: &[Delivery]) -> Result<(), RepoError> {
         let mut tx = self.pool.begin().await?;
         for d in ds {
-            sqlx::query(
-                "INSERT INTO deliveries (id, tenant_id, channel, target_id, target, secret, event_id, event_type, payload, \
-                 status, attempts, next_attempt_at, created_at, traceparent) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $11, $12) \
-                 ON CONFLICT (target_id, event_id) DO NOTHING",
-            )
-            .bind(&d.id)
-            .bind(&d.tenant_id)
-            .bind(d.channel.as_str())
-            .bind(&d.target_id)
-            .bind(&d.target)
-            .bind(d.secret.clone())
-            .bind(&d.event_id)
-            .bind(&d.event_type)
-            .bind(&d.payload)
-            .bind(d.next_attempt_at)
-            .bind(d.created_at)
-            .bind(d.traceparent.clone())
-            .execute(&mut *tx)
-            .await
-            ?;
+            insert_delivery(&mut tx, d).await?;
         }
         Ok(tx.commit().await?)
     }
@@ -304,4 +284,30 @@ impl NotifyRepo for SqlRepo {
         ?;
         Ok(r.rows_affected() > 0)
     }
+}
+
+/// Adds one delivery on `conn` (inside the caller's transaction); one already recorded for the same target and
+/// event is left as it is.
+pub(super) async fn insert_delivery(conn: &mut sqlx::AnyConnection, d: &Delivery) -> Result<(), RepoError> {
+    sqlx::query(
+        "INSERT INTO deliveries (id, tenant_id, channel, target_id, target, secret, event_id, event_type, payload, \
+         status, attempts, next_attempt_at, created_at, traceparent) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', 0, $10, $11, $12) \
+         ON CONFLICT (target_id, event_id) DO NOTHING",
+    )
+    .bind(&d.id)
+    .bind(&d.tenant_id)
+    .bind(d.channel.as_str())
+    .bind(&d.target_id)
+    .bind(&d.target)
+    .bind(d.secret.clone())
+    .bind(&d.event_id)
+    .bind(&d.event_type)
+    .bind(&d.payload)
+    .bind(d.next_attempt_at)
+    .bind(d.created_at)
+    .bind(d.traceparent.clone())
+    .execute(conn)
+    .await?;
+    Ok(())
 }
