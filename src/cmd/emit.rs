@@ -16,7 +16,8 @@ pub struct Args {
     /// The event type, e.g. `app.social.like_added.v1` (see contracts/ and docs/events.md).
     ty: String,
     /// The body as JSON, or `-` to read it from standard input.
-    data: String,
+    #[arg(value_name = "JSON")]
+    body: String,
     /// The CloudEvents id (default: a fresh one); the same id again is a redelivery.
     #[arg(long)]
     id: Option<String>,
@@ -35,10 +36,10 @@ pub struct Args {
 }
 
 pub async fn run(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Result<()> {
-    let body = if args.data == "-" {
+    let body = if args.body == "-" {
         std::io::read_to_string(std::io::stdin()).context("reading the body from standard input")?
     } else {
-        args.data.clone()
+        args.body.clone()
     };
     let json: serde_json::Value = serde_json::from_str(&body).context("the body is not JSON")?;
     if !args.invalid {

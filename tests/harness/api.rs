@@ -49,6 +49,12 @@ impl Pipeline {
         reqwest::Client::new().post(url).bearer_auth(key).json(body).send().await.expect("post json")
     }
 
+    /// PUTs JSON to an API path.
+    pub async fn put_json(&self, key: &str, path: &str, body: &serde_json::Value) -> reqwest::Response {
+        let url = format!("{}{path}", self.url);
+        reqwest::Client::new().put(url).bearer_auth(key).json(body).send().await.expect("put json")
+    }
+
     /// POSTs a multipart form to an API path.
     pub async fn post_form(&self, key: &str, path: &str, form: reqwest::multipart::Form) -> reqwest::Response {
         let url = format!("{}{path}", self.url);

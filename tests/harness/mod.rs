@@ -105,6 +105,7 @@ pub struct Pipeline {
     pub video: Option<Proc>,
     pub batch: Option<Proc>,
     pub notify: Option<Proc>,
+    pub social: Option<Proc>,
 }
 
 impl Drop for Pipeline {
@@ -188,6 +189,7 @@ impl Pipeline {
             video: None,
             batch: None,
             notify: None,
+            social: None,
         };
         let out = p.run(&["topics"]);
         assert!(out.status.success(), "mediamill topics: {}", String::from_utf8_lossy(&out.stderr));
