@@ -17,9 +17,12 @@ use sqlx::Connection;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
+/// One request a sink got: its headers and body.
+type Received = (HeaderMap, Vec<u8>);
+
 /// Records what a local HTTP sink was sent.
 #[derive(Clone, Default)]
-struct Sink(Arc<Mutex<Vec<(HeaderMap, Vec<u8>)>>>);
+struct Sink(Arc<Mutex<Vec<Received>>>);
 
 impl Sink {
     async fn start() -> (Sink, String) {
@@ -41,7 +44,7 @@ impl Sink {
         (sink, url)
     }
 
-    fn all(&self) -> Vec<(HeaderMap, Vec<u8>)> {
+    fn all(&self) -> Vec<Received> {
         self.0.lock().unwrap().clone()
     }
 }
