@@ -46,7 +46,11 @@ async fn status_shows_lag_while_no_worker_runs_and_members_once_one_does() {
         assert_eq!(code, 202, "{body}");
     }
     // No worker: the three jobs wait on the topic, the items in `uploaded`, the outbox drained by ingest's relay.
-    let s = status_until(&p, "three jobs of lag", |s| group(s, ".workers.image")["topics"][0]["lag"] == 3).await;
+    // The relay marks events sent after the broker acknowledged them: wait for the lag and the drained outbox.
+    let s = status_until(&p, "three jobs of lag, the outbox drained", |s| {
+        group(s, ".workers.image")["topics"][0]["lag"] == 3 && s["outbox_backlog"] == 0
+    })
+    .await;
     let g = group(&s, ".workers.image");
     assert_eq!(g["members"].as_array().map(Vec::len), Some(0), "{s:#}");
     assert_eq!(s["media"]["uploaded"], 3, "{s:#}");
