@@ -58,11 +58,7 @@ impl Invalid {
     }
 }
 
-struct Compiled {
-    validator: jsonschema::Validator,
-}
-
-static COMPILED: LazyLock<HashMap<&'static str, Compiled>> = LazyLock::new(|| {
+static COMPILED: LazyLock<HashMap<&'static str, jsonschema::Validator>> = LazyLock::new(|| {
     CONTRACTS
         .iter()
         .map(|(ty, _, _, schema)| {
@@ -71,7 +67,7 @@ static COMPILED: LazyLock<HashMap<&'static str, Compiled>> = LazyLock::new(|| {
                 serde_json::from_str(schema).unwrap_or_else(|e| panic!("contracts/{ty}.json is not JSON: {e}"));
             let validator = jsonschema::validator_for(&json)
                 .unwrap_or_else(|e| panic!("contracts/{ty}.json is not a JSON Schema: {e}"));
-            (*ty, Compiled { validator })
+            (*ty, validator)
         })
         .collect()
 });
@@ -89,10 +85,10 @@ pub fn key_of(ty: &str, data: &serde_json::Value) -> Option<String> {
 
 /// Checks `data` against the schema of `ty`: the first problem, with the field it is at.
 pub fn validate(ty: &str, data: &serde_json::Value) -> Result<(), Invalid> {
-    let c = COMPILED.get(ty).ok_or_else(|| {
+    let validator = COMPILED.get(ty).ok_or_else(|| {
         Invalid::new("unknown_type", format!("{ty:?} is not an app event type (see contracts/ and docs/events.md)"))
     })?;
-    c.validator.validate(data).map_err(|e| {
+    validator.validate(data).map_err(|e| {
         let at = e.instance_path().to_string();
         let at = if at.is_empty() { "the body".to_string() } else { at };
         Invalid::new("schema", format!("{ty} at {at}: {e}"))

@@ -65,7 +65,19 @@ pub(crate) struct Watched {
     pub(crate) already_final: bool,
 }
 
-pub(crate) fn live_stream(
+/// The SSE answer of a watched stream, with keep-alives.
+pub(crate) fn live_response(
+    st: &AppState,
+    tenant: &mediamill_core::model::Tenant,
+    caller: &crate::auth::CallerKey,
+    watched: Watched,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let s = live_stream(st, tenant, caller, watched, headers)?;
+    Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+}
+
+fn live_stream(
     st: &AppState,
     tenant: &mediamill_core::model::Tenant,
     caller: &crate::auth::CallerKey,
@@ -131,8 +143,7 @@ pub async fn batch_events(
     let snapshot = serde_json::to_value(mediamill_core::event::BatchEvent::of(&b, &counts)).unwrap_or_default();
     let done = b.status == mediamill_core::model::BatchStatus::Completed;
     let watched = Watched { stream_name: "batch", key: b.id.to_string(), snapshot, already_final: done };
-    let s = live_stream(&st, &tenant, &caller, watched, &headers)?;
-    Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+    live_response(&st, &tenant, &caller, watched, &headers)
 }
 
 /// `GET /v1/media/{id}/events`
@@ -148,6 +159,5 @@ pub async fn media_events(
     let snapshot = super::view::media(&st.backends.cfg.public_url(), &m, &vs);
     let done = m.status.is_terminal();
     let watched = Watched { stream_name: "media", key: m.id.to_string(), snapshot, already_final: done };
-    let s = live_stream(&st, &tenant, &caller, watched, &headers)?;
-    Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))).into_response())
+    live_response(&st, &tenant, &caller, watched, &headers)
 }

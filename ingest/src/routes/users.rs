@@ -4,7 +4,6 @@
 
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::sse::{KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use mediamill_core::app_model::{Preferences, PushSubscription};
@@ -15,7 +14,7 @@ use serde_json::{json, Value};
 use crate::auth::Authed;
 use crate::error::ApiError;
 use crate::json_body::JsonBody;
-use crate::routes::live::{live_stream, Watched};
+use crate::routes::live::{live_response, Watched};
 use crate::state::AppState;
 
 /// Push subscriptions one user may register (browsers and devices).
@@ -134,8 +133,7 @@ pub async fn feed_events(
         snapshot: json!({"unread_count": unread}),
         already_final: false,
     };
-    let s = live_stream(&st, &tenant, &caller, watched, &headers)?;
-    Ok(Sse::new(s).keep_alive(KeepAlive::new().interval(std::time::Duration::from_secs(15))).into_response())
+    live_response(&st, &tenant, &caller, watched, &headers)
 }
 
 /// Body of `POST /v1/users/{id}/push-subscriptions`: what `PushSubscription.toJSON()` gives a page.

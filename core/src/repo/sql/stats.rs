@@ -76,6 +76,29 @@ async fn delete_generations(conn: &mut sqlx::AnyConnection, which: &str, gen: i6
     Ok(())
 }
 
+impl SqlRepo {
+    /// Likes standing and comments not deleted in the active generation, of one media item (`column`:
+    /// `media_id`) or of one owner's media (`owner_id`).
+    async fn counts_by(&self, column: &str, tenant_id: &TenantId, value: &str) -> Result<MediaStats, RepoError> {
+        let count = |table: &str, alive: &str| {
+            format!(
+                "SELECT COUNT(*) FROM {table} WHERE gen = {ACTIVE} AND tenant_id = $1 AND {column} = $2 AND {alive}"
+            )
+        };
+        let likes: i64 = sqlx::query_scalar(&count("stats_likes", "liked = 1"))
+            .bind(tenant_id)
+            .bind(value)
+            .fetch_one(&self.pool)
+            .await?;
+        let comments: i64 = sqlx::query_scalar(&count("stats_comments", "deleted = 0"))
+            .bind(tenant_id)
+            .bind(value)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(MediaStats { likes: likes as u64, comments: comments as u64 })
+    }
+}
+
 #[async_trait]
 impl StatsRepo for SqlRepo {
     async fn apply_stats(&self, facts: &[StatsFact], only: Option<i64>) -> Result<(), RepoError> {
@@ -126,41 +149,11 @@ impl StatsRepo for SqlRepo {
     }
 
     async fn media_stats(&self, tenant_id: &TenantId, media_id: &str) -> Result<MediaStats, RepoError> {
-        let likes: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM stats_likes WHERE gen = {ACTIVE} AND tenant_id = $1 AND media_id = $2 AND liked = 1"
-        ))
-        .bind(tenant_id)
-        .bind(media_id)
-        .fetch_one(&self.pool)
-        .await?;
-        let comments: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM stats_comments WHERE gen = {ACTIVE} AND tenant_id = $1 AND media_id = $2 \
-             AND deleted = 0"
-        ))
-        .bind(tenant_id)
-        .bind(media_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(MediaStats { likes: likes as u64, comments: comments as u64 })
+        self.counts_by("media_id", tenant_id, media_id).await
     }
 
     async fn user_stats(&self, tenant_id: &TenantId, user_id: &str) -> Result<MediaStats, RepoError> {
-        let likes: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM stats_likes WHERE gen = {ACTIVE} AND tenant_id = $1 AND owner_id = $2 AND liked = 1"
-        ))
-        .bind(tenant_id)
-        .bind(user_id)
-        .fetch_one(&self.pool)
-        .await?;
-        let comments: i64 = sqlx::query_scalar(&format!(
-            "SELECT COUNT(*) FROM stats_comments WHERE gen = {ACTIVE} AND tenant_id = $1 AND owner_id = $2 \
-             AND deleted = 0"
-        ))
-        .bind(tenant_id)
-        .bind(user_id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(MediaStats { likes: likes as u64, comments: comments as u64 })
+        self.counts_by("owner_id", tenant_id, user_id).await
     }
 
     async fn daily_active(&self, tenant_id: &TenantId, from: &str, to: &str) -> Result<Vec<DailyActive>, RepoError> {
