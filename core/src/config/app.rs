@@ -72,8 +72,7 @@ pub struct AppConfig {
     pub rules: AppRules,
     /// Per-tenant overrides.
     pub tenant_rules: Vec<TenantRules>,
-    /// VAPID private key (RFC 8292): the raw P-256 scalar, base64url without padding (`mediamill keys vapid`
-    /// prints a pair); empty disables Web Push.
+    /// VAPID private key (RFC 8292): the raw P-256 scalar, base64url without padding; empty disables Web Push.
     pub vapid_private_key: String,
     /// The VAPID `sub` claim: a `mailto:` or `https:` contact for push services.
     pub vapid_subject: String,
