@@ -76,8 +76,12 @@ URL="http://127.0.0.1:$INGEST_PORT"
 for _ in $(seq 1 240); do curl -sf "$URL/readyz" > /dev/null && break; sleep 0.5; done
 curl -sf "$URL/readyz" > /dev/null || { log "ingest never became ready"; exit 1; }
 log "stack ready after $(( $(date +%s) - t0 )) s"
+# Each role opens its backends and waits for the topics before it serves /healthz: give it the image's own
+# HEALTHCHECK start period (60 s) to pass, as an orchestrator would, instead of one try the moment ingest is up.
+healthy() { podman healthcheck run "${PROJECT}_$1_1" > /dev/null 2>&1; }
 for c in batch notify worker-video; do
-  podman healthcheck run "${PROJECT}_${c}_1" > /dev/null || { log "$c: healthcheck failed"; exit 1; }
+  for _ in $(seq 1 120); do healthy "$c" && break; sleep 0.5; done
+  healthy "$c" || { log "$c: healthcheck failed"; exit 1; }
 done
 podman healthcheck run "${PROJECT}_ingest_1" > /dev/null || { log "ingest: healthcheck failed"; exit 1; }
 
