@@ -28,16 +28,19 @@ impl Sink {
     async fn start() -> (Sink, String) {
         let sink = Sink::default();
         let s = sink.clone();
-        let app = axum::Router::new().route(
-            "/in",
-            axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
-                let s = s.clone();
-                async move {
-                    s.0.lock().unwrap().push((headers, body.to_vec()));
-                    axum::http::StatusCode::CREATED
-                }
-            }),
-        );
+        // `/gone` answers as a push service does for a subscription that no longer exists.
+        let app = axum::Router::new()
+            .route(
+                "/in",
+                axum::routing::post(move |headers: HeaderMap, body: axum::body::Bytes| {
+                    let s = s.clone();
+                    async move {
+                        s.0.lock().unwrap().push((headers, body.to_vec()));
+                        axum::http::StatusCode::CREATED
+                    }
+                }),
+            )
+            .route("/gone", axum::routing::post(|| async { axum::http::StatusCode::GONE }));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/in", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
@@ -146,6 +149,10 @@ async fn app_events_become_notifications_on_every_channel() {
     let browser = Browser::new();
     let r = p.post_json(&key, "/v1/users/owner/push-subscriptions", &browser.subscription(&push_url)).await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    // A second browser whose subscription its push service has since dropped (410 Gone).
+    let gone = Browser::new().subscription(&push_url.replace("/in", "/gone"));
+    let r = p.post_json(&key, "/v1/users/owner/push-subscriptions", &gone).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     let bad = json!({"endpoint": push_url, "keys": {"p256dh": "short", "auth": "x"}});
     assert_eq!(p.post_json(&key, "/v1/users/owner/push-subscriptions", &bad).await.status(), 400);
 
@@ -190,6 +197,13 @@ async fn app_events_become_notifications_on_every_channel() {
     assert_eq!(msg["title"], title.as_str(), "{msg}");
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(push_sink.all().len(), 1, "one push per like window");
+    // The gone subscription was removed at its first 410, not retried.
+    let subs = until("the gone subscription removed", 30, async || {
+        let (_, v) = p.get(&key, "/v1/users/owner/push-subscriptions").await;
+        (v["items"].as_array().unwrap().len() == 1).then_some(v)
+    })
+    .await;
+    assert!(subs["items"][0]["endpoint"].as_str().unwrap().ends_with("/in"), "{subs}");
 
     // A comment: a feed item at once and a push; SMS is off by default.
     p.emit(

@@ -107,6 +107,12 @@ pub fn app_target(channel: Channel, user_id: &str, detail: &str) -> String {
     format!("{}:{user_id}:{detail}", channel.as_str())
 }
 
+/// The user and subscription id of a push delivery's target id (the inverse of [`app_target`] for push).
+pub fn push_subscription_of(target_id: &str) -> Option<(&str, &str)> {
+    // Subscription ids never hold a `:`; user ids may.
+    target_id.strip_prefix("push:")?.rsplit_once(':')
+}
+
 impl Channel {
     /// The stored and wire form (the same as serde's).
     pub fn as_str(self) -> &'static str {
@@ -216,6 +222,16 @@ impl Delivery {
     }
 }
 
+impl Delivery {
+    /// The same delivery held back until `at` (ms). A rate-limited delivery is created for its slot, so the
+    /// rate limit counts it where it will go out.
+    pub fn not_before(mut self, at: i64) -> Delivery {
+        self.created_at = self.created_at.max(at);
+        self.next_attempt_at = self.created_at;
+        self
+    }
+}
+
 /// The result of one attempt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Attempt {
@@ -231,5 +247,17 @@ impl Attempt {
     /// Whether the target took the delivery.
     pub fn ok(&self) -> bool {
         self.error.is_none() && self.status_code.is_none_or(|c| (200..300).contains(&c))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_push_target_names_its_user_and_subscription() {
+        let t = app_target(Channel::Push, "user:with@colons", "sub123");
+        assert_eq!(push_subscription_of(&t), Some(("user:with@colons", "sub123")));
+        assert_eq!(push_subscription_of(&app_target(Channel::Sms, "u", "")), None);
     }
 }

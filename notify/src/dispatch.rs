@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mediamill_core::config::NotifyConfig;
-use mediamill_core::notify_model::{Attempt, Channel, Delivery};
+use mediamill_core::notify_model::{push_subscription_of, Attempt, Channel, Delivery};
 use mediamill_core::repo::{now_ms, AfterAttempt, Repo};
 use mediamill_core::shutdown::Shutdown;
 use rand::Rng;
@@ -163,9 +163,11 @@ impl Dispatcher {
         mediamill_core::telemetry::set_remote_parent(&span, d.traceparent.as_deref());
         let a: Attempt = self.sender(d.channel).send(&d).instrument(span).await;
         let attempts = d.attempts + 1;
+        // RFC 8030 §7.3: 404 or 410 from a push service means the subscription is gone for good.
+        let gone = d.channel == Channel::Push && matches!(a.status_code, Some(404 | 410));
         let next = if a.ok() {
             AfterAttempt::Delivered
-        } else if attempts >= self.cfg.max_attempts {
+        } else if gone || attempts >= self.cfg.max_attempts {
             AfterAttempt::Dead
         } else {
             AfterAttempt::RetryAt(now_ms() + backoff(&self.cfg, attempts).as_millis() as i64)
@@ -178,6 +180,23 @@ impl Dispatcher {
         }
         if !a.ok() && d.channel == Channel::Webhook && !d.target_id.starts_with("batch:") {
             self.maybe_disable(&d, &a).await;
+        }
+        if gone {
+            self.forget_subscription(&d).await;
+        }
+    }
+
+    /// Removes a push subscription its push service says is gone, so nothing more is sent to it.
+    async fn forget_subscription(&self, d: &Delivery) {
+        let Some((user, sub)) = push_subscription_of(&d.target_id) else { return };
+        match self.repo.delete_push_subscription(&d.tenant_id, user, sub).await {
+            Ok(true) => {
+                metrics::counter!("mediamill_push_subscriptions_removed_total").increment(1);
+                tracing::info!(user, subscription = sub, "the push service says the subscription is gone; removed");
+            }
+            Ok(false) => {}
+            // Its next delivery gets the same answer and tries again.
+            Err(e) => tracing::warn!(subscription = sub, error = %e, "removing a gone push subscription"),
         }
     }
 

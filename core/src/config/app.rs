@@ -21,8 +21,11 @@ pub struct AppRules {
     pub like_window_secs: u64,
     /// How long a chat message may stay unseen before an offline recipient is notified.
     pub chat_unseen_secs: u64,
-    /// Pushes (and SMS) a user gets a minute at most; more go only to the feed and email.
+    /// Pushes (and SMS) a user gets a minute at most (0: no limit); more wait for a free slot.
     pub push_per_minute: u64,
+    /// The longest a push or SMS waits for a slot under `push_per_minute`; one that would wait longer is not
+    /// sent (the feed and email still carry it).
+    pub rate_limit_max_delay_secs: u64,
 }
 
 impl Default for AppRules {
@@ -36,6 +39,7 @@ impl Default for AppRules {
             like_window_secs: 60,
             chat_unseen_secs: 30,
             push_per_minute: 10,
+            rate_limit_max_delay_secs: 600,
         }
     }
 }
@@ -62,6 +66,8 @@ pub struct TenantRules {
     pub chat_unseen_secs: Option<u64>,
     /// See [`AppRules::push_per_minute`].
     pub push_per_minute: Option<u64>,
+    /// See [`AppRules::rate_limit_max_delay_secs`].
+    pub rate_limit_max_delay_secs: Option<u64>,
 }
 
 /// `[app]`.
@@ -98,7 +104,8 @@ impl AppConfig {
                 chat,
                 like_window_secs,
                 chat_unseen_secs,
-                push_per_minute
+                push_per_minute,
+                rate_limit_max_delay_secs
             );
         }
         r

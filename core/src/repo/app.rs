@@ -42,7 +42,8 @@ pub enum FeedOp {
         /// The event's id (breaks ties of equal times).
         event_id: String,
     },
-    /// Cancels a notification whose channels have not gone out yet, and takes it out of the feed.
+    /// Takes a notification out of the feed and cancels its channels if they have not gone out yet; a
+    /// notification made after its cancellation (events out of order) starts cancelled.
     Cancel {
         /// The notification.
         notification_id: String,
@@ -150,14 +151,17 @@ pub trait FeedRepo: Send + Sync {
         -> Result<Vec<DueNotification>, RepoError>;
     /// Records what became of a claimed notification (its deliveries and outbox events in the same transaction).
     async fn release_notification(&self, id: &str, r: &Release, events: &[OutboxEvent]) -> Result<(), RepoError>;
-    /// Deliveries of `channel` made for a user since `since` (ms), for the per-user rate limits.
-    async fn sends_since(
+    /// When a user's next notification on `channel` may go out so that no minute holds more than
+    /// `per_minute` of them (0: no limit): `now`, or the moment the earliest of the last `per_minute` ones
+    /// (sent or already scheduled) leaves the minute. Counted per notification, not per device.
+    async fn next_send_slot(
         &self,
         tenant_id: &TenantId,
         channel: Channel,
         user_id: &str,
-        since: i64,
-    ) -> Result<u64, RepoError>;
+        now: i64,
+        per_minute: u64,
+    ) -> Result<i64, RepoError>;
 }
 
 /// An analytics fact, applied to every generation being kept.

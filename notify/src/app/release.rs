@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mediamill_core::app_model::{title, Actor, Kind, Preferences};
-use mediamill_core::config::AppConfig;
+use mediamill_core::config::{AppConfig, AppRules};
 use mediamill_core::contract::UserProfile;
 use mediamill_core::notify_model::{app_target, Channel, Delivery, DeliveryTarget};
 use mediamill_core::repo::{now_ms, DueNotification, FeedOp, NewNotification, Release, Repo, RepoError};
@@ -107,21 +107,14 @@ impl Releaser {
         let text = self.text(n);
         let mut ds = Vec::new();
         let rules = self.cfg.rules_for(t.as_str());
-        let allowed = |sent: u64| sent < rules.push_per_minute;
-        if sw.push && allowed(self.repo.sends_since(t, Channel::Push, user, now - 60_000).await?) {
-            for s in self.repo.push_subscriptions(t, user).await? {
-                let secret = Some(format!("{} {}", s.p256dh, s.auth));
-                ds.push(self.delivery(
-                    n,
-                    Channel::Push,
-                    &app_target(Channel::Push, user, &s.id),
-                    &s.endpoint,
-                    secret,
-                    &text,
-                ));
+        if sw.push {
+            if let Some(at) = self.slot(n, Channel::Push, &rules, now).await? {
+                for s in self.repo.push_subscriptions(t, user).await? {
+                    let secret = Some(format!("{} {}", s.p256dh, s.auth));
+                    let target = app_target(Channel::Push, user, &s.id);
+                    ds.push(self.delivery(n, Channel::Push, &target, &s.endpoint, secret, &text).not_before(at));
+                }
             }
-        } else if sw.push {
-            metrics::counter!("mediamill_app_rate_limited_total", "channel" => "push").increment(1);
         }
         let email = profile.as_ref().and_then(|p: &UserProfile| p.email.clone());
         if let (true, Some(addr)) = (sw.email, email) {
@@ -133,13 +126,34 @@ impl Releaser {
         }
         let phone = profile.as_ref().and_then(|p| p.phone.clone());
         if let (true, Some(phone)) = (sw.sms, phone) {
-            if allowed(self.repo.sends_since(t, Channel::Sms, user, now - 60_000).await?) {
-                ds.push(self.delivery(n, Channel::Sms, &app_target(Channel::Sms, user, ""), &phone, None, &text));
-            } else {
-                metrics::counter!("mediamill_app_rate_limited_total", "channel" => "sms").increment(1);
+            if let Some(at) = self.slot(n, Channel::Sms, &rules, now).await? {
+                let target = app_target(Channel::Sms, user, "");
+                ds.push(self.delivery(n, Channel::Sms, &target, &phone, None, &text).not_before(at));
             }
         }
         Ok(Release::Sent(ds))
+    }
+
+    /// When the notification may go out on `channel` under the user's rate limit; `None` when that is further
+    /// off than `rate_limit_max_delay_secs` (it is then not sent on that channel).
+    async fn slot(
+        &self,
+        n: &DueNotification,
+        channel: Channel,
+        rules: &AppRules,
+        now: i64,
+    ) -> Result<Option<i64>, RepoError> {
+        let at = self.repo.next_send_slot(&n.tenant_id, channel, &n.user_id, now, rules.push_per_minute).await?;
+        let outcome = if at == now {
+            return Ok(Some(at));
+        } else if at - now <= (rules.rate_limit_max_delay_secs * 1000) as i64 {
+            "delayed"
+        } else {
+            "dropped"
+        };
+        metrics::counter!("mediamill_app_rate_limited_total", "channel" => channel.as_str(), "outcome" => outcome)
+            .increment(1);
+        Ok((outcome == "delayed").then_some(at))
     }
 
     /// Title and body of a notification.

@@ -13,6 +13,9 @@ use crate::model::TenantId;
 use crate::notify_model::{app_target, Channel};
 use crate::repo::{now_ms, DueNotification, FeedOp, FeedRepo, OutboxEvent, Release, RepoError};
 
+/// The per-user rate limits' window.
+const MINUTE_MS: i64 = 60_000;
+
 /// Actors listed per feed item.
 const ACTORS_SHOWN: i64 = 10;
 
@@ -78,9 +81,17 @@ async fn apply_op(conn: &mut sqlx::AnyConnection, op: &FeedOp, now: i64) -> Resu
             .await?;
         }
         FeedOp::Notify(n) => {
+            let cancelled: Option<i64> = sqlx::query_scalar("SELECT at FROM app_cancelled WHERE notification_id = $1")
+                .bind(&n.id)
+                .fetch_optional(&mut *conn)
+                .await?;
+            let (visible_at, state) = match cancelled {
+                Some(_) => (None, "cancelled"),
+                None => (n.visible_at, "pending"),
+            };
             sqlx::query(
                 "INSERT INTO app_notifications (id, tenant_id, user_id, kind, subject, data, created_at, visible_at, \
-                 send_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') ON CONFLICT (id) DO NOTHING",
+                 send_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
             )
             .bind(&n.id)
             .bind(&n.tenant_id)
@@ -89,8 +100,9 @@ async fn apply_op(conn: &mut sqlx::AnyConnection, op: &FeedOp, now: i64) -> Resu
             .bind(&n.subject)
             .bind(n.data.to_string())
             .bind(now)
-            .bind(n.visible_at)
+            .bind(visible_at)
             .bind(n.send_at)
+            .bind(state)
             .execute(conn)
             .await?;
         }
@@ -113,12 +125,22 @@ async fn apply_op(conn: &mut sqlx::AnyConnection, op: &FeedOp, now: i64) -> Resu
             .await?;
         }
         FeedOp::Cancel { notification_id } => {
-            sqlx::query(
-                "UPDATE app_notifications SET state = 'cancelled', visible_at = NULL WHERE id = $1 AND state = 'pending'",
+            // Out of the feed in any case; not sent if it is still pending.
+            let found = sqlx::query(
+                "UPDATE app_notifications SET visible_at = NULL, \
+                 state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END WHERE id = $1",
             )
             .bind(notification_id)
-            .execute(conn)
-            .await?;
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if found == 0 {
+                sqlx::query("INSERT INTO app_cancelled (notification_id, at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+                    .bind(notification_id)
+                    .bind(now)
+                    .execute(conn)
+                    .await?;
+            }
         }
     }
     Ok(())
@@ -398,57 +420,76 @@ impl FeedRepo for SqlRepo {
         let mut tx = self.pool.begin().await?;
         match r {
             Release::Sent(ds) => {
-                for d in ds {
-                    super::notify::insert_delivery(&mut tx, d).await?;
-                }
-                // A chat notice enters the feed only once it is sent: the message was not seen in time.
-                sqlx::query(
+                // A chat notice enters the feed only once it is sent: the message was not seen in time. One
+                // cancelled while it was being released stays cancelled and sends nothing.
+                let still_pending = sqlx::query(
                     "UPDATE app_notifications SET state = 'sent', lease_until = NULL, \
-                     visible_at = CASE WHEN kind = 'chat' THEN $2 ELSE visible_at END WHERE id = $1",
+                     visible_at = CASE WHEN kind = 'chat' THEN $2 ELSE visible_at END WHERE id = $1 \
+                     AND state = 'pending'",
                 )
                 .bind(id)
                 .bind(now)
                 .execute(&mut *tx)
-                .await?;
+                .await?
+                .rows_affected()
+                    == 1;
+                if !still_pending {
+                    return Ok(());
+                }
+                for d in ds {
+                    super::notify::insert_delivery(&mut tx, d).await?;
+                }
             }
             Release::Cancelled => {
                 sqlx::query(
                     "UPDATE app_notifications SET state = 'cancelled', visible_at = NULL, lease_until = NULL \
-                     WHERE id = $1",
+                     WHERE id = $1 AND state = 'pending'",
                 )
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
             }
             Release::Later(at) => {
-                sqlx::query("UPDATE app_notifications SET send_at = $2, lease_until = NULL WHERE id = $1")
-                    .bind(id)
-                    .bind(*at)
-                    .execute(&mut *tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE app_notifications SET send_at = $2, lease_until = NULL WHERE id = $1 AND state = 'pending'",
+                )
+                .bind(id)
+                .bind(*at)
+                .execute(&mut *tx)
+                .await?;
             }
         }
         write_events(&mut tx, self.dialect, events).await?;
         Ok(tx.commit().await?)
     }
 
-    async fn sends_since(
+    async fn next_send_slot(
         &self,
         tenant_id: &TenantId,
         channel: Channel,
         user_id: &str,
-        since: i64,
-    ) -> Result<u64, RepoError> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM deliveries WHERE channel = $4 AND tenant_id = $1 AND target_id LIKE $2 \
-             ESCAPE '\\' AND created_at >= $3",
+        now: i64,
+        per_minute: u64,
+    ) -> Result<i64, RepoError> {
+        if per_minute == 0 {
+            return Ok(now);
+        }
+        // A delayed delivery is created for its slot (`created_at` in the future), so it holds its place here.
+        let recent: Vec<i64> = sqlx::query_scalar(
+            "SELECT created_at FROM (SELECT DISTINCT event_id, created_at FROM deliveries WHERE channel = $4 \
+             AND tenant_id = $1 AND target_id LIKE $2 ESCAPE '\\' AND created_at > $3) d \
+             ORDER BY created_at DESC LIMIT $5",
         )
         .bind(tenant_id)
         .bind(like_prefix(&app_target(channel, user_id, "")))
-        .bind(since)
+        .bind(now - MINUTE_MS)
         .bind(channel.as_str())
-        .fetch_one(&self.pool)
+        .bind(per_minute as i64)
+        .fetch_all(&self.pool)
         .await?;
-        Ok(n as u64)
+        Ok(match recent.last() {
+            Some(oldest) if recent.len() as u64 >= per_minute => now.max(oldest + MINUTE_MS),
+            _ => now,
+        })
     }
 }
