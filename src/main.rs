@@ -122,7 +122,7 @@ fn run() -> anyhow::Result<()> {
             Command::Emit(a) => cmd::emit::run(cfg, a, &data).await,
             Command::Jobs(a) => cmd::jobs::run(cfg, a, &data).await,
             Command::Process(a) => cmd::process::run(cfg, a).await,
-            Command::Bench(a) => cmd::bench::run_cmd(cfg, a).await,
+            Command::Bench(a) => cmd::bench::run_cmd(cfg, a, &data).await,
             Command::Dlq(a) => cmd::dlq::run(cfg, a, &data).await,
             Command::Status(a) => cmd::status::run(cfg, a, &data).await,
             Command::Healthcheck(a) => cmd::healthcheck::run(cfg, a).await,

@@ -1,6 +1,7 @@
 //! `mediamill bench video FILE` lives in [`video`].
 //!
-//! `mediamill bench images DIR` in [`images`], `mediamill bench pipeline` in [`pipeline`].
+//! `mediamill bench images DIR` in [`images`], `mediamill bench pipeline` in [`pipeline`], `mediamill bench
+//! social` in [`social`].
 
 mod images;
 mod isolation;
@@ -9,6 +10,8 @@ mod load;
 mod pipeline;
 mod procfs;
 mod scale;
+mod social;
+mod social_mix;
 mod throughput;
 mod upload;
 mod video;
@@ -141,6 +144,39 @@ enum What {
         #[arg(long, default_value_t = 100)]
         tenants: usize,
     },
+    /// The app's notification service under a realistic mix of social events: events per second and per
+    /// CPU-second against the raw consume rate of the topic, event→feed latency p50/p99, memory as it goes, and
+    /// the exact outcome checked through the feed and stats APIs. Needs this process's config pointing at the
+    /// pipeline's database and Kafka (or `mediamill up`'s data folder).
+    Social {
+        /// Ingest's base URL.
+        #[arg(long)]
+        url: String,
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        /// Events per second; 0: as fast as they can be published (a backlog, for throughput).
+        #[arg(long, default_value_t = 0.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 1000)]
+        users: usize,
+        #[arg(long, default_value_t = 3)]
+        media_per_user: usize,
+        /// Seconds of the latency part (0: none).
+        #[arg(long, default_value_t = 10)]
+        probe_secs: u64,
+        /// Events per second of the latency part.
+        #[arg(long, default_value_t = 200.0)]
+        probe_rate: f64,
+        /// Processes whose CPU and memory to report, as NAME:PID (notify, social, kafka, postgres).
+        #[arg(long, value_delimiter = ',')]
+        procs: Vec<String>,
+        /// Do not wait for the analytics counts (no `social` role is running).
+        #[arg(long)]
+        skip_stats: bool,
+        /// Print the figures as one JSON line too.
+        #[arg(long)]
+        json: bool,
+    },
     /// Images per CPU-second against vipsthumbnail and ImageMagick on a folder of photos.
     Images {
         dir: PathBuf,
@@ -161,7 +197,7 @@ fn parse_procs(items: &[String]) -> anyhow::Result<Vec<(String, u32)>> {
         .collect()
 }
 
-pub async fn run_cmd(cfg: Config, args: Args) -> anyhow::Result<()> {
+pub async fn run_cmd(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Result<()> {
     match args.what {
         What::Pipeline { count, rate, url, key } => pipeline::bench_pipeline(cfg, count, rate, url, key).await,
         What::Throughput { count, photos, url, key, procs } => {
@@ -173,6 +209,23 @@ pub async fn run_cmd(cfg: Config, args: Args) -> anyhow::Result<()> {
         }
         What::Upload { url, key, size_mib, chunk_mib, pid } => {
             upload::run(&cfg, &url, &key, size_mib, chunk_mib, pid).await
+        }
+        What::Social { url, events, rate, users, media_per_user, probe_secs, probe_rate, procs, skip_stats, json } => {
+            anyhow::ensure!(users >= 2 && media_per_user >= 1, "--users must be at least 2 and --media-per-user 1");
+            let procs = parse_procs(&procs)?;
+            let plan = social::Plan {
+                url,
+                events,
+                rate,
+                users,
+                media_per_user,
+                probe_secs,
+                probe_rate,
+                procs,
+                skip_stats,
+                json,
+            };
+            social::run(&cfg, data, plan).await
         }
         What::Limits { checks, tenants } => limits::run(&cfg, checks, tenants).await,
         What::Images { dir, max_files } => {

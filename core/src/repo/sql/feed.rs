@@ -81,17 +81,14 @@ async fn apply_op(conn: &mut sqlx::AnyConnection, op: &FeedOp, now: i64) -> Resu
             .await?;
         }
         FeedOp::Notify(n) => {
-            let cancelled: Option<i64> = sqlx::query_scalar("SELECT at FROM app_cancelled WHERE notification_id = $1")
-                .bind(&n.id)
-                .fetch_optional(&mut *conn)
-                .await?;
-            let (visible_at, state) = match cancelled {
-                Some(_) => (None, "cancelled"),
-                None => (n.visible_at, "pending"),
-            };
+            // Over a placeholder left by an earlier cancellation, the details are filled in and it stays
+            // cancelled; over a real notification, nothing changes.
             sqlx::query(
                 "INSERT INTO app_notifications (id, tenant_id, user_id, kind, subject, data, created_at, visible_at, \
-                 send_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (id) DO NOTHING",
+                 send_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') ON CONFLICT (id) DO UPDATE \
+                 SET tenant_id = excluded.tenant_id, user_id = excluded.user_id, kind = excluded.kind, \
+                 subject = excluded.subject, data = excluded.data, send_at = excluded.send_at \
+                 WHERE app_notifications.tenant_id = ''",
             )
             .bind(&n.id)
             .bind(&n.tenant_id)
@@ -100,9 +97,8 @@ async fn apply_op(conn: &mut sqlx::AnyConnection, op: &FeedOp, now: i64) -> Resu
             .bind(&n.subject)
             .bind(n.data.to_string())
             .bind(now)
-            .bind(visible_at)
+            .bind(n.visible_at)
             .bind(n.send_at)
-            .bind(state)
             .execute(conn)
             .await?;
         }
@@ -125,22 +121,19 @@ async fn apply_op(conn: &mut sqlx::AnyConnection, op: &FeedOp, now: i64) -> Resu
             .await?;
         }
         FeedOp::Cancel { notification_id } => {
-            // Out of the feed in any case; not sent if it is still pending.
-            let found = sqlx::query(
-                "UPDATE app_notifications SET visible_at = NULL, \
-                 state = CASE WHEN state = 'pending' THEN 'cancelled' ELSE state END WHERE id = $1",
+            // Out of the feed in any case, and not sent if still pending. One not made yet (events are handled
+            // concurrently and may come out of order) gets a cancelled placeholder. Both this and `Notify` are
+            // inserts on the same key, so the database orders them: neither can miss the other.
+            sqlx::query(
+                "INSERT INTO app_notifications (id, tenant_id, user_id, kind, subject, data, created_at, visible_at, \
+                 send_at, state) VALUES ($1, '', '', '', '', '{}', $2, NULL, $2, 'cancelled') ON CONFLICT (id) DO \
+                 UPDATE SET visible_at = NULL, state = CASE WHEN app_notifications.state = 'pending' THEN 'cancelled' \
+                 ELSE app_notifications.state END",
             )
             .bind(notification_id)
-            .execute(&mut *conn)
-            .await?
-            .rows_affected();
-            if found == 0 {
-                sqlx::query("INSERT INTO app_cancelled (notification_id, at) VALUES ($1, $2) ON CONFLICT DO NOTHING")
-                    .bind(notification_id)
-                    .bind(now)
-                    .execute(conn)
-                    .await?;
-            }
+            .bind(now)
+            .execute(conn)
+            .await?;
         }
     }
     Ok(())
