@@ -204,6 +204,24 @@ async fn app_events_become_notifications_on_every_channel() {
     })
     .await;
     assert!(subs["items"][0]["endpoint"].as_str().unwrap().ends_with("/in"), "{subs}");
+    // The user's delivery log shows both: one delivered (201), one dead at its first 410.
+    let (status, log) = p.get(&key, "/v1/users/owner/deliveries").await;
+    assert_eq!(status, 200, "{log}");
+    let items = log["items"].as_array().unwrap();
+    let push: Vec<&Value> = items.iter().filter(|d| d["channel"] == "push").collect();
+    assert_eq!(push.len(), 2, "{log}");
+    let by_status = |s: &str| push.iter().find(|d| d["status"] == s).copied().unwrap_or_else(|| panic!("{s}: {log}"));
+    assert_eq!(by_status("delivered")["attempt_log"][0]["status_code"], 201, "{log}");
+    let dead = by_status("dead");
+    assert_eq!(dead["attempts"], 1, "{log}");
+    assert_eq!(dead["attempt_log"][0]["status_code"], 410, "{log}");
+    assert!(dead.get("secret").is_none(), "the subscription's keys are never shown");
+    let long = "u".repeat(129);
+    for bad in [format!("/v1/users/{long}/deliveries"), "/v1/users/owner/deliveries?limit=many".to_string()] {
+        assert_eq!(p.get(&key, &bad).await.0, 400, "{bad}");
+    }
+    let (_, other) = p.get(&bob_key, "/v1/users/owner/deliveries").await;
+    assert_eq!(other["items"].as_array().unwrap().len(), 0, "another tenant's log is its own: {other}");
 
     // A comment: a feed item at once and a push; SMS is off by default.
     p.emit(

@@ -80,6 +80,7 @@ pub fn router(state: AppState) -> Router {
             get(routes::users::list_subscriptions).post(routes::users::add_subscription),
         )
         .route("/v1/users/{id}/push-subscriptions/{sub}", axum::routing::delete(routes::users::delete_subscription))
+        .route("/v1/users/{id}/deliveries", get(routes::users::deliveries))
         .route("/v1/conversations/{id}/messages", get(routes::conversations::messages))
         .merge(tus_routes(state.clone()))
         .route("/v1/openapi.json", get(openapi::document))

@@ -137,6 +137,8 @@ static OPERATIONS: &[Op] = &[
         .body(Body::Json)
         .ok("201", "the subscription"),
     op(Delete, "/v1/users/{id}/push-subscriptions/{sub}", "app", "Remove a Web Push subscription").ok("204", "removed"),
+    op(Get, "/v1/users/{id}/deliveries", "app", "What was sent to the user by push, email and SMS, with attempts")
+        .query(&["cursor", "limit"]),
     op(Get, "/v1/users/{id}/stats", "app", "Likes and comments the user's media received"),
     op(Get, "/v1/media/{id}/stats", "app", "Likes and comments of one media item"),
     op(Get, "/v1/stats/daily", "app", "Daily active users per UTC day").query(&["from", "to"]),

@@ -151,6 +151,15 @@ pub trait FeedRepo: Send + Sync {
         -> Result<Vec<DueNotification>, RepoError>;
     /// Records what became of a claimed notification (its deliveries and outbox events in the same transaction).
     async fn release_notification(&self, id: &str, r: &Release, events: &[OutboxEvent]) -> Result<(), RepoError>;
+    /// The user's deliveries on the app channels (push, email, SMS), newest first, from before the delivery
+    /// `before` when given: the user's delivery log.
+    async fn user_deliveries(
+        &self,
+        tenant_id: &TenantId,
+        user_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, RepoError>;
     /// When a user's next notification on `channel` may go out so that no minute holds more than
     /// `per_minute` of them (0: no limit): `now`, or the moment the earliest of the last `per_minute` ones
     /// (sent or already scheduled) leaves the minute. Counted per notification, not per device.

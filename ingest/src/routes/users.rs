@@ -1,5 +1,5 @@
 //! `/v1/users/{id}/…`: a user's notification preferences, their in-app feed (paged, unread count, mark read,
-//! live stream) and their Web Push subscriptions. Users are the app's (announced on `user.events`), within the
+//! live stream), their Web Push subscriptions and the log of what was sent to them by push, email and SMS. Users are the app's (announced on `user.events`), within the
 //! caller's tenant; the app's own backend calls these on its users' behalf.
 
 use axum::extract::{Path, Query, State};
@@ -11,10 +11,11 @@ use mediamill_core::repo::now_ms;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::Authed;
+use crate::auth::{AdminAuthed, Authed};
 use crate::error::ApiError;
 use crate::json_body::JsonBody;
 use crate::routes::live::{live_response, Watched};
+use crate::routes::webhooks::{log_page, LogQuery};
 use crate::state::AppState;
 
 /// Push subscriptions one user may register (browsers and devices).
@@ -216,4 +217,17 @@ pub async fn delete_subscription(
     } else {
         Err(ApiError::not_found("push subscription"))
     }
+}
+
+/// `GET /v1/users/{id}/deliveries?cursor=&limit=`: what was sent to the user by push, email and SMS, newest
+/// first, each with its attempts (admin keys: it shows addresses and phone numbers).
+pub async fn deliveries(
+    State(st): State<AppState>,
+    AdminAuthed(tenant): AdminAuthed,
+    Path(user): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    check_id("user id", &user)?;
+    let ds = st.backends.repo.user_deliveries(&tenant.id, &user, q.cursor(), q.limit()).await?;
+    log_page(&st, ds, q.limit()).await
 }

@@ -4,7 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use mediamill_core::model::TenantLimit;
-use mediamill_core::notify_model::{EmailRecipient, Endpoint};
+use mediamill_core::notify_model::{Delivery, EmailRecipient, Endpoint};
 use mediamill_core::repo::now_ms;
 use mediamill_core::webhook_target;
 use serde::Deserialize;
@@ -185,16 +185,20 @@ pub struct LogQuery {
     limit: Option<u32>,
 }
 
-/// `GET /v1/webhooks/{id}/deliveries`: newest first, each with its attempts.
-pub async fn deliveries(
-    State(st): State<AppState>,
-    AdminAuthed(tenant): AdminAuthed,
-    Path(id): Path<String>,
-    Query(q): Query<LogQuery>,
-) -> Result<Json<Value>, ApiError> {
-    st.backends.repo.get_endpoint(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
-    let limit = q.limit.unwrap_or(50).clamp(1, 200);
-    let ds = st.backends.repo.list_deliveries(&id, q.cursor.as_deref(), limit).await?;
+impl LogQuery {
+    /// The page size asked for (50 unless given, at most 200).
+    pub fn limit(&self) -> u32 {
+        self.limit.unwrap_or(50).clamp(1, 200)
+    }
+
+    /// The delivery id the page starts after.
+    pub fn cursor(&self) -> Option<&str> {
+        self.cursor.as_deref()
+    }
+}
+
+/// One page of a delivery log, each delivery with its attempts.
+pub async fn log_page(st: &AppState, ds: Vec<Delivery>, limit: u32) -> Result<Json<Value>, ApiError> {
     let mut items = Vec::with_capacity(ds.len());
     for d in &ds {
         let attempts = st.backends.repo.delivery_attempts(&d.id).await?;
@@ -204,6 +208,18 @@ pub async fn deliveries(
     }
     let next = (ds.len() as u32 == limit).then(|| ds.last().map(|d| d.id.clone())).flatten();
     Ok(Json(json!({"items": items, "next_cursor": next})))
+}
+
+/// `GET /v1/webhooks/{id}/deliveries`: newest first, each with its attempts.
+pub async fn deliveries(
+    State(st): State<AppState>,
+    AdminAuthed(tenant): AdminAuthed,
+    Path(id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<Value>, ApiError> {
+    st.backends.repo.get_endpoint(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("webhook"))?;
+    let ds = st.backends.repo.list_deliveries(&id, q.cursor(), q.limit()).await?;
+    log_page(&st, ds, q.limit()).await
 }
 
 /// `POST /v1/webhooks/{id}/deliveries/{delivery_id}/replay`: send the same message (same `webhook-id`) again.

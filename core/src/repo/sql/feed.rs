@@ -6,11 +6,12 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::outbox::write_events;
+use super::rows::{convert_all, DeliveryRow, DELIVERY_COLS};
 use super::SqlRepo;
 use crate::app_model::{title, Actor, FeedItem, Kind, Preferences, PushSubscription};
 use crate::contract::UserProfile;
 use crate::model::TenantId;
-use crate::notify_model::{app_target, Channel};
+use crate::notify_model::{app_target, Channel, Delivery};
 use crate::repo::{now_ms, DueNotification, FeedOp, FeedRepo, OutboxEvent, Release, RepoError};
 
 /// The per-user rate limits' window.
@@ -143,6 +144,15 @@ async fn apply_op(conn: &mut sqlx::AnyConnection, op: &FeedOp, now: i64) -> Resu
 fn like_prefix(prefix: &str) -> String {
     let escaped = prefix.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
     format!("{escaped}%")
+}
+
+/// `(LIKE, NOT LIKE)` patterns matching exactly one user's target ids on `channel`. User ids may hold `:`, so
+/// `push:a:` also starts user `a:b`'s targets; those have one more `:` (push subscription ids have none, email
+/// and SMS targets end in `:`), which the second pattern excludes.
+pub(super) fn user_target_patterns(channel: Channel, user_id: &str) -> (String, String) {
+    let p = like_prefix(&app_target(channel, user_id, ""));
+    let q = format!("{p}:%");
+    (p, q)
 }
 
 #[async_trait]
@@ -456,6 +466,36 @@ impl FeedRepo for SqlRepo {
         Ok(tx.commit().await?)
     }
 
+    async fn user_deliveries(
+        &self,
+        tenant_id: &TenantId,
+        user_id: &str,
+        before: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Delivery>, RepoError> {
+        let channels = [Channel::Push, Channel::Email, Channel::Sms];
+        let mine: Vec<String> = (0..channels.len())
+            .map(|i| {
+                let (p, q) = (i * 2 + 4, i * 2 + 5);
+                format!("(target_id LIKE ${p} ESCAPE '\\' AND target_id NOT LIKE ${q} ESCAPE '\\')")
+            })
+            .collect();
+        let sql = format!(
+            "SELECT {DELIVERY_COLS} FROM deliveries WHERE tenant_id = $1 AND channel IN ('push', 'email', 'sms') \
+             AND ({}) AND (CAST($2 AS TEXT) IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+            mine.join(" OR ")
+        );
+        let mut q = sqlx::query_as::<_, DeliveryRow>(&sql)
+            .bind(tenant_id)
+            .bind(before.map(str::to_string))
+            .bind(limit.clamp(1, 500) as i64);
+        for c in channels {
+            let (p, not) = user_target_patterns(c, user_id);
+            q = q.bind(p).bind(not);
+        }
+        convert_all(q.fetch_all(&self.pool).await?)
+    }
+
     async fn next_send_slot(
         &self,
         tenant_id: &TenantId,
@@ -467,17 +507,19 @@ impl FeedRepo for SqlRepo {
         if per_minute == 0 {
             return Ok(now);
         }
+        let (user, others) = user_target_patterns(channel, user_id);
         // A delayed delivery is created for its slot (`created_at` in the future), so it holds its place here.
         let recent: Vec<i64> = sqlx::query_scalar(
             "SELECT created_at FROM (SELECT DISTINCT event_id, created_at FROM deliveries WHERE channel = $4 \
-             AND tenant_id = $1 AND target_id LIKE $2 ESCAPE '\\' AND created_at > $3) d \
-             ORDER BY created_at DESC LIMIT $5",
+             AND tenant_id = $1 AND target_id LIKE $2 ESCAPE '\\' AND target_id NOT LIKE $6 ESCAPE '\\' \
+             AND created_at > $3) d ORDER BY created_at DESC LIMIT $5",
         )
         .bind(tenant_id)
-        .bind(like_prefix(&app_target(channel, user_id, "")))
+        .bind(&user)
         .bind(now - MINUTE_MS)
         .bind(channel.as_str())
         .bind(per_minute as i64)
+        .bind(&others)
         .fetch_all(&self.pool)
         .await?;
         Ok(match recent.last() {
