@@ -1,7 +1,7 @@
 //! The feed's cancellations and the per-user send slots, on the SQLite repository (the PostgreSQL one runs the
 //! same SQL in tests/app.rs): a cancellation that arrives before what it cancels still wins, one that arrives
 //! after the notification was sent takes it out of the feed, and rate-limited sends are spread over minutes
-//! instead of dropped.
+//! instead of dropped, each user's own (user ids may hold ':').
 
 use mediamill_core::app_model::Kind;
 use mediamill_core::model::TenantId;
@@ -113,4 +113,18 @@ async fn rate_limited_sends_get_later_slots_never_more_than_the_limit_a_minute()
     assert_eq!(r.next_send_slot(&t, Channel::Push, "owner", now, 2).await.unwrap(), at[2] + 60_000);
     assert_eq!(r.next_send_slot(&t, Channel::Push, "someone", now, 2).await.unwrap(), now);
     assert_eq!(r.next_send_slot(&t, Channel::Sms, "owner", now, 2).await.unwrap(), now);
+
+    // User ids may hold ':': user "owner:x"'s deliveries are neither in owner's log nor in owner's minute.
+    let mine = r.user_deliveries(&t, "owner", None, 100).await.unwrap().len();
+    assert_eq!(mine, 5);
+    let mut other = push(&t, "n9", now);
+    other.target_id = app_target(Channel::Push, "owner:x", "sub1");
+    let mut sms = push(&t, "n9", now);
+    (sms.channel, sms.target_id) = (Channel::Sms, app_target(Channel::Sms, "owner:x", ""));
+    r.insert_deliveries(&[other, sms]).await.unwrap();
+    assert_eq!(r.user_deliveries(&t, "owner", None, 100).await.unwrap().len(), mine);
+    assert_eq!(r.user_deliveries(&t, "owner:x", None, 100).await.unwrap().len(), 2);
+    assert_eq!(r.next_send_slot(&t, Channel::Sms, "owner", now, 1).await.unwrap(), now);
+    assert_eq!(r.next_send_slot(&t, Channel::Sms, "owner:x", now, 1).await.unwrap(), now + 60_000);
+    assert!(r.user_deliveries(&TenantId::from("t2"), "owner", None, 100).await.unwrap().is_empty());
 }
