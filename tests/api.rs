@@ -415,3 +415,56 @@ async fn streams_end_links_work_and_events_show_variants_as_the_api_does() {
         .unwrap();
     assert_eq!(r.status(), 409, "full at its expected count");
 }
+
+/// An upload with a Content-Length above one multipart part goes to S3 as one streaming PUT: stored whole and
+/// byte for byte; a body that ends short of its Content-Length is refused and leaves no object and no record.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_upload_of_known_length_is_stored_whole_and_a_short_one_leaves_nothing() {
+    use sha2::Digest;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut p = Pipeline::prepare(&[]).await;
+    p.ingest = p.spawn("ingest", &["ingest"]);
+    p.wait_ready().await;
+    let key = p.key("big");
+    let tenant = mediamill_core::model::TenantId::from(p.tenant_id("big").await);
+    let mut body = fixture("clip.mp4");
+    let mut x = 0x9e37_79b9_u32;
+    body.extend((0..(20 << 20) - body.len()).map(|_| {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        x as u8
+    }));
+    let http = reqwest::Client::new();
+    let r = http.post(format!("{}/v1/media", p.url)).bearer_auth(&key).body(body.clone()).send().await.unwrap();
+    let (status, _, media) = json_of(r).await;
+    assert_eq!(status, 202, "{media}");
+    let id = mediamill_core::model::MediaId::from(media["id"].as_str().unwrap().to_string());
+    let store = p.store().await;
+    let stored = store.get(&mediamill_core::store::raw_key(&tenant, &id)).await.unwrap();
+    assert_eq!(stored.len(), body.len());
+    assert!(stored == body, "the stored object differs from what was sent");
+    let (_, record) = p.get(&key, &format!("/v1/media/{id}")).await;
+    assert_eq!(record["sha256"], hex::encode(sha2::Sha256::digest(&body)), "{record}");
+    assert_eq!(record["size"], body.len(), "{record}");
+
+    // Declares 20 MiB, sends 10, and stops sending (the connection stays open for the answer).
+    let addr = p.url.trim_start_matches("http://").to_string();
+    let mut c = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /v1/media HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {key}\r\ncontent-length: {}\r\n\r\n",
+        body.len()
+    );
+    c.write_all(head.as_bytes()).await.unwrap();
+    c.write_all(&body[..10 << 20]).await.unwrap();
+    c.shutdown().await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), c.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains("upload_interrupted"), "{answer}");
+    let (_, list) = p.get(&key, "/v1/media").await;
+    assert_eq!(list["items"].as_array().unwrap().len(), 1, "only the whole upload is recorded: {list}");
+    let raw = format!("raw/{tenant}/");
+    assert_eq!(store.delete_prefix(&raw).await.unwrap(), 1, "only the whole upload's object is stored");
+}

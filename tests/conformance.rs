@@ -305,6 +305,59 @@ async fn store_suite(s: Arc<dyn Store>) {
     assert!(s.sweep_incomplete(std::time::Duration::from_secs(1)).await.unwrap() >= 1);
     assert_eq!(s.incomplete_writes(&prefix).await.unwrap(), before);
 
+    // Writes of a declared size (uploads with a Content-Length: one request on S3 above a part): exactly that
+    // many bytes make the object; fewer, more, an abort after the last byte or a drop mid-way store nothing.
+    let sized = format!("{prefix}-sized");
+    for size in [3u64 << 20, 10 << 20] {
+        let key = format!("{sized}/exact-{size}");
+        let mut w = s.writer_sized(&key, "video/mp4", size).await.unwrap();
+        for i in 0..size >> 20 {
+            w.write(Bytes::from(vec![i as u8; 1 << 20])).await.unwrap();
+        }
+        assert_eq!(w.finish().await.unwrap(), size);
+        let o = s.open(&key, Some(ByteRange::FromTo(size - 2, size - 1))).await.unwrap();
+        assert_eq!((o.content_type.as_str(), o.total_size), ("video/mp4", size));
+        let tail: Vec<Bytes> = o.body.map(|b| b.unwrap()).collect().await;
+        assert_eq!(tail.concat(), [((size >> 20) - 1) as u8; 2]);
+
+        let short = format!("{sized}/short-{size}");
+        let mut w = s.writer_sized(&short, "video/mp4", size + 5).await.unwrap();
+        for _ in 0..size >> 20 {
+            w.write(Bytes::from(vec![1u8; 1 << 20])).await.unwrap();
+        }
+        assert!(w.finish().await.is_err(), "{size}: a write ending short of its size fails");
+        assert!(matches!(s.get(&short).await, Err(StoreError::NotFound(_))), "{size}: nothing of a short write");
+
+        let long = format!("{sized}/long-{size}");
+        let mut w = s.writer_sized(&long, "video/mp4", size - 1).await.unwrap();
+        let mut refused = false;
+        for _ in 0..size >> 20 {
+            if w.write(Bytes::from(vec![1u8; 1 << 20])).await.is_err() {
+                refused = true;
+                break;
+            }
+        }
+        assert!(refused, "{size}: a byte more than declared is refused");
+        w.abort().await;
+        assert!(matches!(s.get(&long).await, Err(StoreError::NotFound(_))), "{size}: nothing of a long write");
+
+        let aborted = format!("{sized}/aborted-{size}");
+        let mut w = s.writer_sized(&aborted, "video/mp4", size).await.unwrap();
+        for _ in 0..size >> 20 {
+            w.write(Bytes::from(vec![1u8; 1 << 20])).await.unwrap();
+        }
+        w.abort().await;
+        assert!(matches!(s.get(&aborted).await, Err(StoreError::NotFound(_))), "{size}: aborted after the last byte");
+
+        let dropped = format!("{sized}/dropped-{size}");
+        let mut w = s.writer_sized(&dropped, "video/mp4", size).await.unwrap();
+        w.write(Bytes::from(vec![1u8; 1 << 20])).await.unwrap();
+        drop(w);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(matches!(s.get(&dropped).await, Err(StoreError::NotFound(_))), "{size}: dropped mid-way");
+    }
+    assert_eq!(s.delete_prefix(&format!("{sized}/")).await.unwrap(), 2, "only the two exact writes");
+
     // Missing objects, hostile keys, deletes.
     assert!(matches!(s.get(&format!("{prefix}/nope")).await, Err(StoreError::NotFound(_))));
     assert!(matches!(s.get("../etc/passwd").await, Err(StoreError::InvalidKey(_))));

@@ -7,6 +7,7 @@
 mod local;
 mod range;
 mod s3;
+mod s3_put;
 
 use crate::ids::{MediaId, TenantId};
 use std::sync::Arc;
@@ -81,6 +82,47 @@ pub trait ObjectWriter: Send {
     async fn abort(self: Box<Self>);
 }
 
+/// Holds any writer to a declared size: a byte more is refused, and a write that ends short is aborted.
+pub struct SizedWriter {
+    inner: Box<dyn ObjectWriter>,
+    key: String,
+    size: u64,
+    written: u64,
+}
+
+impl SizedWriter {
+    /// `inner`, which must receive exactly `size` bytes.
+    pub fn new(inner: Box<dyn ObjectWriter>, key: &str, size: u64) -> SizedWriter {
+        SizedWriter { inner, key: key.to_string(), size, written: 0 }
+    }
+}
+
+#[async_trait]
+impl ObjectWriter for SizedWriter {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        self.written += chunk.len() as u64;
+        if self.written > self.size {
+            return Err(StoreError::Other(format!("{}: more bytes than the {} declared", self.key, self.size)));
+        }
+        self.inner.write(chunk).await
+    }
+
+    async fn finish(self: Box<Self>) -> Result<u64, StoreError> {
+        if self.written != self.size {
+            self.inner.abort().await;
+            return Err(StoreError::Other(format!(
+                "{}: {} of the {} declared bytes were written",
+                self.key, self.written, self.size
+            )));
+        }
+        self.inner.finish().await
+    }
+
+    async fn abort(self: Box<Self>) {
+        self.inner.abort().await
+    }
+}
+
 /// Writes every chunk of `chunks` with `w` and makes the object visible; at the first failure, of a chunk
 /// (turned into the caller's error by `read_err`) or of the store, drops what was written. Returns the size.
 pub async fn write_all<S, E>(
@@ -111,6 +153,16 @@ where
 pub trait Store: Send + Sync + 'static {
     /// Starts a streaming write of `key`.
     async fn writer(&self, key: &str, content_type: &str) -> Result<Box<dyn ObjectWriter>, StoreError>;
+    /// Starts a streaming write of `key` that will be exactly `size` bytes (fewer or more is an error and
+    /// stores nothing), which lets a store send it in one request.
+    async fn writer_sized(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+    ) -> Result<Box<dyn ObjectWriter>, StoreError> {
+        Ok(Box::new(SizedWriter::new(self.writer(key, content_type).await?, key, size)))
+    }
     /// Writes a whole object at once (variants, which are small).
     async fn put(&self, key: &str, content_type: &str, data: Bytes) -> Result<(), StoreError>;
     /// Reads a whole object into memory (callers bound the size by config limits first).

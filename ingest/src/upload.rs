@@ -80,8 +80,9 @@ pub fn unsupported() -> ApiError {
     )
 }
 
-/// Streams `body` into `store` under `key`. `declared` is the Content-Length, if any, so an upload that
-/// announces itself too large is refused before its bytes are read.
+/// Streams `body` into `store` under `key`. `declared` is the Content-Length (or an archive entry's size), if
+/// any: an upload that announces itself too large is refused before its bytes are read, one of a known size
+/// goes to the store in one request, and a body that does not match its declared size is refused.
 pub async fn receive<S, E>(
     mut body: S,
     store: &dyn Store,
@@ -118,13 +119,20 @@ where
     if head.len() as u64 > limit {
         return Err(too_large(head.len() as u64, limit, limit_key, sniffed.kind, !ended));
     }
+    if let Some(d) = declared.filter(|d| head.len() as u64 > *d) {
+        return Err(size_mismatch(head.len() as u64, d, true));
+    }
 
     // 2. Stream the rest into the store, hashing and counting as it goes.
     let mut hasher = Sha256::new();
     let mut size = head.len() as u64;
     hasher.update(&head);
     let span = tracing::info_span!("store.put", key, content_type = sniffed.mime);
-    let mut writer = store.writer(key, sniffed.mime).instrument(span.clone()).await?;
+    let writer = match declared {
+        Some(size) => store.writer_sized(key, sniffed.mime, size).instrument(span.clone()).await,
+        None => store.writer(key, sniffed.mime).instrument(span.clone()).await,
+    };
+    let mut writer = writer?;
     let res: Result<(), ApiError> = async {
         writer.write(head.freeze()).await?;
         if !ended {
@@ -134,16 +142,28 @@ where
                 if size > limit {
                     return Err(too_large(size, limit, limit_key, sniffed.kind, true));
                 }
+                if let Some(d) = declared.filter(|d| size > *d) {
+                    return Err(size_mismatch(size, d, true));
+                }
                 hasher.update(&chunk);
                 writer.write(chunk).await?;
             }
         }
-        Ok(())
+        match declared {
+            Some(d) if d != size => Err(size_mismatch(size, d, false)),
+            _ => Ok(()),
+        }
     }
     .instrument(span.clone())
     .await;
     finish(writer, res).instrument(span).await?;
     Ok(Received { sniffed, size, sha256: hex::encode(hasher.finalize()) })
+}
+
+/// The body held more (`more`: at least `got`) or fewer bytes than its declared size.
+fn size_mismatch(got: u64, declared: u64, more: bool) -> ApiError {
+    let got = if more { format!("more than {declared}") } else { got.to_string() };
+    ApiError::bad_request("size_mismatch", format!("the body held {got} bytes but declared {declared}"))
 }
 
 async fn finish(writer: Box<dyn ObjectWriter>, res: Result<(), ApiError>) -> Result<(), ApiError> {

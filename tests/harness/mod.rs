@@ -196,6 +196,23 @@ impl Pipeline {
         p
     }
 
+    /// The id of the tenant named `name` (made by [`Pipeline::key`]).
+    pub async fn tenant_id(&self, name: &str) -> String {
+        let url = &self.env.iter().find(|(k, _)| k == "MEDIAMILL_DATABASE__URL").expect("database url").1;
+        let mut c = sqlx::PgConnection::connect(url).await.expect("connect to the test database");
+        sqlx::query_scalar("SELECT id FROM tenants WHERE name = $1").bind(name).fetch_one(&mut c).await.expect("tenant")
+    }
+
+    /// Ingest, the notifier and the analytics role: the app's notification service.
+    pub async fn start_app(extra: &[(&str, &str)]) -> Pipeline {
+        let mut p = Pipeline::prepare(extra).await;
+        p.ingest = p.spawn("ingest", &["ingest"]);
+        p.notify = Some(p.spawn("notify", &["notify"]));
+        p.social = Some(p.spawn("social", &["social"]));
+        p.wait_ready().await;
+        p
+    }
+
     /// Runs a mediamill subcommand to completion with this pipeline's settings.
     pub fn run(&self, args: &[&str]) -> std::process::Output {
         Command::new(bin()).args(args).envs(self.env.iter().cloned()).output().expect("run mediamill")

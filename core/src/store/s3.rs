@@ -1,7 +1,8 @@
 //! The object store on any S3-compatible server (AWS S3, SeaweedFS, MinIO, …) through aws-sdk-s3.
 //!
-//! Streaming writes use multipart uploads with fixed-size parts, so one upload holds at most one part in
-//! memory; objects smaller than a part go up with a single PutObject.
+//! Streaming writes of a known size above one part go up as one streaming PutObject ([`super::s3_put`]); others
+//! use multipart uploads with fixed-size parts, so one upload holds at most one part in memory, and objects
+//! smaller than a part go up with a single PutObject.
 
 use std::time::Duration;
 
@@ -23,6 +24,8 @@ use crate::config::S3Config;
 
 /// Size of one multipart part; S3 wants at least 5 MiB for all but the last.
 const PART_SIZE: usize = 8 * 1024 * 1024;
+/// The largest object S3 takes in one PutObject.
+const MAX_SINGLE_PUT: u64 = 5 * 1024 * 1024 * 1024;
 
 /// Objects in one bucket of an S3-compatible server.
 #[derive(Clone)]
@@ -31,7 +34,7 @@ pub struct S3Store {
     bucket: String,
 }
 
-fn sdk_err<E: ProvideErrorMetadata + std::fmt::Debug>(key: &str, e: SdkError<E>) -> StoreError {
+pub(super) fn sdk_err<E: ProvideErrorMetadata + std::fmt::Debug>(key: &str, e: SdkError<E>) -> StoreError {
     match &e {
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
             StoreError::Unavailable(format!("{e:?}"))
@@ -294,6 +297,19 @@ impl ObjectWriter for S3Writer {
 
 #[async_trait]
 impl Store for S3Store {
+    async fn writer_sized(
+        &self,
+        key: &str,
+        content_type: &str,
+        size: u64,
+    ) -> Result<Box<dyn ObjectWriter>, StoreError> {
+        if size <= PART_SIZE as u64 || size > MAX_SINGLE_PUT {
+            return Ok(Box::new(super::SizedWriter::new(self.writer(key, content_type).await?, key, size)));
+        }
+        check_key(key)?;
+        Ok(Box::new(super::s3_put::PutWriter::start(&self.client, &self.bucket, key, content_type, size)))
+    }
+
     async fn writer(&self, key: &str, content_type: &str) -> Result<Box<dyn ObjectWriter>, StoreError> {
         check_key(key)?;
         Ok(Box::new(S3Writer {

@@ -1,0 +1,153 @@
+//! One streaming `PutObject` for an object whose size is known before its first byte (an upload with a
+//! `Content-Length`): the bytes go to the server as they arrive, in one request, instead of in parts sent one
+//! after another. S3 servers take a single PUT faster than a multipart upload (SeaweedFS at about 1.7× for
+//! 8 MiB parts), and a PUT is atomic: a write that fails or is aborted leaves nothing behind.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::Client;
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::{ObjectWriter, StoreError};
+
+/// Chunks queued between the writer and the request (a request body chunk is typically 16–64 KiB).
+const QUEUE: usize = 32;
+
+/// The request body: chunks from the writer, `left` bytes still to come. Ending early is an error, so a short
+/// write can never complete the PUT.
+struct QueuedBody {
+    rx: mpsc::Receiver<Bytes>,
+    left: u64,
+}
+
+impl Body for QueuedBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(chunk)) => {
+                self.left = self.left.saturating_sub(chunk.len() as u64);
+                Poll::Ready(Some(Ok(Frame::data(chunk))))
+            }
+            Poll::Ready(None) if self.left > 0 => Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the write ended {} bytes short of its declared size", self.left),
+            )))),
+            Poll::Ready(None) => Poll::Ready(None),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.left == 0
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.left)
+    }
+}
+
+/// Writes one object of a declared size with a single streaming `PutObject`.
+pub struct PutWriter {
+    client: Client,
+    bucket: String,
+    tx: Option<mpsc::Sender<Bytes>>,
+    request: Option<JoinHandle<Result<(), StoreError>>>,
+    key: String,
+    size: u64,
+    written: u64,
+}
+
+impl PutWriter {
+    /// Starts the request; its body is what [`ObjectWriter::write`] is given.
+    pub fn start(client: &Client, bucket: &str, key: &str, content_type: &str, size: u64) -> PutWriter {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let put = client
+            .put_object()
+            .bucket(bucket)
+            .key(key)
+            .content_type(content_type)
+            .content_length(size as i64)
+            .body(ByteStream::from_body_1_x(QueuedBody { rx, left: size }));
+        let k = key.to_string();
+        let request = tokio::spawn(async move { put.send().await.map(|_| ()).map_err(|e| super::s3::sdk_err(&k, e)) });
+        let (client, bucket) = (client.clone(), bucket.to_string());
+        PutWriter { client, bucket, tx: Some(tx), request: Some(request), key: key.to_string(), size, written: 0 }
+    }
+
+    /// The request's own error, once it has ended (it stopped reading the body).
+    async fn failure(&mut self) -> StoreError {
+        match self.request.take() {
+            Some(r) => match r.await {
+                Ok(Err(e)) => e,
+                Ok(Ok(())) => StoreError::Other(format!("{}: the PUT ended before its body", self.key)),
+                Err(e) => StoreError::Other(format!("{}: the PUT task failed: {e}", self.key)),
+            },
+            None => StoreError::Other(format!("{}: the PUT is over", self.key)),
+        }
+    }
+}
+
+impl Drop for PutWriter {
+    fn drop(&mut self) {
+        // Dropping the request mid-body closes its connection: the server stores nothing.
+        if let Some(r) = self.request.take() {
+            r.abort();
+        }
+    }
+}
+
+#[async_trait]
+impl ObjectWriter for PutWriter {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        self.written += chunk.len() as u64;
+        if self.written > self.size {
+            return Err(StoreError::Other(format!("{}: more bytes than the {} declared", self.key, self.size)));
+        }
+        let Some(tx) = &self.tx else { return Err(self.failure().await) };
+        if tx.send(chunk).await.is_err() {
+            return Err(self.failure().await);
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
+        // Closing the queue ends the body: complete if every declared byte came, an error otherwise.
+        self.tx = None;
+        let short = self.written < self.size;
+        let result = match self.request.take() {
+            Some(r) => r.await.map_err(|e| StoreError::Other(format!("{}: the PUT task failed: {e}", self.key)))?,
+            None => Err(StoreError::Other(format!("{}: the PUT is over", self.key))),
+        };
+        match (result, short) {
+            (Ok(()), false) => Ok(self.written),
+            (_, true) => Err(StoreError::Other(format!(
+                "{}: {} of the {} declared bytes were written",
+                self.key, self.written, self.size
+            ))),
+            (Err(e), false) => Err(e),
+        }
+    }
+
+    async fn abort(mut self: Box<Self>) {
+        // Cancel the request before closing the queue: closed after the last byte, the body would be complete.
+        if let Some(r) = self.request.take() {
+            r.abort();
+            if let Ok(Ok(())) = r.await {
+                // It had already finished: the object exists and must go.
+                let del = self.client.delete_object().bucket(&self.bucket).key(&self.key).send().await;
+                if let Err(e) = del {
+                    tracing::warn!(key = %self.key, error = %e, "removing an aborted write's object");
+                }
+            }
+        }
+        self.tx = None;
+    }
+}
