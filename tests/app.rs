@@ -13,7 +13,6 @@ use axum::http::HeaderMap;
 use base64::Engine;
 use harness::Pipeline;
 use serde_json::{json, Value};
-use sqlx::Connection;
 
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
