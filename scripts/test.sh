@@ -19,6 +19,9 @@ bash scripts/infra/stack.sh up "$STACK"
 # shellcheck disable=SC1091
 source "$STACK/env"
 
+# CI builds clean clones into the shared target folder: incremental caches would only pile up there (31 GB
+# seen), so they are off for the test command.
+export CARGO_INCREMENTAL=0
 # One format for the whole tree (rustfmt.toml): an unformatted file fails the run before anything is built.
 cargo fmt --all --check
 # Build first so the (long) compile is not counted against the tests' own timeouts.

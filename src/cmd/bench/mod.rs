@@ -73,6 +73,9 @@ enum What {
         /// Ingest's process id, for its peak resident memory.
         #[arg(long)]
         pid: Option<u32>,
+        /// Rounds of the four ways, interleaved; each way's best counts.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// Realtime factor and peak memory of a transcode against the ffmpeg CLI with the same settings, then the
     /// whole ladder from one decode against the CLI once per rendition.
@@ -207,8 +210,8 @@ pub async fn run_cmd(cfg: Config, args: Args, data: &std::path::Path) -> anyhow:
             };
             throughput::run(count, photos, remote).await
         }
-        What::Upload { url, key, size_mib, chunk_mib, pid } => {
-            upload::run(&cfg, &url, &key, size_mib, chunk_mib, pid).await
+        What::Upload { url, key, size_mib, chunk_mib, pid, rounds } => {
+            upload::run(&cfg, &url, &key, size_mib, chunk_mib, pid, rounds).await
         }
         What::Social { url, events, rate, users, media_per_user, probe_secs, probe_rate, procs, skip_stats, json } => {
             anyhow::ensure!(users >= 2 && media_per_user >= 1, "--users must be at least 2 and --media-per-user 1");
