@@ -1,5 +1,5 @@
 //! The app's notification service on the real Kafka and PostgreSQL: events emitted with `mediamill emit`
-//! become feed items, Web Push messages (decrypted here with the subscription's keys), emails (an SMTP sink)
+//! become feed items, Web Push messages (decrypted here with the subscription's keys), emails (a real SMTP server)
 //! and SMS (a local provider sink), as the rules, aggregation windows, presence, preferences and quiet hours
 //! say; invalid events are dead-lettered; analytics counts survive duplicates, reordering and a rebuild; the
 //! chat archive loses nothing across a kill -9.
@@ -422,4 +422,60 @@ async fn analytics_are_a_function_of_the_log_and_the_chat_archive_survives_kill_
     assert_eq!(ids, want.iter().map(String::as_str).collect::<Vec<_>>(), "in order, once each");
     let (status, _) = p.get(&key, "/v1/conversations/c/messages?after=bad%20id").await;
     assert_eq!(status, 400);
+}
+
+/// The app's emails through a real SMTP server: a welcome email on registration, a comment mailed at once
+/// until the user puts comments in their digest (then it waits for the digest hour, while the feed has it at
+/// once), and the security email on a password change whatever the preferences.
+#[tokio::test(flavor = "multi_thread")]
+async fn app_emails_reach_a_real_smtp_server_and_digested_kinds_wait() {
+    let smtp = harness::smtp::SmtpSink::start();
+    let port = smtp.port.to_string();
+    let p = Pipeline::start_app(&[
+        ("MEDIAMILL_NOTIFY__SMTP_HOST", "127.0.0.1"),
+        ("MEDIAMILL_NOTIFY__SMTP_PORT", &port),
+        ("MEDIAMILL_NOTIFY__RETRY_BASE_MS", "300"),
+    ])
+    .await;
+    let key = p.key("mail");
+    let t = p.tenant_id("mail").await;
+    p.emit(
+        "app.user.registered.v1",
+        &json!({"tenant_id": t, "user_id": "ann", "email": "ann@example.com", "display_name": "Ann"}),
+        &[],
+    );
+    until("the welcome email", 60, async || {
+        let got = smtp.received();
+        (got.contains("ann@example.com") && got.contains("Welcome!")).then_some(())
+    })
+    .await;
+
+    let comment = |id: &str, text: &str| {
+        json!({"tenant_id": t, "comment_id": id, "media_id": "m1", "media_owner_id": "ann",
+        "actor_id": "bob", "actor_name": "Bob", "text": text})
+    };
+    let by_mail = json!({"channels": {"comment": {"feed": true, "push": false, "email": true, "sms": false}}});
+    assert_eq!(p.put_json(&key, "/v1/users/ann/preferences", &by_mail).await.status(), 200);
+    p.emit("app.social.comment_added.v1", &comment("c1", "First mailed"), &[]);
+    until("the comment's email", 60, async || smtp.received().contains("First mailed").then_some(())).await;
+
+    let mut digest = by_mail.clone();
+    digest["digest"] = json!(["comment"]);
+    assert_eq!(p.put_json(&key, "/v1/users/ann/preferences", &digest).await.status(), 200);
+    p.emit("app.social.comment_added.v1", &comment("c2", "Kept for the digest"), &[]);
+    until("the digested comment in the feed", 30, async || {
+        let (_, f) = p.get(&key, "/v1/users/ann/notifications").await;
+        (f["items"][0]["body"] == "Kept for the digest").then_some(())
+    })
+    .await;
+
+    p.emit("app.user.password_changed.v1", &json!({"tenant_id": t, "user_id": "ann"}), &[]);
+    until("the security email", 60, async || smtp.received().contains("Your password was changed").then_some(())).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!smtp.received().contains("Kept for the digest"), "a digested comment is not mailed on its own");
+    // The user's delivery log has the three emails sent, each delivered.
+    let (_, log) = p.get(&key, "/v1/users/ann/deliveries").await;
+    let emails: Vec<&Value> = log["items"].as_array().unwrap().iter().filter(|d| d["channel"] == "email").collect();
+    assert_eq!(emails.len(), 3, "{log}");
+    assert!(emails.iter().all(|d| d["status"] == "delivered" && d["target"] == "ann@example.com"), "{log}");
 }

@@ -3,32 +3,14 @@
 
 mod harness;
 
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use harness::Pipeline;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn failures_and_completed_batches_are_emailed() {
-    let python = std::env::var("MEDIAMILL_TEST_PYTHON").expect("MEDIAMILL_TEST_PYTHON: run through scripts/test.sh");
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let log_path = std::env::temp_dir().join(format!("smtp-{port}.log"));
-    let mut smtpd = harness::Proc::spawn(
-        Command::new(python)
-            .args([
-                "-u",
-                "-m",
-                "aiosmtpd",
-                "-n",
-                "-c",
-                "aiosmtpd.handlers.Debugging",
-                "-l",
-                &format!("127.0.0.1:{port}"),
-            ])
-            .stdout(std::fs::File::create(&log_path).unwrap())
-            .stderr(Stdio::null()),
-    );
-    let port_s = port.to_string();
+    let smtp = harness::smtp::SmtpSink::start();
+    let port_s = smtp.port.to_string();
     let p = Pipeline::start(&[
         ("MEDIAMILL_NOTIFY__SMTP_HOST", "127.0.0.1"),
         ("MEDIAMILL_NOTIFY__SMTP_PORT", port_s.as_str()),
@@ -49,7 +31,7 @@ async fn failures_and_completed_batches_are_emailed() {
     let deadline = Instant::now() + Duration::from_secs(60);
     let token = loop {
         // The message is quoted-printable (a mail client decodes it before anyone clicks).
-        let log = unquote_printable(&std::fs::read_to_string(&log_path).unwrap_or_default());
+        let log = smtp.received();
         if let Some(rest) = log.split("confirm?token=").nth(1) {
             break rest.chars().take_while(|c| c.is_ascii_alphanumeric()).collect::<String>();
         }
@@ -69,7 +51,7 @@ async fn failures_and_completed_batches_are_emailed() {
     let id = body["id"].as_str().unwrap().to_string();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let log = smtp.received();
         if log.contains(&format!("Upload {id} failed: corrupt")) {
             assert!(log.contains("ops@example.com"), "{log}");
             assert!(
@@ -92,26 +74,4 @@ async fn failures_and_completed_batches_are_emailed() {
         assert!(Instant::now() < deadline, "{log}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let _ = smtpd.kill();
-    let _ = smtpd.wait();
-}
-
-/// Quoted-printable decoding: soft line breaks joined, `=XX` turned back into its byte.
-fn unquote_printable(s: &str) -> String {
-    let joined = s.replace("=\r\n", "").replace("=\n", "");
-    let b = joined.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'=' && i + 2 < b.len() {
-            if let Some(v) = std::str::from_utf8(&b[i + 1..i + 3]).ok().and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(v);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

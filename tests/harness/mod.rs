@@ -19,6 +19,7 @@ pub mod embedded;
 mod observe;
 pub mod routes;
 mod servers;
+pub mod smtp;
 
 #[allow(unused_imports)] // each test binary uses its own part of the harness
 pub use servers::{free_port_string, OwnServer};

@@ -311,7 +311,8 @@ impl Store for S3Store {
             return Ok(Box::new(super::SizedWriter::new(self.writer(key, content_type).await?, key, size)));
         }
         check_key(key)?;
-        Ok(Box::new(super::s3_put::PutWriter::start(&self.client, &self.bucket, key, content_type, size)))
+        let put = super::s3_put::PutWriter::start(&self.client, &self.bucket, key, content_type, size);
+        Ok(Box::new(super::SizedWriter::new(Box::new(put), key, size)))
     }
 
     async fn writer(&self, key: &str, content_type: &str) -> Result<Box<dyn ObjectWriter>, StoreError> {

@@ -57,7 +57,8 @@ impl Body for QueuedBody {
     }
 }
 
-/// Writes one object of a declared size with a single streaming `PutObject`.
+/// Writes one object of a declared size with a single streaming `PutObject` (behind a
+/// [`super::SizedWriter`], which holds it to that size).
 pub struct PutWriter {
     client: Client,
     bucket: String,
@@ -129,10 +130,8 @@ impl Drop for PutWriter {
 #[async_trait]
 impl ObjectWriter for PutWriter {
     async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        // SizedWriter in front refuses a byte more than declared.
         self.written += chunk.len() as u64;
-        if self.written > self.size {
-            return Err(StoreError::Other(format!("{}: more bytes than the {} declared", self.key, self.size)));
-        }
         if self.gathered.is_empty() && chunk.len() >= GATHER {
             return self.hand_over(chunk).await;
         }
@@ -145,21 +144,14 @@ impl ObjectWriter for PutWriter {
     }
 
     async fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
-        // Closing the queue ends the body: complete if every declared byte came, an error otherwise.
+        // Closing the queue ends the body: complete if every declared byte came (SizedWriter in front aborts
+        // a short write before this), an error from the body otherwise.
         self.tx = None;
-        let short = self.written < self.size;
-        let result = match self.request.take() {
-            Some(r) => r.await.map_err(|e| StoreError::Other(format!("{}: the PUT task failed: {e}", self.key)))?,
-            None => Err(StoreError::Other(format!("{}: the PUT is over", self.key))),
-        };
-        match (result, short) {
-            (Ok(()), false) => Ok(self.written),
-            (_, true) => Err(StoreError::Other(format!(
-                "{}: {} of the {} declared bytes were written",
-                self.key, self.written, self.size
-            ))),
-            (Err(e), false) => Err(e),
+        match self.request.take() {
+            Some(r) => r.await.map_err(|e| StoreError::Other(format!("{}: the PUT task failed: {e}", self.key)))??,
+            None => return Err(StoreError::Other(format!("{}: the PUT is over", self.key))),
         }
+        Ok(self.written)
     }
 
     async fn abort(mut self: Box<Self>) {
