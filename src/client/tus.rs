@@ -13,6 +13,10 @@ use super::api::{message, Server};
 use super::files::MediaFile;
 use super::resume::{Entry, ResumeFile};
 
+/// MiB per request `mediamill upload` sends unless told otherwise: what a broken connection can cost, and
+/// large enough that a request's parts go to the store side by side.
+pub const DEFAULT_CHUNK_MIB: u64 = 16;
+
 /// How many broken requests in a row one file survives: with pauses of 0.5 s doubling to 16 s, a little over
 /// the minute a dead instance's lease on the upload takes to lapse.
 const MAX_RETRIES: u32 = 8;

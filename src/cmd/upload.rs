@@ -45,7 +45,7 @@ pub struct Args {
     #[arg(long)]
     watch: bool,
     /// Bytes per request, in MiB: what a broken connection can cost.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = crate::client::tus::DEFAULT_CHUNK_MIB)]
     chunk_mib: u64,
     /// The resume file (default `$XDG_STATE_HOME/mediamill/uploads.json`).
     #[arg(long)]

@@ -73,8 +73,8 @@ enum What {
         /// Ingest's process id, for its peak resident memory.
         #[arg(long)]
         pid: Option<u32>,
-        /// Rounds of the four ways, interleaved; each way's best counts.
-        #[arg(long, default_value_t = 3)]
+        /// Rounds of every way, interleaved; each ratio is taken within its round, and the median round's counts.
+        #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
     /// Realtime factor and peak memory of a transcode against the ffmpeg CLI with the same settings, then the

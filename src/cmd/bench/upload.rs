@@ -15,6 +15,7 @@ use mediamill_core::config::{Config, StoreBackend};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use super::procfs::{cpu_secs, rss_mib};
+use crate::client::tus::DEFAULT_CHUNK_MIB;
 
 /// Peak resident memory of `pid` while a future runs, sampled every 20 ms.
 struct Peak {
@@ -130,17 +131,14 @@ async fn raw_multipart(s3: &aws_sdk_s3::Client, bucket: &str, path: &Path, size:
     Ok(())
 }
 
-/// Each way's best rate (MB/s) over the rounds, and ingest's highest peak memory (MiB) and CPU (s).
+/// One round's rates (MB/s).
 #[derive(Default)]
-struct Best {
+struct Round {
     raw: f64,
-    raw_parts: f64,
-    posted: f64,
-    tussed: f64,
-    post_peak: u64,
-    tus_peak: u64,
-    post_cpu: f64,
-    tus_cpu: f64,
+    parts: f64,
+    post: f64,
+    tus: f64,
+    tus_default: f64,
 }
 
 /// Runs the benchmark.
@@ -166,43 +164,60 @@ pub async fn run(
     let mb = size as f64 / 1e6;
 
     let ingest_cpu = || pid.map(cpu_secs).unwrap_or(0.0);
-    // Rounds interleave the four ways so that a slow spell of the machine or of the store hits each alike;
-    // each way's best round counts (its memory: the highest peak of any round).
-    let mut best = Best::default();
+    // Rounds interleave the ways so that a slow spell of the machine or of the store hits each alike. Each
+    // round's ratios are taken against that round's own PUT, and the median round's ratio counts; memory is
+    // the highest peak of any round, CPU the most of any round.
+    let mut all: Vec<Round> = Vec::new();
+    let (mut post_peak, mut tus_peak, mut post_cpu, mut tus_cpu) = (0u64, 0u64, 0f64, 0f64);
     for _ in 0..rounds.max(1) {
+        let mut r = Round::default();
         let started = Instant::now();
         let body = aws_sdk_s3::primitives::ByteStream::from_path(&path).await.context("reading the file")?;
         let put = s3.put_object().bucket(&cfg.store.s3.bucket).key("bench/raw-put").body(body).send().await;
-        best.raw = best.raw.max(mb / started.elapsed().as_secs_f64());
+        r.raw = mb / started.elapsed().as_secs_f64();
         put.context("the raw PutObject")?;
         let _ = s3.delete_object().bucket(&cfg.store.s3.bucket).key("bench/raw-put").send().await;
         let started = Instant::now();
         raw_multipart(&s3, &cfg.store.s3.bucket, &path, size, cfg.uploads.part_bytes()).await?;
-        best.raw_parts = best.raw_parts.max(mb / started.elapsed().as_secs_f64());
+        r.parts = mb / started.elapsed().as_secs_f64();
 
         let (watch, cpu) = (Peak::watch(pid), ingest_cpu());
         let started = Instant::now();
         post(&http, url, key, &path, size).await?;
-        best.posted = best.posted.max(mb / started.elapsed().as_secs_f64());
-        best.post_peak = best.post_peak.max(watch.stop());
-        best.post_cpu = best.post_cpu.max(ingest_cpu() - cpu);
+        r.post = mb / started.elapsed().as_secs_f64();
+        post_peak = post_peak.max(watch.stop());
+        post_cpu = post_cpu.max(ingest_cpu() - cpu);
 
         let (watch, cpu) = (Peak::watch(pid), ingest_cpu());
         let started = Instant::now();
         tus(url, key, &path, size, chunk_mib << 20).await?;
-        best.tussed = best.tussed.max(mb / started.elapsed().as_secs_f64());
-        best.tus_peak = best.tus_peak.max(watch.stop());
-        best.tus_cpu = best.tus_cpu.max(ingest_cpu() - cpu);
+        r.tus = mb / started.elapsed().as_secs_f64();
+        tus_peak = tus_peak.max(watch.stop());
+        tus_cpu = tus_cpu.max(ingest_cpu() - cpu);
+
+        if chunk_mib != DEFAULT_CHUNK_MIB {
+            let started = Instant::now();
+            tus(url, key, &path, size, DEFAULT_CHUNK_MIB << 20).await?;
+            r.tus_default = mb / started.elapsed().as_secs_f64();
+        }
+        all.push(r);
     }
     let _ = std::fs::remove_file(&path);
-    let Best { raw, raw_parts, posted, tussed, post_peak, tus_peak, post_cpu, tus_cpu } = best;
+    let median = |f: &dyn Fn(&Round) -> f64| {
+        let mut v: Vec<f64> = all.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let each = |f: &dyn Fn(&Round) -> f64| all.iter().map(|r| format!("{:.2}", f(r))).collect::<Vec<_>>().join(" ");
+    let raw = median(&|r| r.raw);
 
-    println!("bench upload: {size_mib} MiB to {url} (store {}), best of {rounds} rounds", cfg.store.s3.endpoint);
+    println!("bench upload: {size_mib} MiB to {url} (store {}), median of {rounds} rounds", cfg.store.s3.endpoint);
     println!("  anchor: aws-sdk-s3 PutObject straight to the store: {raw:.1} MB/s");
     println!(
-        "  (aws-sdk-s3 multipart in {} MiB parts sent one at a time: {raw_parts:.1} MB/s, {:.2}x the PUT)",
+        "  (aws-sdk-s3 multipart in {} MiB parts sent one at a time: {:.1} MB/s, {:.2}x the PUT)",
         cfg.uploads.part_mib,
-        raw_parts / raw
+        median(&|r| r.parts),
+        median(&|r| r.parts / r.raw)
     );
     let rss = |peak: u64, cpu: f64| {
         if pid.is_some() {
@@ -212,14 +227,25 @@ pub async fn run(
         }
     };
     println!(
-        "  POST /v1/media:            {posted:.1} MB/s, {:.2}x the raw PUT (target >= 0.9){}",
-        posted / raw,
+        "  POST /v1/media:            {:.1} MB/s, {:.2}x the raw PUT (target >= 0.9; each round: {}){}",
+        median(&|r| r.post),
+        median(&|r| r.post / r.raw),
+        each(&|r| r.post / r.raw),
         rss(post_peak, post_cpu)
     );
     println!(
-        "  tus, {chunk_mib} MiB requests:     {tussed:.1} MB/s, {:.2}x the raw PUT (target >= 0.9){}",
-        tussed / raw,
+        "  tus, {chunk_mib} MiB requests:     {:.1} MB/s, {:.2}x the raw PUT (target >= 0.9; each round: {}){}",
+        median(&|r| r.tus),
+        median(&|r| r.tus / r.raw),
+        each(&|r| r.tus / r.raw),
         rss(tus_peak, tus_cpu)
     );
+    if chunk_mib != DEFAULT_CHUNK_MIB {
+        println!(
+            "  (tus in {DEFAULT_CHUNK_MIB} MiB requests, what `mediamill upload` sends: {:.1} MB/s, {:.2}x the raw PUT)",
+            median(&|r| r.tus_default),
+            median(&|r| r.tus_default / r.raw)
+        );
+    }
     Ok(())
 }
