@@ -66,9 +66,9 @@ pub fn sdk_client(cfg: &S3Config, attempt_timeout: Duration) -> Client {
         .region(Region::new(cfg.region.clone()))
         .credentials_provider(Credentials::new(&cfg.access_key, &cfg.secret_key, None, None, "mediamill-config"))
         .force_path_style(cfg.path_style)
-        // The SDK's default adds a CRC32 to every upload, as an aws-chunked trailer on streaming bodies, which
-        // S3-compatible servers handle unevenly (SeaweedFS failed one-request uploads of 1 GiB with it). Our
-        // own SHA-256 of every upload is what the records keep.
+        // The SDK's default adds a CRC32 to every upload (an aws-chunked trailer on streaming bodies): CPU on
+        // every byte, and a wire format not every S3-compatible server supports. Our own SHA-256 of every
+        // upload is what the records keep.
         .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
         .timeout_config(
             aws_sdk_s3::config::timeout::TimeoutConfig::builder()
