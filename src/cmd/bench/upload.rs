@@ -131,6 +131,19 @@ async fn raw_multipart(s3: &aws_sdk_s3::Client, bucket: &str, path: &Path, size:
     Ok(())
 }
 
+/// One way of sending the file.
+#[derive(Clone, Copy)]
+enum Way {
+    /// aws-sdk-s3 `PutObject` straight to the store (the anchor).
+    Put,
+    /// aws-sdk-s3 multipart, one part at a time.
+    Parts,
+    /// `POST /v1/media`.
+    Post,
+    /// tus in requests of this many MiB.
+    Tus(u64),
+}
+
 /// One round's rates (MB/s).
 #[derive(Default)]
 struct Round {
@@ -164,41 +177,55 @@ pub async fn run(
     let mb = size as f64 / 1e6;
 
     let ingest_cpu = || pid.map(cpu_secs).unwrap_or(0.0);
-    // Rounds interleave the ways so that a slow spell of the machine or of the store hits each alike. Each
-    // round's ratios are taken against that round's own PUT, and the median round's ratio counts; memory is
-    // the highest peak of any round, CPU the most of any round.
+    // Rounds interleave the ways so that a slow spell of the machine or of the store hits each alike, and each
+    // round starts with another way, so none always runs last (after the store has taken the round's other
+    // uploads). Each round's ratios are taken against that round's own PUT, and the median round's ratio
+    // counts; memory is the highest peak of any round, CPU the most of any round.
+    let mut ways = vec![Way::Put, Way::Parts, Way::Post, Way::Tus(chunk_mib)];
+    if chunk_mib != DEFAULT_CHUNK_MIB {
+        ways.push(Way::Tus(DEFAULT_CHUNK_MIB));
+    }
     let mut all: Vec<Round> = Vec::new();
     let (mut post_peak, mut tus_peak, mut post_cpu, mut tus_cpu) = (0u64, 0u64, 0f64, 0f64);
-    for _ in 0..rounds.max(1) {
+    for round in 0..rounds.max(1) {
         let mut r = Round::default();
-        let started = Instant::now();
-        let body = aws_sdk_s3::primitives::ByteStream::from_path(&path).await.context("reading the file")?;
-        let put = s3.put_object().bucket(&cfg.store.s3.bucket).key("bench/raw-put").body(body).send().await;
-        r.raw = mb / started.elapsed().as_secs_f64();
-        put.context("the raw PutObject")?;
-        let _ = s3.delete_object().bucket(&cfg.store.s3.bucket).key("bench/raw-put").send().await;
-        let started = Instant::now();
-        raw_multipart(&s3, &cfg.store.s3.bucket, &path, size, cfg.uploads.part_bytes()).await?;
-        r.parts = mb / started.elapsed().as_secs_f64();
-
-        let (watch, cpu) = (Peak::watch(pid), ingest_cpu());
-        let started = Instant::now();
-        post(&http, url, key, &path, size).await?;
-        r.post = mb / started.elapsed().as_secs_f64();
-        post_peak = post_peak.max(watch.stop());
-        post_cpu = post_cpu.max(ingest_cpu() - cpu);
-
-        let (watch, cpu) = (Peak::watch(pid), ingest_cpu());
-        let started = Instant::now();
-        tus(url, key, &path, size, chunk_mib << 20).await?;
-        r.tus = mb / started.elapsed().as_secs_f64();
-        tus_peak = tus_peak.max(watch.stop());
-        tus_cpu = tus_cpu.max(ingest_cpu() - cpu);
-
-        if chunk_mib != DEFAULT_CHUNK_MIB {
+        for i in 0..ways.len() {
+            let way = ways[(i + round) % ways.len()];
+            let (watch, cpu) = (Peak::watch(pid), ingest_cpu());
             let started = Instant::now();
-            tus(url, key, &path, size, DEFAULT_CHUNK_MIB << 20).await?;
-            r.tus_default = mb / started.elapsed().as_secs_f64();
+            match way {
+                Way::Put => {
+                    let body =
+                        aws_sdk_s3::primitives::ByteStream::from_path(&path).await.context("reading the file")?;
+                    let put = s3.put_object().bucket(&cfg.store.s3.bucket).key("bench/raw-put").body(body).send().await;
+                    r.raw = mb / started.elapsed().as_secs_f64();
+                    put.context("the raw PutObject")?;
+                    let _ = s3.delete_object().bucket(&cfg.store.s3.bucket).key("bench/raw-put").send().await;
+                }
+                Way::Parts => {
+                    raw_multipart(&s3, &cfg.store.s3.bucket, &path, size, cfg.uploads.part_bytes()).await?;
+                    r.parts = mb / started.elapsed().as_secs_f64();
+                }
+                Way::Post => {
+                    post(&http, url, key, &path, size).await?;
+                    r.post = mb / started.elapsed().as_secs_f64();
+                }
+                Way::Tus(mib) => {
+                    tus(url, key, &path, size, mib << 20).await?;
+                    let rate = mb / started.elapsed().as_secs_f64();
+                    if mib == chunk_mib {
+                        r.tus = rate;
+                    } else {
+                        r.tus_default = rate;
+                    }
+                }
+            }
+            let (peak, used) = (watch.stop(), ingest_cpu() - cpu);
+            match way {
+                Way::Post => (post_peak, post_cpu) = (post_peak.max(peak), post_cpu.max(used)),
+                Way::Tus(mib) if mib == chunk_mib => (tus_peak, tus_cpu) = (tus_peak.max(peak), tus_cpu.max(used)),
+                _ => {}
+            }
         }
         all.push(r);
     }
