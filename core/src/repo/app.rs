@@ -234,8 +234,6 @@ pub trait StatsRepo: Send + Sync {
     async fn user_stats(&self, tenant_id: &TenantId, user_id: &str) -> Result<MediaStats, RepoError>;
     /// Active users per day, for days in `[from, to]`, oldest first.
     async fn daily_active(&self, tenant_id: &TenantId, from: &str, to: &str) -> Result<Vec<DailyActive>, RepoError>;
-    /// Every like and comment count per media of the active generation (for comparing a rebuild).
-    async fn all_media_stats(&self) -> Result<Vec<(String, String, MediaStats)>, RepoError>;
 }
 
 /// What the chat archive records.

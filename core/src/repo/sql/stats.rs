@@ -2,8 +2,6 @@
 //! idempotent and order-independent (last writer by event time and id; a deletion is final; a day's activity
 //! is a set), so the counts are a pure function of the events, whatever their order or repetition.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
 use sqlx::Row;
 
@@ -167,28 +165,5 @@ impl StatsRepo for SqlRepo {
         .fetch_all(&self.pool)
         .await?;
         Ok(rows.iter().map(|r| DailyActive { day: r.get(0), active_users: r.get::<i64, _>(1) as u64 }).collect())
-    }
-
-    async fn all_media_stats(&self) -> Result<Vec<(String, String, MediaStats)>, RepoError> {
-        let mut all: BTreeMap<(String, String), MediaStats> = BTreeMap::new();
-        let likes = sqlx::query(&format!(
-            "SELECT tenant_id, media_id, COUNT(*) FROM stats_likes WHERE gen = {ACTIVE} AND liked = 1 \
-             GROUP BY tenant_id, media_id"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        for r in likes {
-            all.entry((r.get(0), r.get(1))).or_default().likes = r.get::<i64, _>(2) as u64;
-        }
-        let comments = sqlx::query(&format!(
-            "SELECT tenant_id, media_id, COUNT(*) FROM stats_comments WHERE gen = {ACTIVE} AND deleted = 0 \
-             GROUP BY tenant_id, media_id"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
-        for r in comments {
-            all.entry((r.get(0), r.get(1))).or_default().comments = r.get::<i64, _>(2) as u64;
-        }
-        Ok(all.into_iter().map(|((t, m), s)| (t, m, s)).collect())
     }
 }
