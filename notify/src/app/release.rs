@@ -107,9 +107,10 @@ impl Releaser {
         let text = self.text(n);
         let mut ds = Vec::new();
         let rules = self.cfg.rules_for(t.as_str());
-        if sw.push {
+        let subscriptions = if sw.push { self.repo.push_subscriptions(t, user).await? } else { Vec::new() };
+        if !subscriptions.is_empty() {
             if let Some(at) = self.slot(n, Channel::Push, &rules, now).await? {
-                for s in self.repo.push_subscriptions(t, user).await? {
+                for s in subscriptions {
                     let secret = Some(format!("{} {}", s.p256dh, s.auth));
                     let target = app_target(Channel::Push, user, &s.id);
                     ds.push(self.delivery(n, Channel::Push, &target, &s.endpoint, secret, &text).not_before(at));
@@ -144,16 +145,14 @@ impl Releaser {
         now: i64,
     ) -> Result<Option<i64>, RepoError> {
         let at = self.repo.next_send_slot(&n.tenant_id, channel, &n.user_id, now, rules.push_per_minute).await?;
-        let outcome = if at == now {
+        if at == now {
             return Ok(Some(at));
-        } else if at - now <= (rules.rate_limit_max_delay_secs * 1000) as i64 {
-            "delayed"
-        } else {
-            "dropped"
-        };
+        }
+        let delayed = at - now <= (rules.rate_limit_max_delay_secs * 1000) as i64;
+        let outcome = if delayed { "delayed" } else { "dropped" };
         metrics::counter!("mediamill_app_rate_limited_total", "channel" => channel.as_str(), "outcome" => outcome)
             .increment(1);
-        Ok((outcome == "delayed").then_some(at))
+        Ok(delayed.then_some(at))
     }
 
     /// Title and body of a notification.
