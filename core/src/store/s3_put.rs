@@ -105,15 +105,19 @@ impl PutWriter {
         Ok(())
     }
 
-    /// The request's own error, once it has ended (it stopped reading the body).
-    async fn failure(&mut self) -> StoreError {
+    /// Waits for the request to end and answers its outcome.
+    async fn ended(&mut self) -> Result<(), StoreError> {
         match self.request.take() {
-            Some(r) => match r.await {
-                Ok(Err(e)) => e,
-                Ok(Ok(())) => StoreError::Other(format!("{}: the PUT ended before its body", self.key)),
-                Err(e) => StoreError::Other(format!("{}: the PUT task failed: {e}", self.key)),
-            },
-            None => StoreError::Other(format!("{}: the PUT is over", self.key)),
+            Some(r) => r.await.map_err(|e| StoreError::Other(format!("{}: the PUT task failed: {e}", self.key)))?,
+            None => Err(StoreError::Other(format!("{}: the PUT is over", self.key))),
+        }
+    }
+
+    /// The request's own error, once it has stopped reading the body.
+    async fn failure(&mut self) -> StoreError {
+        match self.ended().await {
+            Err(e) => e,
+            Ok(()) => StoreError::Other(format!("{}: the PUT ended before its body", self.key)),
         }
     }
 }
@@ -147,10 +151,7 @@ impl ObjectWriter for PutWriter {
         // Closing the queue ends the body: complete if every declared byte came (SizedWriter in front aborts
         // a short write before this), an error from the body otherwise.
         self.tx = None;
-        match self.request.take() {
-            Some(r) => r.await.map_err(|e| StoreError::Other(format!("{}: the PUT task failed: {e}", self.key)))??,
-            None => return Err(StoreError::Other(format!("{}: the PUT is over", self.key))),
-        }
+        self.ended().await?;
         Ok(self.written)
     }
 
