@@ -128,3 +128,38 @@ async fn rate_limited_sends_get_later_slots_never_more_than_the_limit_a_minute()
     assert_eq!(r.next_send_slot(&t, Channel::Sms, "owner:x", now, 1).await.unwrap(), now + 60_000);
     assert!(r.user_deliveries(&TenantId::from("t2"), "owner", None, 100).await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn a_feed_item_names_its_first_actors_and_counts_them_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = repo(&dir).await;
+    let t = TenantId::from("t1");
+    let now = now_ms();
+    let like = FeedOp::Notify(NewNotification {
+        id: "like:w".into(),
+        tenant_id: t.clone(),
+        user_id: "owner".into(),
+        kind: Kind::Like,
+        subject: "m1".into(),
+        data: json!({}),
+        visible_at: Some(now),
+        send_at: now + 60_000,
+    });
+    assert!(r.apply_feed("notify.app", "n", &[like], &[]).await.unwrap());
+    for i in 0..12 {
+        let actor = mediamill_core::app_model::Actor { id: format!("a{i:02}"), name: None };
+        let op = FeedOp::Actor {
+            notification_id: "like:w".into(),
+            actor,
+            present: i != 3,
+            at: now + i,
+            event_id: format!("e{i}"),
+        };
+        assert!(r.apply_feed("notify.app", &format!("e{i}"), &[op], &[]).await.unwrap());
+    }
+    let feed = r.feed(&t, "owner", None, 10).await.unwrap();
+    assert_eq!(feed.len(), 1);
+    assert_eq!(feed[0].actor_count, 11, "every present actor counts");
+    assert_eq!(feed[0].actors.len(), 10, "the first ten are named");
+    assert_eq!(feed[0].actors[0].id, "a11", "newest first");
+}

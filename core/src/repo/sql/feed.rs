@@ -29,22 +29,20 @@ fn kind_of(s: &str) -> Result<Kind, RepoError> {
     s.parse().map_err(|_| RepoError::Corrupt(format!("notification kind {s:?}")))
 }
 
+/// The first actors of a notification and how many there are, in one query (the count is taken before the
+/// limit).
 async fn actors(conn: &mut sqlx::AnyConnection, id: &str) -> Result<(Vec<Actor>, u64), RepoError> {
     let rows = sqlx::query(
-        "SELECT actor_id, actor_name FROM app_notification_actors WHERE notification_id = $1 AND present = 1 \
-         ORDER BY changed_at DESC, actor_id LIMIT $2",
+        "SELECT actor_id, actor_name, COUNT(*) OVER () FROM app_notification_actors WHERE notification_id = $1 \
+         AND present = 1 ORDER BY changed_at DESC, actor_id LIMIT $2",
     )
     .bind(id)
     .bind(ACTORS_SHOWN)
     .fetch_all(&mut *conn)
     .await?;
+    let n = rows.first().map_or(0, |r| r.get::<i64, _>(2));
     let list: Vec<Actor> =
         rows.iter().map(|r| Actor { id: r.get::<String, _>(0), name: r.get::<Option<String>, _>(1) }).collect();
-    let n: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM app_notification_actors WHERE notification_id = $1 AND present = 1")
-            .bind(id)
-            .fetch_one(&mut *conn)
-            .await?;
     Ok((list, n as u64))
 }
 
