@@ -9,22 +9,13 @@ use moxcms::{ColorProfile, DataColorSpace, Layout, TransformOptions};
 /// maps colours to themselves (an sRGB profile under whatever name, as most cameras embed): converting those
 /// would cost a pass over every pixel for nothing.
 pub fn to_srgb(img: DynamicImage, icc: Option<&[u8]>) -> DynamicImage {
-    let Some(icc) = icc else { return img };
-    let Ok(src) = ColorProfile::new_from_slice(icc) else { return img };
-    if src.color_space != DataColorSpace::Rgb {
-        return img;
-    }
-    let dst = ColorProfile::new_srgb();
+    let layout = if img.color().has_alpha() { Layout::Rgba } else { Layout::Rgb };
+    let Some(t) = transform(icc, layout) else { return img };
     let mut img = match img {
         DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => img,
         other if other.color().has_alpha() => DynamicImage::ImageRgba8(other.to_rgba8()),
         other => DynamicImage::ImageRgb8(other.to_rgb8()),
     };
-    let layout = if img.color().has_alpha() { Layout::Rgba } else { Layout::Rgb };
-    let Ok(t) = src.create_transform_8bit(layout, &dst, layout, TransformOptions::default()) else { return img };
-    if is_identity(t.as_ref(), layout) {
-        return img;
-    }
     let buf: &mut [u8] = match &mut img {
         DynamicImage::ImageRgba8(i) => i.as_mut(),
         DynamicImage::ImageRgb8(i) => i.as_mut(),
@@ -35,6 +26,22 @@ pub fn to_srgb(img: DynamicImage, icc: Option<&[u8]>) -> DynamicImage {
         tracing::debug!("ICC transform failed; keeping the decoded pixels");
     }
     img
+}
+
+/// Whether pixels under `icc` change on the way to sRGB: `false` without a profile, for a profile that is not
+/// RGB or cannot be read, and for one that maps colours to themselves ([`to_srgb`] leaves all those alone).
+pub fn needs_conversion(icc: Option<&[u8]>) -> bool {
+    transform(icc, Layout::Rgb).is_some()
+}
+
+/// The transform from `icc` to sRGB, or `None` when there is nothing to convert.
+fn transform(icc: Option<&[u8]>, layout: Layout) -> Option<std::sync::Arc<moxcms::Transform8BitExecutor>> {
+    let src = ColorProfile::new_from_slice(icc?).ok()?;
+    if src.color_space != DataColorSpace::Rgb {
+        return None;
+    }
+    let t = src.create_transform_8bit(layout, &ColorProfile::new_srgb(), layout, TransformOptions::default()).ok()?;
+    (!is_identity(t.as_ref(), layout)).then_some(t)
 }
 
 /// Whether `t` leaves every colour of a 6×6×6 grid over the RGB cube within 1 of itself.

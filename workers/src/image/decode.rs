@@ -70,7 +70,7 @@ pub(super) fn decode_scaled_jpeg(bytes: &[u8], scale: turbojpeg::ScalingFactor) 
 }
 
 /// The scale a decode was made at, as `M/8` in lowest terms (`1/4`), from the stored and decoded widths.
-fn scale_name(stored: u32, decoded: u32) -> String {
+pub(super) fn scale_name(stored: u32, decoded: u32) -> String {
     let eighths = (decoded as u64 * 8).div_ceil(stored.max(1) as u64).clamp(1, 8);
     let (num, denom) = eighths_in_lowest_terms(eighths);
     format!("{num}/{denom}")
@@ -88,6 +88,32 @@ pub fn decode_at_least(
     if super::heif::is_heif(bytes) {
         return super::heif::decode(bytes, max_pixels);
     }
+    probe(bytes, max_pixels, max_frames)?.decode(bytes, long_edge)
+}
+
+/// A source read as far as its headers and checked against the limits, before any pixel is decoded: what every
+/// way of decoding it needs to know.
+pub(super) struct Probe<'a> {
+    /// The container format.
+    pub format: image::ImageFormat,
+    /// Stored width (before orientation).
+    pub width: u32,
+    /// Stored height.
+    pub height: u32,
+    /// The EXIF orientation.
+    pub orientation: image::metadata::Orientation,
+    /// The embedded ICC profile.
+    pub icc: Option<Vec<u8>>,
+    /// Raw EXIF.
+    pub exif: Option<Vec<u8>>,
+    /// Frames of an animation, at most the limit.
+    pub frame_count: u32,
+    decoder: Box<dyn ImageDecoder + 'a>,
+}
+
+/// Reads `bytes`' headers: the pixel and frame limits and a JPEG's completeness are checked here, so no decode
+/// starts on a bomb or a cut-off upload.
+pub(super) fn probe(bytes: &[u8], max_pixels: u64, max_frames: u32) -> Result<Probe<'_>, ProcessError> {
     let r = reader(bytes, max_pixels)?;
     let format =
         r.format().ok_or_else(|| ProcessError::UnsupportedFormat("no decoder recognises these bytes".into()))?;
@@ -113,34 +139,53 @@ pub fn decode_at_least(
     let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
     let icc = decoder.icc_profile().ok().flatten();
     let exif = decoder.exif_metadata().ok().flatten();
-    let scaled = match format {
-        image::ImageFormat::Jpeg => jpeg_scale(w, h, long_edge).and_then(|s| decode_scaled_jpeg(bytes, s)),
-        _ => None,
-    };
-    let image = match scaled {
-        Some(img) => img,
-        None => DynamicImage::from_decoder(decoder).map_err(classify)?,
-    };
-    super::stages::mark(|| format!("decode {}", scale_name(w, image.width())));
-    let icc_applied = icc.is_some();
-    let mut image = super::colour::to_srgb(image, icc.as_deref());
-    super::stages::mark(|| "colour".into());
-    image.apply_orientation(orientation);
-    super::stages::mark(|| "orient".into());
-    let (width, height) = match orientation.to_exif() {
-        5..=8 => (h, w),
-        _ => (w, h),
-    };
-    Ok(Decoded {
-        image,
-        width,
-        height,
-        format: format!("{format:?}").to_ascii_lowercase(),
-        orientation: orientation.to_exif(),
-        exif,
-        icc_applied,
-        frame_count,
-    })
+    Ok(Probe { format, width: w, height: h, orientation, icc, exif, frame_count, decoder: Box::new(decoder) })
+}
+
+impl Probe<'_> {
+    /// Upright size: the stored size turned by the EXIF orientation.
+    pub fn upright(&self) -> (u32, u32) {
+        match self.orientation.to_exif() {
+            5..=8 => (self.height, self.width),
+            _ => (self.width, self.height),
+        }
+    }
+
+    /// Lower-case format name (`jpeg`, `png`, …).
+    pub fn format_name(&self) -> String {
+        format!("{:?}", self.format).to_ascii_lowercase()
+    }
+
+    /// Decodes into upright sRGB pixels, a JPEG at the smallest scale whose long edge covers `long_edge`.
+    pub fn decode(self, bytes: &[u8], long_edge: u32) -> Result<Decoded, ProcessError> {
+        let (w, h) = (self.width, self.height);
+        let (width, height) = self.upright();
+        let format = self.format_name();
+        let scaled = match self.format {
+            image::ImageFormat::Jpeg => jpeg_scale(w, h, long_edge).and_then(|s| decode_scaled_jpeg(bytes, s)),
+            _ => None,
+        };
+        let image = match scaled {
+            Some(img) => img,
+            None => DynamicImage::from_decoder(self.decoder).map_err(classify)?,
+        };
+        super::stages::mark(|| format!("decode {}", scale_name(w, image.width())));
+        let icc_applied = self.icc.is_some();
+        let mut image = super::colour::to_srgb(image, self.icc.as_deref());
+        super::stages::mark(|| "colour".into());
+        image.apply_orientation(self.orientation);
+        super::stages::mark(|| "orient".into());
+        Ok(Decoded {
+            image,
+            width,
+            height,
+            format,
+            orientation: self.orientation.to_exif(),
+            exif: self.exif,
+            icc_applied,
+            frame_count: self.frame_count,
+        })
+    }
 }
 
 /// Frames of an animated GIF or WebP, counted one at a time and at most `cap` of them. A frame that fails

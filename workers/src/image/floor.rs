@@ -47,6 +47,26 @@ pub fn measure(bytes: &[u8], outputs: &[(u32, ImageFormat)], quality: u8) -> Res
     Ok(Floor { decode, encode })
 }
 
+/// The same floor the way mediamill decodes a YCbCr JPEG (`super::planar`): decoding into the JPEG's own planes at
+/// the covering scale (no chroma upsampling, no colour conversion) and encoding each output from 4:2:0 planes.
+/// A file without such planes (greyscale, CMYK, a wide-gamut profile) is measured the RGB way, as it is processed.
+pub fn measure_planes(bytes: &[u8], outputs: &[(u32, ImageFormat)], quality: u8) -> Result<Floor, ProcessError> {
+    let largest = outputs.iter().map(|o| o.0).max().unwrap_or(1);
+    let probe = super::decode::probe(bytes, u64::MAX, 1)?;
+    let t0 = thread_cpu();
+    let Some(planes) = super::planar::decode(&probe, bytes, largest) else { return measure(bytes, outputs, quality) };
+    let decode = thread_cpu() - t0;
+    let mut encode = 0.0;
+    for (edge, format) in outputs {
+        let (w, h) = super::fit_long_edge(planes.width(), planes.height(), *edge);
+        let small = super::planar::resize(&planes, w, h)?; // untimed, as in the RGB floor
+        let t = thread_cpu();
+        super::planar::encode(&small, *format, quality)?;
+        encode += thread_cpu() - t;
+    }
+    Ok(Floor { decode, encode })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -62,5 +82,8 @@ mod tests {
         let f = measure(&jpeg, &[(1024, ImageFormat::Jpeg), (256, ImageFormat::Jpeg)], 80).unwrap();
         assert!(f.decode > 0.0 && f.encode > 0.0, "{f:?}");
         assert!(measure(b"not a jpeg", &[(256, ImageFormat::Jpeg)], 80).is_err());
+        let p = measure_planes(&jpeg, &[(1024, ImageFormat::Jpeg), (256, ImageFormat::Webp)], 80).unwrap();
+        assert!(p.decode > 0.0 && p.encode > 0.0, "{p:?}");
+        assert!(measure_planes(b"not a jpeg", &[(256, ImageFormat::Jpeg)], 80).is_err());
     }
 }

@@ -79,9 +79,12 @@ pub struct Placeholders {
     pub dominant_colour: String,
 }
 
+/// The longest side placeholders are computed from (thumbhash's own limit).
+pub const PLACEHOLDER_EDGE: u32 = 100;
+
 /// Blurhash (4×3 components), thumbhash and dominant colour, from a copy of at most 100×100 pixels.
 pub fn placeholders(img: &DynamicImage) -> Placeholders {
-    let small = img.thumbnail(100, 100).to_rgba8();
+    let small = img.thumbnail(PLACEHOLDER_EDGE, PLACEHOLDER_EDGE).to_rgba8();
     let (w, h) = small.dimensions();
     let blurhash = blurhash::encode(4, 3, w, h, small.as_raw()).unwrap_or_default();
     let thumbhash = base64::engine::general_purpose::STANDARD.encode(thumbhash::rgba_to_thumb_hash(

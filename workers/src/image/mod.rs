@@ -12,6 +12,7 @@ mod encode;
 pub mod floor;
 mod heif;
 pub mod meta;
+mod planar;
 mod resize;
 mod rights;
 pub mod stages;
@@ -126,29 +127,90 @@ pub fn fit_long_edge(w: u32, h: u32, long_edge: u32) -> (u32, u32) {
     (sw, sh)
 }
 
-/// Decodes `bytes` and makes every configured variant (see [`render`]).
+/// Decodes `bytes` and makes every configured variant (see [`render`]). A YCbCr JPEG becoming JPEG and WebP
+/// outputs stays in its planes from decode to encode (`planar`); anything else goes through RGB.
 pub fn process(bytes: &[u8], s: &ImageSettings) -> Result<Processed, ProcessError> {
     let largest = s.variants.iter().map(|v| v.long_edge).max().unwrap_or(u32::MAX);
     let covered = (largest as f64 * s.decode_margin.max(1.0) as f64).ceil().min(u32::MAX as f64) as u32;
-    let d = decode_at_least(bytes, s.max_pixels, covered, s.max_frames)?;
-    let (w, h) = (d.width, d.height);
-    let exif = d.exif.as_deref().map(meta::exif_facts).unwrap_or_default();
+    if heif::is_heif(bytes) || !planar::serves(&s.variants) {
+        return from_pixels(decode_at_least(bytes, s.max_pixels, covered, s.max_frames)?, s);
+    }
+    let probe = decode::probe(bytes, s.max_pixels, s.max_frames)?;
+    let Some(planes) = planar::decode(&probe, bytes, covered) else {
+        return from_pixels(probe.decode(bytes, covered)?, s);
+    };
+    let (width, height) = probe.upright();
+    let facts = Facts {
+        width,
+        height,
+        format: probe.format_name(),
+        orientation: probe.orientation.to_exif(),
+        has_alpha: false,
+        frame_count: probe.frame_count,
+        icc_applied: probe.icc.is_some(),
+        exif: probe.exif.as_deref(),
+    };
+    finish(facts, s, |rights| {
+        let (outputs, smallest) = planar::render(&planes, probe.orientation, &s.variants, rights)?;
+        let smallest = smallest.unwrap_or_else(|| planes.clone().orient(probe.orientation));
+        Ok((outputs, image::DynamicImage::ImageRgb8(smallest.to_rgb_within(meta::PLACEHOLDER_EDGE)?)))
+    })
+}
+
+/// The variants of an image decoded to RGB pixels.
+fn from_pixels(d: Decoded, s: &ImageSettings) -> Result<Processed, ProcessError> {
+    let facts = Facts {
+        width: d.width,
+        height: d.height,
+        format: d.format.clone(),
+        orientation: d.orientation,
+        has_alpha: d.image.color().has_alpha(),
+        frame_count: d.frame_count,
+        icc_applied: d.icc_applied,
+        exif: d.exif.as_deref(),
+    };
+    finish(facts, s, |rights| {
+        let (outputs, smallest) = render(&d.image, &s.variants, s.background, rights)?;
+        Ok((outputs, smallest.unwrap_or_else(|| d.image.clone())))
+    })
+}
+
+/// What a decode found out about the source, whichever way its pixels went.
+struct Facts<'a> {
+    width: u32,
+    height: u32,
+    format: String,
+    orientation: u8,
+    has_alpha: bool,
+    frame_count: u32,
+    icc_applied: bool,
+    exif: Option<&'a [u8]>,
+}
+
+/// Reads the EXIF, makes the outputs with `render` (given the rights block to embed, if kept) and the
+/// placeholders from the smallest image it returns.
+fn finish(
+    f: Facts<'_>,
+    s: &ImageSettings,
+    render: impl FnOnce(Option<&[u8]>) -> Result<(Vec<Output>, image::DynamicImage), ProcessError>,
+) -> Result<Processed, ProcessError> {
+    let exif = f.exif.map(meta::exif_facts).unwrap_or_default();
     let rights =
         if s.keep_rights { rights::exif_block(exif.artist.as_deref(), exif.copyright.as_deref()) } else { None };
     stages::mark(|| "exif".into());
-    let (outputs, smallest) = render(&d.image, &s.variants, s.background, rights.as_deref())?;
-    let placeholders = meta::placeholders(smallest.as_ref().unwrap_or(&d.image));
+    let (outputs, smallest) = render(rights.as_deref())?;
+    let placeholders = meta::placeholders(&smallest);
     stages::mark(|| "placeholders".into());
     Ok(Processed {
         metadata: ImageMetadata {
-            width: w,
-            height: h,
-            format: d.format,
-            orientation: d.orientation,
-            has_alpha: d.image.color().has_alpha(),
-            animated: d.frame_count > 1,
-            frame_count: d.frame_count,
-            icc_profile: d.icc_applied,
+            width: f.width,
+            height: f.height,
+            format: f.format,
+            orientation: f.orientation,
+            has_alpha: f.has_alpha,
+            animated: f.frame_count > 1,
+            frame_count: f.frame_count,
+            icc_profile: f.icc_applied,
             exif,
             placeholders,
         },
