@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs `mediamill bench images` on real photographs fetched into the cache (dev profile: dependencies, where
-# the pixel work is, are built at opt-level 2), against libvips loaded once through pyvips (benchtools venv).
+# Runs `mediamill bench images` on real photographs fetched into the cache, against libvips loaded once through
+# pyvips (benchtools venv). A release build, as mediamill ships: in a dev build the resizer's generic inner loops
+# are compiled into the workers crate at its opt-level 1 with overflow checks, which doubled the resize's cost.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system-deps.sh
@@ -9,5 +10,5 @@ export MEDIAMILL_BENCH_PYTHON="${MEDIAMILL_CACHE:-/var/tmp/mediamill-cache}/benc
 # Two sets of real photographs: the wallpapers, and photos of several cameras and sizes.
 for set in wallpapers cameras; do
   PHOTOS="$(bash scripts/fetch-bench-photos.sh "$set")"
-  cargo run --locked --quiet -- bench images "$PHOTOS" "$@"
+  cargo run --release --locked --quiet -- bench images "$PHOTOS" "$@"
 done

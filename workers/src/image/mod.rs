@@ -41,7 +41,7 @@ pub struct ImageSettings {
     /// How far above the largest output a JPEG is decoded (shrink-on-load): 1.5 means the decoded long edge
     /// covers 1.5 × the largest variant, so the Lanczos resize, not the DCT scaling, makes the last step.
     /// Measured, not configured: `mediamill bench images` prints the cost and SSIM of other margins (1.25 costs
-    /// 5–8 % less CPU but loses 0.0001–0.0004 SSIM, which drops below libvips' on camera photos).
+    /// 3–8 % less CPU but loses 0.0003 SSIM, which drops below libvips' on camera photos).
     #[serde(default = "default_decode_margin")]
     pub decode_margin: f32,
 }
