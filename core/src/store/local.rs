@@ -81,12 +81,17 @@ fn not_found_or(key: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     }
 }
 
-/// Writes `data` to `tmp`, syncs it, and moves it to `dest` with its content type beside it: one object, whole.
+/// Writes `data` to `tmp` and puts it in place as `dest`: one object, whole.
 fn write_whole(tmp: &Path, dest: &Path, content_type: &str, data: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     let mut f = std::fs::File::create(tmp)?;
     f.write_all(data)?;
-    f.sync_all()?;
+    put_in_place(&f, tmp, dest, content_type)
+}
+
+/// Syncs `file` (written at `tmp`) and moves it to `dest` with its content type beside it.
+fn put_in_place(file: &std::fs::File, tmp: &Path, dest: &Path, content_type: &str) -> std::io::Result<()> {
+    file.sync_all()?;
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent)?;
     }
@@ -125,17 +130,10 @@ impl ObjectWriter for LocalWriter {
         // Sync, folder, content type and rename in one blocking call rather than a hand-off each.
         let file = self.file.try_clone().await.map_err(io_err)?.into_std().await;
         let (tmp, dest, content_type) = (self.tmp.clone(), self.dest.clone(), self.content_type.clone());
-        tokio::task::spawn_blocking(move || -> std::io::Result<()> {
-            file.sync_all()?;
-            if let Some(parent) = dest.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(meta_path(&dest), content_type.as_bytes())?;
-            std::fs::rename(&tmp, &dest)
-        })
-        .await
-        .map_err(|e| StoreError::Other(format!("the blocking write stopped: {e}")))?
-        .map_err(io_err)?;
+        tokio::task::spawn_blocking(move || put_in_place(&file, &tmp, &dest, &content_type))
+            .await
+            .map_err(|e| StoreError::Other(format!("the blocking write stopped: {e}")))?
+            .map_err(io_err)?;
         self.settled = true;
         Ok(self.written)
     }
