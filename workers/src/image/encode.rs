@@ -10,25 +10,7 @@ use crate::failure::ProcessError;
 /// Encodes an 8-bit RGB(A) image.
 pub fn encode(img: &DynamicImage, format: ImageFormat, quality: u8, bg: [u8; 3]) -> Result<Vec<u8>, ProcessError> {
     match format {
-        ImageFormat::Jpeg => {
-            let rgb = flatten(img, bg);
-            let mut c = turbojpeg::Compressor::new().map_err(|e| ProcessError::Encode("jpeg", e.to_string()))?;
-            let set = |r: Result<(), turbojpeg::Error>| r.map_err(|e| ProcessError::Encode("jpeg", e.to_string()));
-            set(c.set_quality(quality as i32))?;
-            set(c.set_subsamp(turbojpeg::Subsamp::Sub2x2))?;
-            // Optimised Huffman tables: a few percent smaller, written by libjpeg-turbo itself, so every
-            // decoder reads them.
-            set(c.set_optimize(true))?;
-            let (w, h) = (rgb.width() as usize, rgb.height() as usize);
-            let image = turbojpeg::Image {
-                pixels: rgb.as_raw().as_slice(),
-                width: w,
-                pitch: 3 * w,
-                height: h,
-                format: turbojpeg::PixelFormat::RGB,
-            };
-            c.compress_to_vec(image).map_err(|e| ProcessError::Encode("jpeg", e.to_string()))
-        }
+        ImageFormat::Jpeg => jpeg(&flatten(img, bg), quality, turbojpeg::Subsamp::Sub2x2),
         ImageFormat::Avif => super::avif::encode(img, quality),
         ImageFormat::Webp | ImageFormat::Auto => {
             let enc = match img {
@@ -41,6 +23,35 @@ pub fn encode(img: &DynamicImage, format: ImageFormat, quality: u8, bg: [u8; 3])
             Ok(mem.to_vec())
         }
     }
+}
+
+/// JPEG through libjpeg-turbo at `subsamp` (the outputs use 4:2:0; tests make sources at others).
+pub(super) fn jpeg(rgb: &RgbImage, quality: u8, subsamp: turbojpeg::Subsamp) -> Result<Vec<u8>, ProcessError> {
+    let mut c = jpeg_compressor(quality)?;
+    c.set_subsamp(subsamp).map_err(jpeg_failed)?;
+    let (w, h) = (rgb.width() as usize, rgb.height() as usize);
+    let image = turbojpeg::Image {
+        pixels: rgb.as_raw().as_slice(),
+        width: w,
+        pitch: 3 * w,
+        height: h,
+        format: turbojpeg::PixelFormat::RGB,
+    };
+    c.compress_to_vec(image).map_err(jpeg_failed)
+}
+
+/// libjpeg-turbo's compressor with the outputs' settings: `quality`, and optimised Huffman tables (a few
+/// percent smaller, written by libjpeg-turbo itself, so every decoder reads them).
+pub(super) fn jpeg_compressor(quality: u8) -> Result<turbojpeg::Compressor, ProcessError> {
+    let mut c = turbojpeg::Compressor::new().map_err(jpeg_failed)?;
+    c.set_quality(quality as i32).map_err(jpeg_failed)?;
+    c.set_optimize(true).map_err(jpeg_failed)?;
+    Ok(c)
+}
+
+/// A libjpeg-turbo error as the encode failure it is.
+pub(super) fn jpeg_failed(e: turbojpeg::Error) -> ProcessError {
+    ProcessError::Encode("jpeg", e.to_string())
 }
 
 /// RGB with transparent pixels composited over `bg`.

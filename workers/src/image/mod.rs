@@ -240,11 +240,9 @@ pub fn render(
     rights: Option<&[u8]>,
 ) -> Result<(Vec<Output>, Option<image::DynamicImage>), ProcessError> {
     let (w, h) = (img.width(), img.height());
-    let mut order: Vec<&VariantSpec> = variants.iter().collect();
-    order.sort_by_key(|v| std::cmp::Reverse(v.long_edge));
     let mut outputs = Vec::new();
     let mut smallest: Option<image::DynamicImage> = None;
-    for spec in order {
+    for spec in largest_first(variants) {
         let (tw, th) = fit_long_edge(w, h, spec.long_edge);
         let from = match &smallest {
             Some(prev) if prev.width() >= tw * 2 && prev.height() >= th * 2 => prev,
@@ -252,20 +250,43 @@ pub fn render(
         };
         let resized = resize::resize(from, tw, th)?;
         stages::mark(|| format!("resize {}", spec.long_edge));
-        let mut formats: Vec<ImageFormat> = spec.formats.iter().map(|f| resolve(*f, tw, th)).collect();
-        formats.dedup();
-        for format in formats {
-            let mut bytes = encode::encode(&resized, format, spec.quality, background)?;
-            if let Some(exif) = rights {
-                bytes = rights::embed(bytes, format, exif)?;
-            }
-            stages::mark(|| format!("encode {} {}", spec.long_edge, format.ext()));
-            outputs.push(Output { name: spec.name.clone(), format, width: tw, height: th, bytes });
+        for format in formats_of(spec, tw, th) {
+            let bytes = encode::encode(&resized, format, spec.quality, background)?;
+            outputs.push(output(spec, format, (tw, th), bytes, rights)?);
         }
         smallest = Some(resized);
     }
     outputs.sort_by_key(|o| (o.width, o.name.clone()));
     Ok((outputs, smallest))
+}
+
+/// The variants in the order a cascade makes them: largest first.
+fn largest_first(variants: &[VariantSpec]) -> Vec<&VariantSpec> {
+    let mut order: Vec<&VariantSpec> = variants.iter().collect();
+    order.sort_by_key(|v| std::cmp::Reverse(v.long_edge));
+    order
+}
+
+/// The concrete formats of one variant at `w`×`h`, each once.
+fn formats_of(spec: &VariantSpec, w: u32, h: u32) -> Vec<ImageFormat> {
+    let mut formats: Vec<ImageFormat> = spec.formats.iter().map(|f| resolve(*f, w, h)).collect();
+    formats.dedup();
+    formats
+}
+
+/// One encoded variant, with the rights block embedded when it is kept; ends the encode's stage.
+fn output(
+    spec: &VariantSpec,
+    format: ImageFormat,
+    (width, height): (u32, u32),
+    mut bytes: Vec<u8>,
+    rights: Option<&[u8]>,
+) -> Result<Output, ProcessError> {
+    if let Some(exif) = rights {
+        bytes = rights::embed(bytes, format, exif)?;
+    }
+    stages::mark(|| format!("encode {} {}", spec.long_edge, format.ext()));
+    Ok(Output { name: spec.name.clone(), format, width, height, bytes })
 }
 
 #[cfg(test)]

@@ -23,10 +23,7 @@ pub(in crate::image) fn encode(p: &Ycc, format: ImageFormat, quality: u8) -> Res
 }
 
 fn jpeg(p: &Ycc, quality: u8) -> Result<Vec<u8>, ProcessError> {
-    let fail = |e: turbojpeg::Error| ProcessError::Encode("jpeg", e.to_string());
-    let mut c = turbojpeg::Compressor::new().map_err(fail)?;
-    c.set_quality(quality as i32).map_err(fail)?;
-    c.set_optimize(true).map_err(fail)?;
+    let mut c = crate::image::encode::jpeg_compressor(quality)?;
     let y = padded_luma(&p.y);
     let image = turbojpeg::YuvPlanesImage {
         y_plane: y.as_raw().as_slice(),
@@ -39,7 +36,7 @@ fn jpeg(p: &Ycc, quality: u8) -> Result<Vec<u8>, ProcessError> {
         v_stride: p.cr.width() as usize,
         subsamp: turbojpeg::Subsamp::Sub2x2,
     };
-    c.compress_yuv_planes_to_vec(&image).map_err(fail)
+    c.compress_yuv_planes_to_vec(&image).map_err(crate::image::encode::jpeg_failed)
 }
 
 /// Luma padded to whole chroma samples, as libjpeg-turbo reads it: an odd width or height repeats its last

@@ -8,7 +8,7 @@ use mediamill_core::config::VariantSpec;
 
 use super::{encode, resize, Ycc};
 use crate::failure::ProcessError;
-use crate::image::{fit_long_edge, resolve, rights, stages, Output};
+use crate::image::{fit_long_edge, formats_of, largest_first, output, stages, Output};
 
 /// Makes `variants` from planes stored in `orientation`; returns the outputs, smallest first, and the smallest
 /// output's planes, upright.
@@ -21,11 +21,9 @@ pub(in crate::image) fn render(
     let turned = orientation.to_exif() >= 5;
     let stored = |w: u32, h: u32| if turned { (h, w) } else { (w, h) };
     let (w, h) = stored(src.width(), src.height());
-    let mut order: Vec<&VariantSpec> = variants.iter().collect();
-    order.sort_by_key(|v| std::cmp::Reverse(v.long_edge));
     let mut outputs = Vec::new();
     let mut smallest: Option<Ycc> = None;
-    for spec in order {
+    for spec in largest_first(variants) {
         let (tw, th) = fit_long_edge(w, h, spec.long_edge);
         let (sw, sh) = stored(tw, th);
         let from = match &smallest {
@@ -35,15 +33,9 @@ pub(in crate::image) fn render(
         let resized = resize::resize(from, sw, sh)?;
         stages::mark(|| format!("resize {}", spec.long_edge));
         let upright = resized.upright(orientation);
-        let mut formats: Vec<_> = spec.formats.iter().map(|f| resolve(*f, tw, th)).collect();
-        formats.dedup();
-        for format in formats {
-            let mut bytes = encode::encode(&upright, format, spec.quality)?;
-            if let Some(exif) = rights_exif {
-                bytes = rights::embed(bytes, format, exif)?;
-            }
-            stages::mark(|| format!("encode {} {}", spec.long_edge, format.ext()));
-            outputs.push(Output { name: spec.name.clone(), format, width: tw, height: th, bytes });
+        for format in formats_of(spec, tw, th) {
+            let bytes = encode::encode(&upright, format, spec.quality)?;
+            outputs.push(output(spec, format, (tw, th), bytes, rights_exif)?);
         }
         smallest = Some(resized);
     }

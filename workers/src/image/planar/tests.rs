@@ -21,18 +21,7 @@ fn quadrants(w: u32, h: u32) -> RgbImage {
 }
 
 fn jpeg(img: &RgbImage, subsamp: turbojpeg::Subsamp) -> Vec<u8> {
-    let mut c = turbojpeg::Compressor::new().unwrap();
-    c.set_quality(95).unwrap();
-    c.set_subsamp(subsamp).unwrap();
-    let (w, h) = (img.width() as usize, img.height() as usize);
-    let image = turbojpeg::Image {
-        pixels: img.as_raw().as_slice(),
-        width: w,
-        pitch: 3 * w,
-        height: h,
-        format: turbojpeg::PixelFormat::RGB,
-    };
-    c.compress_to_vec(image).unwrap()
+    crate::image::encode::jpeg(img, 95, subsamp).unwrap()
 }
 
 fn near(a: [u8; 3], b: [u8; 3], tol: u8) -> bool {
