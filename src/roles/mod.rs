@@ -22,9 +22,15 @@ use mediamill_core::topics::Topics;
 use tokio::task::JoinHandle;
 
 /// This process's roles, started on the one bundle of backends they share (`self.repo`, `self.store`… through
-/// `Deref`); each role's starter is in a file of its own.
+/// `Deref`) and one Kafka producer; each role's starter is in a file of its own.
 #[derive(Clone)]
-pub struct Roles(pub Backends);
+pub struct Roles(pub Backends, SharedProducer);
+
+/// The process's one producer, made when a role first needs it. librdkafka advises one producer per process:
+/// each instance has its own threads and broker connections, and its polling thread spins through the last
+/// millisecond of every 100 ms wait (rdkafka truncates the remaining time to whole milliseconds), so under
+/// `up` the nine producers the roles made cost more CPU than the events they sent.
+type SharedProducer = std::sync::Arc<std::sync::OnceLock<EventProducer>>;
 
 impl std::ops::Deref for Roles {
     type Target = Backends;
@@ -36,7 +42,7 @@ impl std::ops::Deref for Roles {
 impl Roles {
     /// Opens the database (running migrations) and the object store.
     pub async fn open(cfg: Config) -> anyhow::Result<Roles> {
-        Ok(Roles(Backends::open(cfg).await?))
+        Ok(Roles(Backends::open(cfg).await?, SharedProducer::default()))
     }
 
     /// Opens the backends for a long-running role (`ingest`, `worker`, `batch`, `notify`): like [`open`], but
@@ -61,13 +67,18 @@ impl Roles {
             }
         })
         .await?;
-        Ok(Roles(Backends::new(cfg, repo, store)))
+        Ok(Roles(Backends::new(cfg, repo, store), SharedProducer::default()))
     }
 
     fn producer(&self) -> anyhow::Result<EventProducer> {
+        if let Some(p) = self.1.get() {
+            return Ok(p.clone());
+        }
         anyhow::ensure!(!self.cfg.kafka.brokers.is_empty(), "kafka.brokers is not set (MEDIAMILL_KAFKA__BROKERS)");
         // librdkafka keeps retrying a send for this long; the outbox keeps the event beyond that.
-        Ok(EventProducer::new(&self.cfg.kafka.brokers, Duration::from_secs(30))?)
+        let made = EventProducer::new(&self.cfg.kafka.brokers, Duration::from_secs(30))?;
+        // Two roles racing here: the loser's producer is dropped unused.
+        Ok(self.1.get_or_init(|| made).clone())
     }
 
     /// How a role consumes `group`: registered in this process's memberships, so `up` and `/readyz` wait until

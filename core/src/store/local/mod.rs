@@ -1,7 +1,9 @@
 //! The object store on a local directory: the embedded default.
 //!
 //! Writes go to a temporary file and are renamed into place, so a crash never leaves a half-written object
-//! under its key. The content type is kept in a small sidecar file beside the object.
+//! under its key. The content type is an extended attribute of the object's file ([`content_type`]).
+
+mod content_type;
 
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
@@ -15,7 +17,6 @@ use tokio_util::io::ReaderStream;
 
 use super::{check_key, ByteRange, ObjectRead, ObjectWriter, Part, Store, StoreError};
 
-const META_SUFFIX: &str = ".mm-content-type";
 const TMP_DIR: &str = ".tmp";
 /// Parted writes: one folder per handle, one file per part (apart from `.tmp`, whose entries count as
 /// abandoned writes).
@@ -36,7 +37,7 @@ impl LocalStore {
     /// Path of the file holding `key`.
     pub fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
         check_key(key)?;
-        if key.starts_with(TMP_DIR) || key.starts_with(PARTS_DIR) || key.ends_with(META_SUFFIX) {
+        if key.starts_with(TMP_DIR) || key.starts_with(PARTS_DIR) || key.ends_with(content_type::SIDECAR_SUFFIX) {
             return Err(StoreError::InvalidKey(key.to_string()));
         }
         Ok(self.root.join(key))
@@ -50,16 +51,6 @@ impl LocalStore {
         }
         Ok(self.root.join(PARTS_DIR).join(handle))
     }
-
-    async fn content_type(&self, path: &Path) -> String {
-        fs::read_to_string(meta_path(path)).await.unwrap_or_else(|_| "application/octet-stream".into())
-    }
-}
-
-fn meta_path(path: &Path) -> PathBuf {
-    let mut p = path.as_os_str().to_owned();
-    p.push(META_SUFFIX);
-    PathBuf::from(p)
 }
 
 /// A file's bytes as a stream.
@@ -89,13 +80,13 @@ fn write_whole(tmp: &Path, dest: &Path, content_type: &str, data: &[u8]) -> std:
     put_in_place(&f, tmp, dest, content_type)
 }
 
-/// Syncs `file` (written at `tmp`) and moves it to `dest` with its content type beside it.
+/// Records the content type of `file` (written at `tmp`), syncs it and moves it to `dest`.
 fn put_in_place(file: &std::fs::File, tmp: &Path, dest: &Path, content_type: &str) -> std::io::Result<()> {
-    file.sync_all()?;
     if let Some(parent) = dest.parent() {
         std::fs::create_dir_all(parent)?;
     }
-    std::fs::write(meta_path(dest), content_type.as_bytes())?;
+    content_type::record(file, dest, content_type)?;
+    file.sync_all()?;
     std::fs::rename(tmp, dest)
 }
 
@@ -186,9 +177,17 @@ impl Store for LocalStore {
 
     async fn open(&self, key: &str, range: Option<ByteRange>) -> Result<ObjectRead, StoreError> {
         let path = self.path_of(key)?;
-        let mut file = fs::File::open(&path).await.map_err(not_found_or(key))?;
-        let total_size = file.metadata().await.map_err(io_err)?.len();
-        let content_type = self.content_type(&path).await;
+        // Open, size and type in one blocking call rather than a hand-off each.
+        let (file, total_size, content_type) = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::open(&path)?;
+            let size = file.metadata()?.len();
+            let content_type = content_type::read(&file, &path);
+            Ok::<_, std::io::Error>((file, size, content_type))
+        })
+        .await
+        .map_err(|e| StoreError::Other(format!("the blocking open stopped: {e}")))?
+        .map_err(not_found_or(key))?;
+        let mut file = fs::File::from_std(file);
         let (range, body) = match range {
             None => (None, ReaderStream::new(file).boxed()),
             Some(r) => {
@@ -202,7 +201,7 @@ impl Store for LocalStore {
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
         let path = self.path_of(key)?;
-        for p in [meta_path(&path), path] {
+        for p in [content_type::sidecar(&path), path] {
             match fs::remove_file(&p).await {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -228,7 +227,7 @@ impl Store for LocalStore {
                 let ft = entry.file_type().await.map_err(io_err)?;
                 if ft.is_dir() {
                     stack.push(entry.path());
-                } else if !entry.file_name().to_string_lossy().ends_with(META_SUFFIX) {
+                } else if !entry.file_name().to_string_lossy().ends_with(content_type::SIDECAR_SUFFIX) {
                     count += 1;
                 }
             }
