@@ -117,13 +117,28 @@ async fn repo_suite(r: Arc<dyn Repo>) {
             url: None,
         }],
     };
-    assert!(r.complete(&a.id, &done, &[event(&a)]).await.unwrap());
+    // Several variants go in as one statement; a (name, format) given twice keeps the last one given.
+    let variant = |name: &str, key: &str, width: u32| Variant {
+        name: name.into(),
+        format: "webp".into(),
+        key: key.into(),
+        content_type: "image/webp".into(),
+        width,
+        height: 3,
+        size: 7,
+        url: None,
+    };
+    let mut given = done.clone();
+    given.variants.extend([variant("large", "first", 8), variant("medium", "m", 6), variant("large", "last", 8)]);
+    assert!(r.complete(&a.id, &given, &[event(&a)]).await.unwrap());
+    let expected = vec![done.variants[0].clone(), variant("medium", "m", 6), variant("large", "last", 8)];
+    assert_eq!(r.variants(&a.id).await.unwrap(), expected, "ordered by width; the last large.webp kept");
     assert!(!r.complete(&a.id, &done, &[event(&a)]).await.unwrap(), "a redelivered job changes nothing");
     assert!(!r.fail(&a.id, "corrupt", "x", &[event(&a)]).await.unwrap(), "terminal stays terminal");
     let got = r.get_media(&t1.id, &a.id).await.unwrap().unwrap();
     assert_eq!((got.status, got.width, got.height), (MediaStatus::Processed, Some(4), Some(3)));
     assert_eq!(got.metadata, Some(serde_json::json!({"format": "png"})));
-    assert_eq!(r.variants(&a.id).await.unwrap(), done.variants);
+    assert_eq!(r.variants(&a.id).await.unwrap(), expected);
     assert!(r.fail(&b.id, "corrupt", "the file is corrupt", &[event(&b)]).await.unwrap());
     let got = r.get_media(&t1.id, &b.id).await.unwrap().unwrap();
     assert_eq!(got.failure_reason.as_deref(), Some("corrupt"));

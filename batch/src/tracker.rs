@@ -36,6 +36,10 @@ impl BatchTracker {
             self.repo.advance_item(&ev.media_id, ev.status, ev.reason.as_deref(), ev.message.as_deref()).await?;
         if let Some(batch_id) = changed {
             self.progress.touch(&batch_id, &ev.tenant_id);
+            // An item that moved to a state still in flight cannot be what completes its batch.
+            if !ev.status.is_terminal() {
+                return Ok(());
+            }
             if let Some((b, _)) = self.repo.complete_batch_if_done(&batch_id, &completed_events).await? {
                 metrics::counter!("mediamill_batches_completed_total").increment(1);
                 let took_ms = b.completed_at.unwrap_or_else(mediamill_core::repo::now_ms) - b.created_at;

@@ -169,9 +169,10 @@ impl BatchRepo for SqlRepo {
             MediaStatus::Deleted => ("failed", Some(reason.unwrap_or("deleted"))),
             s => (s.as_str(), reason),
         };
-        let r = sqlx::query(
+        // One statement: the batch of the item that moved, none when nothing moved.
+        Ok(sqlx::query_scalar(
             "UPDATE batch_items SET state = $1, rank = $2, reason = $3, message = $4, updated_at = $5 \
-             WHERE media_id = $6 AND rank < $2",
+             WHERE media_id = $6 AND rank < $2 RETURNING batch_id",
         )
         .bind(state_s)
         .bind(state.rank())
@@ -179,15 +180,8 @@ impl BatchRepo for SqlRepo {
         .bind(message.map(str::to_string))
         .bind(now_ms())
         .bind(media_id)
-        .execute(&self.pool)
-        .await?;
-        if r.rows_affected() == 0 {
-            return Ok(None);
-        }
-        Ok(sqlx::query_scalar("SELECT batch_id FROM batch_items WHERE media_id = $1")
-            .bind(media_id)
-            .fetch_optional(&self.pool)
-            .await?)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn complete_batch_if_done(
@@ -195,6 +189,17 @@ impl BatchRepo for SqlRepo {
         batch_id: &BatchId,
         make: &CompletionEvents<'_>,
     ) -> Result<Option<(Batch, BatchCounts)>, RepoError> {
+        // Most calls come while items are still in flight: one indexed look answers them without a
+        // transaction or a count of every item.
+        let open: Option<i64> =
+            sqlx::query_scalar("SELECT rank FROM batch_items WHERE batch_id = $1 AND rank < $2 LIMIT 1")
+                .bind(batch_id)
+                .bind(MediaStatus::Processed.rank())
+                .fetch_optional(&self.pool)
+                .await?;
+        if open.is_some() {
+            return Ok(None);
+        }
         let mut tx = self.pool.begin().await?;
         let c = counts(&mut tx, batch_id).await?;
         if c.uploaded + c.processing > 0 {

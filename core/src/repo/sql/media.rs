@@ -78,24 +78,46 @@ async fn insert_variants(
     media_id: &MediaId,
     variants: &[Variant],
 ) -> Result<(), RepoError> {
+    // One statement for all of them (six for a photo): each statement is a round trip to the database's
+    // thread. A (name, format) twice would make PostgreSQL refuse the whole upsert, so the last one wins
+    // here, as it did row by row.
+    let mut unique: Vec<&Variant> = Vec::with_capacity(variants.len());
     for v in variants {
-        sqlx::query(
-            "INSERT INTO variants (media_id, name, format, object_key, content_type, width, height, size) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (media_id, name, format) DO UPDATE SET \
-             object_key = excluded.object_key, content_type = excluded.content_type, \
-             width = excluded.width, height = excluded.height, size = excluded.size",
-        )
-        .bind(media_id)
-        .bind(&v.name)
-        .bind(&v.format)
-        .bind(&v.key)
-        .bind(&v.content_type)
-        .bind(v.width as i64)
-        .bind(v.height as i64)
-        .bind(v.size as i64)
-        .execute(&mut *conn)
-        .await?;
+        match unique.iter_mut().find(|u| (&u.name, &u.format) == (&v.name, &v.format)) {
+            Some(u) => *u = v,
+            None => unique.push(v),
+        }
     }
+    if unique.is_empty() {
+        return Ok(());
+    }
+    const COLS: usize = 8;
+    let rows: Vec<String> = (0..unique.len())
+        .map(|r| {
+            let ps: Vec<String> = (1..=COLS).map(|c| format!("${}", r * COLS + c)).collect();
+            format!("({})", ps.join(", "))
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO variants (media_id, name, format, object_key, content_type, width, height, size) \
+         VALUES {} ON CONFLICT (media_id, name, format) DO UPDATE SET \
+         object_key = excluded.object_key, content_type = excluded.content_type, \
+         width = excluded.width, height = excluded.height, size = excluded.size",
+        rows.join(", ")
+    );
+    let mut q = sqlx::query(&sql);
+    for v in unique {
+        q = q
+            .bind(media_id)
+            .bind(&v.name)
+            .bind(&v.format)
+            .bind(&v.key)
+            .bind(&v.content_type)
+            .bind(v.width as i64)
+            .bind(v.height as i64)
+            .bind(v.size as i64);
+    }
+    q.execute(&mut *conn).await?;
     Ok(())
 }
 

@@ -64,11 +64,21 @@ impl SqlRepo {
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(std::time::Duration::from_secs(10))
+            // Per connection, not per pool: the pool replaces an idle or old connection with a new one, which
+            // would otherwise be back at `synchronous=FULL` (a sync of the log at every commit).
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        sqlx::query("PRAGMA synchronous=NORMAL").execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                })
+            })
             .connect(&conn_url)
             .await?;
         if dialect == Dialect::Sqlite {
+            // Kept in the file: once is enough.
             sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
-            sqlx::query("PRAGMA synchronous=NORMAL").execute(&pool).await?;
         }
         Ok(SqlRepo { pool, dialect, url: url.to_string() })
     }
@@ -135,5 +145,25 @@ impl Repo for SqlRepo {
         out.outbox_backlog = backlog;
         out.outbox_oldest_ms = oldest.map(|t| (now_ms() - t).max(0));
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_replacement_sqlite_connection_keeps_the_sync_setting() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
+        let repo = SqlRepo::connect(&url, 1).await.expect("connect");
+        // Taking the one connection out of the pool makes the pool open another, as it does for an idle one.
+        let first = repo.pool.acquire().await.expect("acquire").detach();
+        drop(first);
+        let mut conn = repo.pool.acquire().await.expect("acquire");
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await.expect("pragma");
+        assert_eq!(sync, 1, "NORMAL on every connection (FULL is 2)");
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.expect("pragma");
+        assert_eq!(mode, "wal");
     }
 }
