@@ -24,9 +24,10 @@ ff() { ffmpeg -loglevel quiet -y "$@"; }
 # A 720p source, where the ladder has two steps (720p and 480p).
 [ -f "$CLIPS/megamind-720p.mp4" ] || ff -i "$CLIPS/Megamind.avi" -vf scale=1280:720:flags=lanczos \
   -c:v libx264 -preset fast -crf 18 -c:a aac "$CLIPS/megamind-720p.mp4"
-cargo build --locked --quiet
+# What ships: a release build.
+cargo build --release --locked --quiet
 for f in Megamind.avi vtest.avi megamind-1080p.mp4 generated-1080p.mp4; do
-  "$(mediamill_bin)" bench video "$CLIPS/$f" "$@"
+  "$(mediamill_bin release)" bench video "$CLIPS/$f" "$@"
   echo
 done
-"$(mediamill_bin)" bench video "$CLIPS/megamind-720p.mp4" --ladder 720,480 "$@"
+"$(mediamill_bin release)" bench video "$CLIPS/megamind-720p.mp4" --ladder 720,480 "$@"

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use mediamill_core::event::{self, MediaEvent};
 use mediamill_core::kafka::{Handler, Outcome, OwnedJob};
-use mediamill_core::model::{Batch, BatchCounts};
+use mediamill_core::model::{Batch, BatchCounts, MediaStatus};
 use mediamill_core::outbox::{batch_event, Waker};
 use mediamill_core::repo::{Repo, RepoError};
 use mediamill_core::retry::{until_ok, Backoff};
@@ -32,6 +32,10 @@ pub fn completed_events(b: &Batch, c: &BatchCounts) -> Vec<mediamill_core::repo:
 
 impl BatchTracker {
     async fn apply(&self, ev: &MediaEvent) -> Result<(), RepoError> {
+        // Items start as uploaded: that event moves nothing, so it costs no statement.
+        if ev.status == MediaStatus::Uploaded {
+            return Ok(());
+        }
         let changed =
             self.repo.advance_item(&ev.media_id, ev.status, ev.reason.as_deref(), ev.message.as_deref()).await?;
         if let Some(batch_id) = changed {

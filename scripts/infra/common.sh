@@ -34,8 +34,9 @@ stop_pidfile() {
 }
 
 # The mediamill binary cargo builds here: its target folder comes from .cargo/config.toml, or CARGO_TARGET_DIR.
+# `mediamill_bin release` names the release build (what ships, what the benchmarks measure).
 mediamill_bin() {
   local dir
   dir=$(cargo metadata --format-version 1 --no-deps --offline 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
-  echo "${dir:-$MEDIAMILL_CACHE/target}/debug/mediamill"
+  echo "${dir:-$MEDIAMILL_CACHE/target}/${1:-debug}/mediamill"
 }
