@@ -57,6 +57,9 @@ enum What {
         /// Its processes whose CPU to report, as NAME:PID.
         #[arg(long, value_delimiter = ',')]
         procs: Vec<String>,
+        /// Rounds of both sides, alternated; the median round is reported.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
     },
     /// One file through POST /v1/media and through tus against a raw aws-sdk-s3 PutObject to the same store,
     /// with ingest's peak memory (scripts/bench-upload.sh).
@@ -203,12 +206,12 @@ fn parse_procs(items: &[String]) -> anyhow::Result<Vec<(String, u32)>> {
 pub async fn run_cmd(cfg: Config, args: Args, data: &std::path::Path) -> anyhow::Result<()> {
     match args.what {
         What::Pipeline { count, rate, url, key } => pipeline::bench_pipeline(cfg, count, rate, url, key).await,
-        What::Throughput { count, photos, url, key, procs } => {
+        What::Throughput { count, photos, url, key, procs, rounds } => {
             let remote = match (url, key) {
                 (Some(url), Some(key)) => Some(throughput::Remote { url, key, procs: parse_procs(&procs)? }),
                 _ => None,
             };
-            throughput::run(count, photos, remote).await
+            throughput::run(count, photos, remote, rounds).await
         }
         What::Upload { url, key, size_mib, chunk_mib, pid, rounds } => {
             upload::run(&cfg, &url, &key, size_mib, chunk_mib, pid, rounds).await

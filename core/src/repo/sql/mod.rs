@@ -64,6 +64,9 @@ impl SqlRepo {
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(std::time::Duration::from_secs(10))
+            // A ping before every acquire is a round trip to SQLite's worker thread per statement, for a file
+            // that cannot hang up; a network connection to PostgreSQL can, and keeps the check.
+            .test_before_acquire(dialect == Dialect::Postgres)
             // Per connection, not per pool: the pool replaces an idle or old connection with a new one, which
             // would otherwise be back at `synchronous=FULL` (a sync of the log at every commit).
             .after_connect(move |conn, _| {
