@@ -4,8 +4,10 @@
 //! bytes, atomically and durably, and costs no second file. A sidecar file per object (what every object had
 //! before) doubled the inodes the pipeline creates per item; on ext4 without a journal each new inode walks
 //! past the recently deleted ones, which made inode creation most of the embedded pipeline's own CPU.
-//! File systems without user attributes (some FUSE and older overlay or tmpfs mounts) still get the sidecar,
-//! and objects stored with one stay readable.
+//! Where the attribute cannot be set — file systems without user attributes (some FUSE and older overlay or
+//! tmpfs mounts) or that refuse them to this user — the object still gets the sidecar, and objects stored
+//! with one stay readable. A write never fails for want of attributes: if the sidecar cannot be written
+//! either, that error is the disk's, and it is reported.
 
 use std::fs::File;
 use std::io;
@@ -23,8 +25,8 @@ pub const UNKNOWN: &str = "application/octet-stream";
 /// Records `content_type` for the object being written in `file`, which will be renamed to `dest`.
 pub fn record(file: &File, dest: &Path, content_type: &str) -> io::Result<()> {
     match file.set_xattr(ATTR, content_type.as_bytes()) {
-        Err(e) if unsupported(&e) => std::fs::write(sidecar(dest), content_type.as_bytes()),
-        done => done,
+        Ok(()) => Ok(()),
+        Err(_) => std::fs::write(sidecar(dest), content_type.as_bytes()),
     }
 }
 
@@ -42,11 +44,6 @@ pub fn sidecar(path: &Path) -> PathBuf {
     let mut p = path.as_os_str().to_owned();
     p.push(SIDECAR_SUFFIX);
     PathBuf::from(p)
-}
-
-/// The file system keeps no user attributes (or none on this file).
-fn unsupported(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::ENOTSUP) | Some(libc::ENOSYS))
 }
 
 #[cfg(test)]
@@ -82,6 +79,19 @@ mod tests {
         assert_eq!(read(&f, &path), "image/jpeg");
         record(&File::options().write(true).open(&path).expect("open"), &path, "image/png").expect("record");
         assert_eq!(read(&f, &path), "image/png");
+    }
+
+    #[test]
+    fn where_attributes_are_refused_a_sidecar_holds_the_type() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let dest = dir.path().join("object");
+        std::fs::write(&dest, b"bytes").expect("write");
+        // Linux keeps user attributes on regular files and folders only: a device file refuses them.
+        let refusing = File::options().write(true).open("/dev/null").expect("open /dev/null");
+        assert!(refusing.set_xattr(ATTR, b"x").is_err());
+        record(&refusing, &dest, "video/mp4").expect("the sidecar instead");
+        assert_eq!(std::fs::read_to_string(sidecar(&dest)).expect("sidecar"), "video/mp4");
+        assert_eq!(read(&File::open(&dest).expect("open"), &dest), "video/mp4");
     }
 
     #[test]
