@@ -41,6 +41,23 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
+    /// An error of this instance's own disk while spooling a request (a tus request, an archive): `507
+    /// insufficient_storage` with `Retry-After` when the disk is full, which the client can wait out or take
+    /// to another instance (tus clients retry on it); `500` for anything else. Either way it is logged.
+    pub fn local_disk(what: &str, e: &std::io::Error) -> ApiError {
+        tracing::error!(error = %e, "{what}");
+        if e.kind() == std::io::ErrorKind::StorageFull {
+            return ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "insufficient_storage",
+                format!(
+                    "{what}: this instance's disk is full; retry later (a resumable upload from the offset HEAD gives)"
+                ),
+            )
+            .with_header(header::RETRY_AFTER, "30");
+        }
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{what} failed on this instance"))
+    }
     /// Adds a header to the answer.
     pub fn with_header(mut self, name: HeaderName, value: impl Into<String>) -> ApiError {
         self.headers.push((name, value.into()));
@@ -170,4 +187,24 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
         return (status, e.into_response().headers().clone()).into_response();
     }
     e.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_disk_is_507_with_retry_after_and_other_disk_errors_500() {
+        let full =
+            ApiError::local_disk("writing the spool file", &std::io::Error::from(std::io::ErrorKind::StorageFull));
+        assert_eq!((full.status, full.code), (StatusCode::INSUFFICIENT_STORAGE, "insufficient_storage"));
+        assert!(full.message.contains("disk is full"), "{}", full.message);
+        let r = full.into_response();
+        assert_eq!(r.headers().get(header::RETRY_AFTER).map(|v| v.as_bytes()), Some(&b"30"[..]));
+        // ENOSPC as the kernel reports it maps to the same kind.
+        let enospc = ApiError::local_disk("copying the spool file", &std::io::Error::from_raw_os_error(28));
+        assert_eq!(enospc.status, StatusCode::INSUFFICIENT_STORAGE);
+        let other = ApiError::local_disk("writing the spool file", &std::io::Error::other("bad sector"));
+        assert_eq!((other.status, other.code), (StatusCode::INTERNAL_SERVER_ERROR, "internal"));
+    }
 }

@@ -65,21 +65,21 @@ impl Spool {
         let (file, path) = tempfile::Builder::new()
             .prefix("mediamill-tus-")
             .tempfile()
-            .map_err(|e| internal("creating a spool file", e))?
+            .map_err(|e| ApiError::local_disk("creating a spool file", &e))?
             .into_parts();
         let file = tokio::io::BufWriter::with_capacity(SPOOL_BUFFER, tokio::fs::File::from_std(file));
         Ok(Spool { file, path, base, len: 0 })
     }
 
     async fn write(&mut self, bytes: &[u8]) -> Result<(), ApiError> {
-        self.file.write_all(bytes).await.map_err(|e| internal("writing the spool file", e))?;
+        self.file.write_all(bytes).await.map_err(|e| ApiError::local_disk("writing the spool file", &e))?;
         self.len += bytes.len() as u64;
         Ok(())
     }
 
     /// The first `n` bytes (the sniff window), read back.
     async fn head(&mut self, n: u64) -> Result<Vec<u8>, ApiError> {
-        self.file.flush().await.map_err(|e| internal("flushing the spool file", e))?;
+        self.file.flush().await.map_err(|e| ApiError::local_disk("flushing the spool file", &e))?;
         let f = tokio::fs::File::open(&self.path).await.map_err(|e| internal("reading the spool file", e))?;
         let mut buf = Vec::with_capacity(n as usize);
         f.take(n).read_to_end(&mut buf).await.map_err(|e| internal("reading the spool file", e))?;
@@ -89,12 +89,13 @@ impl Spool {
     /// Drops the first `n` bytes (about to be sent as a part) by starting a new file with the rest; returns the
     /// old file, which lives until the part is sent.
     async fn advance(&mut self, n: u64) -> Result<tempfile::TempPath, ApiError> {
-        self.file.flush().await.map_err(|e| internal("flushing the spool file", e))?;
+        self.file.flush().await.map_err(|e| ApiError::local_disk("flushing the spool file", &e))?;
         let mut next = Spool::new(self.base + n).await?;
         let mut f = tokio::fs::File::open(&self.path).await.map_err(|e| internal("reading the spool file", e))?;
         f.seek(SeekFrom::Start(n)).await.map_err(|e| internal("reading the spool file", e))?;
-        let copied =
-            tokio::io::copy(&mut f, &mut next.file).await.map_err(|e| internal("copying the spool file", e))?;
+        let copied = tokio::io::copy(&mut f, &mut next.file)
+            .await
+            .map_err(|e| ApiError::local_disk("copying the spool file", &e))?;
         next.len = copied;
         let old = std::mem::replace(self, next);
         Ok(old.path)
@@ -236,7 +237,7 @@ impl Appender<'_> {
         let tail_key = self.u.tail_key();
         let mut p = self.u.progress.clone();
         if self.spool.len > 0 {
-            self.spool.file.flush().await.map_err(|e| internal("flushing the spool file", e))?;
+            self.spool.file.flush().await.map_err(|e| ApiError::local_disk("flushing the spool file", &e))?;
             put_file(self.st, &tail_key, &self.spool.path).await?;
         } else if p.tail_size > 0 {
             self.st.backends.store.delete(&tail_key).await?;
