@@ -45,17 +45,22 @@ impl ApiError {
     /// insufficient_storage` with `Retry-After` when the disk is full, which the client can wait out or take
     /// to another instance (tus clients retry on it); `500` for anything else. Either way it is logged.
     pub fn local_disk(what: &str, e: &std::io::Error) -> ApiError {
-        tracing::error!(error = %e, "{what}");
-        if e.kind() == std::io::ErrorKind::StorageFull {
-            return ApiError::new(
-                StatusCode::INSUFFICIENT_STORAGE,
-                "insufficient_storage",
-                format!(
-                    "{what}: this instance's disk is full; retry later (a resumable upload from the offset HEAD gives)"
-                ),
-            )
-            .with_header(header::RETRY_AFTER, "30");
+        if e.kind() != std::io::ErrorKind::StorageFull {
+            return ApiError::failed_here(what, e);
         }
+        tracing::error!(error = %e, "{what}");
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "insufficient_storage",
+            format!(
+                "{what}: this instance's disk is full; retry later (a resumable upload from the offset HEAD gives)"
+            ),
+        )
+        .with_header(header::RETRY_AFTER, "30")
+    }
+    /// `500 internal` for a step of this instance's own that failed (`what`), the cause logged, not shown.
+    pub fn failed_here(what: &str, e: impl std::fmt::Display) -> ApiError {
+        tracing::error!(error = %e, "{what}");
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{what} failed on this instance"))
     }
     /// Adds a header to the answer.

@@ -80,9 +80,10 @@ impl Spool {
     /// The first `n` bytes (the sniff window), read back.
     async fn head(&mut self, n: u64) -> Result<Vec<u8>, ApiError> {
         self.file.flush().await.map_err(|e| ApiError::local_disk("flushing the spool file", &e))?;
-        let f = tokio::fs::File::open(&self.path).await.map_err(|e| internal("reading the spool file", e))?;
+        let f =
+            tokio::fs::File::open(&self.path).await.map_err(|e| ApiError::failed_here("reading the spool file", e))?;
         let mut buf = Vec::with_capacity(n as usize);
-        f.take(n).read_to_end(&mut buf).await.map_err(|e| internal("reading the spool file", e))?;
+        f.take(n).read_to_end(&mut buf).await.map_err(|e| ApiError::failed_here("reading the spool file", e))?;
         Ok(buf)
     }
 
@@ -91,8 +92,9 @@ impl Spool {
     async fn advance(&mut self, n: u64) -> Result<tempfile::TempPath, ApiError> {
         self.file.flush().await.map_err(|e| ApiError::local_disk("flushing the spool file", &e))?;
         let mut next = Spool::new(self.base + n).await?;
-        let mut f = tokio::fs::File::open(&self.path).await.map_err(|e| internal("reading the spool file", e))?;
-        f.seek(SeekFrom::Start(n)).await.map_err(|e| internal("reading the spool file", e))?;
+        let mut f =
+            tokio::fs::File::open(&self.path).await.map_err(|e| ApiError::failed_here("reading the spool file", e))?;
+        f.seek(SeekFrom::Start(n)).await.map_err(|e| ApiError::failed_here("reading the spool file", e))?;
         let copied = tokio::io::copy(&mut f, &mut next.file)
             .await
             .map_err(|e| ApiError::local_disk("copying the spool file", &e))?;
@@ -100,11 +102,6 @@ impl Spool {
         let old = std::mem::replace(self, next);
         Ok(old.path)
     }
-}
-
-fn internal(what: &str, e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "{what}");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", format!("{what} failed on this instance"))
 }
 
 fn lost_lease() -> ApiError {
@@ -177,7 +174,7 @@ impl Appender<'_> {
     /// Waits for the oldest part in flight, if any, and saves the progress it made.
     async fn collect_one(&mut self) -> Result<(), ApiError> {
         let Some((number, end, send)) = self.in_flight.pop_front() else { return Ok(()) };
-        let tag = send.await.map_err(|e| internal("sending a part", e))??;
+        let tag = send.await.map_err(|e| ApiError::failed_here("sending a part", e))??;
         let mut p = self.u.progress.clone();
         p.parts.push((number, tag));
         p.offset = end;
@@ -250,10 +247,10 @@ impl Appender<'_> {
 
 /// Streams a file into the store under `key`.
 async fn put_file(st: &AppState, key: &str, path: &Path) -> Result<(), ApiError> {
-    let f = tokio::fs::File::open(path).await.map_err(|e| internal("reading the spool file", e))?;
+    let f = tokio::fs::File::open(path).await.map_err(|e| ApiError::failed_here("reading the spool file", e))?;
     let w = st.backends.store.writer(key, "application/octet-stream").await?;
     let chunks = tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024);
-    mediamill_core::store::write_all(w, chunks, |e| internal("reading the spool file", e)).await?;
+    mediamill_core::store::write_all(w, chunks, |e| ApiError::failed_here("reading the spool file", e)).await?;
     Ok(())
 }
 
@@ -362,11 +359,15 @@ where
     if a.u.progress.tail_size > 0 {
         let mut tail = a.st.backends.store.open(&a.u.tail_key(), None).await.map_err(ApiError::from)?.body;
         while let Some(c) = tail.next().await {
-            let c = c.map_err(|e| internal("reading the upload's tail from the store", e))?;
+            let c = c.map_err(|e| ApiError::failed_here("reading the upload's tail from the store", e))?;
             a.spool.write(&c).await?;
         }
         if a.spool.len != a.u.progress.tail_size {
-            return Err(internal("reading the upload's tail", "the stored tail has another size than recorded").into());
+            return Err(ApiError::failed_here(
+                "reading the upload's tail",
+                "the stored tail has another size than recorded",
+            )
+            .into());
         }
     }
     // With a checksum nothing may be kept before the whole request was verified: whole parts wait too.

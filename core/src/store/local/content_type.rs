@@ -20,7 +20,7 @@ const ATTR: &str = "user.mediamill.content_type";
 /// The sidecar file's suffix, where attributes are not supported (and on objects stored before them).
 pub const SIDECAR_SUFFIX: &str = ".mm-content-type";
 /// What an object with no recorded type is served as.
-pub const UNKNOWN: &str = "application/octet-stream";
+const UNKNOWN: &str = "application/octet-stream";
 
 /// Records `content_type` for the object being written in `file`, which will be renamed to `dest`.
 pub fn record(file: &File, dest: &Path, content_type: &str) -> io::Result<()> {

@@ -43,6 +43,11 @@ impl LocalStore {
         Ok(self.root.join(key))
     }
 
+    /// A fresh temporary path: writes land here and are renamed into place.
+    fn new_tmp(&self) -> PathBuf {
+        self.root.join(TMP_DIR).join(uuid::Uuid::new_v4().to_string())
+    }
+
     /// The folder of one parted write; the handle is ours (a uuid), but checked anyway since it comes back
     /// from the database.
     fn parts_dir(&self, handle: &str) -> Result<PathBuf, StoreError> {
@@ -70,6 +75,15 @@ fn not_found_or(key: &str) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
             io_err(e)
         }
     }
+}
+
+/// Runs `f` (several file system calls) on the blocking pool in one hand-off; `what` names it if the task
+/// stops.
+async fn blocking<T: Send + 'static>(
+    what: &str,
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<std::io::Result<T>, StoreError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Other(format!("the blocking {what} stopped: {e}")))
 }
 
 /// Writes `data` to `tmp` and puts it in place as `dest`: one object, whole.
@@ -121,10 +135,7 @@ impl ObjectWriter for LocalWriter {
         // Sync, folder, content type and rename in one blocking call rather than a hand-off each.
         let file = self.file.try_clone().await.map_err(io_err)?.into_std().await;
         let (tmp, dest, content_type) = (self.tmp.clone(), self.dest.clone(), self.content_type.clone());
-        tokio::task::spawn_blocking(move || put_in_place(&file, &tmp, &dest, &content_type))
-            .await
-            .map_err(|e| StoreError::Other(format!("the blocking write stopped: {e}")))?
-            .map_err(io_err)?;
+        blocking("write", move || put_in_place(&file, &tmp, &dest, &content_type)).await?.map_err(io_err)?;
         self.settled = true;
         Ok(self.written)
     }
@@ -139,7 +150,7 @@ impl ObjectWriter for LocalWriter {
 impl Store for LocalStore {
     async fn writer(&self, key: &str, content_type: &str) -> Result<Box<dyn ObjectWriter>, StoreError> {
         let dest = self.path_of(key)?;
-        let tmp = self.root.join(TMP_DIR).join(uuid::Uuid::new_v4().to_string());
+        let tmp = self.new_tmp();
         let file = fs::File::create(&tmp).await.map_err(io_err)?;
         Ok(Box::new(LocalWriter {
             tmp,
@@ -156,17 +167,16 @@ impl Store for LocalStore {
         // call: through `writer` each of those steps is a hand-off to the blocking pool and back, about seven
         // an object, which the pipeline benchmark counted among its per-item costs.
         let dest = self.path_of(key)?;
-        let tmp = self.root.join(TMP_DIR).join(uuid::Uuid::new_v4().to_string());
+        let tmp = self.new_tmp();
         let content_type = content_type.to_string();
-        tokio::task::spawn_blocking(move || {
+        blocking("write", move || {
             let written = write_whole(&tmp, &dest, &content_type, &data);
             if written.is_err() {
                 let _ = std::fs::remove_file(&tmp);
             }
             written
         })
-        .await
-        .map_err(|e| StoreError::Other(format!("the blocking write stopped: {e}")))?
+        .await?
         .map_err(io_err)
     }
 
@@ -178,14 +188,13 @@ impl Store for LocalStore {
     async fn open(&self, key: &str, range: Option<ByteRange>) -> Result<ObjectRead, StoreError> {
         let path = self.path_of(key)?;
         // Open, size and type in one blocking call rather than a hand-off each.
-        let (file, total_size, content_type) = tokio::task::spawn_blocking(move || {
+        let (file, total_size, content_type) = blocking("open", move || {
             let file = std::fs::File::open(&path)?;
             let size = file.metadata()?.len();
             let content_type = content_type::read(&file, &path);
-            Ok::<_, std::io::Error>((file, size, content_type))
+            Ok((file, size, content_type))
         })
-        .await
-        .map_err(|e| StoreError::Other(format!("the blocking open stopped: {e}")))?
+        .await?
         .map_err(not_found_or(key))?;
         let mut file = fs::File::from_std(file);
         let (range, body) = match range {
