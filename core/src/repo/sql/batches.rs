@@ -2,6 +2,7 @@
 //! events arriving out of order never undo progress.
 
 use async_trait::async_trait;
+use sqlx::Connection;
 
 use super::outbox::write_events;
 use super::rows::{convert_all, convert_opt, BatchItemRow, BatchRow, BATCH_COLS};
@@ -57,7 +58,7 @@ impl BatchRepo for SqlRepo {
         .bind(b.round)
         .bind(b.created_at)
         .bind(b.created_at)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         Ok(())
     }
@@ -75,7 +76,7 @@ impl BatchRepo for SqlRepo {
             .bind(tenant_id)
             .bind(after.cloned())
             .bind(limit.clamp(1, 1000) as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.db.acquire().await?)
             .await?;
         convert_all(rows)
     }
@@ -83,7 +84,7 @@ impl BatchRepo for SqlRepo {
     async fn get_batch(&self, tenant_id: &TenantId, batch_id: &BatchId) -> Result<Option<Batch>, RepoError> {
         let sql = format!("SELECT {BATCH_COLS} FROM batches WHERE id = $1 AND tenant_id = $2");
         let row: Option<BatchRow> =
-            sqlx::query_as(&sql).bind(batch_id).bind(tenant_id).fetch_optional(&self.pool).await?;
+            sqlx::query_as(&sql).bind(batch_id).bind(tenant_id).fetch_optional(&mut *self.db.acquire().await?).await?;
         convert_opt(row)
     }
 
@@ -106,7 +107,7 @@ impl BatchRepo for SqlRepo {
         .bind(message)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         Ok(())
     }
@@ -119,7 +120,7 @@ impl BatchRepo for SqlRepo {
         .bind(now)
         .bind(now)
         .bind(batch_id)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -130,12 +131,12 @@ impl BatchRepo for SqlRepo {
         )
         .bind(created_before)
         .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?)
     }
 
     async fn batch_counts(&self, batch_id: &BatchId) -> Result<BatchCounts, RepoError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.db.acquire().await?;
         counts(&mut conn, batch_id).await
     }
 
@@ -152,7 +153,7 @@ impl BatchRepo for SqlRepo {
         .bind(batch_id)
         .bind(after.map(str::to_string))
         .bind(limit.clamp(1, 1000) as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         convert_all(rows)
     }
@@ -180,7 +181,7 @@ impl BatchRepo for SqlRepo {
         .bind(message.map(str::to_string))
         .bind(now_ms())
         .bind(media_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.db.acquire().await?)
         .await?)
     }
 
@@ -195,12 +196,13 @@ impl BatchRepo for SqlRepo {
             sqlx::query_scalar("SELECT rank FROM batch_items WHERE batch_id = $1 AND rank < $2 LIMIT 1")
                 .bind(batch_id)
                 .bind(MediaStatus::Processed.rank())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.db.acquire().await?)
                 .await?;
         if open.is_some() {
             return Ok(None);
         }
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let c = counts(&mut tx, batch_id).await?;
         if c.uploaded + c.processing > 0 {
             tx.rollback().await?;

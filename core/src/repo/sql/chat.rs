@@ -2,7 +2,7 @@
 //! reported, so a redelivered or replayed event changes nothing.
 
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::{Connection, Row};
 
 use super::SqlRepo;
 use crate::app_model::{ArchivedMessage, ChatReceipt};
@@ -12,7 +12,8 @@ use crate::repo::{ChatFact, ChatRepo, RepoError};
 #[async_trait]
 impl ChatRepo for SqlRepo {
     async fn apply_chat(&self, facts: &[ChatFact]) -> Result<(), RepoError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         for f in facts {
             match f {
                 ChatFact::Message { tenant_id, message: m, recipients } => {
@@ -87,10 +88,10 @@ impl ChatRepo for SqlRepo {
         .bind(conversation_id)
         .bind(limit as i64)
         .bind(after.map(str::to_string))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         let mut out = Vec::with_capacity(rows.len());
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.db.acquire().await?;
         for r in rows {
             let message_id: String = r.get(0);
             let receipts = sqlx::query(

@@ -3,7 +3,7 @@
 //! so even an event applied by another consumer name lands on the same rows.
 
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::{Connection, Row};
 
 use super::outbox::write_events;
 use super::rows::{convert_all, DeliveryRow, DELIVERY_COLS};
@@ -163,7 +163,8 @@ impl FeedRepo for SqlRepo {
         events: &[OutboxEvent],
     ) -> Result<bool, RepoError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let fresh = sqlx::query(
             "INSERT INTO app_events_seen (consumer, event_id, seen_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
         )
@@ -191,7 +192,7 @@ impl FeedRepo for SqlRepo {
         )
         .bind(tenant_id)
         .bind(user_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.db.acquire().await?)
         .await?;
         Ok(row.map(|r| UserProfile {
             tenant_id: tenant_id.clone(),
@@ -208,7 +209,7 @@ impl FeedRepo for SqlRepo {
             sqlx::query_scalar("SELECT online FROM app_presence WHERE tenant_id = $1 AND user_id = $2")
                 .bind(tenant_id)
                 .bind(user_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.db.acquire().await?)
                 .await?;
         Ok(online.map(|o| o == 1))
     }
@@ -218,7 +219,7 @@ impl FeedRepo for SqlRepo {
             sqlx::query_scalar("SELECT prefs FROM app_preferences WHERE tenant_id = $1 AND user_id = $2")
                 .bind(tenant_id)
                 .bind(user_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.db.acquire().await?)
                 .await?;
         match json {
             None => Ok(Preferences::default()),
@@ -236,7 +237,7 @@ impl FeedRepo for SqlRepo {
         .bind(user_id)
         .bind(json)
         .bind(now_ms())
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         Ok(())
     }
@@ -254,7 +255,7 @@ impl FeedRepo for SqlRepo {
         .bind(&s.p256dh)
         .bind(&s.auth)
         .bind(s.created_at)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         let all = self.push_subscriptions(&s.tenant_id, &s.user_id).await?;
         all.into_iter()
@@ -273,7 +274,7 @@ impl FeedRepo for SqlRepo {
         )
         .bind(tenant_id)
         .bind(user_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         Ok(rows
             .iter()
@@ -294,7 +295,7 @@ impl FeedRepo for SqlRepo {
             .bind(tenant_id)
             .bind(user_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.db.acquire().await?)
             .await?;
         Ok(r.rows_affected() > 0)
     }
@@ -306,7 +307,7 @@ impl FeedRepo for SqlRepo {
         before: Option<&str>,
         limit: u32,
     ) -> Result<Vec<FeedItem>, RepoError> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.db.acquire().await?;
         let cursor = if before.is_some() {
             " AND (n.created_at, n.id) < (SELECT created_at, id FROM app_notifications WHERE id = $5)"
         } else {
@@ -351,8 +352,12 @@ impl FeedRepo for SqlRepo {
             "SELECT COUNT(*) FROM app_notifications n WHERE n.tenant_id = $1 AND n.user_id = $2 AND {VISIBLE} \
              AND n.read_at IS NULL"
         );
-        let n: i64 =
-            sqlx::query_scalar(&sql).bind(tenant_id).bind(user_id).bind(now_ms()).fetch_one(&self.pool).await?;
+        let n: i64 = sqlx::query_scalar(&sql)
+            .bind(tenant_id)
+            .bind(user_id)
+            .bind(now_ms())
+            .fetch_one(&mut *self.db.acquire().await?)
+            .await?;
         Ok(n as u64)
     }
 
@@ -373,7 +378,7 @@ impl FeedRepo for SqlRepo {
         for id in ids.unwrap_or_default() {
             q = q.bind(id);
         }
-        Ok(q.execute(&self.pool).await?.rows_affected())
+        Ok(q.execute(&mut *self.db.acquire().await?).await?.rows_affected())
     }
 
     async fn claim_notifications(
@@ -393,9 +398,9 @@ impl FeedRepo for SqlRepo {
         .bind(now + lease_ms)
         .bind(now)
         .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.db.acquire().await?;
         let mut out = Vec::with_capacity(rows.len());
         for r in rows {
             let id: String = r.get(0);
@@ -418,7 +423,8 @@ impl FeedRepo for SqlRepo {
 
     async fn release_notification(&self, id: &str, r: &Release, events: &[OutboxEvent]) -> Result<(), RepoError> {
         let now = now_ms();
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         match r {
             Release::Sent(ds) => {
                 // A chat notice enters the feed only once it is sent: the message was not seen in time. One
@@ -491,7 +497,7 @@ impl FeedRepo for SqlRepo {
             let (p, not) = user_target_patterns(c, user_id);
             q = q.bind(p).bind(not);
         }
-        convert_all(q.fetch_all(&self.pool).await?)
+        convert_all(q.fetch_all(&mut *self.db.acquire().await?).await?)
     }
 
     async fn next_send_slot(
@@ -518,7 +524,7 @@ impl FeedRepo for SqlRepo {
         .bind(channel.as_str())
         .bind(per_minute as i64)
         .bind(&others)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         Ok(match recent.last() {
             Some(oldest) if recent.len() as u64 >= per_minute => now.max(oldest + MINUTE_MS),

@@ -2,6 +2,7 @@
 //! with its events, so a redelivered job never emits them twice.
 
 use async_trait::async_trait;
+use sqlx::Connection;
 
 use super::batches::{batch_in, counts};
 use super::outbox::write_events;
@@ -33,7 +34,8 @@ impl SqlRepo {
         events: &[OutboxEvent],
         then: Then<'_>,
     ) -> Result<bool, RepoError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let from_list = from.iter().map(|s| format!("'{}'", s.as_str())).collect::<Vec<_>>().join(",");
         let n = binds.len();
         let sql = format!(
@@ -69,7 +71,7 @@ impl SqlRepo {
         for b in binds {
             q = q.bind(*b);
         }
-        convert_opt(q.fetch_optional(&self.pool).await?)
+        convert_opt(q.fetch_optional(&mut *self.db.acquire().await?).await?)
     }
 }
 
@@ -124,7 +126,8 @@ async fn insert_variants(
 #[async_trait]
 impl MediaRepo for SqlRepo {
     async fn insert_media(&self, m: &Media, events: &[OutboxEvent]) -> Result<Inserted, RepoError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let res = sqlx::query(
             "INSERT INTO media (id, tenant_id, kind, status, content_type, filename, size, sha256, raw_key, \
              batch_id, idempotency_key, created_at, updated_at) \
@@ -148,6 +151,8 @@ impl MediaRepo for SqlRepo {
         .await?;
         if res.rows_affected() == 0 {
             tx.rollback().await?;
+            // The look-up below takes the connection again (SQLite has only the one).
+            drop(conn);
             let key = m.idempotency_key.as_deref().unwrap_or_default();
             return match self.media_by_idempotency_key(&m.tenant_id, key).await? {
                 Some(existing) => Ok(Inserted::Existing(existing)),
@@ -195,7 +200,7 @@ impl MediaRepo for SqlRepo {
             .bind(q.status.map(|s| s.as_str().to_string()))
             .bind(q.after.clone())
             .bind(q.limit.clamp(1, 1000) as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.db.acquire().await?)
             .await?;
         convert_all(rows)
     }
@@ -205,8 +210,11 @@ impl MediaRepo for SqlRepo {
             "SELECT {MEDIA_COLS} FROM media WHERE status IN ('uploaded', 'processing') AND ($1 IS NULL OR id > $1) \
              ORDER BY id LIMIT $2"
         );
-        let rows: Vec<MediaRow> =
-            sqlx::query_as(&sql).bind(after.cloned()).bind(limit as i64).fetch_all(&self.pool).await?;
+        let rows: Vec<MediaRow> = sqlx::query_as(&sql)
+            .bind(after.cloned())
+            .bind(limit as i64)
+            .fetch_all(&mut *self.db.acquire().await?)
+            .await?;
         convert_all(rows)
     }
 
@@ -216,7 +224,7 @@ impl MediaRepo for SqlRepo {
              WHERE media_id = $1 ORDER BY width, name, format",
         )
         .bind(media_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         convert_all(rows)
     }
@@ -269,7 +277,8 @@ impl MediaRepo for SqlRepo {
             "SELECT {MEDIA_COLS} FROM media WHERE status IN ('uploaded', 'processing') AND updated_at < $1 \
              ORDER BY id LIMIT $2"
         );
-        let rows: Vec<MediaRow> = sqlx::query_as(&sql).bind(before).bind(limit as i64).fetch_all(&self.pool).await?;
+        let rows: Vec<MediaRow> =
+            sqlx::query_as(&sql).bind(before).bind(limit as i64).fetch_all(&mut *self.db.acquire().await?).await?;
         convert_all(rows)
     }
 
@@ -278,7 +287,8 @@ impl MediaRepo for SqlRepo {
         media_id: &MediaId,
         make: &RequeueEvents<'_>,
     ) -> Result<Option<(Media, u32, Option<Batch>)>, RepoError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let now = now_ms();
         let res = sqlx::query(
             "UPDATE media SET status = 'uploaded', attempt = attempt + 1, failure_reason = NULL, \

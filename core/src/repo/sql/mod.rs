@@ -4,6 +4,7 @@
 
 mod batches;
 mod chat;
+mod db;
 mod feed;
 mod media;
 mod notify;
@@ -14,8 +15,10 @@ mod tenants;
 mod uploads;
 
 use async_trait::async_trait;
-use sqlx::any::AnyPoolOptions;
-use sqlx::AnyPool;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyConnection, ConnectOptions, Executor};
+
+use db::{Db, ACQUIRE_TIMEOUT};
 
 use super::{now_ms, OpsSummary, Repo, RepoError};
 
@@ -44,7 +47,7 @@ impl Dialect {
 /// The repository on a SQL database.
 #[derive(Clone)]
 pub struct SqlRepo {
-    pool: AnyPool,
+    db: Db,
     dialect: Dialect,
     /// Kept for the relay's notification listener, which needs a connection of its own.
     url: String,
@@ -55,41 +58,36 @@ impl SqlRepo {
     pub async fn connect(url: &str, max_connections: u32) -> Result<SqlRepo, RepoError> {
         sqlx::any::install_default_drivers();
         let dialect = Dialect::of_url(url)?;
-        let (conn_url, max) = match dialect {
-            Dialect::Postgres => (url.to_string(), max_connections.max(2)),
+        let db = match dialect {
+            Dialect::Postgres => Db::Pool(
+                AnyPoolOptions::new()
+                    .max_connections(max_connections.max(2))
+                    .acquire_timeout(ACQUIRE_TIMEOUT)
+                    .connect(url)
+                    .await?,
+            ),
             // One connection: SQLite has one writer anyway, and a single connection never meets SQLITE_BUSY
             // from a deferred transaction's upgrade.
-            Dialect::Sqlite => (sqlite_url(url), 1),
+            Dialect::Sqlite => Db::Single(std::sync::Arc::new(tokio::sync::Mutex::new(open_sqlite(url).await?))),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(max)
-            .acquire_timeout(std::time::Duration::from_secs(10))
-            // A ping before every acquire is a round trip to SQLite's worker thread per statement, for a file
-            // that cannot hang up; a network connection to PostgreSQL can, and keeps the check.
-            .test_before_acquire(dialect == Dialect::Postgres)
-            // Per connection, not per pool: the pool replaces an idle or old connection with a new one, which
-            // would otherwise be back at `synchronous=FULL` (a sync of the log at every commit).
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if dialect == Dialect::Sqlite {
-                        sqlx::query("PRAGMA synchronous=NORMAL").execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            })
-            .connect(&conn_url)
-            .await?;
-        if dialect == Dialect::Sqlite {
-            // Kept in the file: once is enough.
-            sqlx::query("PRAGMA journal_mode=WAL").execute(&pool).await?;
-        }
-        Ok(SqlRepo { pool, dialect, url: url.to_string() })
+        Ok(SqlRepo { db, dialect, url: url.to_string() })
     }
 
     /// The backend in use.
     pub fn dialect(&self) -> Dialect {
         self.dialect
     }
+}
+
+/// Opens the SQLite file (made when missing) in write-ahead-log mode, syncing the log at checkpoints rather
+/// than at every commit.
+async fn open_sqlite(url: &str) -> Result<AnyConnection, RepoError> {
+    let options: AnyConnectOptions = sqlite_url(url).parse()?;
+    let mut conn = options.connect().await?;
+    // The journal mode is kept in the file; the sync level is the connection's.
+    conn.execute("PRAGMA journal_mode=WAL").await?;
+    conn.execute("PRAGMA synchronous=NORMAL").await?;
+    Ok(conn)
 }
 
 /// A SQLite URL that creates its file (and the file's folder) when missing.
@@ -112,15 +110,17 @@ fn sqlite_url(url: &str) -> String {
 #[async_trait]
 impl Repo for SqlRepo {
     async fn migrate(&self) -> Result<(), RepoError> {
+        let mut conn = self.db.acquire().await?;
+        let conn: &mut AnyConnection = &mut conn;
         match self.dialect {
-            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run(&self.pool).await?,
-            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run(&self.pool).await?,
+            Dialect::Postgres => sqlx::migrate!("./migrations/postgres").run_direct(conn).await?,
+            Dialect::Sqlite => sqlx::migrate!("./migrations/sqlite").run_direct(conn).await?,
         }
         Ok(())
     }
 
     async fn ping(&self) -> Result<(), RepoError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&mut *self.db.acquire().await?).await?;
         Ok(())
     }
 
@@ -131,7 +131,7 @@ impl Repo for SqlRepo {
              THEN 1 ELSE 0 END) AS stuck FROM media GROUP BY status",
         )
         .bind(stuck_before)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         for (status, n, stuck) in rows {
             out.media.insert(status.clone(), n);
@@ -139,11 +139,12 @@ impl Repo for SqlRepo {
                 out.stuck.insert(status, n);
             }
         }
-        out.open_batches =
-            sqlx::query_scalar("SELECT COUNT(*) FROM batches WHERE completed_at IS NULL").fetch_one(&self.pool).await?;
+        out.open_batches = sqlx::query_scalar("SELECT COUNT(*) FROM batches WHERE completed_at IS NULL")
+            .fetch_one(&mut *self.db.acquire().await?)
+            .await?;
         let (backlog, oldest): (i64, Option<i64>) =
             sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL")
-                .fetch_one(&self.pool)
+                .fetch_one(&mut *self.db.acquire().await?)
                 .await?;
         out.outbox_backlog = backlog;
         out.outbox_oldest_ms = oldest.map(|t| (now_ms() - t).max(0));
@@ -153,20 +154,61 @@ impl Repo for SqlRepo {
 
 #[cfg(test)]
 mod tests {
+    use sqlx::Connection;
+
     use super::*;
 
-    #[tokio::test]
-    async fn a_replacement_sqlite_connection_keeps_the_sync_setting() {
-        let dir = tempfile::tempdir().expect("tempdir");
+    async fn sqlite_repo(dir: &tempfile::TempDir) -> SqlRepo {
         let url = format!("sqlite://{}", dir.path().join("db.sqlite").display());
-        let repo = SqlRepo::connect(&url, 1).await.expect("connect");
-        // Taking the one connection out of the pool makes the pool open another, as it does for an idle one.
-        let first = repo.pool.acquire().await.expect("acquire").detach();
-        drop(first);
-        let mut conn = repo.pool.acquire().await.expect("acquire");
+        SqlRepo::connect(&url, 1).await.expect("connect")
+    }
+
+    #[tokio::test]
+    async fn the_sqlite_connection_logs_ahead_and_syncs_at_checkpoints() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = sqlite_repo(&dir).await;
+        let mut conn = repo.db.acquire().await.expect("acquire");
         let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await.expect("pragma");
-        assert_eq!(sync, 1, "NORMAL on every connection (FULL is 2)");
+        assert_eq!(sync, 1, "NORMAL (FULL is 2)");
         let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.expect("pragma");
         assert_eq!(mode, "wal");
+    }
+
+    #[tokio::test]
+    async fn a_transaction_dropped_unfinished_leaves_the_single_connection_clean() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = sqlite_repo(&dir).await;
+        sqlx::query("CREATE TABLE t (v INTEGER)")
+            .execute(&mut *repo.db.acquire().await.expect("acquire"))
+            .await
+            .expect("create");
+        {
+            // As when a request is cancelled half-way: no commit, no rollback, the connection simply goes back.
+            let mut conn = repo.db.acquire().await.expect("acquire");
+            let mut tx = conn.begin().await.expect("begin");
+            sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *tx).await.expect("insert");
+        }
+        let mut conn = repo.db.acquire().await.expect("acquire");
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t").fetch_one(&mut *conn).await.expect("count");
+        assert_eq!(n, 0, "the unfinished insert was rolled back");
+        let mut tx = conn.begin().await.expect("a new transaction begins: none is left open");
+        sqlx::query("INSERT INTO t VALUES (2)").execute(&mut *tx).await.expect("insert");
+        tx.commit().await.expect("commit");
+        drop(conn);
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM t")
+            .fetch_one(&mut *repo.db.acquire().await.expect("acquire"))
+            .await
+            .expect("count");
+        assert_eq!(n, 1);
+    }
+
+    #[tokio::test]
+    async fn a_call_waiting_too_long_for_the_connection_is_told_the_database_is_unavailable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = sqlite_repo(&dir).await;
+        let _held = repo.db.acquire().await.expect("acquire");
+        let waited = repo.db.acquire_within(std::time::Duration::from_millis(50)).await;
+        let err = RepoError::from(waited.err().expect("times out while the connection is held"));
+        assert!(err.is_transient(), "{err}");
     }
 }

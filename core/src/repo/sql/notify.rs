@@ -1,6 +1,7 @@
 //! [`NotifyRepo`] on SQL.
 
 use async_trait::async_trait;
+use sqlx::Connection;
 
 use super::rows::{convert_all, AttemptRow, DeliveryRow, EndpointRow, RecipientRow, DELIVERY_COLS};
 use super::SqlRepo;
@@ -23,7 +24,7 @@ impl NotifyRepo for SqlRepo {
         .bind(&e.secret)
         .bind(e.event_types.join(","))
         .bind(e.created_at)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         Ok(())
     }
@@ -32,7 +33,7 @@ impl NotifyRepo for SqlRepo {
         let rows: Vec<EndpointRow> =
             sqlx::query_as("SELECT * FROM webhook_endpoints WHERE tenant_id = $1 AND deleted = 0 ORDER BY id")
                 .bind(tenant_id)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.db.acquire().await?)
                 .await?;
         Ok(rows.into_iter().map(Endpoint::from).collect())
     }
@@ -42,7 +43,7 @@ impl NotifyRepo for SqlRepo {
             sqlx::query_as("SELECT * FROM webhook_endpoints WHERE tenant_id = $1 AND id = $2 AND deleted = 0")
                 .bind(tenant_id)
                 .bind(id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.db.acquire().await?)
                 .await?;
         Ok(r.map(Endpoint::from))
     }
@@ -62,7 +63,7 @@ impl NotifyRepo for SqlRepo {
         .bind(new_secret)
         .bind(tenant_id)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         if r.rows_affected() == 0 {
             return Ok(None);
@@ -76,12 +77,12 @@ impl NotifyRepo for SqlRepo {
         )
         .bind(tenant_id)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         if r.rows_affected() > 0 {
             sqlx::query("UPDATE deliveries SET status = 'dead', last_error = 'endpoint deleted' WHERE target_id = $1 AND status = 'pending'")
                 .bind(id)
-                .execute(&self.pool)
+                .execute(&mut *self.db.acquire().await?)
                 .await
                 ?;
         }
@@ -92,14 +93,14 @@ impl NotifyRepo for SqlRepo {
         sqlx::query("UPDATE webhook_endpoints SET enabled = 0, disabled_reason = $1 WHERE id = $2")
             .bind(reason)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.db.acquire().await?)
             .await?;
         sqlx::query(
             "UPDATE deliveries SET status = 'dead', last_error = $1 WHERE target_id = $2 AND status = 'pending'",
         )
         .bind(format!("endpoint disabled: {reason}"))
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         Ok(())
     }
@@ -110,7 +111,8 @@ impl NotifyRepo for SqlRepo {
         confirm_token_hash: &str,
         confirmation: &Delivery,
     ) -> Result<(), RepoError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         sqlx::query(
             "INSERT INTO email_recipients (id, tenant_id, address, event_types, created_at, confirmed_at, confirm_token_hash) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -126,6 +128,8 @@ impl NotifyRepo for SqlRepo {
         .await
         ?;
         tx.commit().await?;
+        // insert_deliveries takes the connection again (SQLite has only the one).
+        drop(conn);
         self.insert_deliveries(std::slice::from_ref(confirmation)).await
     }
 
@@ -137,14 +141,14 @@ impl NotifyRepo for SqlRepo {
         .bind(now_ms())
         .bind(id)
         .bind(token_hash)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         if r.rows_affected() == 0 {
             return Ok(None);
         }
         let row: RecipientRow = sqlx::query_as(&format!("SELECT {RECIPIENT_COLS} FROM email_recipients WHERE id = $1"))
             .bind(id)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.db.acquire().await?)
             .await?;
         Ok(Some(row.into()))
     }
@@ -153,14 +157,15 @@ impl NotifyRepo for SqlRepo {
         let rows: Vec<RecipientRow> =
             sqlx::query_as(&format!("SELECT {RECIPIENT_COLS} FROM email_recipients WHERE tenant_id = $1 ORDER BY id"))
                 .bind(tenant_id)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.db.acquire().await?)
                 .await?;
         Ok(rows.into_iter().map(EmailRecipient::from).collect())
     }
 
     async fn delete_recipient(&self, tenant_id: &TenantId, id: &str) -> Result<bool, RepoError> {
         // One transaction: a recipient removed gets nothing more, not even what was already queued for it.
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let r = sqlx::query("DELETE FROM email_recipients WHERE tenant_id = $1 AND id = $2")
             .bind(tenant_id)
             .bind(id)
@@ -178,7 +183,8 @@ impl NotifyRepo for SqlRepo {
     }
 
     async fn insert_deliveries(&self, ds: &[Delivery]) -> Result<(), RepoError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         for d in ds {
             insert_delivery(&mut tx, d).await?;
         }
@@ -193,15 +199,20 @@ impl NotifyRepo for SqlRepo {
              AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2) ORDER BY next_attempt_at LIMIT $3) \
              AND (lease_until IS NULL OR lease_until < $2) RETURNING {DELIVERY_COLS}"
         );
-        let rows: Vec<DeliveryRow> =
-            sqlx::query_as(&sql).bind(now + lease_ms).bind(now).bind(limit as i64).fetch_all(&self.pool).await?;
+        let rows: Vec<DeliveryRow> = sqlx::query_as(&sql)
+            .bind(now + lease_ms)
+            .bind(now)
+            .bind(limit as i64)
+            .fetch_all(&mut *self.db.acquire().await?)
+            .await?;
         convert_all(rows)
     }
 
     async fn record_attempt(&self, d: &Delivery, a: &Attempt, next: AfterAttempt) -> Result<(), RepoError> {
         let now = now_ms();
         let attempt = d.attempts as i64 + 1;
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         sqlx::query(
             "INSERT INTO delivery_attempts (delivery_id, attempt, at, status_code, error, duration_ms) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id, attempt) DO NOTHING",
@@ -256,7 +267,7 @@ impl NotifyRepo for SqlRepo {
             .bind(target_id)
             .bind(before.map(str::to_string))
             .bind(limit.clamp(1, 500) as i64)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.db.acquire().await?)
             .await?;
         convert_all(rows)
     }
@@ -267,7 +278,7 @@ impl NotifyRepo for SqlRepo {
              ORDER BY attempt",
         )
         .bind(delivery_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         convert_all(rows)
     }
@@ -279,7 +290,7 @@ impl NotifyRepo for SqlRepo {
         .bind(now_ms())
         .bind(delivery_id)
         .bind(target_id)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await
         ?;
         Ok(r.rows_affected() > 0)

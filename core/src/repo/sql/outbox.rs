@@ -3,7 +3,9 @@
 
 use async_trait::async_trait;
 use sqlx::postgres::PgListener;
+use sqlx::Connection;
 
+use super::db::Db;
 use super::{Dialect, SqlRepo};
 use crate::event::Envelope;
 use crate::repo::{now_ms, OutboxEvent, OutboxRepo, OutboxWakeups, PendingEvent, RelayLock, RepoError};
@@ -123,7 +125,8 @@ impl SqlRepo {
 #[async_trait]
 impl OutboxRepo for SqlRepo {
     async fn append_events(&self, events: &[OutboxEvent]) -> Result<(), RepoError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         write_events(&mut tx, self.dialect, events).await?;
         Ok(tx.commit().await?)
     }
@@ -134,7 +137,7 @@ impl OutboxRepo for SqlRepo {
              WHERE sent_at IS NULL ORDER BY seq LIMIT $1",
         )
         .bind(limit as i64)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         rows.into_iter().map(PendingEvent::try_from).collect()
     }
@@ -147,19 +150,19 @@ impl OutboxRepo for SqlRepo {
         let list = seqs.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(",");
         sqlx::query(&format!("UPDATE outbox SET sent_at = $1 WHERE seq IN ({list})"))
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&mut *self.db.acquire().await?)
             .await?;
         Ok(())
     }
 
     async fn try_relay_lock(&self) -> Result<Option<RelayLock>, RepoError> {
-        match self.dialect {
+        match &self.db {
             // One process owns a SQLite file; nothing to elect.
-            Dialect::Sqlite => Ok(Some(RelayLock::new(None, None))),
-            Dialect::Postgres => {
+            Db::Single(_) => Ok(Some(RelayLock::new(None, None))),
+            Db::Pool(pool) => {
                 // A session-level advisory lock lives as long as this connection: if the relay's process dies,
                 // PostgreSQL drops the connection and the lock with it, and another relay takes over.
-                let mut conn = self.pool.acquire().await?;
+                let mut conn = pool.acquire().await?;
                 let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
                     .bind(RELAY_LOCK_ID)
                     .fetch_one(&mut *conn)

@@ -3,7 +3,7 @@
 //! is a set), so the counts are a pure function of the events, whatever their order or repetition.
 
 use async_trait::async_trait;
-use sqlx::Row;
+use sqlx::{Connection, Row};
 
 use super::SqlRepo;
 use crate::app_model::{DailyActive, MediaStats};
@@ -86,12 +86,12 @@ impl SqlRepo {
         let likes: i64 = sqlx::query_scalar(&count("stats_likes", "liked = 1"))
             .bind(tenant_id)
             .bind(value)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.db.acquire().await?)
             .await?;
         let comments: i64 = sqlx::query_scalar(&count("stats_comments", "deleted = 0"))
             .bind(tenant_id)
             .bind(value)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.db.acquire().await?)
             .await?;
         Ok(MediaStats { likes: likes as u64, comments: comments as u64 })
     }
@@ -100,7 +100,8 @@ impl SqlRepo {
 #[async_trait]
 impl StatsRepo for SqlRepo {
     async fn apply_stats(&self, facts: &[StatsFact], only: Option<i64>) -> Result<(), RepoError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         // Read inside the transaction: a rebuild that began before this commit sees these facts from the log
         // itself, one that begins after is among the generations written here.
         let gens: Vec<i64> = match only {
@@ -120,7 +121,8 @@ impl StatsRepo for SqlRepo {
     }
 
     async fn begin_stats_generation(&self) -> Result<i64, RepoError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         delete_generations(&mut tx, "state = 'building' AND gen <> $1", -1).await?;
         let max: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(gen), 0) FROM stats_generations").fetch_one(&mut *tx).await?;
@@ -134,7 +136,8 @@ impl StatsRepo for SqlRepo {
     }
 
     async fn activate_stats_generation(&self, gen: i64) -> Result<(), RepoError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let r = sqlx::query("UPDATE stats_generations SET state = 'active' WHERE gen = $1 AND state = 'building'")
             .bind(gen)
             .execute(&mut *tx)
@@ -162,7 +165,7 @@ impl StatsRepo for SqlRepo {
         .bind(tenant_id)
         .bind(from)
         .bind(to)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         Ok(rows.iter().map(|r| DailyActive { day: r.get(0), active_users: r.get::<i64, _>(1) as u64 }).collect())
     }

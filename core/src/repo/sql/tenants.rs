@@ -1,6 +1,7 @@
 //! [`TenantRepo`] on SQL.
 
 use async_trait::async_trait;
+use sqlx::Connection;
 
 use super::outbox::write_events;
 use super::rows::{convert_all, convert_opt, KeyRow, KeyWithTenantRow, TenantRow, KEY_COLS};
@@ -16,7 +17,7 @@ impl SqlRepo {
     where
         T: 'q + Send + sqlx::Encode<'q, sqlx::Any> + sqlx::Type<sqlx::Any>,
     {
-        let r = sqlx::query(sql).bind(value).bind(name).execute(&self.pool).await?;
+        let r = sqlx::query(sql).bind(value).bind(name).execute(&mut *self.db.acquire().await?).await?;
         Ok(r.rows_affected() > 0)
     }
 
@@ -38,11 +39,11 @@ impl TenantRepo for SqlRepo {
             .bind(&id)
             .bind(name)
             .bind(now_ms())
-            .execute(&self.pool)
+            .execute(&mut *self.db.acquire().await?)
             .await?;
         let row: TenantRow = sqlx::query_as(&format!("SELECT {TENANT_COLS} FROM tenants WHERE name = $1"))
             .bind(name)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.db.acquire().await?)
             .await?;
         row.try_into()
     }
@@ -50,21 +51,22 @@ impl TenantRepo for SqlRepo {
     async fn find_tenant(&self, name: &str) -> Result<Option<Tenant>, RepoError> {
         let row: Option<TenantRow> = sqlx::query_as(&format!("SELECT {TENANT_COLS} FROM tenants WHERE name = $1"))
             .bind(name)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.db.acquire().await?)
             .await?;
         convert_opt(row)
     }
 
     async fn list_tenants(&self) -> Result<Vec<Tenant>, RepoError> {
-        let rows: Vec<TenantRow> =
-            sqlx::query_as(&format!("SELECT {TENANT_COLS} FROM tenants ORDER BY name")).fetch_all(&self.pool).await?;
+        let rows: Vec<TenantRow> = sqlx::query_as(&format!("SELECT {TENANT_COLS} FROM tenants ORDER BY name"))
+            .fetch_all(&mut *self.db.acquire().await?)
+            .await?;
         convert_all(rows)
     }
 
     async fn tenant_keeps_gps(&self, tenant_id: &TenantId) -> Result<Option<bool>, RepoError> {
         let keep: Option<i64> = sqlx::query_scalar("SELECT keep_gps FROM tenants WHERE id = $1")
             .bind(tenant_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.db.acquire().await?)
             .await?;
         Ok(keep.map(|v| v != 0))
     }
@@ -90,7 +92,7 @@ impl TenantRepo for SqlRepo {
              WHERE tenant_id = $1 AND status <> 'deleted'",
         )
         .bind(tenant_id)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *self.db.acquire().await?)
         .await?;
         Ok((bytes.max(0) as u64, n.max(0) as u64))
     }
@@ -106,7 +108,8 @@ impl TenantRepo for SqlRepo {
             expires_at: new.expires_at,
             last_used_at: None,
         };
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         sqlx::query(
             "INSERT INTO api_keys (id, tenant_id, key_hash, prefix, created_at, scope, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -129,13 +132,14 @@ impl TenantRepo for SqlRepo {
         let rows: Vec<KeyRow> =
             sqlx::query_as(&format!("SELECT {KEY_COLS} FROM api_keys WHERE tenant_id = $1 ORDER BY id DESC"))
                 .bind(tenant_id)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.db.acquire().await?)
                 .await?;
         convert_all(rows)
     }
 
     async fn revoke_key(&self, key_id: &str, make: &EventsFor<'_, ApiKey>) -> Result<Option<ApiKey>, RepoError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let r = sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now_ms())
             .bind(key_id)
@@ -156,7 +160,8 @@ impl TenantRepo for SqlRepo {
              FROM api_keys k JOIN tenants t ON t.id = k.tenant_id WHERE k.key_hash = $1",
             KEY_COLS.replace(", ", ", k.")
         );
-        let row: Option<KeyWithTenantRow> = sqlx::query_as(&sql).bind(key_hash).fetch_optional(&self.pool).await?;
+        let row: Option<KeyWithTenantRow> =
+            sqlx::query_as(&sql).bind(key_hash).fetch_optional(&mut *self.db.acquire().await?).await?;
         convert_opt(row)
     }
 
@@ -164,13 +169,14 @@ impl TenantRepo for SqlRepo {
         sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
             .bind(at)
             .bind(key_id)
-            .execute(&self.pool)
+            .execute(&mut *self.db.acquire().await?)
             .await?;
         Ok(())
     }
 
     async fn report_expiry(&self, key: &ApiKey, make: &EventsFor<'_, ApiKey>) -> Result<bool, RepoError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.db.acquire().await?;
+        let mut tx = conn.begin().await?;
         let r = sqlx::query("UPDATE api_keys SET expiry_reported = 1 WHERE id = $1 AND expiry_reported = 0")
             .bind(&key.id)
             .execute(&mut *tx)

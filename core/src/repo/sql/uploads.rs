@@ -37,7 +37,7 @@ impl UploadRepo for SqlRepo {
         .bind(u.expires_at)
         .bind(u.created_at)
         .bind(u.created_at)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         Ok(())
     }
@@ -47,7 +47,7 @@ impl UploadRepo for SqlRepo {
             sqlx::query_as(&format!("SELECT {UPLOAD_COLS} FROM uploads WHERE id = $1 AND tenant_id = $2"))
                 .bind(id)
                 .bind(tenant_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.db.acquire().await?)
                 .await?;
         convert_opt(row)
     }
@@ -62,7 +62,7 @@ impl UploadRepo for SqlRepo {
         .bind(id)
         .bind(offset as i64)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -90,7 +90,7 @@ impl UploadRepo for SqlRepo {
         .bind(now_ms())
         .bind(id)
         .bind(from_offset as i64)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -101,13 +101,13 @@ impl UploadRepo for SqlRepo {
         )
         .bind(at)
         .bind(id)
-        .execute(&self.pool)
+        .execute(&mut *self.db.acquire().await?)
         .await?;
         Ok(())
     }
 
     async fn delete_upload(&self, id: &UploadId) -> Result<(), RepoError> {
-        sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM uploads WHERE id = $1").bind(id).execute(&mut *self.db.acquire().await?).await?;
         Ok(())
     }
 
@@ -118,7 +118,7 @@ impl UploadRepo for SqlRepo {
         ))
         .bind(now)
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.db.acquire().await?)
         .await?;
         convert_all(rows)
     }
