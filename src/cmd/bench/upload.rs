@@ -239,7 +239,10 @@ pub async fn run(
     let raw = median(&|r| r.raw);
 
     println!("bench upload: {size_mib} MiB to {url} (store {}), median of {rounds} rounds", cfg.store.s3.endpoint);
-    println!("  anchor: aws-sdk-s3 PutObject straight to the store: {raw:.1} MB/s");
+    println!(
+        "  anchor: aws-sdk-s3 PutObject straight to the store: {raw:.1} MB/s (each round: {} MB/s)",
+        all.iter().map(|r| format!("{:.0}", r.raw)).collect::<Vec<_>>().join(" ")
+    );
     println!(
         "  (aws-sdk-s3 multipart in {} MiB parts sent one at a time: {:.1} MB/s, {:.2}x the PUT)",
         cfg.uploads.part_mib,
@@ -254,10 +257,11 @@ pub async fn run(
         }
     };
     println!(
-        "  POST /v1/media:            {:.1} MB/s, {:.2}x the raw PUT (target >= 0.9; each round: {}){}",
+        "  POST /v1/media:            {:.1} MB/s, {:.2}x the raw PUT (target >= 0.9; each round: {}; {} MB/s){}",
         median(&|r| r.post),
         median(&|r| r.post / r.raw),
         each(&|r| r.post / r.raw),
+        all.iter().map(|r| format!("{:.0}", r.post)).collect::<Vec<_>>().join(" "),
         rss(post_peak, post_cpu)
     );
     println!(
