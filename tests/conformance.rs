@@ -267,6 +267,29 @@ async fn store_suite(s: Arc<dyn Store>) {
     let part3 = mediamill_core::store::Part { key: &key2, handle: &h3, number: 1 };
     assert!(s.put_part(&part3, &file, (5 << 20) + 2000, 5000).await.is_err(), "a part past the file's end");
     s.abort_parts(&key2, &h3).await.unwrap();
+
+    // Streamed parts (a tus request carrying whole parts): taken from a queue as they arrive, exactly their
+    // length or nothing; they join with parts sent from a file.
+    let key3 = format!("{prefix}/parted-streamed");
+    let h4 = s.start_parts(&key3, "image/jpeg").await.unwrap();
+    let part4 = |number| mediamill_core::store::Part { key: &key3, handle: &h4, number };
+    let stream_part = |bytes: Vec<u8>, chunk: usize| {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            for c in bytes.chunks(chunk) {
+                if tx.send(Bytes::copy_from_slice(c)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    };
+    let short = s.put_part_streamed(&part4(1), 5 << 20, stream_part(data[..(4 << 20)].to_vec(), 70_001)).await;
+    assert!(short.is_err(), "a queue that closes short of the part's length fails the part");
+    let first = s.put_part_streamed(&part4(1), 5 << 20, stream_part(data[..(5 << 20)].to_vec(), 70_001)).await.unwrap();
+    let second = s.put_part(&part4(2), &file, 5 << 20, 3000).await.unwrap();
+    s.finish_parts(&key3, &h4, "image/jpeg", &[(1, first), (2, second)]).await.unwrap();
+    assert_eq!(s.get(&key3).await.unwrap(), Bytes::from(data.clone()), "streamed and filed parts join in order");
     let _ = std::fs::remove_file(&file);
 
     // A streamed write larger than one multipart part.
@@ -377,7 +400,7 @@ async fn store_suite(s: Arc<dyn Store>) {
     assert!(matches!(s.get(&format!("{prefix}/nope")).await, Err(StoreError::NotFound(_))));
     assert!(matches!(s.get("../etc/passwd").await, Err(StoreError::InvalidKey(_))));
     s.delete(&format!("{prefix}/nope")).await.unwrap();
-    assert_eq!(s.delete_prefix(&format!("{prefix}/")).await.unwrap(), 3, "a.jpg, parted, big");
+    assert_eq!(s.delete_prefix(&format!("{prefix}/")).await.unwrap(), 4, "a.jpg, parted, parted-streamed, big");
     assert!(matches!(s.get(&format!("{prefix}/big")).await, Err(StoreError::NotFound(_))));
     s.check().await.unwrap();
 }

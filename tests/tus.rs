@@ -375,3 +375,61 @@ async fn a_1_gib_upload_keeps_ingest_memory_flat() {
     assert_eq!((status, item["size"].as_u64()), (200, Some(total as u64)), "{item}");
     assert!(peak_mib < 100, "ingest's resident memory peaked at {peak_mib} MiB (started at {} MiB)", before / 1024);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn whole_parts_stream_to_the_store_and_a_break_mid_part_resumes_from_its_start() {
+    // Ingest alone: the item is recorded, nobody processes it. Parts are 8 MiB (uploads.part_mib).
+    let mut p = Pipeline::prepare(&[]).await;
+    p.ingest = p.spawn("ingest", &["ingest"]);
+    p.wait_ready().await;
+    let key = p.key("streamed");
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read(big_jpeg(dir.path(), 16 * MIB + 3000)).unwrap();
+    let r = create(&p, &key, data.len(), &format!("filename {}", b64("streamed.jpg"))).await;
+    assert_eq!(r.status(), 201);
+    let url = header(&r, "location");
+
+    // The first part goes through the spool (its type is sniffed from it).
+    let r = patch(&url, &key, 0, data[..8 * MIB].to_vec()).await.send().await.unwrap();
+    assert_eq!((r.status().as_u16(), header(&r, "upload-offset")), (204, (8 * MIB).to_string()));
+
+    // A request declaring the whole second part breaks off after 5 MiB: the part was streaming, so its bytes
+    // are lost and the upload stays at the part's start (with the spool it would have kept them as a tail).
+    let sent = data[8 * MIB..13 * MIB].to_vec();
+    let chunks = futures::stream::iter(
+        sent.chunks(MIB).map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c))).collect::<Vec<_>>(),
+    )
+    .chain(futures::stream::once(async { Err(std::io::Error::other("the phone went into a tunnel")) }));
+    let broken = tus(reqwest::Method::PATCH, &url, &key)
+        .header("upload-offset", (8 * MIB).to_string())
+        .header("content-type", "application/offset+octet-stream")
+        .header("content-length", (8 * MIB).to_string())
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await;
+    assert!(broken.is_err(), "the client saw its request fail");
+
+    // The rest in one request: the second part and the short last one both stream. The broken request may
+    // still hold its lease for a moment (423); the client retries from the offset HEAD gives.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let r = loop {
+        let (status, offset) = head_offset(&url, &key).await;
+        assert_eq!((status, offset.as_str()), (200, (8 * MIB).to_string().as_str()), "back at the part's start");
+        let r = patch(&url, &key, 8 * MIB, data[8 * MIB..].to_vec())
+            .await
+            .header("content-length", (data.len() - 8 * MIB).to_string())
+            .send()
+            .await
+            .unwrap();
+        if r.status() != 423 || Instant::now() > deadline {
+            break r;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(r.status(), 204, "{}", p.log("ingest"));
+    let media = header(&r, "media-id");
+    let (status, item) = p.get(&key, &format!("/v1/media/{media}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(item["size"].as_u64(), Some(data.len() as u64), "{item}");
+    assert_eq!(item["sha256"].as_str(), Some(hex::encode(sha2::Sha256::digest(&data)).as_str()), "{item}");
+}

@@ -186,6 +186,15 @@ pub trait Store: Send + Sync + 'static {
         offset: u64,
         len: u64,
     ) -> Result<String, StoreError>;
+    /// Sends part `number` of a parted write from `chunks` as they arrive, without a file: `len` bytes, which
+    /// is all the caller may queue. When the queue closes before `len` bytes came, the part fails and nothing
+    /// of it is kept. Returns the part's tag.
+    async fn put_part_streamed(
+        &self,
+        part: &Part<'_>,
+        len: u64,
+        chunks: tokio::sync::mpsc::Receiver<Bytes>,
+    ) -> Result<String, StoreError>;
     /// Joins the parts (number and tag, in order) into the object under the write's key, of `content_type`
     /// (which S3 took at the start already).
     async fn finish_parts(

@@ -457,6 +457,19 @@ impl Store for S3Store {
         Ok(out.e_tag().unwrap_or_default().to_string())
     }
 
+    async fn put_part_streamed(
+        &self,
+        part: &Part<'_>,
+        len: u64,
+        chunks: tokio::sync::mpsc::Receiver<Bytes>,
+    ) -> Result<String, StoreError> {
+        check_key(part.key)?;
+        // The body fails when the queue closes short of `len`, so a broken stream can never complete the part.
+        let body = ByteStream::from_body_1_x(super::s3_put::QueuedBody { rx: chunks, left: len });
+        let out = self.part_request(part, len).body(body).send().await.map_err(|e| sdk_err(part.key, e))?;
+        Ok(out.e_tag().unwrap_or_default().to_string())
+    }
+
     async fn finish_parts(
         &self,
         key: &str,

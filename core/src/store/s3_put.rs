@@ -22,11 +22,11 @@ const QUEUE: usize = 8;
 /// they are handed to the request: one hand-off between tasks per 256 KiB instead of one per chunk.
 const GATHER: usize = 256 * 1024;
 
-/// The request body: chunks from the writer, `left` bytes still to come. Ending early is an error, so a short
-/// write can never complete the PUT.
-struct QueuedBody {
-    rx: mpsc::Receiver<Bytes>,
-    left: u64,
+/// The request body: chunks from the writer, `left` bytes still to come. Ending early or going past the end is
+/// an error, so a short or long write can never complete the request.
+pub(super) struct QueuedBody {
+    pub(super) rx: mpsc::Receiver<Bytes>,
+    pub(super) left: u64,
 }
 
 impl Body for QueuedBody {
@@ -35,8 +35,12 @@ impl Body for QueuedBody {
 
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         match self.rx.poll_recv(cx) {
+            Poll::Ready(Some(chunk)) if chunk.len() as u64 > self.left => Poll::Ready(Some(Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("the write is {} bytes longer than its declared size", chunk.len() as u64 - self.left),
+            )))),
             Poll::Ready(Some(chunk)) => {
-                self.left = self.left.saturating_sub(chunk.len() as u64);
+                self.left -= chunk.len() as u64;
                 Poll::Ready(Some(Ok(Frame::data(chunk))))
             }
             Poll::Ready(None) if self.left > 0 => Poll::Ready(Some(Err(std::io::Error::new(

@@ -1,7 +1,9 @@
-//! Appending one request's bytes to a resumable upload. The bytes go to a spool file on this instance's disk
-//! (after the tail the last request left, read back from the store), every whole part is sent to the store's
-//! parted write as soon as it is there, and what is left at the end becomes the new tail object: memory holds
-//! one chunk whatever the size, and the next request may come to any instance.
+//! Appending one request's bytes to a resumable upload. A part the request carries whole (it declared enough
+//! bytes, and the upload is at a part's start) streams straight to the store's parted write as its bytes
+//! arrive. Other bytes go to a spool file on this instance's disk (after the tail the last request left, read
+//! back from the store), every whole part is sent from there as soon as it is there, and what is left at the
+//! end becomes the new tail object: memory holds a few chunks whatever the size, and the next request may come
+//! to any instance.
 //!
 //! One request at a time: it leases the upload at the offset it found and renews the lease as it goes; its
 //! progress is saved with every part, so a process killed mid-request loses at most the bytes after the last
@@ -12,7 +14,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
 use mediamill_core::model::{ResumableUpload, UploadProgress};
 use mediamill_core::repo::now_ms;
@@ -20,6 +22,7 @@ use mediamill_core::sniff::{sniff, SNIFF_BYTES};
 use mediamill_core::store::Part;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+use tokio::sync::mpsc;
 
 use super::protocol::Checksum;
 use crate::error::ApiError;
@@ -34,6 +37,26 @@ const PARTS_IN_FLIGHT: usize = 4;
 
 /// A part on its way to the store; it answers the store's tag.
 type PartSend = tokio::task::JoinHandle<Result<String, mediamill_core::store::StoreError>>;
+
+/// A streamed part's bytes are gathered to this size before each hand-off to its request.
+const STREAM_GATHER: usize = 256 * 1024;
+/// Gathered chunks queued for a streamed part's request.
+const STREAM_QUEUE: usize = 8;
+
+/// A part whose bytes go to the store as they arrive instead of through the spool. Taken only when the
+/// request carries the whole part and no checksum must be verified first; should the request break off
+/// mid-part, the part fails and its bytes are lost (the offset stays at the part's start, where the client
+/// resumes), which costs at most one part and saves writing every byte to disk and reading it back.
+struct Streaming {
+    tx: mpsc::Sender<Bytes>,
+    gathered: BytesMut,
+    /// Bytes of the part still to come.
+    left: u64,
+    number: i32,
+    /// The upload's offset where the part ends.
+    end: u64,
+    send: PartSend,
+}
 
 /// How often a request still receiving renews its lease.
 const RENEW_EVERY: Duration = Duration::from_secs(20);
@@ -123,6 +146,10 @@ struct Appender<'a> {
     last_renew: tokio::time::Instant,
     /// Parts being sent while the next ones are received, oldest first: number, end offset, the send.
     in_flight: std::collections::VecDeque<(i32, u64, PartSend)>,
+    /// The part being streamed, when there is one.
+    streaming: Option<Streaming>,
+    /// Bytes this request has yet to deliver, when it declared its length.
+    request_left: Option<u64>,
 }
 
 impl Appender<'_> {
@@ -198,16 +225,8 @@ impl Appender<'_> {
             self.collect_one().await?;
         }
         let store = self.st.backends.store.clone();
-        let handle = match &self.u.progress.store_handle {
-            Some(h) => h.clone(),
-            None => {
-                let mime = self.u.progress.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
-                let h = store.start_parts(&self.u.raw_key, &mime).await?;
-                self.u.progress.store_handle = Some(h.clone());
-                h
-            }
-        };
-        let number = (self.u.progress.parts.len() + self.in_flight.len()) as i32 + 1;
+        let handle = self.store_handle().await?;
+        let number = self.next_part_number();
         let end = self.spool.base + len;
         let file = self.spool.advance(len).await?;
         let key = self.u.raw_key.clone();
@@ -218,6 +237,97 @@ impl Appender<'_> {
         });
         self.in_flight.push_back((number, end, send));
         Ok(())
+    }
+
+    /// The store's parted write of this upload, started with its first part.
+    async fn store_handle(&mut self) -> Result<String, ApiError> {
+        if let Some(h) = &self.u.progress.store_handle {
+            return Ok(h.clone());
+        }
+        let mime = self.u.progress.content_type.clone().unwrap_or_else(|| "application/octet-stream".into());
+        let h = self.st.backends.store.start_parts(&self.u.raw_key, &mime).await?;
+        self.u.progress.store_handle = Some(h.clone());
+        Ok(h)
+    }
+
+    fn next_part_number(&self) -> i32 {
+        (self.u.progress.parts.len() + self.in_flight.len()) as i32 + 1
+    }
+
+    /// Where the bytes received so far end, as an offset of the upload.
+    fn received_to(&self) -> u64 {
+        match &self.streaming {
+            Some(s) => s.end - s.left,
+            None => self.spool.base + self.spool.len,
+        }
+    }
+
+    /// Starts streaming the next part when the upload is at a part's start, its type is known, and the rest of
+    /// this request holds the whole part.
+    async fn stream_if_whole(&mut self) -> Result<(), ApiError> {
+        if self.streaming.is_some() || self.spool.len > 0 || self.u.progress.content_type.is_none() {
+            return Ok(());
+        }
+        let start = self.spool.base;
+        let len = self.part_bytes.min(self.u.length - start);
+        if len == 0 || self.request_left.is_none_or(|left| left < len) {
+            return Ok(());
+        }
+        if self.in_flight.len() >= PARTS_IN_FLIGHT {
+            self.collect_one().await?;
+        }
+        let handle = self.store_handle().await?;
+        let number = self.next_part_number();
+        let (tx, rx) = mpsc::channel(STREAM_QUEUE);
+        let (store, key) = (self.st.backends.store.clone(), self.u.raw_key.clone());
+        let send = tokio::spawn(async move {
+            let part = Part { key: &key, handle: &handle, number };
+            store.put_part_streamed(&part, len, rx).await
+        });
+        let gathered = BytesMut::with_capacity(STREAM_GATHER);
+        self.streaming = Some(Streaming { tx, gathered, left: len, number, end: start + len, send });
+        Ok(())
+    }
+
+    /// Gives the streamed part what it still needs of `chunk`; answers how many bytes it took. A part that got
+    /// all of its bytes joins the parts in flight.
+    async fn feed(&mut self, chunk: &Bytes) -> Result<usize, ApiError> {
+        let Some(s) = self.streaming.as_mut() else { return Ok(0) };
+        let n = s.left.min(chunk.len() as u64) as usize;
+        s.left -= n as u64;
+        s.gathered.extend_from_slice(&chunk[..n]);
+        if s.gathered.len() >= STREAM_GATHER || s.left == 0 {
+            let full = s.gathered.split().freeze();
+            if s.tx.send(full).await.is_err() {
+                // The request stopped reading: its own error says why.
+                let Some(s) = self.streaming.take() else { return Ok(n) };
+                let e = match s.send.await {
+                    Ok(Err(e)) => ApiError::from(e),
+                    Ok(Ok(_)) => ApiError::failed_here("streaming a part", "the part ended before its bytes"),
+                    Err(e) => ApiError::failed_here("streaming a part", e),
+                };
+                return Err(e);
+            }
+        }
+        if s.left == 0 {
+            if let Some(s) = self.streaming.take() {
+                // The spool is empty; what comes next starts after this part.
+                self.spool.base = s.end;
+                self.in_flight.push_back((s.number, s.end, s.send));
+            }
+        }
+        Ok(n)
+    }
+
+    /// Stops a part still streaming; its bytes are lost. Answers whether there was one.
+    fn lose_streaming(&mut self) -> bool {
+        match self.streaming.take() {
+            Some(s) => {
+                s.send.abort();
+                true
+            }
+            None => false,
+        }
     }
 
     /// Sends every whole part the spool holds.
@@ -254,12 +364,14 @@ async fn put_file(st: &AppState, key: &str, path: &Path) -> Result<(), ApiError>
     Ok(())
 }
 
-/// Appends `body` to `u`, which the caller found at `u.progress.offset` (the request's `Upload-Offset`).
-/// `409` when another request holds the upload or moved it on first.
+/// Appends `body` to `u`, which the caller found at `u.progress.offset` (the request's `Upload-Offset`);
+/// `declared` is the request's `Content-Length`, when it gave one. `409` when another request holds the
+/// upload or moved it on first.
 pub async fn append<S, E>(
     st: &AppState,
     u: ResumableUpload,
     body: S,
+    declared: Option<u64>,
     mut checksum: Option<Checksum>,
 ) -> Result<Appended, ApiError>
 where
@@ -284,6 +396,8 @@ where
         u,
         last_renew: tokio::time::Instant::now(),
         in_flight: Default::default(),
+        streaming: None,
+        request_left: declared,
     };
     // The digest of the bytes so far, when this instance received them all (see `hashes`).
     let before = if offset == 0 { Some(Sha256::new()) } else { st.tus_hashes.take(&a.u.id, offset) };
@@ -341,6 +455,9 @@ async fn release(st: &AppState, a: &Appender<'_>) {
     for (_, _, send) in &a.in_flight {
         send.abort();
     }
+    if let Some(s) = &a.streaming {
+        s.send.abort();
+    }
     let p = a.u.progress.clone();
     let _ = st.backends.repo.save_upload_progress(&a.u.id, a.saved_offset, &p, a.u.expires_at, None).await;
 }
@@ -378,6 +495,10 @@ where
             Some(Ok(c)) => c,
             Some(Err(e)) => {
                 tracing::info!(upload = %a.u.id, error = %e, "upload request broke off");
+                if a.lose_streaming() {
+                    // The digest covered bytes that are now lost; completion hashes the stored object instead.
+                    *digest = None;
+                }
                 return if verify {
                     Err(Stop::Discard(ApiError::bad_request("upload_interrupted", e.to_string())))
                 } else {
@@ -385,13 +506,16 @@ where
                 };
             }
         };
-        let room = a.u.length - (a.spool.base + a.spool.len);
+        let room = a.u.length - a.received_to();
         if chunk.len() as u64 > room {
             let e = ApiError::new(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "exceeds_upload_length",
                 format!("the request carries more bytes than the upload's Upload-Length of {}", a.u.length),
             );
+            if a.lose_streaming() {
+                *digest = None;
+            }
             return if verify { Err(Stop::Discard(e)) } else { Err(Stop::Keep(Some(e))) };
         }
         if let Some(c) = checksum.as_mut() {
@@ -400,18 +524,25 @@ where
         if let Some(d) = digest.as_mut() {
             d.update(&chunk);
         }
-        a.spool.write(&chunk).await?;
-        a.sniff_if_due().await?;
-        if !verify {
-            a.send_whole_parts().await?;
+        if verify {
+            // Everything waits in the spool until the checksum is verified.
+            a.spool.write(&chunk).await?;
+            a.sniff_if_due().await?;
+        } else {
+            take(a, chunk).await?;
         }
         a.renew_if_due().await?;
+    }
+    if a.lose_streaming() {
+        // The body ended short of its declared length (the server would have refused that already).
+        *digest = None;
+        return Err(Stop::Keep(None));
     }
     if let Some(c) = checksum.take() {
         c.verify()?;
         a.send_whole_parts().await?;
     }
-    if a.spool.base + a.spool.len == a.u.length {
+    if a.received_to() == a.u.length {
         // The last bytes: whatever is left is the last part, which may be short.
         a.sniff_if_due().await?;
         if a.spool.len > 0 || (a.u.progress.parts.is_empty() && a.in_flight.is_empty()) {
@@ -421,5 +552,30 @@ where
         return Ok(());
     }
     a.keep_tail().await?;
+    Ok(())
+}
+
+/// Takes one chunk without a checksum to verify: into the part streaming now, or into the spool up to the next
+/// part's end, sending each part the spool completes, until the chunk is used up.
+async fn take(a: &mut Appender<'_>, chunk: Bytes) -> Result<(), ApiError> {
+    let mut rest = chunk;
+    while !rest.is_empty() {
+        a.stream_if_whole().await?;
+        let took = if a.streaming.is_some() {
+            a.feed(&rest).await?
+        } else {
+            // Never past the part's end, so that the spool empties at each part and the next may stream.
+            a.send_whole_parts().await?;
+            let n = (a.part_bytes - a.spool.len).min(rest.len() as u64) as usize;
+            a.spool.write(&rest[..n]).await?;
+            a.sniff_if_due().await?;
+            a.send_whole_parts().await?;
+            n
+        };
+        if let Some(left) = a.request_left.as_mut() {
+            *left = left.saturating_sub(took as u64);
+        }
+        rest = rest.slice(took..);
+    }
     Ok(())
 }

@@ -270,7 +270,7 @@ async fn take_bytes(
     // until then must still be kept, and an upload whose last byte arrived must still become its item.
     let (st2, tenant2) = (st.clone(), tenant.clone());
     let stream = Box::pin(crate::routes::media::paced(st, tenant, body.into_data_stream()));
-    tokio::spawn(async move { append_and_complete(&st2, &tenant2, u, stream, checksum).await })
+    tokio::spawn(async move { append_and_complete(&st2, &tenant2, u, stream, declared, checksum).await })
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
 }
@@ -280,9 +280,10 @@ async fn append_and_complete(
     tenant: &Tenant,
     u: ResumableUpload,
     stream: impl futures::Stream<Item = Result<bytes::Bytes, axum::Error>> + Unpin,
+    declared: Option<u64>,
     checksum: Option<protocol::Checksum>,
 ) -> Result<(ResumableUpload, Option<MediaId>, Option<ApiError>), ApiError> {
-    let appended = match append::append(st, u.clone(), stream, checksum).await {
+    let appended = match append::append(st, u.clone(), stream, declared, checksum).await {
         Ok(a) => a,
         Err(e) if e.code == "unsupported_media_type" || e.code == "too_large" => {
             sweep::discard(&st.backends, &u).await;

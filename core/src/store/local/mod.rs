@@ -280,6 +280,38 @@ impl Store for LocalStore {
         Ok(format!("{}-{len}", part.number))
     }
 
+    async fn put_part_streamed(
+        &self,
+        part: &Part<'_>,
+        len: u64,
+        mut chunks: tokio::sync::mpsc::Receiver<Bytes>,
+    ) -> Result<String, StoreError> {
+        self.path_of(part.key)?;
+        let dir = self.parts_dir(part.handle)?;
+        if fs::metadata(&dir).await.is_err() {
+            return Err(StoreError::NotFound(format!("parted write {}", part.handle)));
+        }
+        let tmp = dir.join(format!("{}.partial", part.number));
+        let mut dst = tokio::io::BufWriter::with_capacity(1 << 20, fs::File::create(&tmp).await.map_err(io_err)?);
+        let mut got = 0u64;
+        while let Some(chunk) = chunks.recv().await {
+            got += chunk.len() as u64;
+            if got > len {
+                break;
+            }
+            dst.write_all(&chunk).await.map_err(io_err)?;
+        }
+        if got != len {
+            drop(dst);
+            let _ = fs::remove_file(&tmp).await;
+            return Err(StoreError::Other(format!("part {} came with {got} of its {len} bytes", part.number)));
+        }
+        dst.flush().await.map_err(io_err)?;
+        dst.into_inner().sync_all().await.map_err(io_err)?;
+        fs::rename(&tmp, dir.join(part.number.to_string())).await.map_err(io_err)?;
+        Ok(format!("{}-{len}", part.number))
+    }
+
     async fn finish_parts(
         &self,
         key: &str,
