@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::FutureExt;
 use tokio::sync::Notify;
 use tracing::Instrument;
 
@@ -109,6 +110,10 @@ impl Waker {
     pub fn wake(&self) {
         self.0.notify_one();
     }
+    /// Drops a wake-up already given and not yet taken; answers whether there was one.
+    fn take_pending(&self) -> bool {
+        self.0.notified().now_or_never().is_some()
+    }
 }
 
 /// The relay's loop.
@@ -137,6 +142,10 @@ impl Relay {
                 }
             }
             if lock.is_some() {
+                // Wakes that came before this round's read are answered by it: dropping their permit now spares
+                // a read that would find nothing (about half of all reads at a steady rate, each a round trip
+                // to the database).
+                self.waker.take_pending();
                 match self.publish_pending().await {
                     Ok(n) if n as u32 == BATCH => continue, // more waiting: no pause
                     Ok(_) => {}
@@ -209,5 +218,23 @@ impl Relay {
             .await
             .map(|_| ())
             .map_err(|err| format!("{topic}: {err}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_wake_taken_before_a_read_is_gone_and_a_later_one_still_arrives() {
+        let w = Waker::new();
+        assert!(!w.take_pending(), "nothing to take yet");
+        w.wake();
+        w.wake();
+        assert!(w.take_pending(), "the wakes before the read are taken as one");
+        assert!(!w.take_pending(), "and leave nothing behind");
+        w.wake();
+        // A write after the read still wakes the relay.
+        tokio::time::timeout(Duration::from_secs(1), w.0.notified()).await.expect("the later wake is kept");
     }
 }
