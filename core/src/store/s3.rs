@@ -114,6 +114,12 @@ impl S3Store {
             .content_length(len as i64)
     }
 
+    /// Sends one part of a parted write, `len` bytes of `body`; answers its tag.
+    async fn send_part(&self, part: &Part<'_>, len: u64, body: ByteStream) -> Result<String, StoreError> {
+        let out = self.part_request(part, len).body(body).send().await.map_err(|e| sdk_err(part.key, e))?;
+        Ok(out.e_tag().unwrap_or_default().to_string())
+    }
+
     /// Multipart uploads in progress under `prefix`: (key, upload id, when it started).
     async fn multipart_uploads(
         &self,
@@ -453,8 +459,7 @@ impl Store for S3Store {
             .build()
             .await
             .map_err(|e| StoreError::Other(format!("reading {}: {e}", path.display())))?;
-        let out = self.part_request(part, len).body(body).send().await.map_err(|e| sdk_err(part.key, e))?;
-        Ok(out.e_tag().unwrap_or_default().to_string())
+        self.send_part(part, len, body).await
     }
 
     async fn put_part_streamed(
@@ -466,8 +471,7 @@ impl Store for S3Store {
         check_key(part.key)?;
         // The body fails when the queue closes short of `len`, so a broken stream can never complete the part.
         let body = ByteStream::from_body_1_x(super::s3_put::QueuedBody { rx: chunks, left: len });
-        let out = self.part_request(part, len).body(body).send().await.map_err(|e| sdk_err(part.key, e))?;
-        Ok(out.e_tag().unwrap_or_default().to_string())
+        self.send_part(part, len, body).await
     }
 
     async fn finish_parts(

@@ -148,8 +148,8 @@ struct Appender<'a> {
     in_flight: std::collections::VecDeque<(i32, u64, PartSend)>,
     /// The part being streamed, when there is one.
     streaming: Option<Streaming>,
-    /// Bytes this request has yet to deliver, when it declared its length.
-    request_left: Option<u64>,
+    /// The upload's offset where this request's bytes end, when it declared its length.
+    request_end: Option<u64>,
 }
 
 impl Appender<'_> {
@@ -270,7 +270,7 @@ impl Appender<'_> {
         }
         let start = self.spool.base;
         let len = self.part_bytes.min(self.u.length - start);
-        if len == 0 || self.request_left.is_none_or(|left| left < len) {
+        if len == 0 || self.request_end.is_none_or(|end| end < start + len) {
             return Ok(());
         }
         if self.in_flight.len() >= PARTS_IN_FLIGHT {
@@ -319,14 +319,12 @@ impl Appender<'_> {
         Ok(n)
     }
 
-    /// Stops a part still streaming; its bytes are lost. Answers whether there was one.
-    fn lose_streaming(&mut self) -> bool {
-        match self.streaming.take() {
-            Some(s) => {
-                s.send.abort();
-                true
-            }
-            None => false,
+    /// Stops a part still streaming; its bytes are lost, and with them the running `digest`, which covered
+    /// them (completion then hashes the stored object instead).
+    fn lose_streaming(&mut self, digest: &mut Option<Sha256>) {
+        if let Some(s) = self.streaming.take() {
+            s.send.abort();
+            *digest = None;
         }
     }
 
@@ -397,7 +395,7 @@ where
         last_renew: tokio::time::Instant::now(),
         in_flight: Default::default(),
         streaming: None,
-        request_left: declared,
+        request_end: declared.map(|d| offset + d),
     };
     // The digest of the bytes so far, when this instance received them all (see `hashes`).
     let before = if offset == 0 { Some(Sha256::new()) } else { st.tus_hashes.take(&a.u.id, offset) };
@@ -495,10 +493,7 @@ where
             Some(Ok(c)) => c,
             Some(Err(e)) => {
                 tracing::info!(upload = %a.u.id, error = %e, "upload request broke off");
-                if a.lose_streaming() {
-                    // The digest covered bytes that are now lost; completion hashes the stored object instead.
-                    *digest = None;
-                }
+                a.lose_streaming(digest);
                 return if verify {
                     Err(Stop::Discard(ApiError::bad_request("upload_interrupted", e.to_string())))
                 } else {
@@ -513,9 +508,7 @@ where
                 "exceeds_upload_length",
                 format!("the request carries more bytes than the upload's Upload-Length of {}", a.u.length),
             );
-            if a.lose_streaming() {
-                *digest = None;
-            }
+            a.lose_streaming(digest);
             return if verify { Err(Stop::Discard(e)) } else { Err(Stop::Keep(Some(e))) };
         }
         if let Some(c) = checksum.as_mut() {
@@ -533,9 +526,9 @@ where
         }
         a.renew_if_due().await?;
     }
-    if a.lose_streaming() {
+    if a.streaming.is_some() {
         // The body ended short of its declared length (the server would have refused that already).
-        *digest = None;
+        a.lose_streaming(digest);
         return Err(Stop::Keep(None));
     }
     if let Some(c) = checksum.take() {
@@ -572,9 +565,6 @@ async fn take(a: &mut Appender<'_>, chunk: Bytes) -> Result<(), ApiError> {
             a.send_whole_parts().await?;
             n
         };
-        if let Some(left) = a.request_left.as_mut() {
-            *left = left.saturating_sub(took as u64);
-        }
         rest = rest.slice(took..);
     }
     Ok(())

@@ -48,6 +48,18 @@ impl LocalStore {
         self.root.join(TMP_DIR).join(uuid::Uuid::new_v4().to_string())
     }
 
+    /// The folder of part `part`'s parted write (which must exist) and the temporary file the part is written
+    /// to before [`settle_part`] puts it in place.
+    async fn part_tmp(&self, part: &Part<'_>) -> Result<(PathBuf, PathBuf), StoreError> {
+        self.path_of(part.key)?;
+        let dir = self.parts_dir(part.handle)?;
+        if fs::metadata(&dir).await.is_err() {
+            return Err(StoreError::NotFound(format!("parted write {}", part.handle)));
+        }
+        let tmp = dir.join(format!("{}.partial", part.number));
+        Ok((dir, tmp))
+    }
+
     /// The folder of one parted write; the handle is ours (a uuid), but checked anyway since it comes back
     /// from the database.
     fn parts_dir(&self, handle: &str) -> Result<PathBuf, StoreError> {
@@ -84,6 +96,13 @@ async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
 ) -> Result<std::io::Result<T>, StoreError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Other(format!("the blocking {what} stopped: {e}")))
+}
+
+/// Syncs a part written to `tmp` and puts it in place under its number in `dir`; answers the part's tag.
+async fn settle_part(file: fs::File, tmp: &Path, dir: &Path, part: &Part<'_>, len: u64) -> Result<String, StoreError> {
+    file.sync_all().await.map_err(io_err)?;
+    fs::rename(tmp, dir.join(part.number.to_string())).await.map_err(io_err)?;
+    Ok(format!("{}-{len}", part.number))
 }
 
 /// Writes `data` to `tmp` and puts it in place as `dest`: one object, whole.
@@ -262,22 +281,15 @@ impl Store for LocalStore {
         offset: u64,
         len: u64,
     ) -> Result<String, StoreError> {
-        self.path_of(part.key)?;
-        let dir = self.parts_dir(part.handle)?;
-        if fs::metadata(&dir).await.is_err() {
-            return Err(StoreError::NotFound(format!("parted write {}", part.handle)));
-        }
+        let (dir, tmp) = self.part_tmp(part).await?;
         let mut src = fs::File::open(path).await.map_err(io_err)?;
         src.seek(SeekFrom::Start(offset)).await.map_err(io_err)?;
-        let tmp = dir.join(format!("{}.partial", part.number));
         let mut dst = fs::File::create(&tmp).await.map_err(io_err)?;
         let copied = tokio::io::copy(&mut src.take(len), &mut dst).await.map_err(io_err)?;
         if copied != len {
             return Err(StoreError::Other(format!("{} holds {copied} of the part's {len} bytes", path.display())));
         }
-        dst.sync_all().await.map_err(io_err)?;
-        fs::rename(&tmp, dir.join(part.number.to_string())).await.map_err(io_err)?;
-        Ok(format!("{}-{len}", part.number))
+        settle_part(dst, &tmp, &dir, part, len).await
     }
 
     async fn put_part_streamed(
@@ -286,12 +298,7 @@ impl Store for LocalStore {
         len: u64,
         mut chunks: tokio::sync::mpsc::Receiver<Bytes>,
     ) -> Result<String, StoreError> {
-        self.path_of(part.key)?;
-        let dir = self.parts_dir(part.handle)?;
-        if fs::metadata(&dir).await.is_err() {
-            return Err(StoreError::NotFound(format!("parted write {}", part.handle)));
-        }
-        let tmp = dir.join(format!("{}.partial", part.number));
+        let (dir, tmp) = self.part_tmp(part).await?;
         let mut dst = tokio::io::BufWriter::with_capacity(1 << 20, fs::File::create(&tmp).await.map_err(io_err)?);
         let mut got = 0u64;
         while let Some(chunk) = chunks.recv().await {
@@ -307,9 +314,7 @@ impl Store for LocalStore {
             return Err(StoreError::Other(format!("part {} came with {got} of its {len} bytes", part.number)));
         }
         dst.flush().await.map_err(io_err)?;
-        dst.into_inner().sync_all().await.map_err(io_err)?;
-        fs::rename(&tmp, dir.join(part.number.to_string())).await.map_err(io_err)?;
-        Ok(format!("{}-{len}", part.number))
+        settle_part(dst.into_inner(), &tmp, &dir, part, len).await
     }
 
     async fn finish_parts(
