@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/infra/common.sh
 SIZE="${1:-1024}"
+# One bucket, so volumes of a GiB as a store in use has (SeaweedFS's own default is 30 GB), not the tests' 64 MB.
+export MEDIAMILL_SEAWEED_VOLUME_MB="${MEDIAMILL_SEAWEED_VOLUME_MB:-1024}"
 source scripts/infra/pipeline.sh
 pipeline_up upload
 export MEDIAMILL_STORE__S3__BUCKET=mediamill

@@ -433,3 +433,50 @@ async fn whole_parts_stream_to_the_store_and_a_break_mid_part_resumes_from_its_s
     assert_eq!(item["size"].as_u64(), Some(data.len() as u64), "{item}");
     assert_eq!(item["sha256"].as_str(), Some(hex::encode(sha2::Sha256::digest(&data)).as_str()), "{item}");
 }
+
+#[tokio::test]
+async fn requests_answered_before_their_part_is_stored_complete_the_item_in_order() {
+    // Ingest alone. Each 8 MiB request after the first answers once its bytes are here; its part is stored
+    // behind the answer while the next request follows with its own part (ingest/src/tus/finishing.rs).
+    let mut p = Pipeline::prepare(&[]).await;
+    p.ingest = p.spawn("ingest", &["ingest"]);
+    p.wait_ready().await;
+    let key = p.key("followed");
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read(big_jpeg(dir.path(), 40 * MIB + 777)).unwrap();
+    let r = create(&p, &key, data.len(), &format!("filename {}", b64("followed.jpg"))).await;
+    assert_eq!(r.status(), 201);
+    let url = header(&r, "location");
+    let mut offset = 0;
+    for (i, chunk) in data.chunks(8 * MIB).enumerate() {
+        let r = patch(&url, &key, offset, chunk.to_vec()).await.send().await.unwrap();
+        assert_eq!(r.status(), 204, "request {i}: {}", p.log("ingest"));
+        offset += chunk.len();
+        assert_eq!(header(&r, "upload-offset"), offset.to_string());
+        if i == 2 {
+            // HEAD right after an answer waits for its storing: the upload is where the answer said.
+            let (status, at) = head_offset(&url, &key).await;
+            assert_eq!((status, at), (200, offset.to_string()));
+        }
+        if offset == data.len() {
+            let media = header(&r, "media-id");
+            let (status, item) = p.get(&key, &format!("/v1/media/{media}")).await;
+            assert_eq!(status, 200);
+            assert_eq!(item["size"].as_u64(), Some(data.len() as u64), "{item}");
+            assert_eq!(item["sha256"].as_str(), Some(hex::encode(sha2::Sha256::digest(&data)).as_str()), "{item}");
+        }
+    }
+    // Every part was recorded in order: the stored object is the file (the item's digest above was this
+    // instance's running one, so the object is read back too).
+    let r = tus(reqwest::Method::HEAD, &url, &key).send().await.unwrap();
+    let media = mediamill_core::model::MediaId::from(header(&r, "media-id"));
+    let tenant = mediamill_core::model::TenantId::from(p.tenant_id("followed").await);
+    let store = p.store().await;
+    let mut body = store.open(&mediamill_core::store::resumable_key(&tenant, &media), None).await.unwrap().body;
+    let mut stored = Vec::new();
+    while let Some(c) = body.next().await {
+        stored.extend_from_slice(&c.unwrap());
+    }
+    assert!(stored == data, "the stored object is the file ({} bytes stored, {} sent)", stored.len(), data.len());
+    assert_eq!(store.incomplete_writes("resumable/").await.unwrap(), 0, "no parted write is left");
+}

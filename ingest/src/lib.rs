@@ -121,5 +121,9 @@ pub async fn serve(
         max_connections: state.backends.cfg.server.max_connections,
         header_read_timeout: std::time::Duration::from_secs(state.backends.cfg.server.header_read_timeout_secs),
     };
-    server::serve(listener, router(state), limits, shutdown).await
+    let finishing = state.tus_finishing.clone();
+    let served = server::serve(listener, router(state), limits, shutdown).await;
+    // Answered tus requests still storing their bytes end before the process does.
+    finishing.drain(std::time::Duration::from_secs(60)).await;
+    served
 }

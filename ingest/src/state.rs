@@ -26,6 +26,8 @@ pub struct AppState {
     pub cors: Arc<crate::cors::CorsCache>,
     /// The running digests of the resumable uploads this instance received.
     pub tus_hashes: Arc<crate::tus::hashes::RunningHashes>,
+    /// tus requests that answered and are still storing their bytes.
+    pub tus_finishing: Arc<crate::tus::finishing::Finishing>,
     /// Where every request is logged (`gateway.requests`); `None` without a broker.
     pub gateway: Option<crate::gateway_log::GatewayLog>,
 }

@@ -24,11 +24,13 @@ JSON
   # weed mini opens a master, volume and filer port besides S3; give each a free one so that
   # several instances (the shared harness and the fault tests) can run side by side. Every test has its own
   # bucket, and every bucket its own volumes: the automatic volume limit (free disk / volume size) ran out
-  # after a few hundred buckets, so the limit is set high and volumes kept small.
+  # after a few hundred buckets, so the limit is set high and volumes kept small (64 MB). Benchmarks set
+  # MEDIAMILL_SEAWEED_VOLUME_MB to volumes of the size operators run: with 64 MB ones, every 64 MB written waits
+  # for a new volume, which cost multipart uploads a quarter of their rate (docs/benchmarks.md).
   nohup "$VENV/bin/weed" mini -dir="$dir/data" -ip=127.0.0.1 -ip.bind=127.0.0.1 \
     -master.port="$(free_port)" -volume.port="$(free_port)" -filer.port="$(free_port)" \
     -s3.port="$port" -s3.config="$dir/s3.json" -webdav=false -admin.ui=false \
-    -volume.max=10000 -master.volumeSizeLimitMB=64 \
+    -volume.max=10000 -master.volumeSizeLimitMB=${MEDIAMILL_SEAWEED_VOLUME_MB:-64} \
     > "$dir/weed.log" 2>&1 &
   echo $! > "$dir/pid"
   wait_port "$port" 60 || { echo "seaweedfs: no S3 listener on port $port:" >&2; tail -n 30 "$dir/weed.log" >&2 || true; return 1; }

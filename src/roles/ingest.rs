@@ -29,6 +29,7 @@ impl Roles {
             keys: Default::default(),
             cors: Default::default(),
             tus_hashes: Default::default(),
+            tus_finishing: Default::default(),
             gateway: Some(mediamill_ingest::gateway_log::GatewayLog::start(
                 self.producer()?,
                 Topics::new(&self.cfg.kafka.topic_prefix).name(topics::GATEWAY_REQUESTS),

@@ -8,6 +8,7 @@
 
 mod append;
 pub(crate) mod complete;
+pub mod finishing;
 pub mod hashes;
 mod protocol;
 pub mod sweep;
@@ -92,8 +93,19 @@ fn wanted(m: &serde_json::Map<String, serde_json::Value>) -> Result<Wanted, ApiE
     })
 }
 
-/// A tenant's tus upload, expired or not: 404 for another tenant's, a direct upload's or none.
+/// How long a request waits for this instance to store what it answered before (normally a part's last
+/// milliseconds); past it the request goes on with the saved progress.
+const FINISHING_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// A tenant's tus upload, expired or not: 404 for another tenant's, a direct upload's or none. Read once this
+/// instance has stored what it last answered for it, so it is where that answer said.
 async fn tus_upload(st: &AppState, tenant: &Tenant, id: &UploadId) -> Result<ResumableUpload, ApiError> {
+    st.tus_finishing.wait(id, FINISHING_WAIT).await;
+    saved_upload(st, tenant, id).await
+}
+
+/// [`tus_upload`] as saved, without waiting.
+async fn saved_upload(st: &AppState, tenant: &Tenant, id: &UploadId) -> Result<ResumableUpload, ApiError> {
     st.backends
         .repo
         .get_upload(&tenant.id, id)
@@ -104,7 +116,11 @@ async fn tus_upload(st: &AppState, tenant: &Tenant, id: &UploadId) -> Result<Res
 
 /// A tenant's upload that can still be used: 404 when it has none by that id, 410 once it expired.
 async fn owned(st: &AppState, tenant: &Tenant, id: &UploadId) -> Result<ResumableUpload, ApiError> {
-    let u = tus_upload(st, tenant, id).await?;
+    usable(tus_upload(st, tenant, id).await?)
+}
+
+fn usable(u: ResumableUpload) -> Result<ResumableUpload, ApiError> {
+    let id = &u.id;
     if u.completed_at.is_none() && u.expires_at < now_ms() {
         return Err(ApiError::new(StatusCode::GONE, "upload_expired", format!("upload {id} expired; start a new one")));
     }
@@ -163,7 +179,7 @@ pub async fn create(
     let location = upload_url(&st, &u.id);
     let with_bytes = protocol::is_offset_stream(&headers);
     let (u, media, refused) =
-        if with_bytes { take_bytes(&st, &tenant, u, &headers, body).await? } else { (u, None, None) };
+        if with_bytes { take_bytes(&st, &tenant, u, None, &headers, body).await? } else { (u, None, None) };
     if let Some(e) = refused {
         return Err(e.with_header(axum::http::header::LOCATION, location));
     }
@@ -219,6 +235,16 @@ pub async fn patch(
     }
     let offset = protocol::number(&headers, "upload-offset")?
         .ok_or_else(|| ApiError::bad_request("no_offset", "Upload-Offset is required"))?;
+    // A request this instance answered for the upload is still storing: this one follows it at once (once
+    // the upload is known to be this tenant's and not expired; the answered state is newer than the saved).
+    if st.tus_finishing.followable(&id, offset) {
+        usable(saved_upload(&st, &tenant, &id).await?)?;
+        if let Some((answered, before)) = st.tus_finishing.follow(&id, offset) {
+            let u = answered.upload.clone();
+            let (u, media, refused) = take_bytes(&st, &tenant, u, Some((answered, before)), &headers, body).await?;
+            return patched(&st, u, media, refused);
+        }
+    }
     let u = owned(&st, &tenant, &id).await?;
     if u.completed_at.is_some() || offset != u.progress.offset {
         return Err(ApiError::new(
@@ -231,13 +257,23 @@ pub async fn patch(
         )
         .with_header(UPLOAD_OFFSET, u.progress.offset.to_string()));
     }
-    let (u, media, refused) = take_bytes(&st, &tenant, u, &headers, body).await?;
+    let (u, media, refused) = take_bytes(&st, &tenant, u, None, &headers, body).await?;
+    patched(&st, u, media, refused)
+}
+
+/// The answer to a `PATCH` whose bytes were taken.
+fn patched(
+    st: &AppState,
+    u: ResumableUpload,
+    media: Option<MediaId>,
+    refused: Option<ApiError>,
+) -> Result<Response, ApiError> {
     if let Some(e) = refused {
         return Err(e.with_header(UPLOAD_OFFSET, u.progress.offset.to_string()));
     }
     let mut h = state_headers(&u);
     if let Some(m) = media {
-        media_headers(&st, &mut h, &m);
+        media_headers(st, &mut h, &m);
     }
     Ok((StatusCode::NO_CONTENT, h).into_response())
 }
@@ -248,6 +284,7 @@ async fn take_bytes(
     st: &AppState,
     tenant: &Tenant,
     u: ResumableUpload,
+    follow: Option<(append::Answered, append::Predecessor)>,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(ResumableUpload, Option<MediaId>, Option<ApiError>), ApiError> {
@@ -270,7 +307,7 @@ async fn take_bytes(
     // until then must still be kept, and an upload whose last byte arrived must still become its item.
     let (st2, tenant2) = (st.clone(), tenant.clone());
     let stream = Box::pin(crate::routes::media::paced(st, tenant, body.into_data_stream()));
-    tokio::spawn(async move { append_and_complete(&st2, &tenant2, u, stream, declared, checksum).await })
+    tokio::spawn(async move { append_and_complete(&st2, &tenant2, u, follow, stream, declared, checksum).await })
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?
 }
@@ -279,11 +316,12 @@ async fn append_and_complete(
     st: &AppState,
     tenant: &Tenant,
     u: ResumableUpload,
+    follow: Option<(append::Answered, append::Predecessor)>,
     stream: impl futures::Stream<Item = Result<bytes::Bytes, axum::Error>> + Unpin,
     declared: Option<u64>,
     checksum: Option<protocol::Checksum>,
 ) -> Result<(ResumableUpload, Option<MediaId>, Option<ApiError>), ApiError> {
-    let appended = match append::append(st, u.clone(), stream, declared, checksum).await {
+    let appended = match append::append(st, u.clone(), follow, stream, declared, checksum).await {
         Ok(a) => a,
         Err(e) if e.code == "unsupported_media_type" || e.code == "too_large" => {
             sweep::discard(&st.backends, &u).await;
