@@ -268,7 +268,10 @@ impl Appender {
         // `after` stays until the lease is ours, so that a failure here gives back nothing it did not take.
         let Some(before) = self.after.as_mut() else { return Ok(()) };
         let stored = before.stored().await;
-        let Some(saved) = stored.filter(|s| s.progress.offset == self.saved_offset) else {
+        let expected = self.u.progress.parts.len() + self.parts_pending;
+        let Some(saved) =
+            stored.filter(|s| s.progress.offset == self.saved_offset && s.progress.parts.len() == expected)
+        else {
             return Err(lost_lease());
         };
         let until = now_ms() + LEASE.as_millis() as i64;
@@ -450,12 +453,10 @@ where
             Ok(Appended { upload: a.u, refused: None })
         }
         Ok(Received::More) => {
-            // At most one request per upload stores behind its answer: this one answers once the one it
-            // follows is stored (meanwhile its own part travelled), so parts in flight stay bounded when the
-            // client sends faster than the store takes.
-            if let Err(e) = a.settle().await {
-                release(st, &a).await;
-                return Err(e);
+            // Bounded: past `MAX_STORING` requests storing behind their answers, this one waits for the
+            // oldest before it answers.
+            if let Some(p) = a.after.as_mut() {
+                p.make_room().await;
             }
             Ok(answer_then_store(a, digest, before, offset))
         }
@@ -500,7 +501,8 @@ fn answer_then_store(mut a: Appender, digest: Option<Sha256>, before: Option<Sha
         at_part_start,
     };
     let st = a.st.clone();
-    st.tus_finishing.start(handover, async move {
+    let follows = a.after.as_ref().map(Predecessor::still_storing).unwrap_or_default();
+    st.tus_finishing.start(handover, follows, async move {
         match a.keep_tail().await {
             Ok(()) => {
                 if let Some(d) = digest {

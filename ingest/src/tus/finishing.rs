@@ -2,14 +2,14 @@
 //! its last byte is here; the rest of storing its bytes (the last part's reply from the store, saving the
 //! progress) goes on behind the answer. The client's next request then starts while the store finishes: when
 //! the answered request ended at a part's start, the next one on this instance streams its own part to the
-//! store at once and saves its progress only after its predecessor's. Two parts are then on their way at a
-//! time, where one request at a time kept one: the store takes them side by side.
+//! store at once and saves its progress only after its predecessor's. Parts are then on their way side by
+//! side (up to [`MAX_STORING`] storing and the one being received), where one request at a time kept one.
 //!
 //! Any other request for the upload on this instance (`HEAD`, `DELETE`, a `PATCH` that cannot follow) waits
 //! here until the storing is over, so on this instance an upload is where its last answer said. Should the
 //! storing fail, or the process die first, the upload stays where its progress was last saved: the next
-//! request gets `409` with that offset (a `HEAD` says it), and the client resends from there, at most the
-//! bytes of the requests still storing. Shutting down waits for the storing.
+//! request gets `409` with that offset (a `HEAD` says it), and the client resends from there: at most the
+//! bytes of the requests that were still storing. Shutting down waits for the storing.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -38,16 +38,60 @@ pub struct Answered {
 /// The outcome of storing: the upload as saved, or `None` when storing failed.
 pub type Stored = Option<ResumableUpload>;
 
-/// The storing a following request must see end before it saves anything.
-pub struct Predecessor(watch::Receiver<Option<Stored>>);
+/// Requests at most this many of one upload store behind their answers at a time; the one being received
+/// makes one more part on its way. The store takes parts faster side by side (docs/benchmarks.md), and the
+/// bound keeps the memory of parts in flight small when the client sends faster than the store takes.
+pub const MAX_STORING: usize = 3;
+
+/// One request's storing, seen from a later one: `Some` once over.
+pub type Done = watch::Receiver<Option<Stored>>;
+
+async fn ended(rx: &mut Done) -> Stored {
+    match rx.wait_for(Option::is_some).await {
+        Ok(s) => s.clone().flatten(),
+        Err(_) => None,
+    }
+}
+
+/// The storing a following request must see end before it saves anything, with the requests before it
+/// still storing when it was followed.
+pub struct Predecessor {
+    /// The request followed.
+    followed: Done,
+    /// Requests before that one, still storing when it answered; oldest first.
+    ahead: Vec<Done>,
+}
 
 impl Predecessor {
-    /// Waits for the storing to end; `None` when it failed (or its task was lost).
+    /// Waits for the followed request's storing to end; `None` when it failed (or its task was lost).
     pub async fn stored(&mut self) -> Stored {
-        match self.0.wait_for(Option::is_some).await {
-            Ok(s) => s.clone().flatten(),
-            Err(_) => None,
+        ended(&mut self.followed).await
+    }
+
+    /// Waits until fewer than [`MAX_STORING`] of the requests before are still storing, so that the
+    /// following request may answer and store behind its answer too.
+    pub async fn make_room(&mut self) {
+        loop {
+            self.ahead.retain(|rx| rx.borrow().is_none());
+            let storing = self.ahead.len() + usize::from(self.followed.borrow().is_none());
+            if storing < MAX_STORING {
+                return;
+            }
+            match self.ahead.first_mut() {
+                Some(oldest) => {
+                    let _ = ended(oldest).await;
+                }
+                None => {
+                    let _ = ended(&mut self.followed).await;
+                }
+            }
         }
+    }
+
+    /// The requests before that are still storing, oldest first (for [`Finishing::start`]).
+    pub fn still_storing(&self) -> Vec<Done> {
+        let followed = std::iter::once(&self.followed);
+        self.ahead.iter().chain(followed).filter(|rx| rx.borrow().is_none()).cloned().collect()
     }
 }
 
@@ -55,7 +99,9 @@ struct Entry {
     answered: Answered,
     /// Already followed by a request: a second may not follow the same one.
     followed: bool,
-    done: watch::Receiver<Option<Stored>>,
+    done: Done,
+    /// The requests before it that were still storing when it answered, oldest first.
+    before: Vec<Done>,
 }
 
 impl Entry {
@@ -72,8 +118,9 @@ pub struct Finishing {
 }
 
 impl Finishing {
-    /// Runs `storing` for the request that answered `answered` (behind its answer).
-    pub fn start<F>(self: &Arc<Self>, answered: Answered, storing: F)
+    /// Runs `storing` for the request that answered `answered` (behind its answer); `follows` is the
+    /// request it followed, when it still stores.
+    pub fn start<F>(self: &Arc<Self>, answered: Answered, follows: Vec<Done>, storing: F)
     where
         F: Future<Output = Stored> + Send + 'static,
     {
@@ -81,7 +128,7 @@ impl Finishing {
         let (tx, rx) = watch::channel(None);
         let mine = rx.clone();
         if let Ok(mut m) = self.by_upload.lock() {
-            m.insert(id.clone(), Entry { answered, followed: false, done: rx });
+            m.insert(id.clone(), Entry { answered, followed: false, done: rx, before: follows });
         }
         let me = self.clone();
         self.tasks.spawn(async move {
@@ -111,14 +158,15 @@ impl Finishing {
             return None;
         }
         e.followed = true;
-        Some((e.answered.clone(), Predecessor(e.done.clone())))
+        let ahead = e.before.clone();
+        Some((e.answered.clone(), Predecessor { followed: e.done.clone(), ahead }))
     }
 
     /// Waits until `id` has nothing storing on this instance (at most `within`).
     pub async fn wait(&self, id: &UploadId, within: Duration) {
         let rx = self.by_upload.lock().ok().and_then(|m| m.get(id).map(|e| e.done.clone()));
         if let Some(rx) = rx {
-            let _ = tokio::time::timeout(within, Predecessor(rx).stored()).await;
+            let _ = tokio::time::timeout(within, Predecessor { followed: rx, ahead: vec![] }.stored()).await;
         }
     }
 
@@ -163,7 +211,7 @@ mod tests {
         let f = Arc::new(Finishing::default());
         let id = UploadId::from("up_1");
         let (go, stop) = tokio::sync::oneshot::channel::<bool>();
-        f.start(answered(8 << 20, true), async move {
+        f.start(answered(8 << 20, true), vec![], async move {
             let ok = stop.await.unwrap_or(false);
             ok.then(|| upload(8 << 20))
         });
@@ -183,13 +231,13 @@ mod tests {
     async fn a_request_that_left_a_tail_is_not_followed_and_a_failure_is_seen() {
         let f = Arc::new(Finishing::default());
         let id = UploadId::from("up_1");
-        f.start(answered(9 << 20, false), async { None });
+        f.start(answered(9 << 20, false), vec![], async { None });
         assert!(f.follow(&id, 9 << 20).is_none(), "its tail must be stored and read back first");
         f.drain(Duration::from_secs(5)).await;
 
         let f = Arc::new(Finishing::default());
         let (go, stop) = tokio::sync::oneshot::channel::<()>();
-        f.start(answered(8 << 20, true), async move {
+        f.start(answered(8 << 20, true), vec![], async move {
             let _ = stop.await;
             None
         });
@@ -199,11 +247,45 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn no_more_than_max_storing_requests_store_behind_their_answers() {
+        // A chain of requests, each following the one before, whose storing never ends until told to.
+        let f = Arc::new(Finishing::default());
+        let id = UploadId::from("up_1");
+        let mut stops = Vec::new();
+        let mut follows: Vec<Done> = vec![];
+        for i in 0..MAX_STORING {
+            let (go, stop) = tokio::sync::oneshot::channel::<()>();
+            stops.push(go);
+            let at = (i as u64 + 1) * (8 << 20);
+            f.start(answered(at, true), follows, async move {
+                let _ = stop.await;
+                Some(upload(at))
+            });
+            let (_, mut p) = f.follow(&id, at).expect("follows");
+            if i + 1 < MAX_STORING {
+                // Room left: it may answer at once.
+                tokio::time::timeout(Duration::from_millis(200), p.make_room()).await.expect("room");
+            } else {
+                // MAX_STORING are storing: it waits until the oldest is over, and only that.
+                assert!(tokio::time::timeout(Duration::from_millis(100), p.make_room()).await.is_err());
+                stops.remove(0).send(()).unwrap();
+                tokio::time::timeout(Duration::from_secs(5), p.make_room()).await.expect("room once the oldest ends");
+                assert_eq!(p.still_storing().len(), MAX_STORING - 1);
+            }
+            follows = p.still_storing();
+        }
+        for go in stops {
+            let _ = go.send(());
+        }
+        f.drain(Duration::from_secs(5)).await;
+    }
+
+    #[tokio::test]
     async fn a_wait_lasts_until_the_storing_is_over_and_drain_waits_for_it() {
         let f = Arc::new(Finishing::default());
         let id = UploadId::from("up_1");
         let (go, stop) = tokio::sync::oneshot::channel::<()>();
-        f.start(answered(8 << 20, true), async move {
+        f.start(answered(8 << 20, true), vec![], async move {
             let _ = stop.await;
             Some(upload(8 << 20))
         });
@@ -224,7 +306,7 @@ mod tests {
         let f = Arc::new(Finishing::default());
         let stored = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let s = stored.clone();
-        f.start(answered(8 << 20, true), async move {
+        f.start(answered(8 << 20, true), vec![], async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
             s.store(true, std::sync::atomic::Ordering::SeqCst);
             None
