@@ -645,10 +645,12 @@ where
     if a.received_to() == a.u.length {
         // The last bytes: whatever is left is the last part, which may be short.
         a.sniff_if_due().await?;
-        if a.spool.len > 0 || (a.u.progress.parts.is_empty() && a.in_flight.is_empty()) {
+        if a.spool.len > 0 || a.next_part_number() == 1 {
             a.send_part(a.spool.len).await?;
         }
         a.collect().await?;
+        // Every part is recorded, those of a request this one followed too, before the upload completes.
+        a.settle().await?;
         return Ok(Received::All);
     }
     Ok(Received::More)
