@@ -438,7 +438,13 @@ async fn whole_parts_stream_to_the_store_and_a_break_mid_part_resumes_from_its_s
 async fn requests_answered_before_their_part_is_stored_complete_the_item_in_order() {
     // Ingest alone. Each 8 MiB request after the first answers once its bytes are here; its part is stored
     // behind the answer while the next request follows with its own part (ingest/src/tus/finishing.rs).
-    let mut p = Pipeline::prepare(&[]).await;
+    answered_requests_complete_the_item(&[]).await;
+    // With room for one request storing behind its answer, the others store before they answer.
+    answered_requests_complete_the_item(&[("MEDIAMILL_LIMITS__MAX_CONCURRENT_UPLOADS", "1")]).await;
+}
+
+async fn answered_requests_complete_the_item(env: &[(&str, &str)]) {
+    let mut p = Pipeline::prepare(env).await;
     p.ingest = p.spawn("ingest", &["ingest"]);
     p.wait_ready().await;
     let key = p.key("followed");

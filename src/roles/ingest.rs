@@ -29,7 +29,9 @@ impl Roles {
             keys: Default::default(),
             cors: Default::default(),
             tus_hashes: Default::default(),
-            tus_finishing: Default::default(),
+            tus_finishing: Arc::new(mediamill_ingest::tus::finishing::Finishing::new(
+                self.cfg.limits.max_concurrent_uploads,
+            )),
             gateway: Some(mediamill_ingest::gateway_log::GatewayLog::start(
                 self.producer()?,
                 Topics::new(&self.cfg.kafka.topic_prefix).name(topics::GATEWAY_REQUESTS),

@@ -22,7 +22,7 @@ use mediamill_core::sniff::{sniff, SNIFF_BYTES};
 use mediamill_core::store::Part;
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
 pub use super::finishing::{Answered, Predecessor};
 use super::protocol::Checksum;
@@ -458,7 +458,25 @@ where
             if let Some(p) = a.after.as_mut() {
                 p.make_room().await;
             }
-            Ok(answer_then_store(a, digest, before, offset))
+            if let Some(place) = st.tus_finishing.reserve() {
+                return Ok(answer_then_store(a, place, digest, before, offset));
+            }
+            // The instance has as many storing behind answers as it takes: this one stores, then answers.
+            match a.keep_tail().await {
+                Ok(()) => {
+                    if let Some(d) = digest {
+                        st.tus_hashes.put(&a.u.id, a.u.progress.offset, d);
+                    }
+                    Ok(Appended { upload: a.u, refused: None })
+                }
+                Err(e) => {
+                    release(st, &a).await;
+                    if let Some(d) = before {
+                        st.tus_hashes.put(&a.u.id, offset, d);
+                    }
+                    Err(e)
+                }
+            }
         }
         Err(Stop::Keep(e)) => {
             // Keep what arrived before the fault: a resumed request goes on from there.
@@ -487,7 +505,13 @@ where
 
 /// Answers a request that received all it carried, short of the upload's end, at once: its parts in flight
 /// and its tail are stored behind the answer (see `finishing`), where a next request may follow it.
-fn answer_then_store(mut a: Appender, digest: Option<Sha256>, before: Option<Sha256>, offset: u64) -> Appended {
+fn answer_then_store(
+    mut a: Appender,
+    place: OwnedSemaphorePermit,
+    digest: Option<Sha256>,
+    before: Option<Sha256>,
+    offset: u64,
+) -> Appended {
     let mut answered = a.u.clone();
     answered.progress.offset = a.received_to();
     let at_part_start = a.streaming.is_none() && a.spool.len == 0;
@@ -502,7 +526,7 @@ fn answer_then_store(mut a: Appender, digest: Option<Sha256>, before: Option<Sha
     };
     let st = a.st.clone();
     let follows = a.after.as_ref().map(Predecessor::still_storing).unwrap_or_default();
-    st.tus_finishing.start(handover, follows, async move {
+    st.tus_finishing.start(handover, follows, place, async move {
         match a.keep_tail().await {
             Ok(()) => {
                 if let Some(d) = digest {

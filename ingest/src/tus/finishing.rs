@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use mediamill_core::model::{ResumableUpload, UploadId};
 use sha2::Sha256;
-use tokio::sync::watch;
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
 
 /// What an answered request leaves for the next one.
@@ -111,16 +111,29 @@ impl Entry {
 }
 
 /// Uploads whose last answered request is still storing, on this instance.
-#[derive(Default)]
 pub struct Finishing {
     by_upload: Mutex<HashMap<UploadId, Entry>>,
     tasks: TaskTracker,
+    /// Requests of all uploads that may store behind their answers at once on this instance.
+    room: Arc<Semaphore>,
 }
 
 impl Finishing {
+    /// At most `most` requests of this instance store behind their answers at once (the instance's
+    /// `limits.max_concurrent_uploads`): past it, requests store before they answer, as the parts in flight
+    /// hold memory that the limit on uploads received at once would no longer bound.
+    pub fn new(most: usize) -> Finishing {
+        Finishing { by_upload: Mutex::default(), tasks: TaskTracker::new(), room: Arc::new(Semaphore::new(most)) }
+    }
+
+    /// A place for one more request to store behind its answer, when there is one.
+    pub fn reserve(&self) -> Option<OwnedSemaphorePermit> {
+        self.room.clone().try_acquire_owned().ok()
+    }
+
     /// Runs `storing` for the request that answered `answered` (behind its answer); `follows` is the
     /// request it followed, when it still stores.
-    pub fn start<F>(self: &Arc<Self>, answered: Answered, follows: Vec<Done>, storing: F)
+    pub fn start<F>(self: &Arc<Self>, answered: Answered, follows: Vec<Done>, place: OwnedSemaphorePermit, storing: F)
     where
         F: Future<Output = Stored> + Send + 'static,
     {
@@ -133,6 +146,7 @@ impl Finishing {
         let me = self.clone();
         self.tasks.spawn(async move {
             let stored = storing.await;
+            drop(place);
             if let Ok(mut m) = me.by_upload.lock() {
                 // A following request may have answered since and put its own entry: only this one goes.
                 if m.get(&id).is_some_and(|e| e.done.same_channel(&mine)) {
@@ -202,16 +216,36 @@ mod tests {
         }
     }
 
+    impl Finishing {
+        fn start_now<F>(self: &Arc<Self>, answered: Answered, follows: Vec<Done>, storing: F)
+        where
+            F: Future<Output = Stored> + Send + 'static,
+        {
+            let place = self.reserve().expect("room");
+            self.start(answered, follows, place, storing);
+        }
+    }
+
+    #[test]
+    fn past_its_room_the_instance_has_no_place_to_store_behind_an_answer() {
+        let f = Finishing::new(2);
+        let (a, b) = (f.reserve(), f.reserve());
+        assert!(a.is_some() && b.is_some());
+        assert!(f.reserve().is_none(), "two places, both taken");
+        drop(a);
+        assert!(f.reserve().is_some(), "a place given back is taken again");
+    }
+
     fn answered(offset: u64, at_part_start: bool) -> Answered {
         Answered { upload: upload(offset), parts: 1, digest: None, at_part_start }
     }
 
     #[tokio::test]
     async fn one_request_follows_at_the_answered_offset_and_learns_how_storing_ended() {
-        let f = Arc::new(Finishing::default());
+        let f = Arc::new(Finishing::new(8));
         let id = UploadId::from("up_1");
         let (go, stop) = tokio::sync::oneshot::channel::<bool>();
-        f.start(answered(8 << 20, true), vec![], async move {
+        f.start_now(answered(8 << 20, true), vec![], async move {
             let ok = stop.await.unwrap_or(false);
             ok.then(|| upload(8 << 20))
         });
@@ -229,15 +263,15 @@ mod tests {
 
     #[tokio::test]
     async fn a_request_that_left_a_tail_is_not_followed_and_a_failure_is_seen() {
-        let f = Arc::new(Finishing::default());
+        let f = Arc::new(Finishing::new(8));
         let id = UploadId::from("up_1");
-        f.start(answered(9 << 20, false), vec![], async { None });
+        f.start_now(answered(9 << 20, false), vec![], async { None });
         assert!(f.follow(&id, 9 << 20).is_none(), "its tail must be stored and read back first");
         f.drain(Duration::from_secs(5)).await;
 
-        let f = Arc::new(Finishing::default());
+        let f = Arc::new(Finishing::new(8));
         let (go, stop) = tokio::sync::oneshot::channel::<()>();
-        f.start(answered(8 << 20, true), vec![], async move {
+        f.start_now(answered(8 << 20, true), vec![], async move {
             let _ = stop.await;
             None
         });
@@ -249,7 +283,7 @@ mod tests {
     #[tokio::test]
     async fn no_more_than_max_storing_requests_store_behind_their_answers() {
         // A chain of requests, each following the one before, whose storing never ends until told to.
-        let f = Arc::new(Finishing::default());
+        let f = Arc::new(Finishing::new(8));
         let id = UploadId::from("up_1");
         let mut stops = Vec::new();
         let mut follows: Vec<Done> = vec![];
@@ -257,7 +291,7 @@ mod tests {
             let (go, stop) = tokio::sync::oneshot::channel::<()>();
             stops.push(go);
             let at = (i as u64 + 1) * (8 << 20);
-            f.start(answered(at, true), follows, async move {
+            f.start_now(answered(at, true), follows, async move {
                 let _ = stop.await;
                 Some(upload(at))
             });
@@ -282,10 +316,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_wait_lasts_until_the_storing_is_over_and_drain_waits_for_it() {
-        let f = Arc::new(Finishing::default());
+        let f = Arc::new(Finishing::new(8));
         let id = UploadId::from("up_1");
         let (go, stop) = tokio::sync::oneshot::channel::<()>();
-        f.start(answered(8 << 20, true), vec![], async move {
+        f.start_now(answered(8 << 20, true), vec![], async move {
             let _ = stop.await;
             Some(upload(8 << 20))
         });
@@ -303,10 +337,10 @@ mod tests {
             .await
             .unwrap();
 
-        let f = Arc::new(Finishing::default());
+        let f = Arc::new(Finishing::new(8));
         let stored = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let s = stored.clone();
-        f.start(answered(8 << 20, true), vec![], async move {
+        f.start_now(answered(8 << 20, true), vec![], async move {
             tokio::time::sleep(Duration::from_millis(100)).await;
             s.store(true, std::sync::atomic::Ordering::SeqCst);
             None
