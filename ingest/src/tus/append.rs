@@ -462,35 +462,14 @@ where
                 return Ok(answer_then_store(a, place, digest, before, offset));
             }
             // The instance has as many storing behind answers as it takes: this one stores, then answers.
-            match a.keep_tail().await {
-                Ok(()) => {
-                    if let Some(d) = digest {
-                        st.tus_hashes.put(&a.u.id, a.u.progress.offset, d);
-                    }
-                    Ok(Appended { upload: a.u, refused: None })
-                }
-                Err(e) => {
-                    release(st, &a).await;
-                    if let Some(d) = before {
-                        st.tus_hashes.put(&a.u.id, offset, d);
-                    }
-                    Err(e)
-                }
-            }
+            store_rest(&mut a, digest, before, offset).await?;
+            Ok(Appended { upload: a.u, refused: None })
         }
         Err(Stop::Keep(e)) => {
             // Keep what arrived before the fault: a resumed request goes on from there.
-            match a.keep_tail().await {
-                Ok(()) => {
-                    if let Some(d) = digest {
-                        st.tus_hashes.put(&a.u.id, a.u.progress.offset, d);
-                    }
-                    Ok(Appended { upload: a.u, refused: e })
-                }
-                Err(kept) => {
-                    release(st, &a).await;
-                    Err(e.unwrap_or(kept))
-                }
+            match store_rest(&mut a, digest, before, offset).await {
+                Ok(()) => Ok(Appended { upload: a.u, refused: e }),
+                Err(kept) => Err(e.unwrap_or(kept)),
             }
         }
         Err(Stop::Discard(e)) => {
@@ -527,28 +506,45 @@ fn answer_then_store(
     let st = a.st.clone();
     let follows = a.after.as_ref().map(Predecessor::still_storing).unwrap_or_default();
     st.tus_finishing.start(handover, follows, place, async move {
-        match a.keep_tail().await {
-            Ok(()) => {
-                if let Some(d) = digest {
-                    a.st.tus_hashes.put(&a.u.id, a.u.progress.offset, d);
-                }
-                Some(a.u)
-            }
+        match store_rest(&mut a, digest, before, offset).await {
+            Ok(()) => Some(a.u),
             Err(e) => {
                 tracing::warn!(
                     upload = %a.u.id, code = e.code, error = %e.message,
                     "storing an answered tus request failed; the client resends from the saved offset"
                 );
-                let st = a.st.clone();
-                release(&st, &a).await;
-                if let Some(d) = before {
-                    st.tus_hashes.put(&a.u.id, offset, d);
-                }
                 None
             }
         }
     });
     Appended { upload: answered, refused: None }
+}
+
+/// Stores what a request leaves (its parts in flight, its tail) and saves the progress; on failure gives the
+/// lease back. The running digest is kept for where the upload got, or, on failure, for where the request
+/// found it (`before` at `offset`).
+async fn store_rest(
+    a: &mut Appender,
+    digest: Option<Sha256>,
+    before: Option<Sha256>,
+    offset: u64,
+) -> Result<(), ApiError> {
+    let st = a.st.clone();
+    match a.keep_tail().await {
+        Ok(()) => {
+            if let Some(d) = digest {
+                st.tus_hashes.put(&a.u.id, a.u.progress.offset, d);
+            }
+            Ok(())
+        }
+        Err(e) => {
+            release(&st, a).await;
+            if let Some(d) = before {
+                st.tus_hashes.put(&a.u.id, offset, d);
+            }
+            Err(e)
+        }
+    }
 }
 
 /// How far a request that received every byte it carried got.
