@@ -16,7 +16,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mediamill_core::model::{ResumableUpload, UploadId};
+use mediamill_core::model::{ResumableUpload, TenantId, UploadId};
 use sha2::Sha256;
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio_util::task::TaskTracker;
@@ -77,14 +77,12 @@ impl Predecessor {
             if storing < MAX_STORING {
                 return;
             }
-            match self.ahead.first_mut() {
-                Some(oldest) => {
-                    let _ = ended(oldest).await;
-                }
-                None => {
-                    let _ = ended(&mut self.followed).await;
-                }
-            }
+            // The oldest still storing: one of those ahead, else the one followed.
+            let oldest = match self.ahead.first_mut() {
+                Some(rx) => rx,
+                None => &mut self.followed,
+            };
+            let _ = ended(oldest).await;
         }
     }
 
@@ -102,12 +100,6 @@ struct Entry {
     done: Done,
     /// The requests before it that were still storing when it answered, oldest first.
     before: Vec<Done>,
-}
-
-impl Entry {
-    fn can_follow(&self, offset: u64) -> bool {
-        !self.followed && self.answered.at_part_start && self.answered.upload.progress.offset == offset
-    }
 }
 
 /// Uploads whose last answered request is still storing, on this instance.
@@ -131,8 +123,8 @@ impl Finishing {
         self.room.clone().try_acquire_owned().ok()
     }
 
-    /// Runs `storing` for the request that answered `answered` (behind its answer); `follows` is the
-    /// request it followed, when it still stores.
+    /// Runs `storing` for the request that answered `answered` (behind its answer), in the `place` it
+    /// reserved; `follows` are the requests before it still storing ([`Predecessor::still_storing`]).
     pub fn start<F>(self: &Arc<Self>, answered: Answered, follows: Vec<Done>, place: OwnedSemaphorePermit, storing: F)
     where
         F: Future<Output = Stored> + Send + 'static,
@@ -157,18 +149,14 @@ impl Finishing {
         });
     }
 
-    /// Whether a request at `offset` could follow one answered for `id` (see [`Finishing::follow`]).
-    pub fn followable(&self, id: &UploadId, offset: u64) -> bool {
-        let Ok(m) = self.by_upload.lock() else { return false };
-        m.get(id).is_some_and(|e| e.can_follow(offset))
-    }
-
-    /// The request answered at `offset` for `id`, for a request to follow it before its storing is over:
-    /// `None` when there is none, it answered another offset, it left a tail, or another request follows it.
-    pub fn follow(&self, id: &UploadId, offset: u64) -> Option<(Answered, Predecessor)> {
+    /// The request answered at `offset` for `tenant`'s upload `id`, for a request to follow it before its
+    /// storing is over: `None` when there is none, it is another tenant's, it answered another offset, it left
+    /// a tail, or another request follows it.
+    pub fn follow(&self, id: &UploadId, offset: u64, tenant: &TenantId) -> Option<(Answered, Predecessor)> {
         let mut m = self.by_upload.lock().ok()?;
         let e = m.get_mut(id)?;
-        if !e.can_follow(offset) {
+        let u = &e.answered.upload;
+        if e.followed || !e.answered.at_part_start || u.progress.offset != offset || u.tenant_id != *tenant {
             return None;
         }
         e.followed = true;
@@ -179,8 +167,8 @@ impl Finishing {
     /// Waits until `id` has nothing storing on this instance (at most `within`).
     pub async fn wait(&self, id: &UploadId, within: Duration) {
         let rx = self.by_upload.lock().ok().and_then(|m| m.get(id).map(|e| e.done.clone()));
-        if let Some(rx) = rx {
-            let _ = tokio::time::timeout(within, Predecessor { followed: rx, ahead: vec![] }.stored()).await;
+        if let Some(mut rx) = rx {
+            let _ = tokio::time::timeout(within, ended(&mut rx)).await;
         }
     }
 
@@ -201,7 +189,7 @@ mod tests {
     fn upload(offset: u64) -> ResumableUpload {
         ResumableUpload {
             id: UploadId::from("up_1"),
-            tenant_id: "t1".into(),
+            tenant_id: t1(),
             length: 100 << 20,
             metadata: Default::default(),
             filename: None,
@@ -236,6 +224,10 @@ mod tests {
         assert!(f.reserve().is_some(), "a place given back is taken again");
     }
 
+    fn t1() -> TenantId {
+        TenantId::from("t1")
+    }
+
     fn answered(offset: u64, at_part_start: bool) -> Answered {
         Answered { upload: upload(offset), parts: 1, digest: None, at_part_start }
     }
@@ -249,16 +241,16 @@ mod tests {
             let ok = stop.await.unwrap_or(false);
             ok.then(|| upload(8 << 20))
         });
-        assert!(!f.followable(&id, 4 << 20), "another offset than the answer's");
-        assert!(f.followable(&id, 8 << 20));
-        let (a, mut before) = f.follow(&id, 8 << 20).expect("follows");
+        assert!(f.follow(&id, 4 << 20, &t1()).is_none(), "another offset than the answer's");
+        assert!(f.follow(&id, 8 << 20, &TenantId::from("t2")).is_none(), "another tenant's request");
+        let (a, mut before) = f.follow(&id, 8 << 20, &t1()).expect("follows");
         assert_eq!(a.upload.progress.offset, 8 << 20);
-        assert!(f.follow(&id, 8 << 20).is_none(), "a second request may not follow the same one");
+        assert!(f.follow(&id, 8 << 20, &t1()).is_none(), "a second request may not follow the same one");
         go.send(true).unwrap();
         let stored = tokio::time::timeout(Duration::from_secs(5), before.stored()).await.unwrap();
         assert_eq!(stored.map(|u| u.progress.offset), Some(8 << 20));
         f.drain(Duration::from_secs(5)).await;
-        assert!(!f.followable(&id, 8 << 20), "stored: nothing left to follow");
+        assert!(f.follow(&id, 8 << 20, &t1()).is_none(), "stored: nothing left to follow");
     }
 
     #[tokio::test]
@@ -266,7 +258,7 @@ mod tests {
         let f = Arc::new(Finishing::new(8));
         let id = UploadId::from("up_1");
         f.start_now(answered(9 << 20, false), vec![], async { None });
-        assert!(f.follow(&id, 9 << 20).is_none(), "its tail must be stored and read back first");
+        assert!(f.follow(&id, 9 << 20, &t1()).is_none(), "its tail must be stored and read back first");
         f.drain(Duration::from_secs(5)).await;
 
         let f = Arc::new(Finishing::new(8));
@@ -275,7 +267,7 @@ mod tests {
             let _ = stop.await;
             None
         });
-        let (_, mut before) = f.follow(&id, 8 << 20).expect("follows");
+        let (_, mut before) = f.follow(&id, 8 << 20, &t1()).expect("follows");
         go.send(()).unwrap();
         assert_eq!(tokio::time::timeout(Duration::from_secs(5), before.stored()).await.unwrap(), None);
     }
@@ -295,7 +287,7 @@ mod tests {
                 let _ = stop.await;
                 Some(upload(at))
             });
-            let (_, mut p) = f.follow(&id, at).expect("follows");
+            let (_, mut p) = f.follow(&id, at, &t1()).expect("follows");
             if i + 1 < MAX_STORING {
                 // Room left: it may answer at once.
                 tokio::time::timeout(Duration::from_millis(200), p.make_room()).await.expect("room");

@@ -101,11 +101,6 @@ const FINISHING_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 /// instance has stored what it last answered for it, so it is where that answer said.
 async fn tus_upload(st: &AppState, tenant: &Tenant, id: &UploadId) -> Result<ResumableUpload, ApiError> {
     st.tus_finishing.wait(id, FINISHING_WAIT).await;
-    saved_upload(st, tenant, id).await
-}
-
-/// [`tus_upload`] as saved, without waiting.
-async fn saved_upload(st: &AppState, tenant: &Tenant, id: &UploadId) -> Result<ResumableUpload, ApiError> {
     st.backends
         .repo
         .get_upload(&tenant.id, id)
@@ -235,15 +230,12 @@ pub async fn patch(
     }
     let offset = protocol::number(&headers, "upload-offset")?
         .ok_or_else(|| ApiError::bad_request("no_offset", "Upload-Offset is required"))?;
-    // A request this instance answered for the upload is still storing: this one follows it at once (once
-    // the upload is known to be this tenant's and not expired; the answered state is newer than the saved).
-    if st.tus_finishing.followable(&id, offset) {
-        usable(saved_upload(&st, &tenant, &id).await?)?;
-        if let Some((answered, before)) = st.tus_finishing.follow(&id, offset) {
-            let u = answered.upload.clone();
-            let (u, media, refused) = take_bytes(&st, &tenant, u, Some((answered, before)), &headers, body).await?;
-            return patched(&st, u, media, refused);
-        }
+    // A request this instance answered for this tenant's upload is still storing: this one follows it at
+    // once, from the answered state (newer than the saved one, which is not read).
+    if let Some((answered, before)) = st.tus_finishing.follow(&id, offset, &tenant.id) {
+        let u = usable(answered.upload.clone())?;
+        let (u, media, refused) = take_bytes(&st, &tenant, u, Some((answered, before)), &headers, body).await?;
+        return patched(&st, u, media, refused);
     }
     let u = owned(&st, &tenant, &id).await?;
     if u.completed_at.is_some() || offset != u.progress.offset {
