@@ -422,9 +422,7 @@ async fn streams_end_links_work_and_events_show_variants_as_the_api_does() {
 async fn a_large_upload_of_known_length_is_stored_whole_and_a_short_one_leaves_nothing() {
     use sha2::Digest;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut p = Pipeline::prepare(&[]).await;
-    p.ingest = p.spawn("ingest", &["ingest"]);
-    p.wait_ready().await;
+    let p = Pipeline::ingest_alone(&[]).await;
     let key = p.key("big");
     let tenant = mediamill_core::model::TenantId::from(p.tenant_id("big").await);
     let mut body = fixture("clip.mp4");

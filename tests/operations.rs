@@ -37,9 +37,7 @@ async fn status_until(p: &Pipeline, what: &str, ok: impl Fn(&serde_json::Value) 
 
 #[tokio::test]
 async fn status_shows_lag_while_no_worker_runs_and_members_once_one_does() {
-    let mut p = Pipeline::prepare(&[]).await;
-    p.ingest = p.spawn("ingest", &["ingest"]);
-    p.wait_ready().await;
+    let mut p = Pipeline::ingest_alone(&[]).await;
     let key = p.key("ops");
     for name in ["cmyk.jpg", "orient6.jpg", "still.gif"] {
         let (code, body) = p.upload(&key, name).await;
@@ -78,9 +76,7 @@ async fn status_shows_lag_while_no_worker_runs_and_members_once_one_does() {
 
 #[tokio::test]
 async fn healthcheck_and_request_metrics() {
-    let mut p = Pipeline::prepare(&[]).await;
-    p.ingest = p.spawn("ingest", &["ingest"]);
-    p.wait_ready().await;
+    let p = Pipeline::ingest_alone(&[]).await;
     assert!(p.run(&["healthcheck"]).status.success(), "healthcheck against a live ingest fails");
     let dead = format!("http://127.0.0.1:{}/healthz", harness::free_port_string());
     let out = p.run(&["healthcheck", "--url", &dead]);

@@ -327,9 +327,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_1_gib_upload_keeps_ingest_memory_flat() {
     // Ingest alone: the item is recorded, nobody processes it.
-    let mut p = Pipeline::prepare(&[]).await;
-    p.ingest = p.spawn("ingest", &["ingest"]);
-    p.wait_ready().await;
+    let p = Pipeline::ingest_alone(&[]).await;
     let key = p.key("big");
     let pid = p.ingest.id();
     let total: usize = 1 << 30;
@@ -379,9 +377,7 @@ async fn a_1_gib_upload_keeps_ingest_memory_flat() {
 #[tokio::test(flavor = "multi_thread")]
 async fn whole_parts_stream_to_the_store_and_a_break_mid_part_resumes_from_its_start() {
     // Ingest alone: the item is recorded, nobody processes it. Parts are 8 MiB (uploads.part_mib).
-    let mut p = Pipeline::prepare(&[]).await;
-    p.ingest = p.spawn("ingest", &["ingest"]);
-    p.wait_ready().await;
+    let p = Pipeline::ingest_alone(&[]).await;
     let key = p.key("streamed");
     let dir = tempfile::tempdir().unwrap();
     let data = std::fs::read(big_jpeg(dir.path(), 16 * MIB + 3000)).unwrap();
@@ -444,9 +440,7 @@ async fn requests_answered_before_their_part_is_stored_complete_the_item_in_orde
 }
 
 async fn answered_requests_complete_the_item(env: &[(&str, &str)]) {
-    let mut p = Pipeline::prepare(env).await;
-    p.ingest = p.spawn("ingest", &["ingest"]);
-    p.wait_ready().await;
+    let p = Pipeline::ingest_alone(env).await;
     let key = p.key("followed");
     let dir = tempfile::tempdir().unwrap();
     let data = std::fs::read(big_jpeg(dir.path(), 40 * MIB + 777)).unwrap();

@@ -146,6 +146,14 @@ impl Pipeline {
         p
     }
 
+    /// [`Pipeline::prepare`] with ingest alone started and ready: uploads are recorded, nothing processes them.
+    pub async fn ingest_alone(extra: &[(&str, &str)]) -> Pipeline {
+        let mut p = Pipeline::prepare(extra).await;
+        p.ingest = p.spawn("ingest", &["ingest"]);
+        p.wait_ready().await;
+        p
+    }
+
     /// A database, bucket, topic prefix and topics of its own, with no process started yet.
     pub async fn prepare(extra: &[(&str, &str)]) -> Pipeline {
         let infra = Infra::from_env();
