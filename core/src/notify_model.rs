@@ -62,6 +62,15 @@ pub struct EmailRecipient {
     pub confirmed_at: Option<i64>,
 }
 
+/// Where a tenant's notifications can go now: its enabled endpoints and confirmed recipients, each oldest first.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Targets {
+    /// Endpoints neither disabled nor deleted.
+    pub endpoints: Vec<Endpoint>,
+    /// Recipients who followed their confirmation link.
+    pub recipients: Vec<EmailRecipient>,
+}
+
 /// Type of the one message an unconfirmed recipient gets: the link that confirms it.
 pub const EMAIL_CONFIRM: &str = "mediamill.email.confirm.v1";
 

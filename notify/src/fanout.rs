@@ -50,8 +50,9 @@ impl Fanout {
         let Some(tenant_id) = env.data["tenant_id"].as_str().map(TenantId::from) else { return Ok(vec![]) };
         let tenant_id = &tenant_id;
         let mut out = Vec::new();
-        for e in self.repo.list_endpoints(tenant_id).await? {
-            if e.enabled && type_matches(&e.event_types, &env.ty) {
+        let targets = self.repo.live_targets(tenant_id).await?;
+        for e in targets.endpoints {
+            if type_matches(&e.event_types, &env.ty) {
                 out.push(delivery(env, tenant_id, Channel::Webhook, &e.id, &e.url, Some(e.signing_secrets(now_ms()))));
             }
         }
@@ -71,9 +72,10 @@ impl Fanout {
                 }
             }
         }
-        for r in self.repo.list_recipients(tenant_id).await? {
-            // Unconfirmed addresses get their confirmation message and nothing else: no spam relay.
-            if r.confirmed_at.is_some() && type_matches(&r.event_types, &env.ty) {
+        // Unconfirmed addresses are not among the live targets: they get their confirmation message and nothing
+        // else, so the service is no spam relay.
+        for r in targets.recipients {
+            if type_matches(&r.event_types, &env.ty) {
                 out.push(delivery(env, tenant_id, Channel::Email, &r.id, &r.address, None));
             }
         }

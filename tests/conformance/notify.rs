@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use mediamill_core::model::TenantId;
-use mediamill_core::notify_model::{Attempt, Channel, Delivery, DeliveryStatus, Endpoint};
+use mediamill_core::notify_model::{Attempt, Channel, Delivery, DeliveryStatus, EmailRecipient, Endpoint};
 use mediamill_core::repo::{self, AfterAttempt, Repo};
 
 fn endpoint(tenant: &TenantId) -> Endpoint {
@@ -137,4 +137,51 @@ pub async fn notify_suite(r: &Arc<dyn Repo>) {
     assert!(r.delete_endpoint(&t.id, &e.id).await.unwrap());
     assert!(r.get_endpoint(&t.id, &e.id).await.unwrap().is_none());
     assert!(r.list_endpoints(&t.id).await.unwrap().is_empty());
+
+    live_targets(r).await;
+}
+
+fn recipient(tenant: &TenantId, address: &str) -> EmailRecipient {
+    let id = uuid::Uuid::now_v7().to_string();
+    EmailRecipient {
+        id,
+        tenant_id: tenant.clone(),
+        address: address.into(),
+        event_types: vec![],
+        created_at: 1,
+        confirmed_at: None,
+    }
+}
+
+/// What the notifier fans an event out to: the enabled endpoints (secrets and rotation intact) and the confirmed
+/// recipients of the event's tenant, nothing disabled, deleted, unconfirmed or another tenant's.
+async fn live_targets(r: &Arc<dyn Repo>) {
+    let t = r.ensure_tenant("notify-targets").await.unwrap();
+    let other = r.ensure_tenant("notify-targets-other").await.unwrap();
+    assert_eq!(r.live_targets(&t.id).await.unwrap(), Default::default(), "a tenant with no targets");
+
+    let [live, disabled, deleted] = [endpoint(&t.id), endpoint(&t.id), endpoint(&t.id)];
+    for e in [&live, &disabled, &deleted, &endpoint(&other.id)] {
+        r.create_endpoint(e).await.unwrap();
+    }
+    let now = repo::now_ms();
+    let live = r.rotate_endpoint_secret(&t.id, &live.id, "whsec_new", now + 60_000).await.unwrap().unwrap();
+    r.disable_endpoint(&disabled.id, "failing").await.unwrap();
+    r.delete_endpoint(&t.id, &deleted.id).await.unwrap();
+
+    let (confirmed, unconfirmed) = (recipient(&t.id, "a@example.com"), recipient(&t.id, "b@example.com"));
+    for (rc, hash) in [(&confirmed, "hash-a"), (&unconfirmed, "hash-b"), (&recipient(&other.id, "c@example.com"), "c")]
+    {
+        let confirmation = Delivery {
+            event_id: format!("confirm:{}", rc.id),
+            ..pending(&rc.tenant_id, &rc.id, &rc.address, &uuid::Uuid::now_v7().to_string())
+        };
+        r.create_recipient(rc, hash, &confirmation).await.unwrap();
+    }
+    let confirmed = r.confirm_recipient(&confirmed.id, "hash-a").await.unwrap().unwrap();
+
+    let targets = r.live_targets(&t.id).await.unwrap();
+    assert_eq!(targets.endpoints, vec![live.clone()], "only the enabled endpoint, as stored");
+    assert_eq!(targets.endpoints[0].signing_secrets(now), "whsec_new whsec_one");
+    assert_eq!(targets.recipients, vec![confirmed], "only the confirmed recipient");
 }

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::RepoError;
 use crate::model::TenantId;
-use crate::notify_model::{Attempt, Delivery, EmailRecipient, Endpoint};
+use crate::notify_model::{Attempt, Delivery, EmailRecipient, Endpoint, Targets};
 
 /// What the next state of a delivery is after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,6 +69,10 @@ pub trait NotifyRepo: Send + Sync {
     async fn list_recipients(&self, tenant_id: &TenantId) -> Result<Vec<EmailRecipient>, RepoError>;
     /// Deletes a recipient and drops what was queued for it; `false` if the tenant has no such recipient.
     async fn delete_recipient(&self, tenant_id: &TenantId, id: &str) -> Result<bool, RepoError>;
+
+    /// What every event of a tenant is fanned out to, read in one statement: the notifier asks for each event,
+    /// so two reads an event (endpoints, then recipients) were a fifth of the embedded pipeline's statements.
+    async fn live_targets(&self, tenant_id: &TenantId) -> Result<Targets, RepoError>;
 
     /// Adds deliveries; one already recorded for the same target and event is left as it is.
     async fn insert_deliveries(&self, ds: &[Delivery]) -> Result<(), RepoError>;

@@ -3,10 +3,12 @@
 use async_trait::async_trait;
 use sqlx::Connection;
 
-use super::rows::{convert_all, AttemptRow, DeliveryRow, EndpointRow, RecipientRow, DELIVERY_COLS};
+use super::rows::{
+    convert_all, targets, AttemptRow, DeliveryRow, EndpointRow, RecipientRow, TargetRow, DELIVERY_COLS, TARGETS,
+};
 use super::SqlRepo;
 use crate::model::TenantId;
-use crate::notify_model::{Attempt, Channel, Delivery, EmailRecipient, Endpoint};
+use crate::notify_model::{Attempt, Channel, Delivery, EmailRecipient, Endpoint, Targets};
 use crate::repo::{now_ms, AfterAttempt, LoggedAttempt, NotifyRepo, RepoError};
 
 const RECIPIENT_COLS: &str = "id, tenant_id, address, event_types, created_at, confirmed_at";
@@ -180,6 +182,12 @@ impl NotifyRepo for SqlRepo {
         }
         tx.commit().await?;
         Ok(r.rows_affected() > 0)
+    }
+
+    async fn live_targets(&self, tenant_id: &TenantId) -> Result<Targets, RepoError> {
+        let rows: Vec<TargetRow> =
+            sqlx::query_as(TARGETS).bind(tenant_id).fetch_all(&mut *self.db.acquire().await?).await?;
+        Ok(targets(rows))
     }
 
     async fn insert_deliveries(&self, ds: &[Delivery]) -> Result<(), RepoError> {

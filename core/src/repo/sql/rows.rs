@@ -7,7 +7,7 @@ use crate::model::{
     ApiKey, Batch, BatchId, BatchItem, Media, MediaId, ResumableUpload, Tenant, TenantId, TenantLimits, UploadId,
     UploadProgress, Variant,
 };
-use crate::notify_model::{Delivery, EmailRecipient, Endpoint};
+use crate::notify_model::{Delivery, EmailRecipient, Endpoint, Targets};
 use crate::repo::{LoggedAttempt, RepoError};
 
 /// The media columns every media query selects, in [`MediaRow`]'s order.
@@ -315,6 +315,64 @@ impl From<RecipientRow> for EmailRecipient {
             confirmed_at: r.confirmed_at,
         }
     }
+}
+
+/// A tenant's enabled endpoints and confirmed recipients as one result, told apart by `kind`, each oldest
+/// first. Both databases give an untyped `NULL` the type of the column it stands beside in the other half.
+pub(super) const TARGETS: &str = "SELECT 'webhook' AS kind, id, tenant_id, url AS target, secret, event_types, \
+    disabled_reason, failing_since, created_at, previous_secret, previous_secret_until, NULL AS confirmed_at \
+    FROM webhook_endpoints WHERE tenant_id = $1 AND deleted = 0 AND enabled = 1 \
+    UNION ALL SELECT 'email', id, tenant_id, address, NULL, event_types, NULL, NULL, created_at, NULL, NULL, \
+    confirmed_at FROM email_recipients WHERE tenant_id = $1 AND confirmed_at IS NOT NULL \
+    ORDER BY kind DESC, id";
+
+#[derive(sqlx::FromRow)]
+pub(super) struct TargetRow {
+    kind: String,
+    id: String,
+    tenant_id: TenantId,
+    target: String,
+    secret: Option<String>,
+    event_types: String,
+    disabled_reason: Option<String>,
+    failing_since: Option<i64>,
+    created_at: i64,
+    previous_secret: Option<String>,
+    previous_secret_until: Option<i64>,
+    confirmed_at: Option<i64>,
+}
+
+/// Sorts the rows of [`TARGETS`] into endpoints and recipients, keeping their order.
+pub(super) fn targets(rows: Vec<TargetRow>) -> Targets {
+    let mut t = Targets::default();
+    for r in rows {
+        let event_types = list_column(Some(r.event_types));
+        if r.kind == "webhook" {
+            t.endpoints.push(Endpoint {
+                id: r.id,
+                tenant_id: r.tenant_id,
+                url: r.target,
+                secret: r.secret.unwrap_or_default(),
+                event_types,
+                enabled: true,
+                disabled_reason: r.disabled_reason,
+                failing_since: r.failing_since,
+                created_at: r.created_at,
+                previous_secret: r.previous_secret,
+                previous_secret_until: r.previous_secret_until,
+            });
+        } else {
+            t.recipients.push(EmailRecipient {
+                id: r.id,
+                tenant_id: r.tenant_id,
+                address: r.target,
+                event_types,
+                created_at: r.created_at,
+                confirmed_at: r.confirmed_at,
+            });
+        }
+    }
+    t
 }
 
 #[derive(sqlx::FromRow)]

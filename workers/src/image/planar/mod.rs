@@ -11,6 +11,7 @@
 mod encode;
 mod render;
 mod resize;
+mod rows4;
 
 use image::metadata::Orientation;
 use image::{DynamicImage, GrayImage, RgbImage};
