@@ -79,6 +79,18 @@ impl Tally {
         self.images as f64 / self.cpu
     }
 
+    fn ssim(&self) -> f64 {
+        self.ssim_sum / self.ssim_n.max(1) as f64
+    }
+
+    /// Whether this run's outputs are no worse than `anchor`'s on the two conditions, with the numbers:
+    /// the difference in mean SSIM to six places, so a tie printed at five is not read as a pass or a miss.
+    fn quality_against(&self, anchor: &Tally) -> String {
+        let (ds, bytes) = (self.ssim() - anchor.ssim(), self.bytes as f64 / anchor.bytes.max(1) as f64);
+        let yes = |ok: bool| if ok { "yes" } else { "NO" };
+        format!("SSIM {:+.6} (no lower: {}), bytes {bytes:.3}x (no larger: {})", ds, yes(ds >= 0.0), yes(bytes <= 1.0))
+    }
+
     fn line(&self, name: &str) -> String {
         format!(
             "{name:<32} {:>7.2} img/CPU-s {:>7.2} MP/CPU-s {:>7.3} CPU-s/img {:>10} bytes  SSIM {:.5}",
@@ -86,7 +98,7 @@ impl Tally {
             self.megapixels / self.cpu,
             self.cpu / self.images as f64,
             self.bytes,
-            self.ssim_sum / self.ssim_n.max(1) as f64,
+            self.ssim(),
         )
     }
 }
@@ -187,7 +199,7 @@ pub fn bench_images(cfg: &Config, dir: &Path, max_files: usize) -> anyhow::Resul
     let two_outputs = [(1024, ImageFormat::Jpeg), (256, ImageFormat::Jpeg)];
     let mut megapixels = Vec::new();
     // Levers measured beside the default: how far above the largest output a JPEG is decoded.
-    let margins = [1.0f32, 1.25, 1.33, 1.4];
+    let margins = [1.0f32, 1.25, 1.33, 1.5];
     let mut by_margin: Vec<Tally> = margins.iter().map(|_| Tally::default()).collect();
     let (mut mm, mut mm_full, mut floor_two, mut floor_full) =
         (Tally::default(), Tally::default(), Tally::default(), Tally::default());
@@ -203,11 +215,16 @@ pub fn bench_images(cfg: &Config, dir: &Path, max_files: usize) -> anyhow::Resul
         megapixels.push(mp);
         eprintln!("[{}/{}] {} ({w}x{h})", i + 1, files.len(), f.display());
 
-        // mediamill: decode once, both outputs, every stage timed.
-        stages::record();
+        // mediamill: decode once, both outputs. A first, untimed run takes the cost of a file's first use (its
+        // bytes and the decoder's buffers coming into the caches), which the floor and the levers, measured after
+        // it, never pay: timed first, the same work measured 6 % dearer than as a lever. Then the timed run, then
+        // one with every stage timed for the budget, whose clock reads do not count in the line.
+        img::process(&bytes, &two).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
         let t0 = stages::thread_cpu();
         let p = img::process(&bytes, &two).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
         mm.cpu += stages::thread_cpu() - t0;
+        stages::record();
+        img::process(&bytes, &two).map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
         fold_stages(&mut mm_stages, &mut scales, stages::take());
         mm.images += 1;
         mm.megapixels += mp;
@@ -352,6 +369,7 @@ pub fn bench_images(cfg: &Config, dir: &Path, max_files: usize) -> anyhow::Resul
     println!("{}", magick.line("imagemagick (mogrify per size)"));
     println!("{}", floor_two.line("floor (decode M/8 + encodes)"));
     println!("ratio mediamill/libvips:      {:.2}x img/CPU-s (target >= 1.6x)", mm.rate() / vips.rate());
+    println!("quality mediamill/libvips:    {}", mm.quality_against(&vips));
     println!("ratio mediamill/imagemagick:  {:.2}x img/CPU-s", mm.rate() / magick.rate());
     println!("mediamill/floor:              {:.2}x the floor's CPU (target <= 1.15x)", mm.cpu / floor_two.cpu);
     println!("{}", planes_two.line("floor in planes (YCbCr M/8 + encodes)"));
@@ -365,6 +383,12 @@ pub fn bench_images(cfg: &Config, dir: &Path, max_files: usize) -> anyhow::Resul
     );
     for (m, t) in margins.iter().zip(&by_margin) {
         println!("{}", t.line(&format!("lever: decode margin {m} (default {})", two.decode_margin)));
+        println!(
+            "    against libvips: {:.2}x, {}; {:.2}x the floor",
+            t.rate() / vips.rate(),
+            t.quality_against(&vips),
+            t.cpu / floor_two.cpu
+        );
     }
     println!(
         "floor split: decode {:.1} ms/img, encode {:.1} ms/img",
