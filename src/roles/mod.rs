@@ -93,6 +93,7 @@ impl Roles {
             capacity,
             max_poll_interval_ms: self.cfg.kafka.max_poll_interval_ms,
             drain_timeout,
+            fetch_wait_ms: group.fetch_wait_ms(),
         }
     }
 
