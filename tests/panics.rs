@@ -69,7 +69,6 @@ async fn lag_after(p: &Pipeline, group: &str, handler: Arc<dyn Handler>, handled
         max_poll_interval_ms: 60_000,
         drain_timeout: Duration::from_secs(2),
         joined: None,
-        fetch_wait_ms: 50,
     };
     let consumer = tokio::spawn(run_consumer(settings, handler, shutdown));
     let deadline = Instant::now() + Duration::from_secs(60);

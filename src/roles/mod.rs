@@ -93,7 +93,6 @@ impl Roles {
             capacity,
             max_poll_interval_ms: self.cfg.kafka.max_poll_interval_ms,
             drain_timeout,
-            fetch_wait_ms: group.fetch_wait_ms(),
         }
     }
 

@@ -46,22 +46,6 @@ impl ConsumerGroup {
         format!("{}.{suffix}", cfg.kafka.group_prefix)
     }
 
-    /// How long a fetch that finds nothing may wait at the broker (`fetch.wait.max.ms`). Kafka answers a
-    /// waiting fetch as soon as a message arrives, but the embedded broker (librdkafka's mock cluster) holds an
-    /// empty one for the whole wait. So the groups on a media item's path wait 50 ms, where it shows in the
-    /// upload-to-processed latency, and the rest 500 ms: their empty fetches were half the idle broker's work.
-    pub fn fetch_wait_ms(self) -> u32 {
-        match self {
-            ConsumerGroup::ImageWorkers
-            | ConsumerGroup::VideoWorkers
-            | ConsumerGroup::Batch
-            | ConsumerGroup::Notify => 50,
-            ConsumerGroup::Retry | ConsumerGroup::AppNotify | ConsumerGroup::Analytics | ConsumerGroup::ChatArchive => {
-                500
-            }
-        }
-    }
-
     /// The full names of the topics the group reads.
     pub fn topics(self, cfg: &Config) -> Vec<String> {
         let t = Topics::new(&cfg.kafka.topic_prefix);
