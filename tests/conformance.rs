@@ -3,6 +3,8 @@
 
 #[path = "conformance/batches.rs"]
 mod batches;
+#[path = "conformance/feed.rs"]
+mod feed;
 mod harness;
 #[path = "conformance/notify.rs"]
 mod notify;
@@ -230,6 +232,7 @@ async fn repo_suite(r: Arc<dyn Repo>) {
     assert!(events[before..].iter().all(|e| e.event.topic == "auth.events" && e.event.key == k2.id));
     batches::batch_suite(&r).await;
     notify::notify_suite(&r).await;
+    feed::feed_suite(&r).await;
 }
 
 async fn store_suite(s: Arc<dyn Store>) {

@@ -27,7 +27,8 @@ pub enum FeedOp {
         /// The event's time (ms).
         at: i64,
     },
-    /// Makes a notification unless one with its id exists.
+    /// Makes a notification unless one with its id exists; a like window the releaser cancelled for being
+    /// empty is reopened (pending again), since a like in it arrived after it closed.
     Notify(NewNotification),
     /// Adds (or, `present: false`, withdraws) an actor of a notification; the newer change by event time wins.
     Actor {

@@ -20,10 +20,13 @@ const MINUTE_MS: i64 = 60_000;
 /// Actors listed per feed item.
 const ACTORS_SHOWN: i64 = 10;
 
-/// Shown in the feed now: visible, not cancelled, and (likes) someone still liking.
-const VISIBLE: &str = "n.visible_at IS NOT NULL AND n.visible_at <= $3 AND n.state <> 'cancelled' \
-     AND (n.kind <> 'like' OR EXISTS (SELECT 1 FROM app_notification_actors a WHERE a.notification_id = n.id \
-     AND a.present = 1))";
+/// Shown in the feed now: visible, not cancelled, and (likes) someone still liking. A like window's state says
+/// only whether it was sent: the releaser may find it empty and cancel it while a like that belongs to it is
+/// still on its way (events are handled as they come, after their window may have closed), so its place in the
+/// feed follows its actors alone.
+const VISIBLE: &str = "n.visible_at IS NOT NULL AND n.visible_at <= $3 \
+     AND (n.state <> 'cancelled' OR n.kind = 'like') AND (n.kind <> 'like' OR EXISTS (SELECT 1 \
+     FROM app_notification_actors a WHERE a.notification_id = n.id AND a.present = 1))";
 
 fn kind_of(s: &str) -> Result<Kind, RepoError> {
     s.parse().map_err(|_| RepoError::Corrupt(format!("notification kind {s:?}")))
@@ -81,13 +84,18 @@ async fn apply_op(conn: &mut sqlx::AnyConnection, op: &FeedOp, now: i64) -> Resu
         }
         FeedOp::Notify(n) => {
             // Over a placeholder left by an earlier cancellation, the details are filled in and it stays
-            // cancelled; over a real notification, nothing changes.
+            // cancelled. Over a like window the releaser found empty, a late like reopens it, to be sent now.
+            // Over any other real notification, nothing changes.
             sqlx::query(
                 "INSERT INTO app_notifications (id, tenant_id, user_id, kind, subject, data, created_at, visible_at, \
                  send_at, state) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending') ON CONFLICT (id) DO UPDATE \
                  SET tenant_id = excluded.tenant_id, user_id = excluded.user_id, kind = excluded.kind, \
-                 subject = excluded.subject, data = excluded.data, send_at = excluded.send_at \
-                 WHERE app_notifications.tenant_id = ''",
+                 subject = excluded.subject, data = excluded.data, send_at = excluded.send_at, \
+                 state = CASE WHEN app_notifications.kind = 'like' THEN 'pending' ELSE app_notifications.state END, \
+                 visible_at = CASE WHEN app_notifications.kind = 'like' \
+                 THEN COALESCE(app_notifications.visible_at, excluded.visible_at) ELSE app_notifications.visible_at END \
+                 WHERE app_notifications.tenant_id = '' OR (app_notifications.kind = 'like' \
+                 AND app_notifications.state = 'cancelled')",
             )
             .bind(&n.id)
             .bind(&n.tenant_id)
@@ -448,8 +456,10 @@ impl FeedRepo for SqlRepo {
                 }
             }
             Release::Cancelled => {
+                // A like window keeps its feed time: a late like may still reopen it (see `FeedOp::Notify`).
                 sqlx::query(
-                    "UPDATE app_notifications SET state = 'cancelled', visible_at = NULL, lease_until = NULL \
+                    "UPDATE app_notifications SET state = 'cancelled', lease_until = NULL, \
+                     visible_at = CASE WHEN kind = 'like' THEN visible_at ELSE NULL END \
                      WHERE id = $1 AND state = 'pending'",
                 )
                 .bind(id)
