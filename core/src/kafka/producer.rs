@@ -17,8 +17,11 @@ use tokio::sync::oneshot;
 use super::{base_config, KafkaError};
 use crate::event::Envelope;
 
-/// Where a send's outcome goes: its partition and offset, or why it failed.
-type Delivered = oneshot::Sender<Result<(i32, i64), rdkafka::error::KafkaError>>;
+/// A send's outcome: its partition and offset, or why it failed.
+type Outcome = Result<(i32, i64), rdkafka::error::KafkaError>;
+
+/// Where a send's outcome goes.
+type Delivered = oneshot::Sender<Outcome>;
 
 /// Hands each delivery report to the send waiting for it.
 struct Reports;
@@ -92,9 +95,7 @@ impl EventProducer {
         self.inner.producer.send(rec).map_err(|(e, _)| KafkaError::Client(e))
     }
 
-    async fn delivered(
-        rx: oneshot::Receiver<Result<(i32, i64), rdkafka::error::KafkaError>>,
-    ) -> Result<(i32, i64), KafkaError> {
+    async fn delivered(rx: oneshot::Receiver<Outcome>) -> Result<(i32, i64), KafkaError> {
         match rx.await {
             Ok(r) => r.map_err(KafkaError::Client),
             Err(_) => Err(KafkaError::Other("the producer was closed before the broker answered".into())),

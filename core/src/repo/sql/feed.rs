@@ -20,7 +20,7 @@ const MINUTE_MS: i64 = 60_000;
 /// Actors listed per feed item.
 const ACTORS_SHOWN: i64 = 10;
 
-/// Shown in the feed now: visible, not cancelled, and (likes) someone still liking. A like window's state says
+/// Shown in the feed now: visible, and not cancelled or (likes) someone still liking. A like window's state says
 /// only whether it was sent: the releaser may find it empty and cancel it while a like that belongs to it is
 /// still on its way (events are handled as they come, after their window may have closed), so its place in the
 /// feed follows its actors alone.
