@@ -2,7 +2,8 @@
 //! closing the socket with the unread bytes still queued makes the kernel send a reset, and a reset can destroy
 //! the answer on its way: the client sees a dropped connection instead of the 413 that says which limit it hit.
 //! So a connection's socket is not closed at once when hyper is done with it: its sending side is shut, and what
-//! the client still sends is read and discarded for a short while (or up to a byte bound), then it is closed.
+//! the client still sends is read and discarded for a short while; past a byte bound it is no longer read but
+//! stays open until that while is over, then it is closed.
 
 use std::io;
 use std::pin::Pin;
@@ -85,10 +86,16 @@ async fn linger(mut s: TcpStream) {
     let _ = tokio::time::timeout(LINGER, async {
         while read < LINGER_BYTES {
             match s.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
+                // The client closed: nothing is left unread, so closing sends no reset.
+                Ok(0) | Err(_) => return,
                 Ok(n) => read += n,
             }
         }
+        // Over the byte bound, reading stops, but closing now would reset the answer just as closing at once
+        // would (a client streaming over loopback sends the bound in milliseconds). The socket stays open,
+        // unread, for the rest of the time: the client's sending stalls on the full window, costing nothing
+        // here, while it reads the answer.
+        std::future::pending::<()>().await;
     })
     .await;
 }
