@@ -76,6 +76,9 @@ enum What {
         /// Ingest's process id, for its peak resident memory.
         #[arg(long)]
         pid: Option<u32>,
+        /// Processes whose CPU each way is split by, as NAME:PID (ingest, the store, the database).
+        #[arg(long, value_delimiter = ',')]
+        procs: Vec<String>,
         /// Rounds of every way, interleaved; each ratio is taken within its round, and the median round's counts.
         #[arg(long, default_value_t = 5)]
         rounds: usize,
@@ -213,8 +216,9 @@ pub async fn run_cmd(cfg: Config, args: Args, data: &std::path::Path) -> anyhow:
             };
             throughput::run(count, photos, remote, rounds).await
         }
-        What::Upload { url, key, size_mib, chunk_mib, pid, rounds } => {
-            upload::run(&cfg, &url, &key, size_mib, chunk_mib, pid, rounds).await
+        What::Upload { url, key, size_mib, chunk_mib, pid, procs, rounds } => {
+            let plan = upload::Plan { url, key, size_mib, chunk_mib, pid, procs: parse_procs(&procs)?, rounds };
+            upload::run(&cfg, plan).await
         }
         What::Social { url, events, rate, users, media_per_user, probe_secs, probe_rate, procs, skip_stats, json } => {
             anyhow::ensure!(users >= 2 && media_per_user >= 1, "--users must be at least 2 and --media-per-user 1");

@@ -62,7 +62,17 @@ fn ticks_per_sec() -> f64 {
 /// CPU seconds the whole machine has spent busy (every state of `/proc/stat`'s `cpu` line but idle and iowait).
 pub fn machine_busy_secs() -> f64 {
     let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
-    let Some(line) = stat.lines().find(|l| l.starts_with("cpu ")) else { return 0.0 };
+    stat.lines().find(|l| l.starts_with("cpu ")).map(busy_secs).unwrap_or(0.0)
+}
+
+/// CPU seconds each core has spent busy, in the order of `/proc/stat`'s `cpuN` lines.
+pub fn cores_busy_secs() -> Vec<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    stat.lines().filter(|l| l.starts_with("cpu") && !l.starts_with("cpu ")).map(busy_secs).collect()
+}
+
+/// The busy seconds of one `/proc/stat` cpu line.
+fn busy_secs(line: &str) -> f64 {
     let f: Vec<f64> = line.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
     let (all, idle) =
         (f.iter().take(8).sum::<f64>(), f.get(3).copied().unwrap_or(0.0) + f.get(4).copied().unwrap_or(0.0));

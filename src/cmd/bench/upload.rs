@@ -1,8 +1,9 @@
 //! `mediamill bench upload --url URL --key KEY [--size-mib N] [--pid INGEST_PID]`: one file (a video's first bytes
 //! and filler) through `POST /v1/media`, through tus in `--chunk-mib` requests (the client of `mediamill upload`),
 //! and, as the anchor, straight to the same S3 store with aws-sdk-s3 (one `PutObject` from the file, what a service writing to S3 itself does),
-//! in the same run. Prints each rate, the two ratios to the anchor (target ≥ 0.9) and ingest's peak resident
-//! memory during each upload. Needs a running ingest on S3 and this process's config pointing at the same store
+//! in the same run. Prints each rate, the two ratios to the anchor (target ≥ 0.9), ingest's peak resident
+//! memory during each upload, and each way's CPU per GiB split by process (`--procs NAME:PID,…`): on a machine
+//! that also runs the store, a way's extra CPU is what slows it. Needs a running ingest on S3 and this process's config pointing at the same store
 //! (`scripts/bench-upload.sh` sets both up).
 
 use std::path::Path;
@@ -14,8 +15,11 @@ use anyhow::Context;
 use mediamill_core::config::{Config, StoreBackend};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::procfs::{cpu_secs, rss_mib};
+use super::procfs::{cores_busy_secs, cpu_secs, rss_mib, rusage, tree_cpu_secs};
 use crate::client::tus::DEFAULT_CHUNK_MIB;
+
+/// How much of the file each way's client reads at a time.
+const READ_BUFFER: usize = 256 * 1024;
 
 /// Parts on their way at once in the second multipart line: what the store takes side by side.
 const PARTS_AT_ONCE: usize = 4;
@@ -73,7 +77,7 @@ fn make_file(path: &Path, size: u64) -> anyhow::Result<()> {
 async fn file_body(path: &Path, offset: u64, len: u64) -> anyhow::Result<reqwest::Body> {
     let mut f = tokio::fs::File::open(path).await?;
     f.seek(std::io::SeekFrom::Start(offset)).await?;
-    Ok(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f.take(len), 256 * 1024)))
+    Ok(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(f.take(len), READ_BUFFER)))
 }
 
 async fn post(http: &reqwest::Client, url: &str, key: &str, path: &Path, size: u64) -> anyhow::Result<()> {
@@ -129,6 +133,7 @@ async fn raw_multipart(
             let len = part.min(size - offset);
             let body = aws_sdk_s3::primitives::ByteStream::read_from()
                 .path(path)
+                .buffer_size(READ_BUFFER)
                 .offset(offset)
                 .length(aws_sdk_s3::primitives::Length::Exact(len))
                 .build()
@@ -160,6 +165,17 @@ enum Way {
     Tus(u64),
 }
 
+impl Way {
+    fn label(self) -> String {
+        match self {
+            Way::Put => "PutObject (anchor)".into(),
+            Way::Parts(n) => format!("multipart, {n} at a time"),
+            Way::Post => "POST /v1/media".into(),
+            Way::Tus(mib) => format!("tus, {mib} MiB requests"),
+        }
+    }
+}
+
 /// One round's rates (MB/s).
 #[derive(Default)]
 struct Round {
@@ -171,16 +187,70 @@ struct Round {
     tus_default: f64,
 }
 
+/// What the benchmark is asked to do.
+pub struct Plan {
+    /// Ingest's address.
+    pub url: String,
+    /// An API key of a tenant whose limits let it upload the file.
+    pub key: String,
+    /// The file's size.
+    pub size_mib: u64,
+    /// tus request size.
+    pub chunk_mib: u64,
+    /// Ingest's process id (peak memory, CPU).
+    pub pid: Option<u32>,
+    /// Processes whose CPU each way is split by.
+    pub procs: Vec<(String, u32)>,
+    /// Interleaved rounds of every way.
+    pub rounds: usize,
+}
+
+/// CPU seconds at one moment: each core's busy time, this client's, and each named process's.
+struct Clock {
+    cores: Vec<f64>,
+    client: f64,
+    procs: Vec<f64>,
+    wall: Instant,
+}
+
+impl Clock {
+    fn now(procs: &[(String, u32)]) -> Clock {
+        Clock {
+            cores: cores_busy_secs(),
+            client: rusage(libc::RUSAGE_SELF),
+            procs: procs.iter().map(|(_, pid)| tree_cpu_secs(*pid)).collect(),
+            wall: Instant::now(),
+        }
+    }
+}
+
+/// CPU one way used, summed over its rounds.
+#[derive(Default, Clone)]
+struct CpuUse {
+    wall: f64,
+    cores: Vec<f64>,
+    client: f64,
+    procs: Vec<f64>,
+}
+
+impl CpuUse {
+    fn add(&mut self, from: &Clock, to: &Clock) {
+        self.wall += (to.wall - from.wall).as_secs_f64();
+        self.cores.resize(from.cores.len(), 0.0);
+        for (i, (a, b)) in from.cores.iter().zip(&to.cores).enumerate() {
+            self.cores[i] += b - a;
+        }
+        self.client += to.client - from.client;
+        self.procs.resize(from.procs.len(), 0.0);
+        for (i, (a, b)) in from.procs.iter().zip(&to.procs).enumerate() {
+            self.procs[i] += b - a;
+        }
+    }
+}
+
 /// Runs the benchmark.
-pub async fn run(
-    cfg: &Config,
-    url: &str,
-    key: &str,
-    size_mib: u64,
-    chunk_mib: u64,
-    pid: Option<u32>,
-    rounds: usize,
-) -> anyhow::Result<()> {
+pub async fn run(cfg: &Config, plan: Plan) -> anyhow::Result<()> {
+    let Plan { url, key, size_mib, chunk_mib, pid, procs, rounds } = plan;
     anyhow::ensure!(
         cfg.store.backend == StoreBackend::S3,
         "bench upload compares against a PUT to the same S3 store: set store.backend = s3 and store.s3.* as ingest has them"
@@ -189,6 +259,7 @@ pub async fn run(
     let path = std::env::temp_dir().join(format!("mediamill-bench-upload-{}.mp4", std::process::id()));
     make_file(&path, size)?;
     let url = url.trim_end_matches('/');
+    let key = key.as_str();
     let http = reqwest::Client::new();
     let s3 = mediamill_core::store::sdk_client(&cfg.store.s3, Duration::from_secs(3600));
     let mb = size as f64 / 1e6;
@@ -203,21 +274,28 @@ pub async fn run(
         ways.push(Way::Tus(DEFAULT_CHUNK_MIB));
     }
     let mut all: Vec<Round> = Vec::new();
+    let mut cpu = vec![CpuUse::default(); ways.len()];
     let (mut post_peak, mut tus_peak, mut post_cpu, mut tus_cpu) = (0u64, 0u64, 0f64, 0f64);
     for round in 0..rounds.max(1) {
         let mut r = Round::default();
         for i in 0..ways.len() {
-            let way = ways[(i + round) % ways.len()];
-            let (watch, cpu) = (Peak::watch(pid), ingest_cpu());
+            let w = (i + round) % ways.len();
+            let way = ways[w];
+            let (watch, used_before, clock) = (Peak::watch(pid), ingest_cpu(), Clock::now(&procs));
             let started = Instant::now();
             match way {
                 Way::Put => {
-                    let body =
-                        aws_sdk_s3::primitives::ByteStream::from_path(&path).await.context("reading the file")?;
+                    // Read as the clients of the other ways read it (256 KiB at a time, the SDK's default is
+                    // 64 KiB): the anchor at its cheapest.
+                    let body = aws_sdk_s3::primitives::ByteStream::read_from()
+                        .path(&path)
+                        .buffer_size(READ_BUFFER)
+                        .build()
+                        .await
+                        .context("reading the file")?;
                     let put = s3.put_object().bucket(&cfg.store.s3.bucket).key("bench/raw-put").body(body).send().await;
                     r.raw = mb / started.elapsed().as_secs_f64();
                     put.context("the raw PutObject")?;
-                    let _ = s3.delete_object().bucket(&cfg.store.s3.bucket).key("bench/raw-put").send().await;
                 }
                 Way::Parts(n) => {
                     raw_multipart(&s3, &cfg.store.s3.bucket, &path, size, cfg.uploads.part_bytes(), n).await?;
@@ -242,7 +320,11 @@ pub async fn run(
                     }
                 }
             }
-            let (peak, used) = (watch.stop(), ingest_cpu() - cpu);
+            cpu[w].add(&clock, &Clock::now(&procs));
+            if let Way::Put = way {
+                let _ = s3.delete_object().bucket(&cfg.store.s3.bucket).key("bench/raw-put").send().await;
+            }
+            let (peak, used) = (watch.stop(), ingest_cpu() - used_before);
             match way {
                 Way::Post => (post_peak, post_cpu) = (post_peak.max(peak), post_cpu.max(used)),
                 Way::Tus(mib) if mib == chunk_mib => (tus_peak, tus_cpu) = (tus_peak.max(peak), tus_cpu.max(used)),
@@ -305,5 +387,30 @@ pub async fn run(
             median(&|r| r.tus_default / r.raw)
         );
     }
+    print_cpu(&ways, &cpu, &procs, rounds.max(1) as f64 * size as f64 / f64::from(1u32 << 30));
     Ok(())
+}
+
+/// Where each way's CPU went, per GiB sent: the machine's busy time, this client's, each named process's, and
+/// the rest (the kernel's own work, other processes); then how busy each core was kept.
+fn print_cpu(ways: &[Way], cpu: &[CpuUse], procs: &[(String, u32)], gib_sent: f64) {
+    println!("  CPU seconds per GiB over all rounds, and the share of the time each core was busy:");
+    for (way, c) in ways.iter().zip(cpu) {
+        let per = |v: f64| v / gib_sent;
+        let machine: f64 = c.cores.iter().sum();
+        let named: Vec<String> =
+            procs.iter().zip(&c.procs).map(|((n, _), v)| format!("{n} {:.2}, ", per(*v))).collect();
+        let rest = machine - c.client - c.procs.iter().sum::<f64>();
+        let busy: Vec<String> =
+            c.cores.iter().map(|b| format!("{:.0}%", 100.0 * b / c.wall.max(f64::MIN_POSITIVE))).collect();
+        println!(
+            "    {:<26} {:.2}: client {:.2}, {}the rest {:.2}; cores busy {}",
+            way.label(),
+            per(machine),
+            per(c.client),
+            named.concat(),
+            per(rest),
+            busy.join(" ")
+        );
+    }
 }
