@@ -1,10 +1,11 @@
-//! `mediamill bench upload --url URL --key KEY [--size-mib N] [--pid INGEST_PID]`: one file (a video's first bytes
-//! and filler) through `POST /v1/media`, through tus in `--chunk-mib` requests (the client of `mediamill upload`),
-//! and, as the anchor, straight to the same S3 store with aws-sdk-s3 (one `PutObject` from the file, what a service writing to S3 itself does),
-//! in the same run. Prints each rate, the two ratios to the anchor (target ≥ 0.9), ingest's peak resident
-//! memory during each upload, and each way's CPU per GiB split by process (`--procs NAME:PID,…`): on a machine
-//! that also runs the store, a way's extra CPU is what slows it. Needs a running ingest on S3 and this process's config pointing at the same store
-//! (`scripts/bench-upload.sh` sets both up).
+//! `mediamill bench upload --url URL --key KEY [--size-mib N] [--pid INGEST_PID] [--procs NAME:PID,…]`: one file
+//! (a video's first bytes and filler) through `POST /v1/media`, through tus in `--chunk-mib` requests (the client
+//! of `mediamill upload`), and, as the anchor, straight to the same S3 store with aws-sdk-s3 (one `PutObject`
+//! from the file, what a service writing to S3 itself does), in the same run. Prints each rate, the two ratios
+//! to the anchor (target ≥ 0.9), ingest's peak resident memory during each upload, and each way's CPU per GiB
+//! split by process, with each core's busy share: on a machine that also runs the store, what a way adds to
+//! the CPU is what slows it. Needs a running ingest on S3 and this process's config pointing at the same store
+//! (`scripts/bench-upload.sh` sets both up, and with `--apart` gives ingest a core of its own).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
