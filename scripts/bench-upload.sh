@@ -20,14 +20,14 @@ export MEDIAMILL_STORE__S3__BUCKET=mediamill
 start ingest ingest
 wait_port "$PORT" 60
 STACK="$RUN/stack"
-PG=$(head -1 "$STACK/pg/data/postmaster.pid")
-PROCS="ingest:${PIDS[0]},s3:$(cat "$STACK/s3/pid"),postgres:$PG,kafka:$(cat "$STACK/kafka/pid")"
+S3=$(cat "$STACK/s3/pid") PG=$(head -1 "$STACK/pg/data/postmaster.pid") KAFKA=$(cat "$STACK/kafka/pid")
+PROCS="ingest:${PIDS[0]},s3:$S3,postgres:$PG,kafka:$KAFKA"
 CLIENT=()
 if [ "$APART" = 1 ]; then
   # Every thread of a process and of its children (new PostgreSQL backends inherit the postmaster's).
   pin() { taskset -a -p -c "$1" "$2" > /dev/null; for c in $(pgrep -P "$2"); do pin "$1" "$c"; done; }
-  pin 0 "$(cat "$STACK/s3/pid")"
-  for p in "${PIDS[0]}" "$PG" "$(cat "$STACK/kafka/pid")"; do pin 1 "$p"; done
+  pin 0 "$S3"
+  for p in "${PIDS[0]}" "$PG" "$KAFKA"; do pin 1 "$p"; done
   CLIENT=(taskset -c 0)
 fi
 "${CLIENT[@]}" "$BIN" bench upload --url "http://127.0.0.1:$PORT" --key "$KEY" --size-mib "$SIZE" --pid "${PIDS[0]}" \

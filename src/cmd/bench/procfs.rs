@@ -40,6 +40,11 @@ pub fn tree_cpu_secs(pid: u32) -> f64 {
     cpu_secs(pid) + children(pid).into_iter().map(cpu_secs).sum::<f64>()
 }
 
+/// [`tree_cpu_secs`] of each of the named processes a benchmark was given (`--procs NAME:PID,…`), in order.
+pub fn procs_cpu_secs(procs: &[(String, u32)]) -> Vec<f64> {
+    procs.iter().map(|(_, pid)| tree_cpu_secs(*pid)).collect()
+}
+
 /// CPU seconds (user + system) getrusage reports for `who` (`RUSAGE_SELF`, `RUSAGE_CHILDREN`).
 pub fn rusage(who: i32) -> f64 {
     // SAFETY: getrusage only writes into the struct we pass.

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use super::procfs::{children, create_batch, rss_mib, tree_cpu_secs};
+use super::procfs::{children, create_batch, procs_cpu_secs, rss_mib, tree_cpu_secs};
 
 struct Worker {
     child: Child,
@@ -114,7 +114,7 @@ async fn drain(b: &Bench, workers: usize) -> anyhow::Result<f64> {
     let id = upload_batch(http, url, key, photos, count).await?;
     // Let the outbox relay publish every job before the clock starts.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let infra_before: Vec<f64> = infra.iter().map(|(_, p)| tree_cpu_secs(*p)).collect();
+    let infra_before = procs_cpu_secs(infra);
     let started = Instant::now();
     let ws: Vec<Worker> = (0..workers)
         .map(|i| Worker::start(i, &logs.join(format!("worker-{workers}-{i}.log"))))

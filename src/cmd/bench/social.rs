@@ -30,7 +30,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Serialize;
 
-use super::procfs::{machine_busy_secs, rss_mib, rusage, tree_cpu_secs};
+use super::procfs::{machine_busy_secs, procs_cpu_secs, rss_mib, rusage, tree_cpu_secs};
 use super::social_mix::{Event, Mix};
 
 /// Publications in flight at once.
@@ -329,7 +329,7 @@ pub async fn run(cfg: &Config, data: &std::path::Path, plan: Plan) -> anyhow::Re
         "bench social: {} events for {} users ({} media each) on {social}, tenant {tenant}",
         plan.events, plan.users, plan.media_per_user
     );
-    let cpu0: Vec<f64> = plan.procs.iter().map(|(_, pid)| tree_cpu_secs(*pid)).collect();
+    let cpu0 = procs_cpu_secs(&plan.procs);
     let (t0, machine0) = (Instant::now(), machine_busy_secs());
     publish(&producer, &social, &mut mix, plan.events, plan.rate, None).await?;
     let limit = Duration::from_secs(300 + plan.events / 100);

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use futures::StreamExt;
 
-use super::procfs::{children_cpu, create_batch, machine_busy_secs, rusage, threads_cpu, tree_cpu_secs};
+use super::procfs::{
+    children_cpu, create_batch, machine_busy_secs, procs_cpu_secs, rusage, threads_cpu, tree_cpu_secs,
+};
 
 /// Items per second on 2 cores for 320×240 photos on the embedded default when issue 15 was filed: the
 /// throughput target is 3× this.
@@ -325,7 +327,7 @@ async fn run_pipeline(exe: &Path, dir: &Path, files: &[PathBuf], remote: Option<
     };
     let threads_of = up.as_ref().map(|u| u.child.id());
     let threads_before = threads_of.map(threads_cpu).unwrap_or_default();
-    let procs_before: Vec<f64> = procs.iter().map(|(_, p)| tree_cpu_secs(*p)).collect();
+    let procs_before = procs_cpu_secs(&procs);
     let before = Clock::now();
     let (batch, uploaded) = upload_batch(&url, &key, files).await?;
     let after = Clock::now();

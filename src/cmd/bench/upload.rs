@@ -16,7 +16,7 @@ use anyhow::Context;
 use mediamill_core::config::{Config, StoreBackend};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::procfs::{cores_busy_secs, cpu_secs, rss_mib, rusage, tree_cpu_secs};
+use super::procfs::{cores_busy_secs, cpu_secs, procs_cpu_secs, rss_mib, rusage};
 use crate::client::tus::DEFAULT_CHUNK_MIB;
 
 /// How much of the file each way's client reads at a time.
@@ -219,7 +219,7 @@ impl Clock {
         Clock {
             cores: cores_busy_secs(),
             client: rusage(libc::RUSAGE_SELF),
-            procs: procs.iter().map(|(_, pid)| tree_cpu_secs(*pid)).collect(),
+            procs: procs_cpu_secs(procs),
             wall: Instant::now(),
         }
     }
@@ -237,15 +237,17 @@ struct CpuUse {
 impl CpuUse {
     fn add(&mut self, from: &Clock, to: &Clock) {
         self.wall += (to.wall - from.wall).as_secs_f64();
-        self.cores.resize(from.cores.len(), 0.0);
-        for (i, (a, b)) in from.cores.iter().zip(&to.cores).enumerate() {
-            self.cores[i] += b - a;
-        }
+        add_each(&mut self.cores, &from.cores, &to.cores);
         self.client += to.client - from.client;
-        self.procs.resize(from.procs.len(), 0.0);
-        for (i, (a, b)) in from.procs.iter().zip(&to.procs).enumerate() {
-            self.procs[i] += b - a;
-        }
+        add_each(&mut self.procs, &from.procs, &to.procs);
+    }
+}
+
+/// Adds what each reading grew by between `from` and `to` to its sum in `sums`.
+fn add_each(sums: &mut Vec<f64>, from: &[f64], to: &[f64]) {
+    sums.resize(from.len(), 0.0);
+    for (sum, (a, b)) in sums.iter_mut().zip(from.iter().zip(to)) {
+        *sum += b - a;
     }
 }
 
